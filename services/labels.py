@@ -1,0 +1,115 @@
+"""The 45 event labels and their decomposition into category, equipment and kind.
+
+One place for the exact label strings (they are part of the artifact contract with the
+original application) and for the reading of each label as physics: which equipment,
+which fault type or transient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+FAULT_SUFFIXES: tuple[str, ...] = (
+    "Class1", "Class2", "Class3", "Class4", "Class5", "Class6", "Class7",
+    "Class8", "Class9", "class10", "class11", "tt", "ww",
+)
+
+#: fault suffix -> short fault kind used across the product
+FAULT_KINDS: dict[str, str] = {
+    "Class1": "AG", "Class2": "BG", "Class3": "CG", "Class4": "ABG", "Class5": "ACG",
+    "Class6": "BCG", "Class7": "ABCG", "Class8": "AB", "Class9": "AC", "class10": "BC",
+    "class11": "ABC", "tt": "turn-to-turn", "ww": "winding-to-winding",
+}
+
+EQUIPMENT_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("internal_ispar_exciting_transformer_internal_faults_", "ispar_exciting"),
+    ("internal_ispar_series_transformer_internal_faults_", "ispar_series"),
+    ("internal_power_transformer_internal_faults_", "power_transformer"),
+)
+
+TRANSIENT_LABELS: tuple[str, ...] = (
+    "transient_capacitor_switching",
+    "transient_external_fault_with_CT_saturation",
+    "transient_ferroresonance",
+    "transient_magnetising_inrush",
+    "transient_non-linear_load_switching",
+    "transient_sympathetic_inrush",
+)
+
+#: transient label -> short kind
+TRANSIENT_KINDS: dict[str, str] = {
+    "transient_capacitor_switching": "capacitor_switching",
+    "transient_external_fault_with_CT_saturation": "external_fault_ct_saturation",
+    "transient_ferroresonance": "ferroresonance",
+    "transient_magnetising_inrush": "magnetising_inrush",
+    "transient_non-linear_load_switching": "non_linear_load_switching",
+    "transient_sympathetic_inrush": "sympathetic_inrush",
+}
+
+LABELS: tuple[str, ...] = tuple(
+    prefix + suffix for prefix, _ in EQUIPMENT_PREFIXES for suffix in FAULT_SUFFIXES
+) + TRANSIENT_LABELS
+assert len(LABELS) == 45
+
+LABEL_TO_ID: dict[str, int] = {label: i for i, label in enumerate(LABELS)}
+
+CATEGORIES: tuple[str, ...] = ("internal_fault", "transient")
+EQUIPMENTS: tuple[str, ...] = ("power_transformer", "ispar_series", "ispar_exciting", "none")
+KINDS: tuple[str, ...] = tuple(FAULT_KINDS.values()) + tuple(TRANSIENT_KINDS.values())
+
+EQUIPMENT_NAMES: dict[str, str] = {
+    "power_transformer": "Power transformer",
+    "ispar_series": "ISPAR series unit",
+    "ispar_exciting": "ISPAR exciting unit",
+    "none": "No equipment (system transient)",
+}
+
+
+@dataclass(frozen=True)
+class LabelParts:
+    """A label read as physics."""
+
+    label: str
+    category: str  # one of CATEGORIES
+    equipment: str  # one of EQUIPMENTS
+    kind: str  # one of KINDS
+    fault_suffix: str | None  # "Class1".."tt"/"ww" for internal faults, else None
+
+
+@lru_cache(maxsize=None)
+def label_parts(label: str) -> LabelParts:
+    """Split a label into category, equipment and kind; ValueError for an unknown label."""
+    for prefix, equipment in EQUIPMENT_PREFIXES:
+        if label.startswith(prefix):
+            suffix = label[len(prefix):]
+            if suffix in FAULT_KINDS:
+                return LabelParts(label, "internal_fault", equipment, FAULT_KINDS[suffix], suffix)
+    if label in TRANSIENT_KINDS:
+        return LabelParts(label, "transient", "none", TRANSIENT_KINDS[label], None)
+    raise ValueError(f"unknown label {label!r}: expected one of the 45 labels of DESIGN.md section 4")
+
+
+def resolve_label(value: str | int) -> int:
+    """Label id from a label string or an id (int or digit string); ValueError if unknown."""
+    if isinstance(value, bool):
+        raise ValueError(f"unknown label {value!r}")
+    if isinstance(value, int):
+        if 0 <= value < len(LABELS):
+            return value
+        raise ValueError(f"unknown label id {value}: expected 0 to {len(LABELS) - 1}")
+    text = str(value).strip()
+    if text.isdigit():
+        return resolve_label(int(text))
+    if text in LABEL_TO_ID:
+        return LABEL_TO_ID[text]
+    raise ValueError(f"unknown label {text!r}: expected one of the 45 labels or an id 0-44")
+
+
+def pretty_label(label: str) -> str:
+    """Human title of a label, e.g. 'Power transformer - AG fault'."""
+    parts = label_parts(label)
+    if parts.category == "transient":
+        return parts.kind.replace("_", " ").replace("ct", "CT").capitalize()
+    kind = parts.kind if "-" in parts.kind else f"{parts.kind} fault"
+    return f"{EQUIPMENT_NAMES[parts.equipment]} - {kind}"

@@ -1,0 +1,45 @@
+"""Waveform conventions of DESIGN.md section 3 and the one validator every entry point uses."""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_PHASES = 3
+N_SAMPLES = 726
+SAMPLE_RATE_HZ = 10_000.0
+SYSTEM_FREQUENCY_HZ = 60.0
+SAMPLES_PER_CYCLE = SAMPLE_RATE_HZ / SYSTEM_FREQUENCY_HZ
+WINDOW_MS = N_SAMPLES / SAMPLE_RATE_HZ * 1000.0
+PHASES = ("A", "B", "C")
+
+
+class WaveformError(ValueError):
+    """The input is not a (3, 726) finite waveform; the message says what was expected."""
+
+
+def validate_waveform(data: object) -> np.ndarray:
+    """Return `data` as a C-contiguous float32 (3, 726) array, or raise WaveformError.
+
+    Accepts numpy arrays and nested lists. Rejects other shapes, non-numeric values, NaN and Inf.
+    """
+    try:
+        array = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise WaveformError(
+            f"waveform must be numeric with shape ({N_PHASES}, {N_SAMPLES}): {exc}"
+        ) from None
+    if array.shape != (N_PHASES, N_SAMPLES):
+        raise WaveformError(
+            f"waveform must have shape ({N_PHASES}, {N_SAMPLES}) (phases A, B, C x samples), "
+            f"got {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise WaveformError("waveform contains NaN or Inf values")
+    if np.abs(array).max() > np.finfo(np.float32).max:
+        raise WaveformError("waveform values overflow float32")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def time_axis_ms() -> np.ndarray:
+    """Sample times in milliseconds from the start of the window."""
+    return np.arange(N_SAMPLES, dtype=np.float64) / SAMPLE_RATE_HZ * 1000.0
