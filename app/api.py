@@ -1,0 +1,241 @@
+"""The JSON API: the original `POST /predict` (DESIGN.md section 6) plus samples, history, health.
+
+Every answer is JSON; every error is `{"error": "<reason>"}` with a 4xx/5xx status and never a
+traceback. Bodies over the configured limit (1 MB) are refused with 413 before they are read.
+The views are thin: validation of the request's shape here, the analysis in services.analysis.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, request, stream_with_context
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from services.analysis import (
+    EXTENSION_KEY,
+    AnalysisContext,
+    AnalysisError,
+    analyze,
+    check_peers,
+    check_transfer_kw,
+    list_samples,
+    load_sample,
+)
+from services.history import HistoryQueryError
+
+log = logging.getLogger(__name__)
+
+MAX_HISTORY_PAGE = 1000
+DEFAULT_HISTORY_PAGE = 50
+
+
+class ApiError(Exception):
+    """An error answer with a status code and a message for the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    return Response(body, status=status, mimetype="application/json")
+
+
+def error_response(status: int, message: str) -> Response:
+    return json_response({"error": message}, status)
+
+
+def _context() -> AnalysisContext:
+    return current_app.extensions[EXTENSION_KEY]
+
+
+def build_api_blueprint(prefix: str = "/") -> Blueprint:
+    """A fresh blueprint per app (its name carries the prefix, so one portal can mount several)."""
+    suffix = re.sub(r"[^A-Za-z0-9]+", "_", prefix).strip("_")
+    blueprint = Blueprint(f"grid_event_monitor_api{'_' + suffix if suffix else ''}", __name__)
+    blueprint.before_request(_limit_body)
+    blueprint.add_url_rule("/predict", "predict", predict, methods=["POST"])
+    blueprint.add_url_rule("/api/samples", "samples", samples, methods=["GET"])
+    blueprint.add_url_rule("/api/history", "history", history, methods=["GET"])
+    blueprint.add_url_rule("/api/history.csv", "history_csv", history_csv, methods=["GET"])
+    blueprint.add_url_rule("/api/history/<analysis_id>", "history_item", history_item, methods=["GET"])
+    blueprint.add_url_rule("/api/health", "health", health, methods=["GET"])
+    blueprint.register_error_handler(ApiError, lambda exc: error_response(exc.status, exc.message))
+    blueprint.register_error_handler(AnalysisError, lambda exc: error_response(exc.status_code, str(exc)))
+    blueprint.register_error_handler(HistoryQueryError, lambda exc: error_response(400, str(exc)))
+    blueprint.register_error_handler(HTTPException, _http_error)
+    blueprint.register_error_handler(Exception, _unexpected_error)
+    return blueprint
+
+
+def _limit_body() -> None:
+    """Apply the body limit to our routes only, so an embedding portal keeps its own."""
+    limit = current_app.config["GEM_SETTINGS"].max_body_bytes
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    if isinstance(exc, RequestEntityTooLarge):
+        limit = current_app.config["GEM_SETTINGS"].max_body_bytes
+        return error_response(413, f"request body too large: the limit is {limit // 1024} kB")
+    return error_response(status, exc.description or exc.name)
+
+
+def _unexpected_error(exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return error_response(500, "internal error")
+
+
+def _json_object() -> dict[str, Any]:
+    body = request.get_data(cache=False)
+    if not body:
+        raise ApiError(400, "request body must be a JSON object")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    return payload
+
+
+def _required_string(payload: dict[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if value is None:
+        raise ApiError(400, f"missing field {name}")
+    if not isinstance(value, str):
+        raise ApiError(400, f"{name} must be a string")
+    return value
+
+
+# -- views --------------------------------------------------------------------------------------
+def predict() -> Response:
+    """Classify a sample (`sample_filename`) or a raw `waveform` and assess the P2P impact."""
+    payload = _json_object()
+    context = _context()
+    sender = _required_string(payload, "sender_peer")
+    receiver = _required_string(payload, "receiver_peer")
+    check_peers(sender, receiver)
+    transfer_kw = check_transfer_kw(payload.get("transfer_kw"))
+    sample_name = payload.get("sample_filename")
+    waveform = payload.get("waveform")
+    if sample_name is not None and waveform is not None:
+        raise ApiError(400, "give either sample_filename or waveform, not both")
+    if sample_name is None and waveform is None:
+        raise ApiError(400, "missing field sample_filename (or a raw waveform of 3 x 726 numbers)")
+    if sample_name is not None:
+        x, entry = load_sample(sample_name, context.artifacts_dir)
+        source, name, true_label = "sample", entry.name, entry.true_label
+    else:
+        if not isinstance(waveform, list):
+            raise ApiError(400, "waveform must be an array of 3 arrays of 726 numbers (phases A, B, C)")
+        x, source, name, true_label = waveform, "api", None, None
+    predictor = _predictor(context)
+    result = analyze(
+        x,
+        source=source,
+        sender=sender,
+        receiver=receiver,
+        transfer_kw=transfer_kw,
+        sample_name=name,
+        true_label=true_label,
+        predictor=predictor,
+        store=context.store,
+    )
+    return json_response(result)
+
+
+def _predictor(context: AnalysisContext):
+    from services.inference import ModelUnavailable
+
+    try:
+        return context.predictor()
+    except ModelUnavailable as exc:
+        raise ApiError(503, f"model unavailable: {exc}") from None
+
+
+def samples() -> Response:
+    items = list_samples(_context().artifacts_dir)
+    return json_response({"samples": items, "count": len(items)})
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}")
+    return value
+
+
+def _history_filters() -> dict[str, Any]:
+    return {name: request.args.get(name) or None for name in ("label", "category", "peer", "since", "until", "source")}
+
+
+def history() -> Response:
+    """A page of past analyses, newest first; filters label, category, peer, since, until, source."""
+    limit = _int_arg("limit", DEFAULT_HISTORY_PAGE, 1, MAX_HISTORY_PAGE)
+    offset = _int_arg("offset", 0, 0, 2**62)
+    rows, total = _context().store.query(
+        limit=limit, offset=offset, sort=request.args.get("sort") or None, **_history_filters()
+    )
+    return json_response({"items": rows, "total": total, "limit": limit, "offset": offset})
+
+
+def history_item(analysis_id: str) -> Response:
+    if not analysis_id.isdigit() or len(analysis_id) > 18:
+        raise ApiError(400, "analysis id must be a positive integer")
+    item = _context().store.get(int(analysis_id))
+    if item is None:
+        raise ApiError(404, f"no analysis with id {analysis_id}")
+    return json_response(item)
+
+
+def history_csv() -> Response:
+    """The filtered history as CSV, streamed in batches (newest first)."""
+    chunks: Iterator[str] = _context().store.iter_csv(**_history_filters())
+    header = next(chunks)  # validates the filters while an error can still be a 400
+    body = stream_with_context(_prepend(header, chunks))
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Disposition"] = "attachment; filename=grid-event-history.csv"
+    return response
+
+
+def _prepend(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def health() -> Response:
+    """200 when the model answers and the database is reachable, else 503 with the reasons."""
+    context = _context()
+    status = context.model_status()
+    database_ok = context.store.ping()
+    healthy = status.loaded and database_ok
+    model = status.to_dict()
+    model.pop("artifacts_dir", None)
+    payload = {
+        "status": "ok" if healthy else "unavailable",
+        "model": model,
+        "database": {
+            "reachable": database_ok,
+            "backend": context.store.backend,
+            "message": "database reachable" if database_ok else "database unreachable (see the server log)",
+        },
+        "samples": len(list_samples(context.artifacts_dir)),
+    }
+    return json_response(payload, 200 if healthy else 503)

@@ -1,0 +1,107 @@
+"""Model ("/model"): the model card: test metrics, recall per label, confusion, calibration, data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from callbacks import data
+from callbacks.model import card_view, load_card
+from components import ids
+from components.cards import GRAPH_CONFIG, model_banner, section_title, stat_tile
+from components.figures import calibration_figure, confusion_figure, recall_figure
+from components.tables import key_value_table
+
+dash.register_page(__name__, path="/model", name="Model", title="Model - Grid Event Monitor", order=2)
+
+PERCENT_METRICS = ("accuracy", "f1", "recall", "precision", "ece", "top")
+
+
+def _metric_text(name: str, value: float) -> str:
+    if any(word in name.lower() for word in PERCENT_METRICS) and 0 <= value <= 1:
+        return f"{value:.2%}"
+    return f"{value:,.4g}"
+
+
+def _title(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _facts(value: object) -> list[tuple[str, object]]:
+    """Flatten a JSON object one level into (key, text) rows."""
+    if isinstance(value, Mapping):
+        rows = []
+        for key, item in value.items():
+            if isinstance(item, Mapping):
+                item = ", ".join(f"{k}: {v}" for k, v in item.items())
+            elif isinstance(item, list):
+                item = ", ".join(str(v) for v in item[:20]) + (" ..." if len(item) > 20 else "")
+            rows.append((_title(str(key)), item))
+        return rows
+    return [("Description", value)] if value else []
+
+
+def layout(**_query) -> html.Div:
+    context = data.context()
+    status = data.model_status(context)
+    view = card_view(load_card(context, status))
+    metrics = view["metrics"]
+    tiles = [dbc.Col(stat_tile(_title(name), _metric_text(name, float(value))), md=3, sm=6, className="mb-3")
+             for name, value in list(metrics.items())[:8]]
+    if not tiles:
+        tiles = [dbc.Col(dbc.Alert("The model card has no test metrics.", color="secondary", className="mb-3"))]
+    fingerprint = status.get("fingerprint") or "n/a (model not loaded)"
+    identity = key_value_table(
+        [("Artifacts fingerprint", html.Code(fingerprint, id=ids.MODEL_FINGERPRINT)),
+         ("Artifacts folder", status.get("artifacts_dir") or str(context.artifacts_dir)),
+         ("Inference backend", status.get("backend") or "n/a"),
+         ("Status", status.get("message"))]
+        + [(_title(k), v) for k, v in view["facts"].items()][:10]
+    )
+    calibration_facts = [(_title(k), f"{v:.4g}" if isinstance(v, float) else v)
+                         for k, v in view["calibration_facts"].items()]
+    return html.Div(
+        [
+            model_banner(status, component_id=ids.MODEL_BANNER),
+            html.H4("Model card", className="mb-3"),
+            dbc.Row(tiles, id=ids.MODEL_METRICS, className="g-3"),
+            dbc.Row(
+                [
+                    dbc.Col(dbc.Card([section_title("Identity"), identity], body=True, className="shadow-sm h-100"),
+                            xl=6),
+                    dbc.Col(dbc.Card([section_title("Training data"),
+                                      key_value_table(_facts(view["training"]) or [("Description", "n/a")],
+                                                      component_id=ids.MODEL_TRAINING_DATA)],
+                                     body=True, className="shadow-sm h-100"), xl=6),
+                ],
+                className="g-3 mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(dbc.Card([section_title("Confusion matrix (test set, row-normalised)"),
+                                      dcc.Graph(id=ids.MODEL_CONFUSION,
+                                                figure=confusion_figure(view["confusion"] or [], view["labels"]),
+                                                config=GRAPH_CONFIG)],
+                                     body=True, className="shadow-sm h-100"), xl=7),
+                    dbc.Col(dbc.Card([section_title("Recall per label (worst first)"),
+                                      dcc.Graph(id=ids.MODEL_RECALL, figure=recall_figure(view["recall"]),
+                                                config=GRAPH_CONFIG)],
+                                     body=True, className="shadow-sm h-100"), xl=5),
+                ],
+                className="g-3 mb-3",
+            ),
+            dbc.Card(
+                [section_title("Calibration: reliability before and after temperature scaling"),
+                 dbc.Row([
+                     dbc.Col(dcc.Graph(id=ids.MODEL_CALIBRATION, figure=calibration_figure(view["curves"]),
+                                       config=GRAPH_CONFIG), lg=8),
+                     dbc.Col(key_value_table(calibration_facts or [("Calibration", "n/a")]), lg=4),
+                 ])],
+                body=True, className="shadow-sm",
+            ),
+        ],
+        id=ids.MODEL_PAGE,
+    )

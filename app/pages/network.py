@@ -1,0 +1,77 @@
+"""Network ("/network"): the microgrid's power-flow state, the peers and the current P2P transfer."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+import callbacks.network  # noqa: F401  (registers this page's callbacks)
+from callbacks import data
+from callbacks.network import network_update
+from components import ids
+from components.cards import GRAPH_CONFIG, section_title
+from components.figures import empty_figure
+from components.microgrid import microgrid_graph
+from services.grid import DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW
+
+dash.register_page(__name__, path="/network", name="Network", title="Network - Grid Event Monitor", order=3)
+
+
+def _current_transfer() -> tuple[str, str, float]:
+    """The transfer of the latest analysis (what the operator last looked at), else the default."""
+    rows = data.latest_rows(limit=1)
+    if rows:
+        row = rows[0]
+        return row["sender"], row["receiver"], float(row.get("transfer_kw") or DEFAULT_TRANSFER_KW)
+    return data.DEFAULT_SENDER, data.DEFAULT_RECEIVER, float(DEFAULT_TRANSFER_KW)
+
+
+def layout(**_query) -> html.Div:
+    sender, receiver, kw = _current_transfer()
+    senders, receivers = data.peer_options()
+    state = network_update(sender, receiver, kw)
+    controls = dbc.Card(
+        [
+            section_title("Current P2P transfer"),
+            dbc.Row(
+                [
+                    dbc.Col([dbc.Label("Sender", className="small mb-1"),
+                             dcc.Dropdown(id=ids.NETWORK_SENDER, value=sender, clearable=False,
+                                          options=[{"label": n, "value": p} for p, n in senders])], md=4),
+                    dbc.Col([dbc.Label("Receiver", className="small mb-1"),
+                             dcc.Dropdown(id=ids.NETWORK_RECEIVER, value=receiver, clearable=False,
+                                          options=[{"label": n, "value": p} for p, n in receivers])], md=4),
+                    dbc.Col([dbc.Label("Power (kW)", className="small mb-1"),
+                             dbc.Input(id=ids.NETWORK_KW, type="number", value=kw, min=0.1, max=MAX_TRANSFER_KW,
+                                       step=0.1, debounce=True)], md=4),
+                ],
+                className="g-2",
+            ),
+            html.Div(state.get("alert"), id=ids.NETWORK_ALERT, className="mt-2"),
+        ],
+        body=True, className="mb-3 shadow-sm",
+    )
+    graph = dbc.Card(
+        [section_title("Power flow on the microgrid"),
+         microgrid_graph(ids.NETWORK_GRAPH, state.get("graph", []), height="520px"),
+         html.Div("Node captions: rating and bus voltage (pu); edge captions: line loading. Red outline: voltage "
+                  "outside 0.95-1.05 pu; dashed red: overloaded line; dotted: normally open breaker.",
+                  className="small text-muted")],
+        body=True, className="shadow-sm h-100",
+    )
+    charts = dbc.Card(
+        [dcc.Graph(id=ids.NETWORK_BUSES, figure=state.get("buses", empty_figure("No power flow")), config=GRAPH_CONFIG),
+         dcc.Graph(id=ids.NETWORK_LINES, figure=state.get("lines", empty_figure("No power flow")), config=GRAPH_CONFIG)],
+        body=True, className="shadow-sm h-100",
+    )
+    return html.Div(
+        [
+            controls,
+            html.Div(state.get("summary"), id=ids.NETWORK_SUMMARY, className="mb-3"),
+            dbc.Row([dbc.Col(graph, xl=6), dbc.Col(charts, xl=6)], className="g-3 mb-3"),
+            dbc.Card([section_title("Peers"), html.Div(state.get("peers"), id=ids.NETWORK_PEERS)],
+                     body=True, className="shadow-sm"),
+        ],
+        id=ids.NETWORK_PAGE,
+    )

@@ -1,0 +1,129 @@
+"""Model page data: the model card of the loaded artifacts, read into what the page draws.
+
+The card is `Predictor.model_card` (artifacts/model_card.json, written by services.training). When
+the model cannot load, the card file is still read directly so the page can say what was shipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from services.analysis import AnalysisContext
+from services.labels import LABELS
+
+log = logging.getLogger(__name__)
+
+MODEL_CARD_FILE = "model_card.json"
+
+
+def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if isinstance(mapping, Mapping) and mapping.get(key) is not None:
+            return mapping[key]
+    return None
+
+
+def read_card_file(artifacts_dir: Path) -> dict[str, Any] | None:
+    """model_card.json of the folder, or None when absent or unreadable."""
+    path = Path(artifacts_dir) / MODEL_CARD_FILE
+    try:
+        with open(path, encoding="utf-8") as handle:
+            loaded = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def load_card(context: AnalysisContext, status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The model card: from the loaded predictor, else from the file."""
+    if status.get("loaded"):
+        try:
+            card = context.predictor().model_card
+            if card:
+                return dict(card)
+        except Exception:
+            log.exception("model card unavailable from the predictor")
+    return read_card_file(context.artifacts_dir)
+
+
+def _recall_map(value: Any) -> dict[str, float]:
+    """label -> recall from a dict, a list of numbers (label order) or a list of records."""
+    if isinstance(value, Mapping):
+        return {str(k): float(v if not isinstance(v, Mapping) else _first(v, "recall", "value") or 0.0)
+                for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        result: dict[str, float] = {}
+        for index, item in enumerate(value):
+            if isinstance(item, Mapping):
+                label = str(_first(item, "label", "name") or index)
+                result[label] = float(_first(item, "recall", "value") or 0.0)
+            elif index < len(LABELS):
+                result[LABELS[index]] = float(item)
+        return result
+    return {}
+
+
+def _curve(value: Any) -> dict[str, list[float]] | None:
+    """{"confidence", "accuracy", "count"} from a reliability curve in any of the usual shapes."""
+    if not isinstance(value, Mapping):
+        return None
+    confidence = _first(value, "confidence", "mean_confidence", "bin_confidence", "confidences")
+    accuracy = _first(value, "accuracy", "bin_accuracy", "accuracies")
+    if confidence is None or accuracy is None:
+        bins = _first(value, "bins", "reliability")
+        if isinstance(bins, Sequence):
+            rows = [b for b in bins if isinstance(b, Mapping)]
+            confidence = [_first(b, "confidence", "mean_confidence") for b in rows]
+            accuracy = [_first(b, "accuracy") for b in rows]
+            counts = [_first(b, "count", "n") or 0 for b in rows]
+            pairs = [(c, a, n) for c, a, n in zip(confidence, accuracy, counts, strict=True)
+                     if c is not None and a is not None and n]
+            return {"confidence": [p[0] for p in pairs], "accuracy": [p[1] for p in pairs],
+                    "count": [p[2] for p in pairs]}
+        return None
+    counts = _first(value, "count", "counts")
+    pairs = [(c, a, counts[i] if counts else 1) for i, (c, a) in enumerate(zip(confidence, accuracy, strict=False))
+             if c is not None and a is not None and (not counts or counts[i])]
+    return {"confidence": [p[0] for p in pairs], "accuracy": [p[1] for p in pairs], "count": [p[2] for p in pairs]}
+
+
+def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the Model page draws, read from a model card (missing parts come back empty)."""
+    card = card or {}
+    metrics = _first(card, "test_metrics", "metrics", "test") or {}
+    headline = {}
+    if isinstance(metrics, Mapping):
+        headline = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    recall = _recall_map(_first(card, "per_label_recall", "recall_per_label")
+                         or (_first(metrics, "per_label_recall", "recall_per_label") if isinstance(metrics, Mapping)
+                             else None))
+    confusion = _first(card, "confusion_matrix", "confusion") or (
+        _first(metrics, "confusion_matrix", "confusion") if isinstance(metrics, Mapping) else None)
+    if isinstance(confusion, Mapping):
+        confusion = _first(confusion, "matrix", "counts")
+    calibration = _first(card, "calibration") or {}
+    curves: dict[str, dict] = {}
+    calibration_facts: dict[str, Any] = {}
+    if isinstance(calibration, Mapping):
+        for name, keys in (("before", ("before", "uncalibrated", "reliability_before")),
+                           ("after", ("after", "calibrated", "reliability_after"))):
+            curve = _curve(_first(calibration, *keys))
+            if curve and curve["confidence"]:
+                curves[name] = curve
+        calibration_facts = {k: v for k, v in calibration.items()
+                             if isinstance(v, int | float | str) and not isinstance(v, bool)}
+    training = _first(card, "training_data", "data", "dataset") or {}
+    return {
+        "metrics": headline,
+        "recall": recall,
+        "confusion": confusion if isinstance(confusion, Sequence) else None,
+        "labels": list(_first(card, "labels") or LABELS),
+        "curves": curves,
+        "calibration_facts": calibration_facts,
+        "training": training,
+        "facts": {k: v for k, v in card.items() if isinstance(v, int | float | str) and not isinstance(v, bool)},
+    }

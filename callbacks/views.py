@@ -1,0 +1,148 @@
+"""One analysis as the dashboard shows it: a plain "view" dict and the components built from it.
+
+A view comes either from a fresh `services.analysis.analyze` result or from a stored history
+record, so the Analyze page and the permanent `/analysis/<id>` page draw exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from components.cards import confidence_body, description_body, impact_body
+from components.figures import empty_figure, waveform_figure
+from components.microgrid import microgrid_elements
+
+PREDICTION_KEYS = ("label", "label_id", "confidence", "top5", "category", "equipment", "kind", "unknown",
+                   "unknown_reason", "explanation", "inception_ms")
+
+
+def view_from_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The view of a fresh `analyze()` result (JSON-able; kept in the browser's dcc.Store)."""
+    marginals = result.get("marginals") or {}
+    prediction = {
+        "label": result["predicted_label"],
+        "label_id": result.get("label_id"),
+        "confidence": float(result.get("confidence_value", 0.0)),
+        "top5": result.get("top5") or [],
+        "category": marginals.get("category") or {},
+        "equipment": marginals.get("equipment") or {},
+        "kind": marginals.get("kind") or {},
+        "unknown": bool(result.get("unknown")),
+        "unknown_reason": result.get("unknown_reason"),
+        "explanation": result.get("explanation") or [],
+        "inception_ms": result.get("inception_ms"),
+    }
+    return {
+        "analysis_id": result.get("analysis_id"),
+        "created_at": result.get("created_at"),
+        "source": result.get("source"),
+        "sample_name": result.get("selected_sample"),
+        "true_label": None if result.get("true_label") in (None, "N/A") else result.get("true_label"),
+        "sender": result.get("sender_peer"),
+        "receiver": result.get("receiver_peer"),
+        "transfer_kw": result.get("transfer_kw"),
+        "prediction": prediction,
+        "impact": dict(result.get("impact") or {}),
+        "description": {"description": result.get("description", ""), "causes": list(result.get("causes") or [])},
+        "waveform": result.get("waveform_data"),
+    }
+
+
+def view_from_record(record: Mapping[str, Any], description: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The view of a stored history record (`HistoryStore.get`)."""
+    stored = dict(record.get("prediction") or {})
+    prediction = {key: stored.get(key) for key in PREDICTION_KEYS}
+    prediction["label"] = record.get("label") or stored.get("label")
+    prediction["confidence"] = float(record.get("confidence") if record.get("confidence") is not None
+                                     else stored.get("confidence") or 0.0)
+    prediction["unknown"] = bool(record.get("unknown", stored.get("unknown", False)))
+    prediction["unknown_reason"] = record.get("unknown_reason") or stored.get("unknown_reason")
+    for key in ("category", "equipment", "kind"):
+        if not isinstance(prediction.get(key), Mapping):
+            prediction[key] = {}
+    return {
+        "analysis_id": record.get("id"),
+        "created_at": record.get("created_at"),
+        "source": record.get("source"),
+        "sample_name": record.get("sample_name"),
+        "true_label": record.get("true_label"),
+        "sender": record.get("sender"),
+        "receiver": record.get("receiver"),
+        "transfer_kw": record.get("transfer_kw"),
+        "prediction": prediction,
+        "impact": dict(record.get("impact") or {}),
+        "description": dict(description or {}),
+        "waveform": record.get("waveform"),
+    }
+
+
+def _ids(value: Any) -> list[str]:
+    """Node/edge ids from a list, a single id or a list of dicts with an `id`."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [str(key) for key in value]
+    result = []
+    for item in value if isinstance(value, Iterable) else []:
+        if isinstance(item, Mapping) and "id" in item:
+            result.append(str(item["id"]))
+        elif isinstance(item, str):
+            result.append(item)
+    return result
+
+
+def impact_highlights(impact: Mapping[str, Any]) -> dict[str, Any]:
+    """Graph highlights read from an ImpactReport dict: affected, de-energised, located, path."""
+    details = impact.get("p2p_impact_details") or {}
+    transfer = impact.get("transfer") or {}
+    highlights: dict[str, Any] = {
+        "severity": impact.get("severity"),
+        "affected_nodes": sorted(set(_ids(impact.get("highlight_keys"))) | set(_ids(details.get("highlight_keys")))),
+        "affected_edges": sorted(_ids(impact.get("affected_edges"))),
+        "deenergised": sorted(_ids(impact.get("deenergised_nodes"))),
+        "located": sorted(_ids(impact.get("located_equipment"))),
+        "transfer_blocked": str(impact.get("transfer_status") or transfer.get("status") or "").lower()
+        in {"disrupted", "curtailed"},
+    }
+    if transfer.get("path_edges"):
+        highlights["path_edges"] = [str(edge) for edge in transfer["path_edges"]]
+    return highlights
+
+
+def graph_for(grid: Mapping[str, list[dict]], view: Mapping[str, Any] | None, *, sender: str | None = None,
+              receiver: str | None = None) -> list[dict]:
+    """Cytoscape elements: the transfer path, plus the event's highlights when there is a view."""
+    if not view:
+        return microgrid_elements(grid["nodes"], grid["edges"], sender=sender, receiver=receiver)
+    highlights = impact_highlights(view.get("impact") or {})
+    return microgrid_elements(
+        grid["nodes"], grid["edges"], sender=view.get("sender") or sender, receiver=view.get("receiver") or receiver,
+        **highlights,
+    )
+
+
+def waveform_for(view: Mapping[str, Any] | None, mode: str = "raw") -> Any:
+    """The waveform figure of a view, or a figure that says why there is none."""
+    if not view or not view.get("waveform"):
+        return empty_figure("Choose an event and press Analyze", height=330)
+    prediction = view.get("prediction") or {}
+    return waveform_figure(
+        view["waveform"], view=mode, inception_ms=prediction.get("inception_ms"),
+        explanation=prediction.get("explanation") or (),
+    )
+
+
+def confidence_for(view: Mapping[str, Any] | None) -> list:
+    return confidence_body((view or {}).get("prediction"))
+
+
+def description_for(view: Mapping[str, Any] | None) -> list:
+    prediction = (view or {}).get("prediction") or {}
+    return description_body(prediction.get("label"), (view or {}).get("description"))
+
+
+def impact_for(view: Mapping[str, Any] | None) -> list:
+    return impact_body((view or {}).get("impact"))

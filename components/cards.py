@@ -1,0 +1,360 @@
+"""Bootstrap cards of the dashboard: the Analyze controls and the bodies that show one analysis.
+
+Pure layout: every function takes plain data (dicts from `Prediction.to_dict()` and
+`ImpactReport.to_dict()`, lists of options) and returns components. No I/O, no callbacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from components import ids
+from components.figures import marginals_figure, top5_figure
+from components.microgrid import normalise_severity
+from services.labels import pretty_label
+
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+def _title(label: object) -> str:
+    """Readable title for a label string; passes through anything that is not one of the 45."""
+    try:
+        return pretty_label(str(label))
+    except ValueError:
+        return str(label)
+
+
+def section_title(text: str, icon: str = "") -> html.H6:
+    return html.H6([html.Span(icon, className="me-2") if icon else None, text],
+                   className="card-title text-uppercase text-muted small fw-bold mb-3")
+
+
+# --- Analyze page controls ---------------------------------------------------------------------
+
+def transfer_card(
+    senders: Sequence[tuple[str, str]],
+    receivers: Sequence[tuple[str, str]],
+    *,
+    sender: str | None,
+    receiver: str | None,
+    transfer_kw: float,
+    max_kw: float = 1000.0,
+) -> dbc.Card:
+    """The P2P transfer: sender, receiver and kW; options are (id, display name) pairs."""
+    return dbc.Card(
+        [
+            section_title("P2P energy transfer"),
+            dbc.Label("Sender (seller)", html_for=ids.SENDER, className="small mb-1"),
+            dcc.Dropdown(
+                id=ids.SENDER, options=[{"label": name, "value": peer} for peer, name in senders],
+                value=sender, clearable=False, className="mb-2",
+            ),
+            dbc.Label("Receiver (buyer)", html_for=ids.RECEIVER, className="small mb-1"),
+            dcc.Dropdown(
+                id=ids.RECEIVER, options=[{"label": name, "value": peer} for peer, name in receivers],
+                value=receiver, clearable=False, className="mb-2",
+            ),
+            dbc.Label("Power (kW)", html_for=ids.TRANSFER_KW, className="small mb-1"),
+            dbc.Input(id=ids.TRANSFER_KW, type="number", min=0.1, max=max_kw, step=0.1, value=transfer_kw),
+        ],
+        body=True,
+        className="mb-3 shadow-sm",
+    )
+
+
+def grouped_sample_options(samples: Mapping[str, str], groups: Mapping[str, Sequence[str]]) -> list[dict]:
+    """Dropdown options grouped by category: a disabled header option before each group.
+
+    `samples` maps file name -> display label; `groups` maps group title -> file names.
+    """
+    options: list[dict] = []
+    for group, filenames in groups.items():
+        if not filenames:
+            continue
+        options.append({
+            "label": html.Span(group, className="dropdown-group-header"),
+            "value": f"__group__{group}", "disabled": True, "search": "",
+        })
+        for filename in filenames:
+            options.append({"label": samples[filename], "value": filename, "search": f"{group} {samples[filename]}"})
+    return options
+
+
+def label_options(labels: Sequence[str]) -> list[dict]:
+    """Options of the simulate-an-event label dropdown, grouped internal faults / transients."""
+    groups: dict[str, list[str]] = {"Internal faults": [], "Transients": []}
+    for label in labels:
+        groups["Transients" if label.startswith("transient_") else "Internal faults"].append(label)
+    return grouped_sample_options({label: _title(label) for label in labels}, groups)
+
+
+def sim_param_inputs(specs: Sequence[Mapping]) -> list:
+    """One numeric input per physical parameter of the chosen label (pattern-matching ids)."""
+    if not specs:
+        return [html.Div("This event has no adjustable parameters.", className="text-muted small")]
+    rows = []
+    for spec in specs:
+        unit = f" ({spec['unit']})" if spec.get("unit") else ""
+        input_id = {"type": ids.SIM_PARAM_TYPE, "name": str(spec["name"])}
+        rows.append(
+            dbc.Row(
+                [
+                    dbc.Col(dbc.Label(f"{spec.get('title') or spec['name']}{unit}", className="small mb-0"), width=7),
+                    dbc.Col(
+                        dbc.Input(
+                            id=input_id, type="number", size="sm", value=spec.get("default"),
+                            min=spec.get("min"), max=spec.get("max"), step=spec.get("step") or "any",
+                        ),
+                        width=5,
+                    ),
+                ],
+                className="g-2 mb-1 align-items-center",
+            )
+        )
+    return rows
+
+
+def event_card(
+    sample_options: list[dict],
+    sample: str | None,
+    simulate_options: list[dict],
+    simulate_label: str | None,
+    simulate_params: list,
+) -> dbc.Card:
+    """The grid event: a bundled sample, a simulated event or an uploaded recording."""
+    sample_tab = dbc.Tab(
+        [
+            dbc.Label("Recorded event", html_for=ids.SAMPLE, className="small mb-1 mt-2"),
+            dcc.Dropdown(id=ids.SAMPLE, options=sample_options, value=sample, clearable=False,
+                         optionHeight=30, maxHeight=360),
+            html.Div("Bundled recordings of the 45 event classes, grouped by category.",
+                     className="form-text"),
+        ],
+        label="Sample", tab_id=ids.SOURCE_SAMPLE,
+    )
+    simulate_tab = dbc.Tab(
+        [
+            dbc.Label("Event to simulate", html_for=ids.SIM_LABEL, className="small mb-1 mt-2"),
+            dcc.Dropdown(id=ids.SIM_LABEL, options=simulate_options, value=simulate_label, clearable=False,
+                         optionHeight=30, maxHeight=360, className="mb-2"),
+            html.Div(simulate_params, id=ids.SIM_PARAMS),
+            dbc.Row(
+                [
+                    dbc.Col(dbc.Label("Random seed", className="small mb-0"), width=7),
+                    dbc.Col(dbc.Input(id=ids.SIM_SEED, type="number", size="sm", value=7, min=0, step=1), width=5),
+                ],
+                className="g-2 mt-1 align-items-center",
+            ),
+        ],
+        label="Simulate", tab_id=ids.SOURCE_SIMULATE,
+    )
+    upload_tab = dbc.Tab(
+        [
+            dcc.Upload(
+                id=ids.UPLOAD,
+                children=html.Div(["Drop a recording here or ", html.A("choose a file", href="#")]),
+                className="upload-zone mt-2",
+                accept=".npy,.csv,.txt",
+                multiple=False,
+            ),
+            html.Div(
+                "A .npy array (3 x 726) or a CSV with columns time, Ia, Ib, Ic (10 kHz, 726 rows). "
+                "A good file is analysed at once.",
+                className="form-text",
+            ),
+            html.Div(id=ids.UPLOAD_STATUS, className="small mt-1"),
+        ],
+        label="Upload", tab_id=ids.SOURCE_UPLOAD,
+    )
+    return dbc.Card(
+        [
+            section_title("Grid event"),
+            dbc.Tabs([sample_tab, simulate_tab, upload_tab], id=ids.EVENT_SOURCE_TABS,
+                     active_tab=ids.SOURCE_SAMPLE),
+        ],
+        body=True,
+        className="mb-3 shadow-sm",
+    )
+
+
+def analyze_button() -> html.Div:
+    return html.Div(
+        [
+            dbc.Button("Analyze", id=ids.ANALYZE_BUTTON, color="primary", size="lg", className="w-100",
+                       n_clicks=0),
+            html.Div(id=ids.ANALYZE_ALERT, className="mt-3"),
+        ],
+        className="mb-3",
+    )
+
+
+# --- one analysis: confidence, description, impact ----------------------------------------------
+
+def placeholder(text: str) -> html.Div:
+    return html.Div(text, className="text-muted small py-3 text-center")
+
+
+def confidence_body(prediction: Mapping | None) -> list:
+    """Calibrated confidence, top-5 bars, category/equipment/kind bars and the unknown warning."""
+    if not prediction:
+        return [placeholder("Run an analysis to see the model's verdict.")]
+    confidence = float(prediction.get("confidence", 0.0))
+    label = str(prediction.get("label", ""))
+    colour = "success" if confidence >= 0.9 else "warning" if confidence >= 0.6 else "danger"
+    children: list = []
+    if prediction.get("unknown"):
+        children.append(
+            dbc.Alert(
+                [html.Strong("Unfamiliar event. "),
+                 str(prediction.get("unknown_reason") or "The waveform is unlike the training data; "
+                     "treat the label as a hint and inspect the recording.")],
+                color="warning", id=ids.UNKNOWN_WARNING, className="py-2 small",
+            )
+        )
+    children += [
+        html.Div(
+            [
+                html.Div(_title(label), id=ids.CONFIDENCE_LABEL, className="fw-semibold"),
+                html.Div(label, className="text-muted font-monospace small text-break"),
+            ],
+            className="mb-2",
+        ),
+        html.Div(
+            [
+                html.Span(f"{confidence:.1%}", id=ids.CONFIDENCE_VALUE, className=f"display-6 text-{colour} me-2"),
+                html.Span("calibrated confidence", className="text-muted small"),
+            ],
+            className="mb-1",
+        ),
+        dbc.Progress(value=confidence * 100, color=colour, className="mb-3", style={"height": "6px"}),
+        html.Div("Top 5 labels", className="small text-muted"),
+        dcc.Graph(id=ids.TOP5_GRAPH, figure=top5_figure(prediction.get("top5") or []), config=GRAPH_CONFIG),
+        html.Div("Category, equipment and kind", className="small text-muted mt-2"),
+        dcc.Graph(
+            id=ids.MARGINALS_GRAPH,
+            figure=marginals_figure({
+                "category": prediction.get("category") or {},
+                "equipment": prediction.get("equipment") or {},
+                "kind": prediction.get("kind") or {},
+            }),
+            config=GRAPH_CONFIG,
+        ),
+    ]
+    return children
+
+
+def description_body(label: str | None, description: Mapping | None) -> list:
+    """What the event is and what typically causes it (from fault_descriptions.json)."""
+    if not label:
+        return [placeholder("The description of the detected event appears here.")]
+    description = description or {}
+    causes = [str(cause) for cause in description.get("causes") or []]
+    return [
+        html.H6(_title(label), className="fw-semibold"),
+        html.P(str(description.get("description") or "No description available."), className="small"),
+        html.Div("Typical causes", className="small text-muted") if causes else None,
+        html.Ul([html.Li(cause) for cause in causes], className="small mb-0") if causes else None,
+    ]
+
+
+def _fact(title: str, value, component_id: str | None = None) -> html.Div:
+    body = html.Div(value, id=component_id, className="fw-semibold") if component_id else html.Div(
+        value, className="fw-semibold")
+    return html.Div([html.Div(title, className="small text-muted"), body], className="mb-2")
+
+
+def _money(value: object, currency: str = "") -> str:
+    try:
+        return f"{float(value):,.2f} {currency}".strip()
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+TRANSFER_STATUS_COLOURS = {"continues": "success", "curtailed": "warning", "disrupted": "danger"}
+
+
+def impact_body(impact: Mapping | None) -> list:
+    """Event type, severity, transfer status, energy not delivered, cost and recommended actions.
+
+    `impact` is `ImpactReport.to_dict()` (services.rules).
+    """
+    if not impact:
+        return [placeholder("The impact on the P2P microgrid appears here.")]
+    level = normalise_severity(impact.get("severity"))
+    energy = impact.get("energy") or {}
+    transfer = impact.get("transfer") or {}
+    status = str(impact.get("transfer_status") or transfer.get("status") or "unknown")
+    currency = str(energy.get("currency") or transfer.get("currency") or "")
+    not_delivered = energy.get("transfer_not_delivered_kwh")
+    cost = energy.get("transfer_not_delivered_cost")
+    located = [str(item.get("name") or item.get("id")) for item in impact.get("located_equipment") or []
+               if isinstance(item, Mapping)]
+    protection = impact.get("protection_action") or {}
+    restoration = impact.get("restoration") or {}
+    deenergised = [str(node) for node in impact.get("deenergised_nodes") or []]
+    actions = [str(action) for action in impact.get("actions") or impact.get("recommended_actions") or []]
+    delivered = transfer.get("delivered_kw")
+    requested = transfer.get("requested_kw")
+    transfer_text = status.capitalize()
+    if delivered is not None and requested is not None:
+        transfer_text += f" ({float(delivered):g} of {float(requested):g} kW)"
+    facts_left = [
+        _fact("Event type", str(impact.get("event_type") or "n/a"), ids.IMPACT_EVENT_TYPE),
+        _fact("Severity", html.Span(str(impact.get("severity") or level).upper(),
+                                    className=f"badge severity-badge sev-bg-{level}"), ids.IMPACT_SEVERITY),
+        _fact("Transfer status", dbc.Badge(transfer_text, color=TRANSFER_STATUS_COLOURS.get(status, "secondary"),
+                                           className="fs-6 fw-normal"), ids.IMPACT_TRANSFER_STATUS),
+    ]
+    energy_text = f"{float(not_delivered):,.2f} kWh" if isinstance(not_delivered, int | float) else "n/a"
+    if isinstance(cost, int | float):
+        energy_text += f" ({_money(cost, currency)})"
+    hours = restoration.get("hours")
+    facts_right = [
+        _fact("Energy not delivered", energy_text, ids.IMPACT_ENERGY),
+        _fact("Restoration", f"{float(hours):g} h" if isinstance(hours, int | float) and hours else "none needed"),
+        _fact("Located at", ", ".join(dict.fromkeys(located))) if located else None,
+    ]
+    message = impact.get("p2p_disruption_message") or impact.get("summary")
+    return [
+        html.P(str(message), className="small mb-2 impact-message") if message else None,
+        dbc.Row([dbc.Col(facts_left, md=6), dbc.Col(facts_right, md=6)]),
+        _fact("Protection", str(protection.get("description"))) if protection.get("description") else None,
+        _fact("De-energised", ", ".join(deenergised)) if deenergised else None,
+        html.Div("Recommended actions", className="small text-muted mt-1"),
+        html.Ol([html.Li(action) for action in actions] or [html.Li("No action needed.")],
+                id=ids.IMPACT_ACTIONS, className="small mb-0 ps-3"),
+    ]
+
+
+def result_card(title: str, body_id: str, children: list, *, extra_class: str = "") -> dbc.Card:
+    """A titled card whose body a callback replaces."""
+    return dbc.Card([section_title(title), html.Div(children, id=body_id)], body=True,
+                    className=f"mb-3 shadow-sm {extra_class}".strip())
+
+
+def model_banner(status: Mapping | None, *, component_id: str | None = None) -> html.Div:
+    """A clear banner when the model is missing or corrupt; empty when it is ready."""
+    if not status or status.get("loaded", True):
+        return html.Div(id=component_id) if component_id else html.Div()
+    message = str(status.get("message") or status.get("reason") or "The model could not be loaded.")
+    alert = dbc.Alert(
+        [html.Strong("Model unavailable. "), message,
+         html.Div("Analyses are disabled until valid artifacts are installed (see README: training).",
+                  className="small mt-1")],
+        color="danger", className=f"mb-3 {ids.MODEL_STATUS_BANNER_CLASS}",
+    )
+    return html.Div(alert, id=component_id) if component_id else html.Div(alert)
+
+
+def stat_tile(title: str, value: str, *, hint: str | None = None, component_id: str | None = None) -> dbc.Card:
+    """A small metric tile (model metrics, network summary)."""
+    return dbc.Card(
+        [html.Div(title, className="small text-muted"),
+         html.Div(value, className="fs-4 fw-semibold", id=component_id) if component_id
+         else html.Div(value, className="fs-4 fw-semibold"),
+         html.Div(hint, className="small text-muted") if hint else None],
+        body=True, className="shadow-sm h-100",
+    )

@@ -1,0 +1,99 @@
+"""Every component id of the dashboard, in one place so that layouts, callbacks and tests agree.
+
+Ids are namespaced by page (`analyze-`, `history-`, `analysis-`, `model-`, `network-`) because Dash
+pages share one DOM id space across the whole app.
+"""
+
+from __future__ import annotations
+
+# --- shell -----------------------------------------------------------------------------------
+NAVBAR = "navbar"
+NAV_LINK_PREFIX = "nav-link-"  # + page module short name, e.g. "nav-link-analyze"
+
+# --- Analyze page ("/") ----------------------------------------------------------------------
+ANALYZE_PAGE = "analyze-page"
+ANALYZE_MODEL_BANNER = "analyze-model-banner"
+SENDER = "analyze-sender"
+RECEIVER = "analyze-receiver"
+TRANSFER_KW = "analyze-transfer-kw"
+EVENT_SOURCE_TABS = "analyze-event-source"  # dbc.Tabs: which event source the Analyze button uses
+SOURCE_SAMPLE = "tab-sample"
+SOURCE_SIMULATE = "tab-simulate"
+SOURCE_UPLOAD = "tab-upload"
+SAMPLE = "analyze-sample"
+SIM_LABEL = "analyze-sim-label"
+SIM_SEED = "analyze-sim-seed"
+SIM_PARAMS = "analyze-sim-params"  # container of the parameter inputs
+SIM_PARAM_TYPE = "analyze-sim-param"  # pattern-matching type: {"type": SIM_PARAM_TYPE, "name": ...}
+UPLOAD = "analyze-upload"
+UPLOAD_STATUS = "analyze-upload-status"
+UPLOAD_STORE = "analyze-upload-store"  # the last good upload: {"filename", "waveform"}
+ANALYZE_BUTTON = "analyze-button"
+ANALYZE_ALERT = "analyze-alert"
+ANALYZE_RESULT_STORE = "analyze-result-store"  # the last analysis shown (dict from services.analysis)
+ANALYZE_SPINNER = "analyze-spinner"
+MICROGRID = "analyze-microgrid"
+WAVEFORM = "analyze-waveform"
+WAVEFORM_VIEW = "analyze-waveform-view"  # radio: "raw" | "rms"
+CONFIDENCE = "analyze-confidence"  # card body container
+DESCRIPTION = "analyze-description"
+IMPACT = "analyze-impact"
+LATEST_TABLE = "analyze-latest"  # container of the latest-analyses table
+RESULT_HEADLINE = "analyze-headline"
+
+# inside the confidence / impact / description bodies (shared by Analyze and the analysis page)
+CONFIDENCE_VALUE = "confidence-value"
+CONFIDENCE_LABEL = "confidence-label"
+TOP5_GRAPH = "confidence-top5"
+MARGINALS_GRAPH = "confidence-marginals"
+UNKNOWN_WARNING = "confidence-unknown"
+IMPACT_SEVERITY = "impact-severity"
+IMPACT_EVENT_TYPE = "impact-event-type"
+IMPACT_TRANSFER_STATUS = "impact-transfer-status"
+IMPACT_ENERGY = "impact-energy-not-delivered"
+IMPACT_ACTIONS = "impact-actions"
+LATEST_ROW_CLASS = "latest-row"  # className of each row in the latest-analyses table
+
+# --- History page ("/history") ---------------------------------------------------------------
+HISTORY_PAGE = "history-page"
+HISTORY_GRID = "history-grid"
+HISTORY_CSV_LINK = "history-csv"
+HISTORY_TOTAL = "history-total"
+
+# --- Analysis page ("/analysis/<analysis_id>") -----------------------------------------------
+ANALYSIS_PAGE = "analysis-page"
+ANALYSIS_NOT_FOUND = "analysis-not-found"
+ANALYSIS_HEADER = "analysis-header"
+ANALYSIS_MICROGRID = "analysis-microgrid"
+ANALYSIS_WAVEFORM = "analysis-waveform"
+ANALYSIS_WAVEFORM_VIEW = "analysis-waveform-view"
+ANALYSIS_WAVEFORM_STORE = "analysis-waveform-store"
+ANALYSIS_CONFIDENCE = "analysis-confidence"
+ANALYSIS_IMPACT = "analysis-impact"
+ANALYSIS_DESCRIPTION = "analysis-description"
+
+# --- Model page ("/model") -------------------------------------------------------------------
+MODEL_PAGE = "model-page"
+MODEL_BANNER = "model-banner"
+MODEL_METRICS = "model-metrics"
+MODEL_RECALL = "model-recall"
+MODEL_CONFUSION = "model-confusion"
+MODEL_CALIBRATION = "model-calibration"
+MODEL_TRAINING_DATA = "model-training-data"
+MODEL_FINGERPRINT = "model-fingerprint"
+
+# --- Network page ("/network") ---------------------------------------------------------------
+NETWORK_PAGE = "network-page"
+NETWORK_GRAPH = "network-graph"
+NETWORK_SENDER = "network-sender"
+NETWORK_RECEIVER = "network-receiver"
+NETWORK_KW = "network-kw"
+NETWORK_SUMMARY = "network-summary"
+NETWORK_PEERS = "network-peers"
+NETWORK_BUSES = "network-buses"
+NETWORK_LINES = "network-lines"
+NETWORK_PRICE = "network-price"
+NETWORK_ALERT = "network-alert"
+
+# --- shared ------------------------------------------------------------------------------------
+MODEL_STATUS_BANNER_CLASS = "model-status-banner"

@@ -1,0 +1,246 @@
+"""The cytoscape microgrid: elements built from the grid's plain data, the stylesheet apart.
+
+Input is plain data (lists of dicts as produced by `callbacks.data.grid_data`), so the same builder
+draws the Analyze page, a stored analysis and the power-flow state of the Network page.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+
+import dash_cytoscape as cyto
+
+#: severity levels of services.rules (info < minor < major < critical) plus "normal" for untouched parts
+SEVERITY_COLOURS: dict[str, str] = {
+    "normal": "#198754",
+    "info": "#0aa2c0",
+    "minor": "#e0a800",
+    "major": "#fd7e14",
+    "critical": "#dc3545",
+}
+#: other words older records or other tools may use, mapped onto the levels above
+SEVERITY_ALIASES: dict[str, str] = {
+    "none": "normal", "ok": "normal", "low": "info", "medium": "minor", "moderate": "minor",
+    "warning": "minor", "high": "major", "severe": "critical",
+}
+#: node kinds of services.grid -> cytoscape shape
+KIND_SHAPES: dict[str, str] = {
+    "utility": "diamond", "transformer": "round-rectangle", "bus": "rectangle", "hub": "hexagon",
+    "feeder": "round-triangle", "capacitor": "round-tag", "prosumer": "ellipse", "storage": "barrel",
+    "generation": "star", "load": "ellipse",
+}
+
+
+def normalise_severity(severity: object) -> str:
+    """One of SEVERITY_COLOURS' keys for whatever severity word we are given."""
+    word = str(severity or "normal").strip().lower()
+    word = SEVERITY_ALIASES.get(word, word)
+    return word if word in SEVERITY_COLOURS else "major"
+
+
+def transfer_path(edges: Sequence[Mapping], sender: str | None, receiver: str | None) -> list[str]:
+    """Edge ids of the shortest path from sender to receiver (breadth-first; [] when none)."""
+    if not sender or not receiver or sender == receiver:
+        return []
+    neighbours: dict[str, list[tuple[str, str]]] = {}
+    for edge in edges:
+        if edge.get("normally_open"):
+            continue  # an open breaker carries no power
+        source, target, edge_id = str(edge["source"]), str(edge["target"]), str(edge["id"])
+        neighbours.setdefault(source, []).append((target, edge_id))
+        neighbours.setdefault(target, []).append((source, edge_id))
+    previous: dict[str, tuple[str, str] | None] = {sender: None}
+    queue: deque[str] = deque([sender])
+    while queue:
+        node = queue.popleft()
+        if node == receiver:
+            break
+        for other, edge_id in neighbours.get(node, []):
+            if other not in previous:
+                previous[other] = (node, edge_id)
+                queue.append(other)
+    if receiver not in previous:
+        return []
+    path: list[str] = []
+    step = previous[receiver]
+    while step is not None:
+        node, edge_id = step
+        path.append(edge_id)
+        step = previous[node]
+    return path[::-1]
+
+
+def _node_caption(node: Mapping, voltage_pu: float | None) -> str:
+    name = str(node.get("name") or node["id"])
+    rating = node.get("rating_kw")
+    lines = [name]
+    if rating:
+        lines.append(f"{float(rating):g} kW")
+    if voltage_pu is not None:
+        lines.append(f"{voltage_pu:.3f} pu")
+    return "\n".join(lines)
+
+
+def microgrid_elements(
+    nodes: Sequence[Mapping],
+    edges: Sequence[Mapping],
+    *,
+    sender: str | None = None,
+    receiver: str | None = None,
+    severity: str | None = None,
+    affected_nodes: Iterable[str] = (),
+    affected_edges: Iterable[str] = (),
+    deenergised: Iterable[str] = (),
+    located: Iterable[str] = (),
+    transfer_blocked: bool = False,
+    path_edges: Iterable[str] | None = None,
+    voltages_pu: Mapping[str, float] | None = None,
+    loadings_percent: Mapping[str, float] | None = None,
+) -> list[dict]:
+    """Cytoscape elements (data + classes) of the microgrid.
+
+    Nodes carry their kind as a class; the sender, receiver and the transfer path get classes of
+    their own; nodes and edges hit by an event get `affected sev-<level>`; the equipment where the
+    event was located gets `located`; everything else is drawn as normal (green). `path_edges`
+    (from the impact report) overrides the shortest path computed here.
+    """
+    level = normalise_severity(severity)
+    affected_node_set, affected_edge_set = set(affected_nodes), set(affected_edges)
+    dead, located_set = set(deenergised), set(located)
+    path = set(path_edges) if path_edges is not None else set(transfer_path(edges, sender, receiver))
+    voltages_pu = voltages_pu or {}
+    loadings_percent = loadings_percent or {}
+    elements: list[dict] = []
+    for node in nodes:
+        node_id = str(node["id"])
+        voltage = voltages_pu.get(node_id)
+        classes = ["node", f"kind-{node.get('kind', 'bus')}"]
+        if node_id == sender:
+            classes.append("sender")
+        if node_id == receiver:
+            classes.append("receiver")
+        if node_id in affected_node_set:
+            classes += ["affected", f"sev-{level}"]
+        if node_id in dead:
+            classes.append("deenergised")
+        if node_id in located_set:
+            classes += ["located", f"sev-{level}"]
+        if voltage is not None and not 0.95 <= voltage <= 1.05:
+            classes.append("voltage-violation")
+        element = {
+            "data": {
+                "id": node_id,
+                "label": _node_caption(node, voltage),
+                "kind": str(node.get("kind", "")),
+                "name": str(node.get("name") or node_id),
+            },
+            "classes": " ".join(classes),
+        }
+        position = node.get("position")
+        if isinstance(position, Mapping) and "x" in position and "y" in position:
+            element["position"] = {"x": float(position["x"]), "y": float(position["y"])}
+        elements.append(element)
+    for edge in edges:
+        edge_id = str(edge["id"])
+        loading = loadings_percent.get(edge_id)
+        classes = ["edge", f"kind-{edge.get('kind', 'line')}"]
+        if edge_id in path:
+            classes.append("path-blocked" if transfer_blocked else "path")
+        if edge_id in affected_edge_set:
+            classes += ["affected", f"sev-{level}"]
+        if loading is not None and loading > 100:
+            classes.append("overloaded")
+        if edge.get("normally_open"):
+            classes.append("normally-open")
+        elements.append(
+            {
+                "data": {
+                    "id": edge_id, "source": str(edge["source"]), "target": str(edge["target"]),
+                    "label": f"{loading:.0f}%" if loading is not None else "",
+                },
+                "classes": " ".join(classes),
+            }
+        )
+    return elements
+
+
+def microgrid_stylesheet() -> list[dict]:
+    """Stylesheet: kinds by shape, normal in green, severity colours, transfer path in blue."""
+    style: list[dict] = [
+        {
+            "selector": "node",
+            "style": {
+                "label": "data(label)", "text-wrap": "wrap", "font-size": 10, "text-valign": "bottom",
+                "text-margin-y": 4, "background-color": SEVERITY_COLOURS["normal"], "width": 30, "height": 30,
+                "border-width": 2, "border-color": "#ffffff", "color": "#212529",
+                "text-background-color": "#ffffff", "text-background-opacity": 0.75,
+                "text-background-padding": 1,
+            },
+        },
+        {
+            "selector": "edge",
+            "style": {
+                "width": 3, "line-color": "#8fd19e", "curve-style": "bezier", "label": "data(label)",
+                "font-size": 9, "color": "#495057", "text-background-color": "#ffffff",
+                "text-background-opacity": 0.8,
+            },
+        },
+    ]
+    for kind, shape in KIND_SHAPES.items():
+        style.append({"selector": f".kind-{kind}", "style": {"shape": shape}})
+    style += [
+        {"selector": ".kind-transformer, .kind-utility, .kind-bus",
+         "style": {"background-color": "#495057", "width": 36, "height": 26}},
+        {"selector": ".kind-bus", "style": {"width": 60, "height": 10}},
+        {"selector": ".kind-feeder, .kind-capacitor", "style": {"background-color": "#6c757d", "width": 24,
+                                                                "height": 24}},
+        {"selector": ".kind-hub", "style": {"background-color": "#146c43", "width": 40, "height": 40}},
+        {"selector": "edge.kind-line", "style": {"width": 4}},
+        {"selector": "edge.normally-open",
+         "style": {"line-style": "dotted", "line-color": "#ced4da", "width": 2}},
+        {"selector": ".sender", "style": {"border-color": "#0d6efd", "border-width": 5}},
+        {"selector": ".receiver", "style": {"border-color": "#6f42c1", "border-width": 5}},
+        {"selector": "edge.path",
+         "style": {"line-color": "#0d6efd", "width": 6, "target-arrow-shape": "none", "line-style": "solid"}},
+        {"selector": "edge.path-blocked",
+         "style": {"line-color": "#0d6efd", "width": 5, "line-style": "dashed"}},
+    ]
+    for level, colour in SEVERITY_COLOURS.items():
+        if level == "normal":
+            continue
+        style += [
+            {"selector": f"node.sev-{level}", "style": {"background-color": colour}},
+            {"selector": f"edge.sev-{level}", "style": {"line-color": colour, "width": 6}},
+        ]
+    style += [
+        {"selector": "node.located",
+         "style": {"border-color": "#212529", "border-width": 4, "width": 44, "height": 36}},
+        {"selector": "node.deenergised", "style": {"background-color": "#6c757d", "opacity": 0.55}},
+        {"selector": "node.voltage-violation", "style": {"border-color": "#dc3545", "border-width": 4}},
+        {"selector": "edge.overloaded", "style": {"line-color": "#dc3545", "line-style": "dashed"}},
+    ]
+    return style
+
+
+def microgrid_graph(component_id: str, elements: list[dict], *, height: str = "380px") -> cyto.Cytoscape:
+    """The Cytoscape component with the preset layout (positions come from the grid data)."""
+    has_positions = any("position" in element for element in elements if "source" not in element["data"])
+    return cyto.Cytoscape(
+        id=component_id,
+        elements=elements,
+        stylesheet=microgrid_stylesheet(),
+        layout={"name": "preset", "fit": True, "padding": 25} if has_positions
+        else {"name": "cose", "animate": False, "fit": True, "padding": 25},
+        style={"width": "100%", "height": height},
+        userZoomingEnabled=True,
+        minZoom=0.4,
+        maxZoom=2.5,
+        autoungrabify=False,
+        responsive=True,
+    )
+
+
+def severity_legend() -> list[tuple[str, str]]:
+    """(level, colour) pairs for a legend under the graph."""
+    return list(SEVERITY_COLOURS.items())

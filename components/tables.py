@@ -1,0 +1,159 @@
+"""Tables: the latest analyses on the Analyze page, the History grid, peers and power-flow tables.
+
+Rows are plain dicts (history records as `HistoryStore` returns them). Links are built by the caller
+through `href_for` so that a URL prefix (`dash.get_relative_path`) is applied in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from components import ids
+from components.microgrid import normalise_severity
+from services.labels import pretty_label
+
+
+def _title(label: object) -> str:
+    try:
+        return pretty_label(str(label))
+    except ValueError:
+        return str(label or "")
+
+
+def format_time(value: object) -> str:
+    """Short UTC timestamp for tables; strings pass through trimmed."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    text = str(value or "")
+    return text.replace("T", " ")[:19]
+
+
+def severity_badge(severity: object) -> html.Span:
+    """Severity as a coloured badge (colours from components/microgrid.py via dashboard.css)."""
+    level = normalise_severity(severity)
+    return html.Span(str(severity or level).capitalize(), className=f"badge severity-badge sev-bg-{level}")
+
+
+def latest_table(rows: Sequence[Mapping], href_for: Callable[[int], str]) -> html.Div:
+    """The latest analyses, newest first, each with its permanent link."""
+    if not rows:
+        return html.Div("No analyses yet: run one and it appears here.", className="text-muted small py-2")
+    header = html.Thead(html.Tr([html.Th(title) for title in
+                                 ("#", "Time (UTC)", "Event", "Confidence", "Severity", "Transfer", "Source")]))
+    body = []
+    for row in rows:
+        analysis_id = int(row["id"])
+        body.append(
+            html.Tr(
+                [
+                    html.Td(dcc.Link(f"#{analysis_id}", href=href_for(analysis_id))),
+                    html.Td(format_time(row.get("created_at")), className="text-nowrap"),
+                    html.Td(_title(row.get("label")), title=str(row.get("label") or "")),
+                    html.Td(f"{float(row.get('confidence') or 0):.1%}"),
+                    html.Td(severity_badge(row.get("severity"))),
+                    html.Td(str(row.get("transfer_status") or "").replace("_", " ")),
+                    html.Td(str(row.get("sample_name") or row.get("source") or ""), className="text-truncate",
+                            style={"maxWidth": "14rem"}),
+                ],
+                className=ids.LATEST_ROW_CLASS,
+                id={"type": ids.LATEST_ROW_CLASS, "id": analysis_id},
+            )
+        )
+    return dbc.Table([header, html.Tbody(body)], hover=True, size="sm", responsive=True, className="mb-0 small")
+
+
+#: History grid columns; every filter and sort is applied server-side by HistoryStore.query
+_TEXT_FILTER = {"filter": "agTextColumnFilter",
+                "filterParams": {"filterOptions": ["contains", "equals", "notEqual", "startsWith"],
+                                 "maxNumConditions": 1, "buttons": ["reset"]}}
+_NUMBER_FILTER = {"filter": "agNumberColumnFilter",
+                  "filterParams": {"filterOptions": ["greaterThan", "lessThan", "inRange", "equals"],
+                                   "maxNumConditions": 1, "buttons": ["reset"]}}
+HISTORY_COLUMNS: tuple[dict, ...] = (
+    {"field": "id", "headerName": "#", "cellRenderer": "markdown", "linkTarget": "_self", "width": 90,
+     "filter": False},
+    {"field": "created_at", "headerName": "Time (UTC)", "width": 175, "filter": "agDateColumnFilter",
+     "filterParams": {"filterOptions": ["greaterThan", "lessThan", "inRange"], "maxNumConditions": 1,
+                      "buttons": ["reset"]}},
+    {"field": "label", "headerName": "Label", "flex": 2, "minWidth": 280, "tooltipField": "label", **_TEXT_FILTER},
+    {"field": "confidence", "headerName": "Confidence", "width": 125, **_NUMBER_FILTER,
+     "valueFormatter": {"function": "params.value == null ? '' : d3.format('.1%')(params.value)"}},
+    {"field": "category", "headerName": "Category", "width": 135, **_TEXT_FILTER},
+    {"field": "equipment", "headerName": "Equipment", "width": 150, **_TEXT_FILTER},
+    {"field": "kind", "headerName": "Kind", "width": 130, **_TEXT_FILTER},
+    {"field": "severity", "headerName": "Severity", "width": 110, **_TEXT_FILTER,
+     "cellClassRules": {"sev-cell-critical": "params.value == 'critical'",
+                        "sev-cell-major": "params.value == 'major'",
+                        "sev-cell-minor": "params.value == 'minor'"}},
+    {"field": "transfer_status", "headerName": "Transfer", "width": 130, **_TEXT_FILTER},
+    {"field": "sender", "headerName": "Sender", "width": 140, **_TEXT_FILTER},
+    {"field": "receiver", "headerName": "Receiver", "width": 140, **_TEXT_FILTER},
+    {"field": "transfer_kw", "headerName": "kW", "width": 95, **_NUMBER_FILTER},
+    {"field": "source", "headerName": "Source", "width": 110, **_TEXT_FILTER},
+    {"field": "sample_name", "headerName": "Sample / file", "width": 200, **_TEXT_FILTER},
+    {"field": "true_label", "headerName": "True label", "width": 220, **_TEXT_FILTER},
+)
+
+
+def history_grid(page_size: int = 100) -> dag.AgGrid:
+    """The History grid in infinite row model: rows come page by page from the server."""
+    return dag.AgGrid(
+        id=ids.HISTORY_GRID,
+        rowModelType="infinite",
+        columnDefs=list(HISTORY_COLUMNS),
+        defaultColDef={"resizable": True, "sortable": True},
+        dashGridOptions={
+            "rowBuffer": 0,
+            "cacheBlockSize": page_size,
+            "maxBlocksInCache": 20,
+            "infiniteInitialRowCount": 1,
+            "pagination": True,
+            "paginationPageSize": page_size,
+            "paginationPageSizeSelector": False,
+            "tooltipShowDelay": 300,
+            "animateRows": False,
+        },
+        style={"height": "640px", "width": "100%"},
+        className="ag-theme-quartz",
+    )
+
+
+def history_row(record: Mapping, href_for: Callable[[int], str]) -> dict:
+    """One grid row: JSON-safe scalars only, with the permanent link as markdown."""
+    analysis_id = int(record["id"])
+    row = {column["field"]: record.get(column["field"]) for column in HISTORY_COLUMNS}
+    row["id"] = f"[#{analysis_id}]({href_for(analysis_id)})"
+    row["analysis_id"] = analysis_id
+    row["created_at"] = format_time(record.get("created_at"))
+    confidence = record.get("confidence")
+    row["confidence"] = float(confidence) if confidence is not None else None
+    return row
+
+
+def key_value_table(rows: Sequence[tuple[str, object]], *, component_id: str | None = None) -> dbc.Table:
+    """Two-column facts table (model card, training data)."""
+    body = html.Tbody([html.Tr([html.Th(key, className="text-muted fw-normal"), html.Td(str(value))])
+                       for key, value in rows])
+    table = dbc.Table(body, size="sm", className="mb-0 small", borderless=True)
+    if component_id:
+        table.id = component_id
+    return table
+
+
+def simple_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *,
+                 component_id: str | None = None, row_classes: Sequence[str] | None = None) -> dbc.Table:
+    """A compact table of plain values (peers, buses, lines)."""
+    body = []
+    for index, row in enumerate(rows):
+        body.append(html.Tr([html.Td(cell) for cell in row],
+                            className=row_classes[index] if row_classes else None))
+    table = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(body)],
+                      size="sm", hover=True, responsive=True, className="mb-0 small")
+    if component_id:
+        table.id = component_id
+    return table

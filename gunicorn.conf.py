@@ -1,0 +1,65 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py` serves the dashboard and the API.
+
+Environment: GEM_BIND (default GEM_HOST:GEM_PORT, i.e. 127.0.0.1:8050), GEM_WORKERS (2),
+GEM_WORKER_THREADS (4 per worker), GEM_WORKER_CLASS (gthread), GEM_WARMUP (1: load the model right after
+fork), GEM_ACCESS_LOG (unset: no access log; "-" for stdout), plus the app's GEM_* settings.
+
+The app is NOT preloaded: torch must be imported after fork (a forked torch thread pool deadlocks),
+and each worker loads the model once. Each worker runs torch/ONNX Runtime on one thread, so the
+workers do not fight over the cores; scale with workers, not intra-op threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+# Before any worker imports numpy/torch: one math thread per worker process (GEM_THREADS is the
+# inference service's thread count).
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GEM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+wsgi_app = "app:create_server()"
+bind = os.environ.get("GEM_BIND") or f"{os.environ.get('GEM_HOST', '127.0.0.1')}:{os.environ.get('GEM_PORT', '8050')}"
+workers = int(os.environ.get("GEM_WORKERS", "2"))
+worker_class = os.environ.get("GEM_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GEM_WORKER_THREADS", "4"))
+preload_app = False
+timeout = 60
+graceful_timeout = 20
+keepalive = 5
+backlog = 2048
+accesslog = os.environ.get("GEM_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GEM_LOG_LEVEL", "info")
+
+
+def on_starting(server) -> None:
+    """Create the history schema once in the master, before workers race to do it."""
+    from app.settings import Settings
+    from services.history import HistoryStore
+
+    store = HistoryStore(Settings.from_env().resolved_database_url)
+    store.dispose()
+
+
+def post_fork(server, worker) -> None:
+    """Pin this worker's math libraries to one thread (torch is first imported here, after fork)."""
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+    except (ImportError, RuntimeError) as exc:  # interop threads can only be set once per process
+        logging.getLogger("gunicorn.error").info("torch thread setup: %s", exc)
+
+
+def post_worker_init(worker) -> None:
+    """Load the model and run one prediction before taking traffic (GEM_WARMUP=0 skips it)."""
+    if os.environ.get("GEM_WARMUP", "1") == "0":
+        return
+    from services.analysis import EXTENSION_KEY, warm_up
+
+    context = worker.wsgi.extensions[EXTENSION_KEY]
+    status = warm_up(context.artifacts_dir)
+    logging.getLogger("gunicorn.error").info("worker %s: %s", worker.pid, status.message)

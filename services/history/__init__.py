@@ -1,0 +1,31 @@
+"""History of analyses: one row per analysis in SQLite (default) or PostgreSQL."""
+
+from services.history.schema import SOURCES
+from services.history.store import (
+    LIST_COLUMNS,
+    SORTABLE_COLUMNS,
+    ColumnFilter,
+    FilterGroup,
+    HistoryQueryError,
+    HistoryStore,
+    compress_waveform,
+    decompress_waveform,
+    filters_from_ag_grid,
+    parse_sort,
+    parse_time,
+)
+
+__all__ = [
+    "LIST_COLUMNS",
+    "SORTABLE_COLUMNS",
+    "SOURCES",
+    "ColumnFilter",
+    "FilterGroup",
+    "HistoryQueryError",
+    "HistoryStore",
+    "compress_waveform",
+    "decompress_waveform",
+    "filters_from_ag_grid",
+    "parse_sort",
+    "parse_time",
+]

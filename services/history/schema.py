@@ -1,0 +1,92 @@
+"""The history table: one row per analysis, with the indexes the history queries need."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+SOURCES: tuple[str, ...] = ("sample", "upload", "simulated", "api")
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps stored in UTC and always read back timezone-aware.
+
+    SQLite has no time zones: store naive UTC there and attach UTC on the way out, so a query
+    with an aware `since` compares like with like on both databases.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_table(metadata: MetaData, prefix: str = "") -> Table:
+    """The analyses table; `prefix` lets parallel test runs share one database without colliding."""
+    name = f"{prefix}analyses"
+    table = Table(
+        name,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("source", String(16), nullable=False),
+        Column("sample_name", String(255)),
+        Column("sender", String(64), nullable=False),
+        Column("receiver", String(64), nullable=False),
+        Column("transfer_kw", Float, nullable=False),
+        Column("label", String(96), nullable=False),
+        Column("label_id", SmallInteger, nullable=False),
+        Column("confidence", Float, nullable=False),
+        Column("category", String(32), nullable=False),
+        Column("equipment", String(32), nullable=False),
+        Column("kind", String(48), nullable=False),
+        Column("unknown", Boolean, nullable=False, default=False),
+        Column("unknown_reason", Text),
+        Column("true_label", String(96)),
+        Column("severity", String(16)),
+        Column("transfer_status", String(32)),
+        Column("impact_summary", Text),
+        Column("impact", JSON),
+        #: the model's answer beyond the label (top-5, marginals, explanation spans, inception)
+        Column("prediction", JSON),
+        Column("model_fingerprint", String(80)),
+        #: zlib-compressed float32 bytes of the (3, 726) waveform, phases A, B, C in order
+        Column("waveform", LargeBinary),
+    )
+    for column in ("created_at", "label", "category", "sender", "receiver", "severity", "confidence"):
+        Index(f"ix_{name}_{column}", table.c[column])
+    return table

@@ -1,0 +1,516 @@
+"""HistoryStore: every analysis kept in SQLite (default) or PostgreSQL through SQLAlchemy Core.
+
+One store per process and database URL. It holds an engine (a connection pool) and nothing that
+changes at runtime, so several gunicorn workers writing to the same database behave as one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    SmallInteger,
+    and_,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from services.history.schema import SOURCES, build_table, utc_now
+from services.waveform import N_PHASES, N_SAMPLES
+
+log = logging.getLogger(__name__)
+
+#: the columns a history listing shows, in order (everything but the bulky JSON and waveform)
+LIST_COLUMNS: tuple[str, ...] = (
+    "id", "created_at", "source", "sample_name", "sender", "receiver", "transfer_kw", "label",
+    "label_id", "confidence", "category", "equipment", "kind", "unknown", "unknown_reason",
+    "true_label", "severity", "transfer_status", "impact_summary", "model_fingerprint",
+)
+SORTABLE_COLUMNS: frozenset[str] = frozenset(LIST_COLUMNS)
+REQUIRED_FIELDS: tuple[str, ...] = (
+    "source", "sender", "receiver", "transfer_kw", "label", "label_id", "confidence",
+    "category", "equipment", "kind",
+)
+MAX_PAGE_SIZE = 10_000
+CSV_BATCH = 2_000
+
+TEXT_OPS = ("equals", "notEqual", "contains", "notContains", "startsWith", "endsWith", "blank", "notBlank")
+RANGE_OPS = (
+    "equals", "notEqual", "lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual",
+    "inRange", "blank", "notBlank",
+)
+
+
+class HistoryQueryError(ValueError):
+    """A history query or record is malformed (unknown column, bad value); the message says which."""
+
+
+@dataclass(frozen=True)
+class ColumnFilter:
+    """One condition on one column, in the vocabulary of AG Grid's simple filters."""
+
+    column: str
+    op: str = "equals"
+    value: Any = None
+    value_to: Any = None  # upper bound for "inRange"
+
+
+@dataclass(frozen=True)
+class FilterGroup:
+    """Conditions on one column joined by AND or OR (AG Grid's two-condition filters)."""
+
+    operator: str  # "and" | "or"
+    filters: tuple[ColumnFilter, ...]
+
+
+def compress_waveform(waveform: np.ndarray) -> bytes:
+    """zlib of the float32 bytes: exact, and about 8 kB or less per analysis."""
+    array = np.ascontiguousarray(waveform, dtype=np.float32)
+    if array.shape != (N_PHASES, N_SAMPLES):
+        raise HistoryQueryError(f"waveform must have shape ({N_PHASES}, {N_SAMPLES}), got {array.shape}")
+    return zlib.compress(array.tobytes(), 1)
+
+
+def decompress_waveform(blob: bytes) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(blob), dtype=np.float32).reshape(N_PHASES, N_SAMPLES).copy()
+
+
+def filters_from_ag_grid(filter_model: Mapping[str, Any] | None) -> list[ColumnFilter | FilterGroup]:
+    """Translate dash-ag-grid's `filterModel` (text, number, date, combined) into store filters."""
+    result: list[ColumnFilter | FilterGroup] = []
+    for column, model in (filter_model or {}).items():
+        if not isinstance(model, Mapping):
+            raise HistoryQueryError(f"filter for {column!r} must be an object")
+        if "conditions" in model or "operator" in model:
+            conditions = tuple(_ag_condition(column, part) for part in model.get("conditions") or ())
+            operator = str(model.get("operator", "AND")).lower()
+            if conditions:
+                result.append(FilterGroup(operator, conditions))
+        else:
+            result.append(_ag_condition(column, model))
+    return result
+
+
+def _ag_condition(column: str, model: Mapping[str, Any]) -> ColumnFilter:
+    if model.get("filterType") == "date":
+        return ColumnFilter(column, model.get("type", "equals"), model.get("dateFrom"), model.get("dateTo"))
+    return ColumnFilter(column, model.get("type", "equals"), model.get("filter"), model.get("filterTo"))
+
+
+def parse_sort(sort: Any) -> list[tuple[str, bool]]:
+    """(column, descending) pairs from "-created_at", "confidence desc,label", [(col, "asc")] or
+    AG Grid's sortModel [{"colId": ..., "sort": "asc"}]."""
+    if sort is None or sort == "" or sort == []:
+        return [("created_at", True)]
+    items: list[tuple[str, bool]] = []
+    if isinstance(sort, str):
+        for part in sort.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            pieces = part.split()
+            name, descending = pieces[0], False
+            if name.startswith("-"):
+                name, descending = name[1:], True
+            elif name.startswith("+"):
+                name = name[1:]
+            if len(pieces) > 1:
+                descending = _direction(pieces[1])
+            items.append((name, descending))
+    elif isinstance(sort, Sequence):
+        for entry in sort:
+            if isinstance(entry, Mapping):
+                items.append((str(entry.get("colId", "")), _direction(entry.get("sort", "asc"))))
+            elif isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) == 2:
+                items.append((str(entry[0]), _direction(entry[1])))
+            else:
+                raise HistoryQueryError(f"cannot read sort entry {entry!r}")
+    else:
+        raise HistoryQueryError(f"cannot read sort {sort!r}")
+    for name, _ in items:
+        if name not in SORTABLE_COLUMNS:
+            raise HistoryQueryError(f"cannot sort by {name!r}: sortable columns are {', '.join(LIST_COLUMNS)}")
+    return items or [("created_at", True)]
+
+
+def _direction(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in {"desc", "descending"}:
+        return True
+    if lowered in {"asc", "ascending"}:
+        return False
+    raise HistoryQueryError(f"sort direction must be asc or desc, got {value!r}")
+
+
+def parse_time(value: datetime | str | None, name: str) -> datetime | None:
+    """A timezone-aware UTC datetime from a datetime or an ISO 8601 string (naive means UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise HistoryQueryError(f"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+class HistoryStore:
+    """The analyses history: add, get, query with filters/sort/paging, CSV export, ping."""
+
+    def __init__(self, url: str | None = None, *, table_prefix: str = "", echo: bool = False) -> None:
+        self.url = url or "sqlite:///instance/history.db"
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "json_serializer": lambda value: orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+            "json_deserializer": orjson.loads,
+        }
+        if self.dialect == "sqlite":
+            database = parsed.database or ""
+            in_memory = database in {"", ":memory:"} or database.startswith("file::memory:")
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            if in_memory:
+                kwargs["poolclass"] = StaticPool
+            else:
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs["pool_pre_ping"] = True
+            kwargs["pool_size"] = 5
+            kwargs["max_overflow"] = 10
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.metadata = MetaData()
+        self.table = build_table(self.metadata, table_prefix)
+        self._create_schema()
+
+    # -- schema ---------------------------------------------------------------------------------
+    def _create_schema(self) -> None:
+        """Create the table and indexes if missing; tolerate another worker doing it at the same time."""
+        for attempt in range(6):
+            try:
+                self.metadata.create_all(self.engine, checkfirst=True)
+                return
+            except (OperationalError, ProgrammingError, IntegrityError) as exc:
+                if attempt == 5:
+                    raise
+                log.info("schema creation raced with another process (%s); retrying", type(exc).__name__)
+                time.sleep(0.05 * (attempt + 1))
+
+    def drop(self) -> None:
+        """Drop the table (tests and tooling only)."""
+        self.metadata.drop_all(self.engine, checkfirst=True)
+
+    def dispose(self) -> None:
+        """Close pooled connections (call after fork or at shutdown)."""
+        self.engine.dispose()
+
+    @property
+    def backend(self) -> str:
+        return self.dialect
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError as exc:
+            log.warning("history database unreachable: %s", exc)
+            return False
+
+    # -- writing --------------------------------------------------------------------------------
+    def add(self, record: Mapping[str, Any]) -> int:
+        """Insert one analysis and return its id. `waveform` may be a (3, 726) array or the bytes."""
+        row = self._row(record)
+        with self.engine.begin() as connection:
+            result = connection.execute(insert(self.table), row)
+            return int(result.inserted_primary_key[0])
+
+    def _row(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        missing = [name for name in REQUIRED_FIELDS if record.get(name) is None]
+        if missing:
+            raise HistoryQueryError(f"history record misses {', '.join(missing)}")
+        if record["source"] not in SOURCES:
+            raise HistoryQueryError(f"source must be one of {', '.join(SOURCES)}, got {record['source']!r}")
+        names = [column.name for column in self.table.columns]
+        row = {name: record[name] for name in names if name in record and name != "id"}
+        row.setdefault("created_at", utc_now())
+        row["created_at"] = parse_time(row["created_at"], "created_at")
+        row["unknown"] = bool(record.get("unknown", False))
+        waveform = record.get("waveform")
+        if waveform is not None and not isinstance(waveform, bytes | bytearray | memoryview):
+            row["waveform"] = compress_waveform(np.asarray(waveform))
+        return row
+
+    # -- reading --------------------------------------------------------------------------------
+    def get(self, analysis_id: int, *, include_waveform: bool = True) -> dict[str, Any] | None:
+        """One analysis with its impact report, model answer and (by default) the waveform as 3 lists."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(self.table).where(self.table.c.id == int(analysis_id))).mappings().first()
+        if row is None:
+            return None
+        item = dict(row)
+        blob = item.pop("waveform", None)
+        if include_waveform:
+            item["waveform"] = decompress_waveform(blob).tolist() if blob is not None else None
+        return _public(item)
+
+    def get_waveform(self, analysis_id: int) -> np.ndarray | None:
+        """The stored waveform as a float32 (3, 726) array, or None."""
+        with self.engine.connect() as connection:
+            blob = connection.execute(
+                select(self.table.c.waveform).where(self.table.c.id == int(analysis_id))
+            ).scalar()
+        return decompress_waveform(blob) if blob is not None else None
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(self.table)).scalar_one())
+
+    def query(
+        self,
+        limit: int = 50,
+        offset: int = 0,
+        label: str | None = None,
+        category: str | None = None,
+        peer: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        sort: Any = None,
+        filters: Sequence[ColumnFilter | FilterGroup] | None = None,
+        source: str | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of analyses (newest first unless `sort` says otherwise) and the total that match.
+
+        `peer` matches sender or receiver; `since` is inclusive, `until` exclusive; `filters` are
+        per-column conditions (see `filters_from_ag_grid`). Rows hold LIST_COLUMNS only.
+        """
+        limit, offset = int(limit), int(offset)
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise HistoryQueryError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+        if offset < 0:
+            raise HistoryQueryError("offset must be 0 or more")
+        where = self._where(label, category, peer, since, until, filters, source)
+        order = [
+            (self.table.c[name].desc() if descending else self.table.c[name].asc())
+            for name, descending in parse_sort(sort)
+        ]
+        order.append(self.table.c.id.desc())
+        columns = [self.table.c[name] for name in LIST_COLUMNS]
+        page = select(*columns).where(*where).order_by(*order).limit(limit).offset(offset)
+        total = select(func.count()).select_from(self.table).where(*where)
+        with self.engine.connect() as connection:
+            rows = [_public(dict(row)) for row in connection.execute(page).mappings()]
+            count = int(connection.execute(total).scalar_one())
+        return rows, count
+
+    def iter_csv(
+        self,
+        label: str | None = None,
+        category: str | None = None,
+        peer: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        filters: Sequence[ColumnFilter | FilterGroup] | None = None,
+        source: str | None = None,
+    ) -> Iterator[str]:
+        """CSV text in chunks, newest first, for streaming: a header then batches of rows.
+
+        Batches are read by id (keyset), so memory stays flat however large the history is.
+        """
+        where = self._where(label, category, peer, since, until, filters, source)
+        columns = [self.table.c[name] for name in LIST_COLUMNS]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(LIST_COLUMNS)
+        yield _drain(buffer)
+        last_id: int | None = None
+        while True:
+            condition = list(where)
+            if last_id is not None:
+                condition.append(self.table.c.id < last_id)
+            statement = select(*columns).where(*condition).order_by(self.table.c.id.desc()).limit(CSV_BATCH)
+            with self.engine.connect() as connection:
+                rows = connection.execute(statement).all()
+            if not rows:
+                return
+            for row in rows:
+                writer.writerow([_csv_cell(value) for value in row])
+            last_id = rows[-1][0]
+            yield _drain(buffer)
+
+    # -- filters --------------------------------------------------------------------------------
+    def _where(self, label, category, peer, since, until, filters, source) -> list:
+        c = self.table.c
+        where = []
+        if label:
+            where.append(c.label == str(label))
+        if category:
+            where.append(c.category == str(category))
+        if source:
+            where.append(c.source == str(source))
+        if peer:
+            where.append(or_(c.sender == str(peer), c.receiver == str(peer)))
+        since_time, until_time = parse_time(since, "since"), parse_time(until, "until")
+        if since_time is not None:
+            where.append(c.created_at >= since_time)
+        if until_time is not None:
+            where.append(c.created_at < until_time)
+        for item in filters or ():
+            if isinstance(item, FilterGroup):
+                parts = [self._condition(part) for part in item.filters]
+                if item.operator not in {"and", "or"}:
+                    raise HistoryQueryError(f"filter operator must be AND or OR, got {item.operator!r}")
+                where.append(and_(*parts) if item.operator == "and" else or_(*parts))
+            elif isinstance(item, ColumnFilter):
+                where.append(self._condition(item))
+            else:
+                raise HistoryQueryError(f"cannot read filter {item!r}")
+        return where
+
+    def _condition(self, spec: ColumnFilter):
+        if spec.column not in SORTABLE_COLUMNS:
+            raise HistoryQueryError(f"cannot filter on {spec.column!r}: columns are {', '.join(LIST_COLUMNS)}")
+        column = self.table.c[spec.column]
+        if spec.op == "blank":
+            return column.is_(None)
+        if spec.op == "notBlank":
+            return column.is_not(None)
+        column_type = column.type
+        if isinstance(column_type, Boolean):
+            return self._compare(column, spec, _as_bool(spec.value, spec.column), None, ("equals", "notEqual"))
+        if isinstance(column_type, Integer | SmallInteger | Float):
+            low = _as_number(spec.value, spec.column)
+            high = _as_number(spec.value_to, spec.column) if spec.op == "inRange" else None
+            return self._compare(column, spec, low, high, RANGE_OPS)
+        if isinstance(getattr(column_type, "impl", None), DateTime) or isinstance(column_type, DateTime):
+            low = parse_time(spec.value, spec.column)
+            high = parse_time(spec.value_to, spec.column) if spec.op == "inRange" else None
+            if low is None:
+                raise HistoryQueryError(f"filter on {spec.column} needs a time")
+            return self._compare(column, spec, low, high, RANGE_OPS)
+        value = "" if spec.value is None else str(spec.value)
+        pattern = _escape_like(value)
+        ops = {
+            "equals": lambda: column == value,
+            "notEqual": lambda: or_(column != value, column.is_(None)),
+            "contains": lambda: column.ilike(f"%{pattern}%", escape="\\"),
+            "notContains": lambda: or_(~column.ilike(f"%{pattern}%", escape="\\"), column.is_(None)),
+            "startsWith": lambda: column.ilike(f"{pattern}%", escape="\\"),
+            "endsWith": lambda: column.ilike(f"%{pattern}", escape="\\"),
+        }
+        if spec.op not in ops:
+            raise HistoryQueryError(f"text filter type must be one of {', '.join(TEXT_OPS)}, got {spec.op!r}")
+        return ops[spec.op]()
+
+    @staticmethod
+    def _compare(column, spec: ColumnFilter, low, high, allowed: Sequence[str]):
+        if spec.op not in allowed:
+            raise HistoryQueryError(f"filter type for {spec.column} must be one of {', '.join(allowed)}")
+        if spec.op == "equals":
+            return column == low
+        if spec.op == "notEqual":
+            return column != low
+        if spec.op == "lessThan":
+            return column < low
+        if spec.op == "lessThanOrEqual":
+            return column <= low
+        if spec.op == "greaterThan":
+            return column > low
+        if spec.op == "greaterThanOrEqual":
+            return column >= low
+        if high is None:
+            raise HistoryQueryError(f"inRange filter on {spec.column} needs an upper bound")
+        return and_(column >= low, column <= high)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets readers work while a worker writes; busy_timeout makes writers queue, not fail."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    created = item.get("created_at")
+    if isinstance(created, datetime):
+        item["created_at"] = created.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if "unknown" in item and item["unknown"] is not None:
+        item["unknown"] = bool(item["unknown"])
+    return item
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # keep spreadsheet formulas out of exported text
+    return value
+
+
+def _drain(buffer: io.StringIO) -> str:
+    chunk = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate(0)
+    return chunk
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _as_number(value: Any, column: str) -> float:
+    if isinstance(value, bool) or value is None:
+        raise HistoryQueryError(f"filter on {column} needs a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise HistoryQueryError(f"filter on {column} needs a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise HistoryQueryError(f"filter on {column} needs a finite number")
+    return number
+
+
+def _as_bool(value: Any, column: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in {"1", "true", "yes"}:
+        return True
+    if lowered in {"0", "false", "no"}:
+        return False
+    raise HistoryQueryError(f"filter on {column} needs true or false")

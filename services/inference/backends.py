@@ -1,0 +1,147 @@
+"""The two ways to run the network: ONNX Runtime (served) and torch (fallback), same numbers.
+
+Both run `ServingNet` (normalisation inside, BatchNorm folded) and return logits, the hidden
+vector and the per-step contribution used by the explanation. The ONNX graph is exported from the state_dict when the
+service loads (`dynamo=False`, well under a second) and cached outside the repository, under
+env GEM_CACHE_DIR or `~/.cache/grid-event-monitor`, keyed by the weights' fingerprint; written
+atomically so several workers can share it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from services.model import ConvNet, ServingNet
+
+log = logging.getLogger(__name__)
+
+ENV_THREADS = "GEM_THREADS"
+ENV_CACHE_DIR = "GEM_CACHE_DIR"
+ENV_BACKEND = "GEM_BACKEND"
+#: bumped whenever the exported graph changes, so stale cached files are not reused
+EXPORT_VERSION = 2
+#: intra-op threads by default: both cores of the 2-core target (measured by benchmarks/bench_inference.py)
+DEFAULT_THREADS = 2
+OUTPUT_NAMES = ("logits", "hidden", "contribution")
+
+
+def thread_count() -> int:
+    """Threads for one inference call: env GEM_THREADS, else DEFAULT_THREADS (at most the CPU count)."""
+    value = os.environ.get(ENV_THREADS, "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            log.warning("%s=%r is not an integer; using %d", ENV_THREADS, value, DEFAULT_THREADS)
+    return max(1, min(DEFAULT_THREADS, os.cpu_count() or 1))
+
+
+def cache_dir() -> Path:
+    """Where exported ONNX graphs are cached (outside the repository)."""
+    configured = os.environ.get(ENV_CACHE_DIR, "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "grid-event-monitor"
+
+
+class TorchBackend:
+    """Runs ServingNet with torch (CPU)."""
+
+    name = "torch"
+
+    def __init__(self, net: ServingNet) -> None:
+        self.net = net.eval()
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            logits, hidden, contribution = self.net(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        return logits.numpy(), hidden.numpy(), contribution.numpy()
+
+
+class OrtBackend:
+    """Runs the exported graph with ONNX Runtime (CPU, all graph optimisations, sequential)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_model: bytes | str, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        logits, hidden, contribution = self.session.run(
+            list(OUTPUT_NAMES), {"waveform": np.ascontiguousarray(batch, dtype=np.float32)}
+        )
+        return logits, hidden, contribution
+
+
+def serving_net(model: ConvNet, mean: np.ndarray, std: np.ndarray) -> ServingNet:
+    return ServingNet(model, torch.from_numpy(mean), torch.from_numpy(std)).eval()
+
+
+def export_onnx(net: ServingNet) -> bytes:
+    """The ONNX graph of `net` with a dynamic batch axis (TorchScript exporter, opset 17)."""
+    buffer = io.BytesIO()
+    example = torch.zeros(1, 3, 726)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net,
+            (example,),
+            buffer,
+            input_names=["waveform"],
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes={name: {0: "batch"} for name in ("waveform", *OUTPUT_NAMES)},
+            opset_version=17,
+            dynamo=False,
+        )
+    return buffer.getvalue()
+
+
+def _cached_onnx(net: ServingNet, model_fingerprint: str) -> bytes | str:
+    """Path of the cached graph (exported now if absent), or the bytes if the cache is unwritable."""
+    path = cache_dir() / f"convnet-{model_fingerprint}-v{EXPORT_VERSION}.onnx"
+    if path.is_file() and path.stat().st_size > 0:
+        return str(path)
+    graph = export_onnx(net)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            handle.write(graph)
+        os.replace(handle.name, path)
+    except OSError as exc:
+        log.warning("cannot cache the ONNX graph in %s (%s); keeping it in memory", path.parent, exc)
+    return graph
+
+
+def make_backend(net: ServingNet, model_fingerprint: str, preferred: str | None = None) -> TorchBackend | OrtBackend:
+    """ONNX Runtime unless `preferred` (or env GEM_BACKEND) says torch or it fails; then torch."""
+    choice = (preferred or os.environ.get(ENV_BACKEND, "") or "onnxruntime").strip().lower()
+    if choice not in ("onnxruntime", "onnx", "ort", "torch"):
+        raise ValueError(f"unknown backend {choice!r}: expected 'onnxruntime' or 'torch'")
+    threads = thread_count()
+    if choice != "torch":
+        try:
+            source = _cached_onnx(net, model_fingerprint)
+            try:
+                return OrtBackend(source, threads)
+            except Exception:  # a corrupt cached file: export afresh into memory
+                if isinstance(source, str):
+                    return OrtBackend(export_onnx(net), threads)
+                raise
+        except Exception as exc:  # noqa: BLE001 - any ORT/export failure falls back to torch
+            log.warning("ONNX Runtime backend unavailable (%s); serving with torch", exc)
+    torch.set_num_threads(threads)
+    return TorchBackend(net)

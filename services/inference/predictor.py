@@ -1,0 +1,209 @@
+"""The inference service: one Predictor per process and artifacts folder, loaded lazily.
+
+`get_predictor()` is what callers use; it caches the loaded Predictor per folder under a lock
+(immutable once built) and reloads only if the folder's files change.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from services.inference.artifacts import (
+    Artifacts,
+    ModelUnavailable,
+    folder_stamp,
+    load_artifacts,
+    resolve_artifacts_dir,
+)
+from services.inference.backends import make_backend, serving_net
+from services.inference.explain import driving_spans, estimate_inception_ms, saliency_maps
+from services.inference.unknown import signal_checks
+from services.labels import CATEGORIES, EQUIPMENTS, KINDS, label_parts
+from services.waveform import N_PHASES, N_SAMPLES, WaveformError
+
+#: largest batch sent to the backend at once (bounds the memory of one call)
+_CHUNK = 512
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One window's answer. `confidence` and every probability are calibrated (temperature-scaled)."""
+
+    label: str
+    label_id: int
+    confidence: float
+    top5: list[tuple[str, float]]
+    category: dict[str, float]
+    equipment: dict[str, float]
+    kind: dict[str, float]
+    unknown: bool
+    unknown_reason: str | None
+    explanation: list[tuple[float, float]] = field(default_factory=list)
+    saliency: list[float] = field(default_factory=list)
+    inception_ms: float | None = None
+
+    def to_dict(self) -> dict:
+        """Plain JSON types: tuples become lists."""
+        data = asdict(self)
+        data["top5"] = [[label, probability] for label, probability in self.top5]
+        data["explanation"] = [[start, end] for start, end in self.explanation]
+        return data
+
+
+class Predictor:
+    """Classifier over one artifacts folder: probabilities, unknown flag, explanation."""
+
+    def __init__(self, artifacts_dir: str | Path | None = None, backend: str | None = None) -> None:
+        folder = resolve_artifacts_dir(artifacts_dir)
+        artifacts: Artifacts = load_artifacts(folder)
+        self.artifacts_dir = folder
+        self.labels: tuple[str, ...] = artifacts.labels
+        self.fingerprint: str = artifacts.fingerprint
+        self.model_card: dict | None = artifacts.model_card
+        self.temperature: float = artifacts.temperature
+        self._descriptions = artifacts.descriptions
+        self._detector = artifacts.detector
+        net = serving_net(artifacts.model, artifacts.mean, artifacts.std)
+        self._backend = make_backend(net, artifacts.model_fingerprint, backend)
+        self.backend: str = self._backend.name
+        parts = [label_parts(label) for label in self.labels]
+        self._marginals = {
+            "category": (CATEGORIES, _membership([p.category for p in parts], CATEGORIES)),
+            "equipment": (EQUIPMENTS, _membership([p.equipment for p in parts], EQUIPMENTS)),
+            "kind": (KINDS, _membership([p.kind for p in parts], KINDS)),
+        }
+
+    # --- public API -------------------------------------------------------------------------
+    def predict(self, x: object) -> Prediction:
+        """Classify one (3, 726) window. Wrong shape or type raises WaveformError."""
+        array = _as_array(x, f"a waveform of shape ({N_PHASES}, {N_SAMPLES})")
+        if array.shape != (N_PHASES, N_SAMPLES):
+            raise WaveformError(
+                f"expected a waveform of shape ({N_PHASES}, {N_SAMPLES}) (phases A, B, C x samples), got {array.shape}"
+            )
+        return self.predict_batch(array[None])[0]
+
+    def predict_batch(self, X: object, explain: bool = True) -> list[Prediction]:
+        """Classify (n, 3, 726) windows; `explain=False` skips saliency and spans (faster)."""
+        batch = _as_array(X, f"a batch of shape (n, {N_PHASES}, {N_SAMPLES})")
+        if batch.ndim != 3 or batch.shape[1:] != (N_PHASES, N_SAMPLES):
+            raise WaveformError(
+                f"expected a batch of shape (n, {N_PHASES}, {N_SAMPLES}) (windows x phases x samples), got {batch.shape}"
+            )
+        predictions: list[Prediction] = []
+        for start in range(0, batch.shape[0], _CHUNK):
+            predictions.extend(self._predict_chunk(batch[start:start + _CHUNK], explain))
+        return predictions
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """Raw (uncalibrated) logits (n, n_labels) of finite (n, 3, 726) windows."""
+        batch = np.asarray(X, dtype=np.float32)
+        return np.concatenate([self._backend.run(batch[i:i + _CHUNK])[0] for i in range(0, len(batch), _CHUNK)])
+
+    def probabilities(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (n, n_labels) of finite (n, 3, 726) windows."""
+        return _softmax(self.logits(X) / self.temperature)
+
+    def describe(self, label: str) -> dict:
+        """{"description", "causes"} for a label (DEFAULT for an unknown one)."""
+        entry = self._descriptions.get(label) or self._descriptions["DEFAULT"]
+        return {"description": entry["description"], "causes": list(entry["causes"])}
+
+    # --- internals ----------------------------------------------------------------------------
+    def _predict_chunk(self, raw: np.ndarray, explain: bool) -> list[Prediction]:
+        finite = np.where(np.isfinite(raw), raw, 0.0).astype(np.float32)
+        finite = np.clip(finite, -1e30, 1e30)
+        logits, hidden, contribution = self._backend.run(finite)
+        probabilities = _softmax(logits.astype(np.float64) / self.temperature)
+        predicted = probabilities.argmax(axis=1)
+        reasons = signal_checks(raw)
+        if self._detector is not None:
+            feature_reasons = self._detector.reasons(finite, hidden)
+            reasons = [own or other for own, other in zip(reasons, feature_reasons, strict=True)]
+        saliency = saliency_maps(contribution) if explain else None
+        marginals = {name: probabilities @ matrix for name, (_, matrix) in self._marginals.items()}
+        top = np.argsort(-probabilities, axis=1)[:, :5]
+        results = []
+        for i in range(raw.shape[0]):
+            label_id = int(predicted[i])
+            window_saliency = saliency[i] if saliency is not None else None
+            results.append(
+                Prediction(
+                    label=self.labels[label_id],
+                    label_id=label_id,
+                    confidence=float(probabilities[i, label_id]),
+                    top5=[(self.labels[j], float(probabilities[i, j])) for j in top[i]],
+                    category=_named(CATEGORIES, marginals["category"][i]),
+                    equipment=_named(EQUIPMENTS, marginals["equipment"][i]),
+                    kind=_named(KINDS, marginals["kind"][i]),
+                    unknown=reasons[i] is not None,
+                    unknown_reason=reasons[i],
+                    explanation=driving_spans(window_saliency) if window_saliency is not None else [],
+                    saliency=np.round(window_saliency, 4).tolist() if window_saliency is not None else [],
+                    inception_ms=estimate_inception_ms(raw[i]),
+                )
+            )
+        return results
+
+
+def _as_array(x: object, expected: str) -> np.ndarray:
+    if isinstance(x, str | bytes):
+        raise WaveformError(f"expected {expected} of numbers, got {type(x).__name__}")
+    try:
+        array = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise WaveformError(f"expected {expected} of numbers: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        raise WaveformError(f"expected {expected} of numbers, got dtype {array.dtype}")
+    return array.astype(np.float64, copy=False)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _membership(values: list[str], keys: tuple[str, ...]) -> np.ndarray:
+    matrix = np.zeros((len(values), len(keys)))
+    for row, value in enumerate(values):
+        matrix[row, keys.index(value)] = 1.0
+    return matrix
+
+
+def _named(keys: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
+    return {key: float(value) for key, value in zip(keys, values, strict=True)}
+
+
+_LOCK = threading.Lock()
+_PREDICTORS: dict[tuple[Path, str | None], tuple[tuple, Predictor]] = {}
+
+
+def get_predictor(artifacts_dir: str | Path | None = None, backend: str | None = None) -> Predictor:
+    """The process's Predictor for a folder (argument, env GEM_ARTIFACTS_DIR, else `artifacts/`).
+
+    Created on first use under a lock; later calls return the same object unless the folder's
+    files changed. Raises ModelUnavailable (with the reason) if the artifacts are missing or corrupt.
+    """
+    folder = resolve_artifacts_dir(artifacts_dir)
+    key = (folder, backend)
+    stamp = folder_stamp(folder)
+    cached = _PREDICTORS.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    with _LOCK:
+        cached = _PREDICTORS.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            predictor = Predictor(folder, backend=backend)
+        except ModelUnavailable:
+            raise
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelUnavailable(f"cannot load the model from {folder}: {exc}") from None
+        _PREDICTORS[key] = (stamp, predictor)
+        return predictor

@@ -1,0 +1,252 @@
+"""Reading users' waveform files: `.npy` arrays and CSV/text tables, one window or a labelled folder.
+
+Uploaded bytes are untrusted: `.npy` files are read with `allow_pickle=False` (a pickle can run
+code), sizes are bounded, and every problem becomes a `WaveformError` whose message tells the
+user what was expected. Text tables follow the layout of the original data set: columns
+time, Ia, Ib, Ic (header optional), one row per sample at 10 kHz.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+
+from services.labels import LABELS, resolve_label
+from services.waveform import (
+    N_PHASES,
+    N_SAMPLES,
+    SAMPLE_RATE_HZ,
+    WaveformError,
+    validate_waveform,
+)
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+TEXT_SUFFIXES = (".csv", ".txt", ".dat", ".tsv")
+DATA_SUFFIXES = (".npy", *TEXT_SUFFIXES)
+_EXPECTED = f"a ({N_PHASES}, {N_SAMPLES}) waveform (phases A, B, C x {N_SAMPLES} samples at 10 kHz)"
+_SAMPLE_PERIOD_S = 1.0 / SAMPLE_RATE_HZ
+#: time-column units we recognise, by the step one 10 kHz sample takes in them
+_TIME_UNITS = (("s", _SAMPLE_PERIOD_S), ("ms", _SAMPLE_PERIOD_S * 1e3), ("us", _SAMPLE_PERIOD_S * 1e6))
+
+
+def parse_waveform_bytes(data: bytes, filename: str) -> np.ndarray:
+    """Parse an uploaded `.npy` or CSV/text file into a float32 (3, 726) waveform.
+
+    `.npy`: shape (3, 726), or (726, 3) which is transposed. Text: columns time, Ia, Ib, Ic (or
+    just Ia, Ib, Ic), header optional, separated by commas, semicolons, tabs or spaces, 726 rows.
+    Raises WaveformError with a message naming the file and what was expected.
+    """
+    name = Path(filename or "upload").name
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise WaveformError(f"{name}: expected the file's bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if not data:
+        raise WaveformError(f"{name}: the file is empty; expected {_EXPECTED}")
+    if len(data) > MAX_FILE_BYTES:
+        raise WaveformError(
+            f"{name}: the file is {len(data) / 1e6:.1f} MB, more than the {MAX_FILE_BYTES // 2**20} MB "
+            f"accepted for one window; expected {_EXPECTED}"
+        )
+    suffix = Path(name).suffix.lower()
+    try:
+        if suffix == ".npy" or data[:6] == b"\x93NUMPY":
+            waveform = _parse_npy(data)
+        elif suffix in TEXT_SUFFIXES or suffix == "":
+            waveform = _parse_text(data)
+        else:
+            raise WaveformError(
+                f"unsupported file type {suffix!r}; use .npy ({N_PHASES}, {N_SAMPLES}) or CSV/text "
+                "with columns time, Ia, Ib, Ic"
+            )
+    except WaveformError as exc:
+        raise WaveformError(f"{name}: {exc}") from None
+    return waveform
+
+
+def load_waveform_file(path: str | Path) -> np.ndarray:
+    """Read one waveform file from disk (see parse_waveform_bytes); WaveformError if unusable."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise WaveformError(f"{path.name}: the file is {size / 1e6:.1f} MB; expected {_EXPECTED}")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WaveformError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    return parse_waveform_bytes(data, path.name)
+
+
+def load_labelled_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Load a labelled data set: one folder per label holding `.npy` or CSV/text windows.
+
+    The label of a folder is its name (a label of DESIGN.md section 4 or an id 0-44) or, for the
+    nested layout of the original data set (e.g. `transient/capacitor_switching/`), its path
+    relative to `root` joined with underscores. Returns X float32 (n, 3, 726) and y int64 (n,).
+    Raises WaveformError naming the first unreadable file or unrecognised folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise WaveformError(f"{root}: not a folder; expected one sub-folder per label")
+    windows: list[np.ndarray] = []
+    targets: list[int] = []
+    unrecognised: list[str] = []
+    for folder in sorted(p for p in [root, *root.rglob("*")] if p.is_dir()):
+        relative = folder.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+        if not files:
+            continue
+        label_id = _label_of_folder(relative)
+        if label_id is None:
+            unrecognised.append(str(relative) or ".")
+            continue
+        for file in files:
+            windows.append(load_waveform_file(file))
+            targets.append(label_id)
+    if unrecognised:
+        raise WaveformError(
+            f"{root}: folder(s) {', '.join(unrecognised[:5])} do not name a label; use the label "
+            f"strings (e.g. {LABELS[0]}, {LABELS[39]}) or ids 0-{len(LABELS) - 1} as folder names"
+        )
+    if not windows:
+        raise WaveformError(f"{root}: no .npy or CSV/text files in label sub-folders")
+    return np.stack(windows).astype(np.float32), np.asarray(targets, dtype=np.int64)
+
+
+def _label_of_folder(relative: Path) -> int | None:
+    """Label id named by a folder (its own name or its whole relative path joined by '_')."""
+    candidates = [relative.name, "_".join(relative.parts)]
+    for candidate in candidates:
+        try:
+            return resolve_label(candidate)
+        except ValueError:
+            continue
+    return None
+
+
+def _parse_npy(data: bytes) -> np.ndarray:
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise WaveformError(
+                "the .npy file holds Python objects (pickled data), which is refused for safety; "
+                f"save {_EXPECTED} as a numeric float array"
+            ) from None
+        raise WaveformError(f"not a valid .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise WaveformError(f"not a valid .npy file ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        raise WaveformError(f"expected one array in the .npy file, got {type(array).__name__}")
+    if array.dtype.kind not in "biuf":
+        raise WaveformError(f"expected numeric values, got dtype {array.dtype}")
+    if array.shape == (N_SAMPLES, N_PHASES):
+        array = array.T
+    if array.shape != (N_PHASES, N_SAMPLES):
+        raise WaveformError(f"expected {_EXPECTED} or its transpose ({N_SAMPLES}, {N_PHASES}), got shape {array.shape}")
+    return validate_waveform(array)
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:4096]:
+        raise WaveformError("this is a binary file, not CSV/text; expected columns time, Ia, Ib, Ic")
+    for encoding in ("utf-8-sig", "latin-1"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise WaveformError("cannot decode the text")  # pragma: no cover - latin-1 decodes any bytes
+
+
+def _split_rows(text: str) -> list[list[str]]:
+    """Rows of cells; the separator is the one (';', ',', tab, spaces) that splits the data best."""
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    if not lines:
+        raise WaveformError("the file holds no data rows; expected columns time, Ia, Ib, Ic")
+    sample = lines[-1]
+    if ";" in sample:
+        # semicolon tables may use a decimal comma (e.g. "0,0123;-1,25")
+        return [[cell.strip().replace(",", ".") for cell in line.split(";")] for line in lines]
+    if "," in sample:
+        return [[cell.strip() for cell in line.split(",")] for line in lines]
+    return [re.split(r"\s+", line) for line in lines]
+
+
+def _parse_text(data: bytes) -> np.ndarray:
+    rows = _split_rows(_decode(data))
+    header: list[str] | None = None
+    if not _is_numeric_row(rows[0]):
+        header, rows = rows[0], rows[1:]
+    if not rows:
+        raise WaveformError("only a header line, no data rows; expected 726 rows of time, Ia, Ib, Ic")
+    widths = {len(row) for row in rows}
+    if len(widths) != 1:
+        raise WaveformError(
+            f"rows have different numbers of columns ({sorted(widths)}); expected columns time, Ia, Ib, Ic"
+        )
+    try:
+        table = np.array([[float(cell) for cell in row] for row in rows], dtype=np.float64)
+    except ValueError as exc:
+        raise WaveformError(f"non-numeric value in the data rows ({exc}); expected numbers only") from None
+    if table.shape == (N_PHASES, N_SAMPLES):  # phases as rows, e.g. np.savetxt of a (3, 726) array
+        return validate_waveform(table)
+    n_rows, n_cols = table.shape
+    if n_cols == N_PHASES + 1:
+        time, phases = table[:, 0], table[:, 1:]
+        _check_time_column(time, header[0] if header else None)
+    elif n_cols == N_PHASES:
+        phases = table
+    else:
+        raise WaveformError(
+            f"expected 4 columns (time, Ia, Ib, Ic) or 3 (Ia, Ib, Ic), got {n_cols}"
+        )
+    if n_rows != N_SAMPLES:
+        raise WaveformError(
+            f"expected {N_SAMPLES} rows (72.6 ms at 10 kHz), got {n_rows}; cut the recording to one "
+            f"{N_SAMPLES}-sample window"
+        )
+    return validate_waveform(phases.T)
+
+
+def _is_numeric_row(row: list[str]) -> bool:
+    try:
+        [float(cell) for cell in row]
+    except ValueError:
+        return False
+    return True
+
+
+def _check_time_column(time: np.ndarray, header: str | None) -> None:
+    """The time column must step by one 10 kHz sample (in s, ms or us); say what it shows otherwise."""
+    if not np.isfinite(time).all():
+        raise WaveformError("the time column holds NaN or Inf")
+    steps = np.diff(time)
+    if steps.size == 0:
+        return
+    if (steps <= 0).any():
+        raise WaveformError("the time column is not strictly increasing; expected one row per sample in time order")
+    step = float(np.median(steps))
+    if np.abs(steps - step).max() > 0.05 * step:
+        raise WaveformError("the time column is not evenly spaced; expected a uniform 10 kHz sampling")
+    units = _TIME_UNITS
+    if header:
+        named = header.lower()
+        if "ms" in named:
+            units = (("ms", _SAMPLE_PERIOD_S * 1e3),)
+        elif "us" in named or "µs" in named:
+            units = (("us", _SAMPLE_PERIOD_S * 1e6),)
+    for _, expected_step in units:
+        if abs(step / expected_step - 1.0) <= 0.02:
+            return
+    readings = " or ".join(
+        f"{expected_step / step * SAMPLE_RATE_HZ / 1e3:.3g} kHz if in {unit}" for unit, expected_step in units
+    )
+    raise WaveformError(
+        f"the time column steps by {step:g}, i.e. a sample rate of {readings}; this model needs "
+        f"10 kHz (steps of 0.0001 s, 0.1 ms or 100 us). Resample the recording to 10 kHz first"
+    )

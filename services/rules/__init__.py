@@ -1,0 +1,19 @@
+"""Impact rules: what a classified grid event does to the P2P microgrid and to a transfer."""
+
+from services.grid import DEFAULT_TRANSFER_KW
+from services.rules.events import SEVERITIES, EventRule, internal_fault_rule, transient_rule
+from services.rules.impact import (
+    LOCATION_CONFIDENCE_THRESHOLD,
+    MATERIAL_PROBABILITY,
+    EventReading,
+    ImpactInputError,
+    ImpactReport,
+    assess_impact,
+    read_prediction,
+)
+
+__all__ = [
+    "DEFAULT_TRANSFER_KW", "LOCATION_CONFIDENCE_THRESHOLD", "MATERIAL_PROBABILITY", "SEVERITIES", "EventReading",
+    "EventRule", "ImpactInputError", "ImpactReport", "assess_impact", "internal_fault_rule", "read_prediction",
+    "transient_rule",
+]
