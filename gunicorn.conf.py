@@ -31,6 +31,8 @@ keepalive = 5
 backlog = 2048
 accesslog = os.environ.get("GEM_ACCESS_LOG") or None
 errorlog = "-"
+# gunicorn's control socket has one default path per user: two servers (tests, benchmarks) would clash
+control_socket_disable = os.environ.get("GEM_CONTROL_SOCKET", "0") != "1"
 loglevel = os.environ.get("GEM_LOG_LEVEL", "info")
 
 

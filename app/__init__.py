@@ -84,6 +84,8 @@ def create_app(
             title=TITLE,
             update_title=None,
         )
+        # the dev tools' upgrade check would call plotly's server from the browser: keep it off
+        app._dev_tools.disable_version_check = True
         app.layout = app_shell
         register_callbacks(app)
         _adopt_global_callbacks(app)

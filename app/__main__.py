@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         "Grid Event Monitor on http://%s:%d/ (artifacts %s, history %s)",
         settings.host, settings.port, settings.artifacts_dir, app.server.extensions["grid_event_monitor"].store.dialect,
     )
-    app.run(host=settings.host, port=settings.port, debug=settings.debug)
+    app.run(host=settings.host, port=settings.port, debug=settings.debug, dev_tools_disable_version_check=True)
     return 0
 
 

@@ -21,6 +21,7 @@ from callbacks import data
 from callbacks.views import (
     confidence_for,
     description_for,
+    graph_caption,
     graph_for,
     impact_for,
     view_from_result,
@@ -30,14 +31,14 @@ from components import ids
 from components.cards import sim_param_inputs
 from components.tables import latest_table
 from services.analysis import AnalysisContext, AnalysisError
-from services.ingest import parse_waveform_bytes
+from services.ingest import DATA_SUFFIXES, parse_waveform_bytes
 from services.simulation import parameter_specs, simulate_event
 from services.waveform import WaveformError
 
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-OUTPUT_KEYS: tuple[str, ...] = ("graph", "waveform", "confidence", "description", "impact", "latest", "alert",
+OUTPUT_KEYS: tuple[str, ...] = ("graph", "caption", "waveform", "confidence", "description", "impact", "latest", "alert",
                                 "result", "upload_store", "upload_status")
 
 
@@ -67,7 +68,7 @@ class InputProblem(ValueError):
 
 def _alert(message: str, color: str = "danger", title: str = "Cannot analyse") -> dbc.Alert:
     return dbc.Alert([html.Strong(f"{title}: "), message], color=color, dismissable=True, className="py-2 small",
-                     id={"type": "analyze-alert-message", "color": color})
+                     fade=False, id={"type": "analyze-alert-message", "color": color})
 
 
 def decode_upload(contents: str | None, filename: str | None) -> Any:
@@ -75,8 +76,9 @@ def decode_upload(contents: str | None, filename: str | None) -> Any:
     if not contents:
         raise InputProblem("no file received")
     name = str(filename or "upload")
-    if not name.lower().endswith((".npy", ".csv", ".txt")):
-        raise InputProblem(f"{name}: expected a .npy array or a .csv/.txt table (time, Ia, Ib, Ic)")
+    if not name.lower().endswith(DATA_SUFFIXES):
+        raise InputProblem(f"{name}: expected a .npy array or a CSV/text table (time, Ia, Ib, Ic), "
+                           f"one of {', '.join(DATA_SUFFIXES)}")
     _, _, encoded = contents.partition(",")
     try:
         raw = base64.b64decode(encoded, validate=True)
@@ -87,7 +89,8 @@ def decode_upload(contents: str | None, filename: str | None) -> Any:
     try:
         return parse_waveform_bytes(raw, name)
     except WaveformError as exc:
-        raise InputProblem(f"{name}: {exc}") from None
+        message = str(exc)
+        raise InputProblem(message if message.startswith(name) else f"{name}: {message}") from None
 
 
 def _event(request: AnalyzeRequest, context: AnalysisContext) -> tuple[Any, dict[str, Any]]:
@@ -134,7 +137,9 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
     if request.trigger == ids.WAVEFORM_VIEW:
         return {"waveform": waveform_for(request.result, request.view_mode)}
     if request.trigger in (ids.SENDER, ids.RECEIVER):
-        return {"graph": graph_for(grid, None, sender=request.sender, receiver=request.receiver), "alert": None}
+        return {"graph": graph_for(grid, None, sender=request.sender, receiver=request.receiver),
+                "caption": graph_caption(None, data.node_names(), sender=request.sender, receiver=request.receiver),
+                "alert": None}
 
     from services.inference import ModelUnavailable  # torch loads in the worker, not at import
 
@@ -154,7 +159,7 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
     except AnalysisError as exc:
         return {"alert": _alert(str(exc)), **{k: v for k, v in outputs.items() if k == "upload_status"}}
     except ModelUnavailable as exc:
-        return {"alert": _alert(f"the model is unavailable ({exc}); install valid artifacts",
+        return {"alert": _alert(f"{exc}; install a valid artifacts folder (see README)",
                                 title="Model unavailable")}
     except Exception:
         log.exception("analysis failed")
@@ -165,6 +170,7 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
     return {
         **outputs,
         "graph": graph_for(grid, view),
+        "caption": graph_caption(view, data.node_names()),
         "waveform": waveform_for(view, request.view_mode),
         "confidence": confidence_for(view),
         "description": description_for(view),
@@ -189,6 +195,7 @@ def sim_params_for(label: str | None) -> list:
 
 @callback(
     Output(ids.MICROGRID, "elements"),
+    Output(ids.MICROGRID_CAPTION, "children"),
     Output(ids.WAVEFORM, "figure"),
     Output(ids.CONFIDENCE, "children"),
     Output(ids.DESCRIPTION, "children"),

@@ -75,6 +75,11 @@ def grid_data() -> Mapping[str, list[dict]]:
     return graph_elements(microgrid())
 
 
+def node_names() -> dict[str, str]:
+    """Display name of every node of the microgrid (peers and equipment)."""
+    return {node["id"]: node["name"] for node in grid_data()["nodes"]}
+
+
 def peer_names() -> dict[str, str]:
     return {node["id"]: node["name"] for node in grid_data()["nodes"] if node["id"] in PEERS}
 

@@ -124,6 +124,26 @@ def graph_for(grid: Mapping[str, list[dict]], view: Mapping[str, Any] | None, *,
     )
 
 
+def graph_caption(view: Mapping[str, Any] | None, names: Mapping[str, str], *, sender: str | None = None,
+                  receiver: str | None = None) -> str:
+    """One line saying what the graph shows (also a text alternative to the canvas)."""
+    if not view:
+        return (f"Transfer path {names.get(sender or '', sender)} \u2192 {names.get(receiver or '', receiver)}; "
+                "no event analysed yet.")
+    impact = view.get("impact") or {}
+    highlights = impact_highlights(impact)
+    parts = [f"Severity {str(impact.get('severity') or 'n/a').upper()}"]
+    if highlights["located"]:
+        parts.append("event at " + ", ".join(names.get(node, node) for node in highlights["located"]))
+    if highlights["deenergised"]:
+        parts.append("de-energised: " + ", ".join(names.get(node, node) for node in highlights["deenergised"]))
+    status = impact.get("transfer_status")
+    if status:
+        parts.append(f"transfer {names.get(view.get('sender') or '', view.get('sender'))} \u2192 "
+                     f"{names.get(view.get('receiver') or '', view.get('receiver'))} {status}")
+    return "; ".join(parts) + "."
+
+
 def waveform_for(view: Mapping[str, Any] | None, mode: str = "raw") -> Any:
     """The waveform figure of a view, or a figure that says why there is none."""
     if not view or not view.get("waveform"):

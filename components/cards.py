@@ -157,7 +157,7 @@ def event_card(
                 id=ids.UPLOAD,
                 children=html.Div(["Drop a recording here or ", html.A("choose a file", href="#")]),
                 className="upload-zone mt-2",
-                accept=".npy,.csv,.txt",
+                accept=".npy,.csv,.txt,.dat,.tsv",
                 multiple=False,
             ),
             html.Div(
@@ -339,12 +339,14 @@ def model_banner(status: Mapping | None, *, component_id: str | None = None) -> 
     """A clear banner when the model is missing or corrupt; empty when it is ready."""
     if not status or status.get("loaded", True):
         return html.Div(id=component_id) if component_id else html.Div()
-    message = str(status.get("message") or status.get("reason") or "The model could not be loaded.")
+    message = str(status.get("message") or status.get("reason") or "the model could not be loaded")
+    if message.lower().startswith("model unavailable:"):
+        message = message.split(":", 1)[1].strip()
     alert = dbc.Alert(
         [html.Strong("Model unavailable. "), message,
          html.Div("Analyses are disabled until valid artifacts are installed (see README: training).",
                   className="small mt-1")],
-        color="danger", className=f"mb-3 {ids.MODEL_STATUS_BANNER_CLASS}",
+        color="danger", className=f"mb-3 {ids.MODEL_STATUS_BANNER_CLASS}", fade=False,
     )
     return html.Div(alert, id=component_id) if component_id else html.Div(alert)
 

@@ -1,7 +1,9 @@
-"""Plotly figure builders: pure functions from plain data to `go.Figure`, no I/O.
+"""Plotly figure builders: pure functions from plain data to figure dicts, no I/O.
 
 Every builder accepts JSON-shaped input (lists, dicts) so that the same function draws a fresh
-analysis, a stored one from the history and the model card.
+analysis, a stored one from the history and the model card. Figures are plain dicts in Plotly's
+JSON schema, not `go.Figure`: building and validating graph objects cost ~100 ms per analysis,
+dicts cost well under 1 ms, and `dcc.Graph` takes either.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 
 from services.labels import LABELS, pretty_label
 from services.waveform import PHASES, SAMPLES_PER_CYCLE, time_axis_ms
@@ -21,38 +22,54 @@ MUTED = "#adb5bd"
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=12)
 
 
-def _base_layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.Figure:
-    """Shared look: white template, tight margins, system font."""
-    fig.update_layout(
-        template="plotly_white",
-        height=height,
-        margin=dict(l=50, r=15, t=40 if title else 15, b=40),
-        font=FONT,
-        title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
-    )
-    return fig
+AXIS = {"gridcolor": "#e9ecef", "linecolor": "#ced4da", "zerolinecolor": "#dee2e6", "automargin": True}
 
 
-def empty_figure(message: str, *, height: int = 300) -> go.Figure:
+def _figure(data: list[dict], *, height: int, title: str | None = None, **layout: object) -> dict:
+    """A figure dict with the shared look: white background, light grid, system font."""
+    base = {
+        "height": height,
+        "margin": {"l": 50, "r": 15, "t": 40 if title else 15, "b": 40},
+        "font": FONT,
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "hoverlabel": {"font": {"size": 11}},
+        "xaxis": dict(AXIS),
+        "yaxis": dict(AXIS),
+    }
+    if title:
+        base["title"] = {"text": title, "x": 0.01, "font": {"size": 14}}
+    for key, value in layout.items():
+        if key in ("xaxis", "yaxis") and isinstance(value, dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return {"data": data, "layout": base}
+
+
+def empty_figure(message: str, *, height: int = 300) -> dict:
     """A blank figure that says why there is nothing to draw."""
-    fig = go.Figure()
-    fig.add_annotation(
-        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-        font=dict(size=14, color="#6c757d"),
+    return _figure(
+        [], height=height,
+        xaxis={"visible": False}, yaxis={"visible": False},
+        annotations=[{"text": message, "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
+                      "font": {"size": 14, "color": "#6c757d"}}],
     )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _base_layout(fig, height=height)
 
 
 def rolling_rms(waveform: np.ndarray, window: int | None = None) -> np.ndarray:
     """One-cycle sliding RMS of each phase, same length as the input (the protection view)."""
     window = int(round(window or SAMPLES_PER_CYCLE))
     squared = np.asarray(waveform, dtype=np.float64) ** 2
-    kernel = np.ones(window) / window
-    padded = np.pad(squared, ((0, 0), (window - 1, 0)), mode="edge")
-    rms = np.sqrt(np.stack([np.convolve(row, kernel, mode="valid") for row in padded]))
-    return rms
+    cumulative = np.cumsum(np.pad(squared, ((0, 0), (1, 0))), axis=1)
+    ends = np.arange(1, squared.shape[1] + 1)
+    starts = np.maximum(0, ends - window)
+    return np.sqrt((cumulative[:, ends] - cumulative[:, starts]) / (ends - starts))
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    """Values for the browser: 5 significant digits keep the payload small and exact enough."""
+    return [float(f"{v:.5g}") for v in values]
 
 
 def waveform_figure(
@@ -63,48 +80,47 @@ def waveform_figure(
     explanation: Sequence[Sequence[float]] = (),
     height: int = 330,
     title: str | None = None,
-) -> go.Figure:
+) -> dict:
     """Three-phase differential currents over time in ms.
 
     `view` "rms" shows the one-cycle sliding RMS instead of the instantaneous values. The estimated
     event inception is a dashed vertical line; the spans that drove the model's decision are shaded.
     """
     data = np.asarray(waveform, dtype=np.float64)
-    time_ms = time_axis_ms()
+    time_ms = [round(t, 2) for t in time_axis_ms().tolist()]
     values = rolling_rms(data) if view == "rms" else data
-    fig = go.Figure()
-    for index, phase in enumerate(PHASES):
-        fig.add_trace(
-            go.Scattergl(
-                x=time_ms, y=values[index], name=f"Phase {phase}", mode="lines",
-                line=dict(color=PHASE_COLOURS[phase], width=1.6),
-                hovertemplate="%{y:.4g}",
-            )
-        )
+    traces = [
+        {"type": "scatter", "x": time_ms, "y": _rounded(values[index]), "name": f"Phase {phase}", "mode": "lines",
+         "line": {"color": PHASE_COLOURS[phase], "width": 1.6}, "hovertemplate": "%{y:.4g}"}
+        for index, phase in enumerate(PHASES)
+    ]
+    shapes, annotations = [], []
     for number, span in enumerate(explanation or ()):
         start, end = float(span[0]), float(span[1])
-        fig.add_vrect(
-            x0=start, x1=end, fillcolor="#ffc107", opacity=0.18, line_width=0, layer="below",
-            annotation_text="decision span" if number == 0 else None,
-            annotation_position="top left", annotation_font_size=10,
-        )
+        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": end, "y0": 0, "y1": 1,
+                       "fillcolor": "#ffc107", "opacity": 0.18, "line": {"width": 0}, "layer": "below"})
+        if number == 0:
+            annotations.append({"x": start, "y": 1, "xref": "x", "yref": "paper", "text": "decision span",
+                                "showarrow": False, "xanchor": "left", "yanchor": "bottom",
+                                "font": {"size": 10, "color": "#997404"}})
     if inception_ms is not None:
-        fig.add_vline(
-            x=float(inception_ms), line=dict(color="#6f42c1", dash="dash", width=1.5),
-            annotation_text=f"inception {float(inception_ms):.1f} ms",
-            annotation_position="top right", annotation_font_size=10,
-        )
-    fig.update_layout(
+        x = float(inception_ms)
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
+                       "line": {"color": "#6f42c1", "dash": "dash", "width": 1.5}})
+        annotations.append({"x": x, "y": 1, "xref": "x", "yref": "paper", "text": f"inception {x:.1f} ms",
+                            "showarrow": False, "xanchor": "left", "yanchor": "top",
+                            "font": {"size": 10, "color": "#6f42c1"}})
+    return _figure(
+        traces, height=height, title=title,
         hovermode="x unified",
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
         uirevision=view,
+        shapes=shapes,
+        annotations=annotations,
+        xaxis={"title": {"text": "time (ms)"}, "range": [0, time_ms[-1]], "showspikes": True},
+        yaxis={"title": {"text": "one-cycle RMS differential current" if view == "rms"
+                         else "differential current"}, "zeroline": True},
     )
-    fig.update_xaxes(title_text="time (ms)", range=[0, float(time_ms[-1])], showspikes=True)
-    fig.update_yaxes(
-        title_text="one-cycle RMS differential current" if view == "rms" else "differential current",
-        zeroline=True, zerolinecolor="#dee2e6",
-    )
-    return _base_layout(fig, height=height, title=title)
 
 
 def _short_label(label: str) -> str:
@@ -115,142 +131,117 @@ def _short_label(label: str) -> str:
         return label
 
 
-def top5_figure(top5: Sequence[Sequence], *, height: int = 210) -> go.Figure:
+def top5_figure(top5: Sequence[Sequence], *, height: int = 210) -> dict:
     """Horizontal bars of the five most likely labels, the winner on top and highlighted."""
     if not top5:
         return empty_figure("No prediction yet", height=height)
     names = [_short_label(str(item[0])) for item in top5][::-1]
     probabilities = [float(item[1]) for item in top5][::-1]
     colours = [MUTED] * (len(names) - 1) + [ACCENT]
-    fig = go.Figure(
-        go.Bar(
-            x=probabilities, y=names, orientation="h", marker_color=colours,
-            text=[f"{p:.1%}" for p in probabilities], textposition="auto",
-            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
-            customdata=[str(item[0]) for item in top5][::-1],
-        )
-    )
-    fig.update_xaxes(range=[0, 1], tickformat=".0%")
-    fig.update_yaxes(automargin=True)
-    fig = _base_layout(fig, height=height)
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=30))
-    return fig
+    bar = {"type": "bar", "x": probabilities, "y": names, "orientation": "h", "marker": {"color": colours},
+           "text": [f"{p:.1%}" for p in probabilities], "textposition": "auto",
+           "hovertemplate": "%{y}: %{x:.2%}<extra></extra>", "customdata": [str(item[0]) for item in top5][::-1]}
+    return _figure([bar], height=height, margin={"l": 10, "r": 10, "t": 10, "b": 30},
+                   xaxis={"range": [0, 1], "tickformat": ".0%"}, yaxis={"automargin": True})
 
 
 def marginals_figure(
     marginals: Mapping[str, Mapping[str, float]], *, height: int = 260, top: int = 4
-) -> go.Figure:
+) -> dict:
     """Grouped bars of the category / equipment / kind probabilities (each a sum over labels)."""
     panels = [(name, values) for name, values in marginals.items() if values]
     if not panels:
         return empty_figure("No prediction yet", height=height)
-    fig = go.Figure()
     palette = {"category": "#198754", "equipment": "#0d6efd", "kind": "#6f42c1"}
+    traces = []
     for name, values in panels:
         ranked = sorted(values.items(), key=lambda item: item[1], reverse=True)[:top]
-        fig.add_trace(
-            go.Bar(
-                x=[float(p) for _, p in ranked],
-                y=[f"{name}: {key.replace('_', ' ')}" for key, _ in ranked],
-                orientation="h", name=name, marker_color=palette.get(name, ACCENT),
-                text=[f"{float(p):.1%}" for _, p in ranked], textposition="auto",
-                hovertemplate="%{y}: %{x:.2%}<extra></extra>",
-            )
-        )
-    fig.update_xaxes(range=[0, 1], tickformat=".0%")
-    fig.update_yaxes(automargin=True, autorange="reversed")
-    fig = _base_layout(fig, height=height)
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=30), showlegend=False, bargap=0.25)
-    return fig
+        traces.append({
+            "type": "bar", "orientation": "h", "name": name, "marker": {"color": palette.get(name, ACCENT)},
+            "x": [float(p) for _, p in ranked],
+            "y": [f"{name}: {key.replace('_', ' ')}" for key, _ in ranked],
+            "text": [f"{float(p):.1%}" for _, p in ranked], "textposition": "auto",
+            "hovertemplate": "%{y}: %{x:.2%}<extra></extra>",
+        })
+    return _figure(traces, height=height, margin={"l": 10, "r": 10, "t": 10, "b": 30}, showlegend=False,
+                   bargap=0.25, xaxis={"range": [0, 1], "tickformat": ".0%"},
+                   yaxis={"automargin": True, "autorange": "reversed"})
 
 
 def confusion_figure(
     matrix: Sequence[Sequence[float]], labels: Sequence[str] | None = None, *, height: int = 640
-) -> go.Figure:
+) -> dict:
     """Row-normalised confusion matrix heatmap (true label rows, predicted label columns)."""
-    counts = np.asarray(matrix, dtype=np.float64)
+    counts = np.asarray(matrix, dtype=np.float64) if matrix is not None and len(matrix) else np.zeros((0, 0))
     if counts.ndim != 2 or counts.size == 0:
         return empty_figure("No confusion matrix in the model card", height=height)
     labels = list(labels or LABELS[: counts.shape[0]])
-    names = [f"{i}" for i in range(len(labels))]
+    if len(labels) < counts.shape[0]:
+        labels += [str(i) for i in range(len(labels), counts.shape[0])]
+    names = [str(i) for i in range(counts.shape[0])]
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     hover = [[f"true {labels[r]}<br>predicted {labels[c]}<br>{counts[r, c]:.0f} ({share[r, c]:.1%})"
               for c in range(counts.shape[1])] for r in range(counts.shape[0])]
-    fig = go.Figure(
-        go.Heatmap(
-            z=share, x=names, y=names, colorscale="Blues", zmin=0, zmax=1,
-            text=hover, hoverinfo="text", colorbar=dict(title="share", tickformat=".0%"),
-        )
-    )
-    fig.update_xaxes(title_text="predicted label id", tickfont=dict(size=9), side="bottom")
-    fig.update_yaxes(title_text="true label id", tickfont=dict(size=9), autorange="reversed")
-    return _base_layout(fig, height=height)
+    heatmap = {"type": "heatmap", "z": np.round(share, 4).tolist(), "x": names, "y": names, "colorscale": "Blues",
+               "zmin": 0, "zmax": 1, "text": hover, "hoverinfo": "text",
+               "colorbar": {"title": {"text": "share"}, "tickformat": ".0%"}}
+    return _figure([heatmap], height=height,
+                   xaxis={"title": {"text": "predicted label id"}, "tickfont": {"size": 9}, "gridcolor": "#ffffff"},
+                   yaxis={"title": {"text": "true label id"}, "tickfont": {"size": 9}, "autorange": "reversed",
+                          "gridcolor": "#ffffff"})
 
 
-def recall_figure(per_label_recall: Mapping[str, float], *, height: int = 640) -> go.Figure:
+def recall_figure(per_label_recall: Mapping[str, float], *, height: int = 640) -> dict:
     """Per-label recall bars, worst first so the weak classes stand out."""
     if not per_label_recall:
         return empty_figure("No per-label recall in the model card", height=height)
     ranked = sorted(per_label_recall.items(), key=lambda item: item[1])
     colours = ["#dc3545" if v < 0.8 else "#ffc107" if v < 0.95 else "#198754" for _, v in ranked]
-    fig = go.Figure(
-        go.Bar(
-            x=[float(v) for _, v in ranked], y=[_short_label(k) for k, _ in ranked], orientation="h",
-            marker_color=colours, hovertemplate="%{y}: %{x:.1%}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(range=[0, 1.0], tickformat=".0%", title_text="recall on the test set")
-    fig.update_yaxes(automargin=True, tickfont=dict(size=9))
-    fig = _base_layout(fig, height=height)
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=40))
-    return fig
+    bar = {"type": "bar", "orientation": "h", "x": [float(v) for _, v in ranked],
+           "y": [_short_label(k) for k, _ in ranked], "marker": {"color": colours},
+           "hovertemplate": "%{y}: %{x:.1%}<extra></extra>"}
+    return _figure([bar], height=height, margin={"l": 10, "r": 10, "t": 10, "b": 40},
+                   xaxis={"range": [0, 1.0], "tickformat": ".0%", "title": {"text": "recall on the test set"}},
+                   yaxis={"automargin": True, "tickfont": {"size": 9}, "autorange": "reversed"})
 
 
-def calibration_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, height: int = 360) -> go.Figure:
+def calibration_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, height: int = 360) -> dict:
     """Reliability diagram: observed accuracy against stated confidence, one line per curve.
 
     `curves` maps a name ("before", "after") to {"confidence": [...], "accuracy": [...]}; optional
     "count" per bin sizes the markers. The diagonal is perfect calibration.
     """
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
-                   line=dict(color=MUTED, dash="dot"), hoverinfo="skip")
-    )
+    traces = [{"type": "scatter", "x": [0, 1], "y": [0, 1], "mode": "lines", "name": "perfectly calibrated",
+               "line": {"color": MUTED, "dash": "dot"}, "hoverinfo": "skip"}]
     colours = {"before": "#dc3545", "after": "#198754"}
-    drawn = 0
     for name, curve in curves.items():
-        confidence = list(curve.get("confidence") or [])
-        accuracy = list(curve.get("accuracy") or [])
+        confidence = [float(v) for v in curve.get("confidence") or []]
+        accuracy = [float(v) for v in curve.get("accuracy") or []]
         if not confidence or len(confidence) != len(accuracy):
             continue
         counts = curve.get("count")
-        sizes = None
+        sizes: object = 8
         if counts and len(counts) == len(confidence):
-            biggest = max(max(counts), 1)
-            sizes = [6 + 14 * (c / biggest) ** 0.5 for c in counts]
-        fig.add_trace(
-            go.Scatter(
-                x=confidence, y=accuracy, mode="lines+markers", name=str(name),
-                line=dict(color=colours.get(str(name), ACCENT), width=2),
-                marker=dict(size=sizes or 8),
-                hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<extra>" + str(name) + "</extra>",
-            )
-        )
-        drawn += 1
-    if not drawn:
+            biggest = max(max(float(c) for c in counts), 1.0)
+            sizes = [6 + 14 * (float(c) / biggest) ** 0.5 for c in counts]
+        traces.append({
+            "type": "scatter", "x": confidence, "y": accuracy, "mode": "lines+markers",
+            "name": f"{name} temperature scaling" if name in colours else str(name),
+            "line": {"color": colours.get(str(name), ACCENT), "width": 2}, "marker": {"size": sizes},
+            "hovertemplate": "confidence %{x:.2f}<br>accuracy %{y:.2f}<extra>" + str(name) + "</extra>",
+        })
+    if len(traces) == 1:
         return empty_figure("No calibration data in the model card", height=height)
-    fig.update_xaxes(range=[0, 1.02], title_text="stated confidence")
-    fig.update_yaxes(range=[0, 1.02], title_text="observed accuracy")
-    fig.update_layout(legend=dict(orientation="h", y=-0.25))
-    return _base_layout(fig, height=height)
+    return _figure(traces, height=height, legend={"orientation": "h", "y": -0.25},
+                   xaxis={"range": [0, 1.02], "title": {"text": "stated confidence"}},
+                   yaxis={"range": [0, 1.02], "title": {"text": "observed accuracy"}})
 
 
 def bar_figure(
     names: Sequence[str], values: Sequence[float], *, title: str, unit: str, limit: float | None = None,
     height: int = 260, warn_above: float | None = None, warn_below: float | None = None,
-) -> go.Figure:
+) -> dict:
     """Simple vertical bars (bus voltages, line loadings) with an optional limit line."""
     if not names:
         return empty_figure(f"No {title.lower()}", height=height)
@@ -260,12 +251,11 @@ def bar_figure(
             warn_below is not None and value < warn_below
         )
         colours.append("#dc3545" if outside else "#198754")
-    fig = go.Figure(
-        go.Bar(x=list(names), y=[float(v) for v in values], marker_color=colours,
-               hovertemplate="%{x}: %{y:.3f} " + unit + "<extra></extra>")
-    )
+    bar = {"type": "bar", "x": list(names), "y": [float(v) for v in values], "marker": {"color": colours},
+           "hovertemplate": "%{x}: %{y:.3f} " + unit + "<extra></extra>"}
+    shapes = []
     if limit is not None:
-        fig.add_hline(y=limit, line=dict(color="#dc3545", dash="dash", width=1))
-    fig.update_yaxes(title_text=unit)
-    fig.update_xaxes(tickangle=-30, automargin=True)
-    return _base_layout(fig, height=height, title=title)
+        shapes.append({"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": limit, "y1": limit,
+                       "line": {"color": "#dc3545", "dash": "dash", "width": 1}})
+    return _figure([bar], height=height, title=title, shapes=shapes,
+                   yaxis={"title": {"text": unit}}, xaxis={"tickangle": -30})

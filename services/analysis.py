@@ -389,26 +389,29 @@ class ModelStatus:
         }
 
 
-def get_model(artifacts_dir: str | Path) -> Predictor:
+def get_model(artifacts_dir: str | Path | None) -> Predictor:
     """The process's predictor for that folder, loaded on first use (never at import, never before
     fork); raises `services.inference.ModelUnavailable` with the reason."""
-    from services.inference import get_predictor  # torch is imported here, in the worker
+    from services.inference import ModelUnavailable, get_predictor  # torch is imported here, in the worker
 
-    return get_predictor(artifacts_dir)
+    try:
+        return get_predictor(artifacts_dir)
+    except ModelUnavailable:
+        raise
+    except Exception as exc:  # a corrupt checkpoint fails in many ways (pickle, index, key errors)
+        log.warning("model failed to load from %s: %s: %s", artifacts_dir, type(exc).__name__, exc)
+        raise ModelUnavailable(f"cannot load the model from {artifacts_dir}: {type(exc).__name__}: {exc}") from None
 
 
 def model_status(artifacts_dir: str | Path | None = None) -> ModelStatus:
     """Load the model if needed and say whether it is usable; never raises for a missing model."""
-    from services.inference import ModelUnavailable, get_predictor
+    from services.inference import ModelUnavailable
 
     folder = str(artifacts_dir) if artifacts_dir is not None else None
     try:
-        predictor = get_predictor(artifacts_dir)
+        predictor = get_model(artifacts_dir)
     except ModelUnavailable as exc:
         return ModelStatus(False, f"model unavailable: {exc}", artifacts_dir=folder)
-    except Exception as exc:  # a corrupt artifact can fail in many ways; report, do not crash
-        log.exception("model failed to load from %s", folder)
-        return ModelStatus(False, f"model unavailable: {type(exc).__name__}: {exc}", artifacts_dir=folder)
     return ModelStatus(
         True,
         "model loaded",

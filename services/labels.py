@@ -8,7 +8,7 @@ which fault type or transient.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 FAULT_SUFFIXES: tuple[str, ...] = (
     "Class1", "Class2", "Class3", "Class4", "Class5", "Class6", "Class7",
@@ -77,7 +77,7 @@ class LabelParts:
     fault_suffix: str | None  # "Class1".."tt"/"ww" for internal faults, else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def label_parts(label: str) -> LabelParts:
     """Split a label into category, equipment and kind; ValueError for an unknown label."""
     for prefix, equipment in EQUIPMENT_PREFIXES:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -55,9 +57,12 @@ def test_embedded_dashboard_and_api_live_under_the_prefix(tmp_path):
     index = client.get("/grid/")
     assert index.status_code == 200
     html = index.get_data(as_text=True)
-    assert '"requests_pathname_prefix":"/grid/"' in html.replace(" ", "")
-    assert "/grid/assets/bootstrap.min.css" in html
-    assert "https://" not in html and "cdn." not in html
+    config = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', html).group(1))
+    assert config["requests_pathname_prefix"] == "/grid/" and config["url_base_pathname"] == "/grid/"
+    assert config["disable_version_check"] is True and config["serve_locally"] is True
+    resources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert "/grid/assets/bootstrap.min.css" in {url.split("?")[0] for url in resources}
+    assert resources and all(url.startswith("/grid/") for url in resources), resources  # nothing from the internet
     assert client.get("/grid/assets/bootstrap.min.css").status_code == 200
     assert client.get("/grid/_dash-layout").status_code == 200
     assert client.get("/grid/_dash-dependencies").status_code == 200

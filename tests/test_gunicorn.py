@@ -63,7 +63,7 @@ def server(tmp_path):
             try:
                 if requests.get(f"{base}/api/health", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
                 pytest.fail("gunicorn did not become healthy within 120 s")

@@ -9,7 +9,14 @@ from dash import dcc, html
 import callbacks.analysis  # noqa: F401  (registers this page's callbacks)
 from callbacks import data
 from callbacks.analysis import load_view
-from callbacks.views import confidence_for, description_for, graph_for, impact_for, waveform_for
+from callbacks.views import (
+    confidence_for,
+    description_for,
+    graph_caption,
+    graph_for,
+    impact_for,
+    waveform_for,
+)
 from components import ids
 from components.cards import GRAPH_CONFIG, result_card, section_title
 from components.microgrid import microgrid_graph
@@ -82,9 +89,11 @@ def layout(analysis_id: str | None = None, **_query) -> html.Div:
         ],
         body=True, className="mb-3 shadow-sm h-100",
     )
-    graph_card = dbc.Card([section_title("P2P microgrid"), microgrid_graph(ids.ANALYSIS_MICROGRID,
-                                                                          graph_for(grid, view))],
-                          body=True, className="mb-3 shadow-sm h-100")
+    graph_card = dbc.Card(
+        [section_title("P2P microgrid"), microgrid_graph(ids.ANALYSIS_MICROGRID, graph_for(grid, view)),
+         html.Div(graph_caption(view, data.node_names()), id=ids.ANALYSIS_MICROGRID_CAPTION, className="small mt-1")],
+        body=True, className="mb-3 shadow-sm h-100",
+    )
     return html.Div(
         [
             dcc.Store(id=ids.ANALYSIS_WAVEFORM_STORE, data={"waveform": view.get("waveform"),

@@ -9,7 +9,7 @@ from dash import dcc, html
 import callbacks.analyze  # noqa: F401  (registers this page's callbacks)
 from callbacks import data
 from callbacks.analyze import sim_params_for
-from callbacks.views import graph_for, waveform_for
+from callbacks.views import graph_caption, graph_for, waveform_for
 from components import ids
 from components.cards import (
     GRAPH_CONFIG,
@@ -67,6 +67,8 @@ def layout(**_query) -> html.Div:
          dcc.Loading(microgrid_graph(ids.MICROGRID, graph_for(grid, None, sender=data.DEFAULT_SENDER,
                                                               receiver=data.DEFAULT_RECEIVER)),
                      type="dot", delay_show=300),
+         html.Div(graph_caption(None, data.node_names(), sender=data.DEFAULT_SENDER, receiver=data.DEFAULT_RECEIVER),
+                  id=ids.MICROGRID_CAPTION, className="small mt-1"),
          _legend()],
         body=True, className="mb-3 shadow-sm h-100",
     )

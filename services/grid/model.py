@@ -11,10 +11,11 @@ kVA; energy in kWh; storage power is positive when discharging.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 # --- node ids of the original interface (DESIGN.md section 7) -------------------------------------
 PROSUMER_A = "prosumer-a"
@@ -178,6 +179,27 @@ class Tariffs:
     def value(self, kwh: float) -> float:
         """Value of an amount of energy traded peer to peer."""
         return kwh * self.p2p_price_per_kwh
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Tariffs:
+        """Tariffs from GEM_FEED_IN_TARIFF, GEM_RETAIL_TARIFF, GEM_P2P_SHARE, GEM_CURRENCY (defaults otherwise)."""
+        environ = os.environ if environ is None else environ
+        default = cls()
+        values: dict[str, object] = {}
+        for variable, name in (("GEM_FEED_IN_TARIFF", "feed_in_per_kwh"), ("GEM_RETAIL_TARIFF", "retail_per_kwh"),
+                               ("GEM_P2P_SHARE", "p2p_share")):
+            text = environ.get(variable, "").strip()
+            if not text:
+                continue
+            try:
+                values[name] = float(text)
+            except ValueError:
+                raise ValueError(f"{variable} must be a number, got {text!r}") from None
+        currency = environ.get("GEM_CURRENCY", "").strip()
+        try:
+            return replace(default, currency=currency or default.currency, **values)
+        except ValueError as error:
+            raise ValueError(f"invalid tariff settings ({', '.join(sorted(values))}): {error}") from None
 
 
 @dataclass(frozen=True)
@@ -542,9 +564,7 @@ def _build_default() -> Microgrid:
     return Microgrid(nodes, edges, pcc_edge=CB_PT_LV)
 
 
-_DEFAULT = _build_default()
-
-
+@lru_cache(maxsize=1)
 def microgrid() -> Microgrid:
-    """The default microgrid (immutable; derive variants with `with_node` / `with_tariffs`)."""
-    return _DEFAULT
+    """The default microgrid, tariffs from the environment (immutable; derive variants with `with_node`)."""
+    return _build_default().with_tariffs(Tariffs.from_env())

@@ -149,10 +149,11 @@ def run_power_flow(
     return _solve(grid, opened_set, dead_set, transfer.sender, transfer.receiver, steps)
 
 
-def clear_caches() -> None:
-    """Forget cached networks and results (for benchmarks measuring cold times)."""
+def clear_caches(networks: bool = True) -> None:
+    """Forget cached results (and the built networks unless `networks=False`), for cold benchmarks."""
     _solve.cache_clear()
-    _base_network.cache_clear()
+    if networks:
+        _base_network.cache_clear()
 
 
 def _buses(node: Node) -> tuple[str, ...]:
@@ -224,6 +225,22 @@ def _base_network(grid: Microgrid):
     return net, MappingProxyType(bus_index)
 
 
+def _working_copy(base):
+    """A copy of the cached base network that runpp and our edits may change freely.
+
+    Deep-copies the tables that hold elements or results (runpp writes new results; we edit
+    switches, buses, loads, generators); empty element tables and type libraries, which neither
+    touches, are shared with the base. Three to four times faster than copy.deepcopy.
+    """
+    import pandas as pd
+
+    net = copy.copy(base)
+    for key, value in base.items():
+        if isinstance(value, pd.DataFrame) and (len(value) or key.startswith("res_")):
+            dict.__setitem__(net, key, value.copy(deep=True))
+    return net
+
+
 def _island_dispatch(grid: Microgrid, energisation: Energisation) -> tuple[dict[str, float], dict[str, float]]:
     """Load scaling per node and generation/storage set-points per unit for energised islands.
 
@@ -271,7 +288,7 @@ def _solve(
     import pandapower as pp
 
     base, bus_index = _base_network(grid)
-    net = copy.deepcopy(base)
+    net = _working_copy(base)
     energisation = grid.energisation(opened, dead)
     transfer_kw = transfer_steps * TRANSFER_RESOLUTION_KW
     transfer = Transfer(sender, receiver, round(transfer_kw, 3)) if sender and receiver else None

@@ -9,11 +9,13 @@ from services.rules.impact import (
     ImpactInputError,
     ImpactReport,
     assess_impact,
+    clear_caches,
+    precompute,
     read_prediction,
 )
 
 __all__ = [
     "DEFAULT_TRANSFER_KW", "LOCATION_CONFIDENCE_THRESHOLD", "MATERIAL_PROBABILITY", "SEVERITIES", "EventReading",
-    "EventRule", "ImpactInputError", "ImpactReport", "assess_impact", "internal_fault_rule", "read_prediction",
-    "transient_rule",
+    "EventRule", "ImpactInputError", "ImpactReport", "assess_impact", "clear_caches", "internal_fault_rule",
+    "precompute", "read_prediction", "transient_rule",
 ]

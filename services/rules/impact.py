@@ -26,6 +26,7 @@ from services.grid import (
     run_power_flow,
     validate_transfer,
 )
+from services.grid import clear_caches as clear_grid_caches
 from services.labels import (
     CATEGORIES,
     EQUIPMENT_NAMES,
@@ -363,8 +364,14 @@ def _consequences(grid: Microgrid, rules: tuple[EventRule, ...], sender: str, re
         opened_edges=tuple(sorted(energisation.opened_edges)), islands=tuple(islands),
         path_nodes=path_nodes, path_edges=path_edges, blocked_at=blocked, status=status,
         delivered_kw=delivered, load_not_served_kw=round(load_not_served, 2),
-        before=MappingProxyType(before.summary()), after=MappingProxyType(after.summary()),
+        before=_frozen_summary(before), after=_frozen_summary(after),
     )
+
+
+def _frozen_summary(result) -> Mapping:
+    summary = result.summary()
+    summary["grid_former_output_kw"] = MappingProxyType(summary["grid_former_output_kw"])
+    return MappingProxyType(summary)
 
 
 def _island_summary(grid: Microgrid, island, restoration_h: float) -> dict:
@@ -379,7 +386,7 @@ def _island_summary(grid: Microgrid, island, restoration_h: float) -> dict:
     else:
         verdict = f"deficit: shed {island.load_kw - island.supply_capacity_kw:.1f} kW of load"
     return {
-        "nodes": sorted(island.nodes),
+        "nodes": tuple(sorted(island.nodes)),
         "grid_former": island.grid_former,
         "energised": island.energised,
         "load_kw": round(island.load_kw, 2),
@@ -428,12 +435,35 @@ def assess_impact(
     return _build_report(grid, reading, decision, consequences, sender, receiver, kw, restoration_h)
 
 
+def precompute(grid: Microgrid | None = None, transfer_kw: float = DEFAULT_TRANSFER_KW) -> int:
+    """Fill this process's caches for every label and sender/receiver pair (call after fork to warm a
+    worker: the first reports then cost well under a millisecond). Returns the number of reports."""
+    from services.grid import RECEIVERS, SENDERS
+
+    count = 0
+    for label in LABELS:
+        for sender in SENDERS:
+            for receiver in RECEIVERS:
+                if sender != receiver:
+                    assess_impact({"label": label, "confidence": 1.0}, sender, receiver, transfer_kw, grid=grid)
+                    count += 1
+    return count
+
+
+def clear_caches(networks: bool = True) -> None:
+    """Forget memoised grid consequences and power flows (for benchmarks measuring cold times)."""
+    _consequences.cache_clear()
+    clear_grid_caches(networks)
+
+
 def _build_report(grid: Microgrid, reading: EventReading, decision: _Decision, c: _Consequences,
                   sender: str, receiver: str, kw: float, restoration_h: float) -> ImpactReport:
     rules = decision.rules
     primary = rules[0]
     is_fault = any(r.is_fault_condition for r in rules)
     severity = worst_severity(r.severity for r in rules)
+    if not decision.location_certain:
+        severity = worst_severity((severity, "minor"))  # an event the model cannot place is never just info
     tariffs = grid.tariffs
     price = tariffs.p2p_price_per_kwh
     not_delivered_kwh = (kw - c.delivered_kw) * restoration_h
@@ -470,7 +500,7 @@ def _build_report(grid: Microgrid, reading: EventReading, decision: _Decision, c
 
     actions: list[str] = []
     for rule in rules:
-        if decision.location_certain or rule.is_fault_condition and primary.is_fault_condition:
+        if decision.location_certain or (rule.is_fault_condition and primary.is_fault_condition):
             actions += [a for a in rule.actions if a not in actions]  # the reading acted upon
         else:  # a reading the model is not sure of: conditional advice only
             actions += [f"If it is {_lower_first(rule.title)}: {_lower_first(a)}" for a in rule.actions[:2]]

@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     out: Path = args.out
-    if out.suffix != ".npz":
-        parser.error(f"--out must end in .npz, got {str(out)!r}")
-    if out.is_dir() or not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+    if out.is_dir():
+        parser.error(f"cannot write {str(out)!r}: it is a folder")
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
         parser.error(f"cannot write {str(out)!r}: the folder does not exist or is not writable")
     X, y, params = generate_dataset(args.per_class, args.seed, classes, progress=sys.stderr.isatty())
     buffer = io.BytesIO()

@@ -100,7 +100,7 @@ def background(draws: Draws) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     n = draws.n
     rng = draws.rng
     loading = draws.uniform("loading_percent", 20.0, 110.0)
-    mismatch = rng.uniform(0.004, 0.02, n) * loading / 100.0
+    mismatch = rng.uniform(0.002, 0.012, n) * loading / 100.0
     magnetising = rng.uniform(0.002, 0.01, n)
     noise_std = rng.uniform(0.0005, 0.004, n)
     angle = rng.uniform(0.0, 2.0 * np.pi, n)

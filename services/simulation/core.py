@@ -16,7 +16,7 @@ import numpy as np
 
 from services.labels import LABELS, label_parts, resolve_label
 from services.simulation.common import WINDOW_MS, Draws, to_float32
-from services.simulation.faults import simulate_faults
+from services.simulation.faults import LOOP_X_OVER_R, simulate_faults
 from services.simulation.transients import TRANSIENT_SIMULATORS
 
 _INCEPTION = {"name": "inception_ms", "title": "Event inception", "unit": "ms",
@@ -28,11 +28,7 @@ def _spec(name: str, title: str, unit: str, low: float, high: float, default: fl
             "default": default, "step": step}
 
 
-_FAULT_COMMON = [
-    _spec("fault_resistance_ohm", "Fault resistance", "ohm", 0.01, 100.0, 1.0, 0.01),
-    _INCEPTION,
-    _spec("x_over_r", "System X/R (DC offset decay)", "", 5.0, 40.0, 15.0, 0.5),
-]
+_RESISTANCE = _spec("fault_resistance_ohm", "Fault resistance", "ohm", 0.01, 100.0, 1.0, 0.01)
 _WINDING = _spec("winding_percent", "Winding involved", "%", 5.0, 100.0, 50.0, 1.0)
 _TURNS = _spec("shorted_turns_percent", "Shorted turns", "%", 1.0, 20.0, 5.0, 0.5)
 _TAP = _spec("tap_position", "Regulator tap position", "step", -16.0, 16.0, 8.0, 1.0)
@@ -91,7 +87,10 @@ def parameter_specs(label: str | int) -> list[dict]:
     else:
         size = _TURNS if parts.kind == "turn-to-turn" else _WINDING
         fourth = _LOADING if parts.equipment == "power_transformer" else _TAP
-        specs = [_FAULT_COMMON[0], size, *_FAULT_COMMON[1:], fourth]
+        low, high = LOOP_X_OVER_R[parts.equipment]
+        x_over_r = _spec("x_over_r", "Fault-loop X/R (DC offset decay)", "", low, high,
+                         round((low + high) / 2.0, 1), 0.1)
+        specs = [_RESISTANCE, size, _INCEPTION, x_over_r, fourth]
     return [dict(spec) for spec in specs]
 
 

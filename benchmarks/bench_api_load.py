@@ -1,0 +1,220 @@
+"""Load benchmark of `POST /predict` on a gunicorn-served app: requests/s and p50/p90/p99.
+
+Starts gunicorn (gunicorn.conf.py, GEM_WORKERS workers) on a free local port with a fresh SQLite
+history in a temporary folder, waits for /api/health, then drives /predict at 16 connections for a
+fixed time with `wrk` (a Lua script sets the JSON body) when it is installed, else with a Python
+client (one keep-alive connection per thread). Afterwards it checks that the history holds one
+row per answered request. Only 127.0.0.1 is ever contacted.
+
+    python benchmarks/bench_api_load.py                     # 2 workers, 16 connections, 20 s
+    python benchmarks/bench_api_load.py --client python --duration 10
+    python benchmarks/bench_api_load.py --url http://127.0.0.1:8050   # an already running server
+
+Target (issue 3): at least 530 requests/s with p99 at most 50 ms on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services.history import HistoryStore  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_healthy(base: str, timeout_s: float, process: subprocess.Popen | None) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base}/api/health", timeout=5) as response:
+                return json.load(response)
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"{base} did not become healthy in {timeout_s:.0f} s")
+
+
+def first_sample(base: str) -> str:
+    with urllib.request.urlopen(f"{base}/api/samples", timeout=10) as response:
+        samples = json.load(response)["samples"]
+    if not samples:
+        raise SystemExit("the server lists no samples: regenerate them with python -m services.simulation.samples")
+    return samples[0]["filename"]
+
+
+def run_wrk(base: str, body: bytes, connections: int, duration: int, threads: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write('wrk.method = "POST"\n')
+        script.write('wrk.headers["Content-Type"] = "application/json"\n')
+        script.write(f"wrk.body = {json.dumps(body.decode())}\n")
+    try:
+        output = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script.name,
+             f"{base}/predict"],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    completed = int(re.search(r"(\d+) requests in", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "client": "wrk",
+        "requests": completed,
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": latency("50"),
+        "p90_ms": latency("90"),
+        "p99_ms": latency("99"),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(1).strip() if errors else "none",
+    }
+
+
+def run_python(base: str, body: bytes, connections: int, duration: int) -> dict:
+    parts = urlsplit(base)
+    prefix = parts.path.rstrip("/")
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    failures = [0] * connections
+    stop_at = time.monotonic() + duration
+    headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
+
+    def worker(index: int) -> None:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        while time.monotonic() < stop_at:
+            start = time.perf_counter()
+            try:
+                connection.request("POST", f"{prefix}/predict", body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                ok = False
+            latencies[index].append((time.perf_counter() - start) * 1000)
+            failures[index] += 0 if ok else 1
+        connection.close()
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    values = np.concatenate([np.asarray(items) for items in latencies if items])
+    return {
+        "client": "python",
+        "requests": int(values.size),
+        "requests_per_s": values.size / elapsed,
+        "p50_ms": float(np.percentile(values, 50)),
+        "p90_ms": float(np.percentile(values, 90)),
+        "p99_ms": float(np.percentile(values, 99)),
+        "non_2xx": int(sum(failures)),
+        "socket_errors": "none",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="benchmark this running server instead of starting gunicorn")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("GEM_WORKERS", "2")))
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--raw-waveform", action="store_true", help="post a raw waveform instead of a sample name")
+    parser.add_argument("--artifacts", default=os.environ.get("GEM_ARTIFACTS_DIR", str(ROOT / "artifacts")))
+    args = parser.parse_args()
+
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+    instance = Path(tempfile.mkdtemp(prefix="gem-bench-"))
+    process = None
+    if args.url:
+        base = args.url.rstrip("/")
+    else:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "GEM_BIND": f"127.0.0.1:{port}", "GEM_WORKERS": str(args.workers),
+               "GEM_INSTANCE_DIR": str(instance), "GEM_ARTIFACTS_DIR": args.artifacts, "GEM_DATABASE_URL": ""}
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        health = wait_healthy(base, 180, process)
+        sample = first_sample(base)
+        request = {"sample_filename": sample, "sender_peer": "prosumer-a", "receiver_peer": "consumer-home"}
+        if args.raw_waveform:
+            waveform = np.load(Path(args.artifacts) / "sample_data" / sample).tolist()
+            request = {"waveform": waveform, "sender_peer": "prosumer-a", "receiver_peer": "consumer-home"}
+        body = json.dumps(request).encode()
+        store = None if args.url else HistoryStore(f"sqlite:///{instance / 'history.db'}")
+
+        def load(seconds: int) -> dict:
+            if client == "wrk":
+                return run_wrk(base, body, args.connections, seconds, threads=2)
+            return run_python(base, body, args.connections, seconds)
+
+        if args.warmup:
+            load(args.warmup)
+        before = store.count() if store else None
+        result = load(args.duration)
+        time.sleep(0.5)
+        after = store.count() if store else None
+
+        print(f"server: {'external ' + base if args.url else f'gunicorn, {args.workers} workers'}; "
+              f"model backend {health['model'].get('backend')}, fingerprint {health['model'].get('fingerprint')}")
+        print(f"load: {client}, {args.connections} connections, {args.duration} s, "
+              f"{'raw waveform' if args.raw_waveform else 'sample ' + sample}")
+        print(f"requests/s: {result['requests_per_s']:.1f}")
+        print(f"latency ms: p50 {result['p50_ms']:.2f}  p90 {result['p90_ms']:.2f}  p99 {result['p99_ms']:.2f}")
+        print(f"requests: {result['requests']}  non-2xx: {result['non_2xx']}  socket errors: {result['socket_errors']}")
+        if store is not None:
+            written = after - before
+            # the client counts answers it read; a request cut at the deadline may still be recorded
+            print(f"history rows written during the run: {written} (client counted {result['requests']})")
+        target = result["requests_per_s"] >= 530 and result["p99_ms"] <= 50
+        print(f"target >= 530 requests/s with p99 <= 50 ms: {'met' if target else 'NOT met'}")
+        return 0
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(instance, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""The training pipeline behind `python -m services.training`.
+
+data (simulated or a labelled folder) -> normalisation from the training split -> training with
+augmentation and early stopping on the validation split -> temperature scaling on the validation
+split -> unknown-detector calibration -> evaluation on a test set drawn with a seed never used in
+training -> artifacts (DESIGN.md section 5 plus extras) written atomically into the output folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from services.inference.artifacts import (
+    CALIBRATION_FILE,
+    DESCRIPTIONS_FILE,
+    LABELS_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+    NORMALIZATION_FILE,
+)
+from services.inference.descriptions import fault_descriptions
+from services.inference.unknown import DETECTOR_FILE, fit_feature_detector, signal_checks
+from services.labels import LABELS, label_parts
+from services.model import ConvNet, ServingNet
+from services.training.augment import AugmentConfig, augment_batch
+from services.training.garbage import FAMILIES, garbage_suite
+from services.training.metrics import (
+    classification_report,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    softmax,
+)
+
+#: test windows are drawn with seed + this offset (never used for training or validation)
+TEST_SEED_OFFSET = 7_919
+VALIDATION_SEED_OFFSET = 1
+
+
+@dataclass
+class TrainingConfig:
+    """Every knob of one training run; defaults are the shipped recipe (15 minutes on 2 CPU cores)."""
+
+    out_dir: Path = Path("artifacts")
+    data_dir: Path | None = None  # a labelled folder instead of the simulator
+    per_class: int = 400  # simulated training windows per label
+    validation_per_class: int = 60
+    test_per_class: int = 100
+    classes: list[int] | None = None  # label ids to simulate (default all 45)
+    epochs: int = 14
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    patience: int = 4  # epochs without validation improvement before stopping
+    seed: int = 20_261_124
+    test_seed: int | None = None  # default seed + TEST_SEED_OFFSET
+    device: str = "auto"
+    threads: int | None = None
+    time_limit_min: float | None = 14.0  # stop starting epochs that would end past this
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    garbage_per_family: int = 100
+    progress: bool = True
+
+
+@dataclass
+class Dataset:
+    X: np.ndarray  # float32 (n, 3, 726)
+    y: np.ndarray  # int64 (n,)
+
+
+@dataclass
+class Splits:
+    train: Dataset
+    validation: Dataset
+    test: Dataset
+    description: str
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA GPU is available")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}: expected auto, cpu or cuda")
+    return torch.device(name)
+
+
+def load_splits(config: TrainingConfig, log: Callable[[str], None]) -> Splits:
+    """Training, validation and test sets: simulated with three seeds, or split from a folder."""
+    test_seed = config.test_seed if config.test_seed is not None else config.seed + TEST_SEED_OFFSET
+    if config.data_dir is not None:
+        from services.ingest import load_labelled_folder
+
+        X, y = load_labelled_folder(config.data_dir)
+        train, validation, test = _stratified_split(X, y, config.seed)
+        return Splits(train, validation, test, f"labelled folder {config.data_dir} ({len(y)} windows, "
+                      f"{len(np.unique(y))} labels), stratified 70/15/15 split with seed {config.seed}")
+    if test_seed in (config.seed, config.seed + VALIDATION_SEED_OFFSET):
+        raise ValueError("the test seed must differ from the training and validation seeds")
+    from services.simulation import generate_dataset
+
+    started = time.perf_counter()
+    parts = []
+    for per_class, seed in (
+        (config.per_class, config.seed),
+        (config.validation_per_class, config.seed + VALIDATION_SEED_OFFSET),
+        (config.test_per_class, test_seed),
+    ):
+        X, y, _ = generate_dataset(per_class, seed=seed, classes=config.classes, progress=config.progress)
+        parts.append(Dataset(X.astype(np.float32), y.astype(np.int64)))
+    log(f"simulated {sum(len(p.y) for p in parts)} windows in {time.perf_counter() - started:.1f} s")
+    n_labels = len(np.unique(parts[0].y))
+    return Splits(*parts, description=(
+        f"services.simulation.generate_dataset: {config.per_class} windows per label x {n_labels} labels "
+        f"(seed {config.seed}) for training, {config.validation_per_class} per label (seed "
+        f"{config.seed + VALIDATION_SEED_OFFSET}) for validation, {config.test_per_class} per label "
+        f"(seed {test_seed}) for the test"
+    ))
+
+
+def _stratified_split(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[Dataset, Dataset, Dataset]:
+    rng = np.random.default_rng(seed)
+    chosen: list[list[int]] = [[], [], []]
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        n = len(members)
+        n_test = max(1, round(0.15 * n)) if n >= 3 else 0
+        n_validation = max(1, round(0.15 * n)) if n >= 3 else 0
+        chosen[2].extend(members[:n_test])
+        chosen[1].extend(members[n_test:n_test + n_validation])
+        chosen[0].extend(members[n_test + n_validation:])
+    if not chosen[1] or not chosen[2]:
+        raise ValueError("the labelled folder needs at least 3 windows per label (train, validation, test)")
+    return tuple(Dataset(X[np.array(c)], y[np.array(c)]) for c in chosen)  # type: ignore[return-value]
+
+
+def normalization_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-phase mean and std of the training windows, shape (1, 3, 1) float32."""
+    mean = X.astype(np.float64).mean(axis=(0, 2)).reshape(1, 3, 1)
+    std = X.astype(np.float64).std(axis=(0, 2)).reshape(1, 3, 1)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _logits(model: nn.Module, X: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: torch.device,
+            batch: int = 512) -> np.ndarray:
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(X), batch):
+            chunk = torch.from_numpy(X[start:start + batch]).to(device)
+            outputs.append(model((chunk - mean) / (std + 1e-7)).float().cpu().numpy())
+    return np.concatenate(outputs)
+
+
+def _serving_outputs(model: ConvNet, mean: np.ndarray, std: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and hidden vectors of the serving network (CPU), as the predictor will see them."""
+    net = ServingNet(copy.deepcopy(model).cpu().eval(), torch.from_numpy(mean), torch.from_numpy(std)).eval()
+    logits, hidden = [], []
+    with torch.inference_mode():
+        for start in range(0, len(X), 512):
+            out = net(torch.from_numpy(np.ascontiguousarray(X[start:start + 512], dtype=np.float32)))
+            logits.append(out[0].numpy())
+            hidden.append(out[1].numpy())
+    return np.concatenate(logits), np.concatenate(hidden)
+
+
+def train(config: TrainingConfig, log: Callable[[str], None] = print, command: str | None = None) -> dict:
+    """Run the whole pipeline and write the artifacts into `config.out_dir`; returns the model card."""
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed % 2**32)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    splits = load_splits(config, log)
+    train_set, validation, test = splits.train, splits.validation, splits.test
+    mean_np, std_np = normalization_stats(train_set.X)
+    mean = torch.from_numpy(mean_np).to(device)
+    std = torch.from_numpy(std_np).to(device)
+    clearable_by_label = torch.tensor(
+        [label_parts(label).category == "internal_fault" or "external_fault" in label for label in LABELS]
+    )
+
+    model = ConvNet(len(LABELS)).to(device)
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        (no_decay if parameter.ndim == 1 else decay).append(parameter)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
+    steps_per_epoch = math.ceil(len(train_set.y) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.learning_rate, epochs=config.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.25
+    )
+    loss_function = nn.CrossEntropyLoss()
+    X_train = torch.from_numpy(train_set.X)
+    y_train = torch.from_numpy(train_set.y)
+
+    best = {"loss": math.inf, "epoch": 0, "state": copy.deepcopy(model.state_dict()), "accuracy": 0.0}
+    history = []
+    stopped_because = "completed all epochs"
+    epoch_seconds: list[float] = []
+    for epoch in range(1, config.epochs + 1):
+        if config.time_limit_min is not None and epoch_seconds:
+            projected = time.perf_counter() - started + 1.2 * max(epoch_seconds[-2:]) + 30.0
+            if projected > config.time_limit_min * 60.0:
+                stopped_because = f"time limit of {config.time_limit_min:g} min"
+                log(f"stopping before epoch {epoch}: the {config.time_limit_min:g} min time limit would be passed")
+                break
+        epoch_started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(y_train), generator=generator)
+        running_loss = 0.0
+        correct = 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", unit="batch",
+                   disable=not config.progress, leave=False)
+        for step in bar:
+            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            targets = y_train[index]
+            raw = augment_batch(X_train[index], clearable_by_label[targets], generator, config.augment)
+            inputs = ((raw.to(device) - mean) / (std + 1e-7)).float()
+            targets = targets.to(device)
+            logits = model(inputs)
+            loss = loss_function(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            running_loss += loss.item() * len(index)
+            correct += int((logits.argmax(1) == targets).sum())
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.close()
+        validation_logits = _logits(model, validation.X, mean, std, device)
+        validation_loss = negative_log_likelihood(validation_logits, validation.y)
+        validation_accuracy = float((validation_logits.argmax(1) == validation.y).mean())
+        epoch_seconds.append(time.perf_counter() - epoch_started)
+        history.append({
+            "epoch": epoch,
+            "train_loss": running_loss / len(y_train),
+            "train_accuracy": correct / len(y_train),
+            "validation_loss": validation_loss,
+            "validation_accuracy": validation_accuracy,
+            "seconds": epoch_seconds[-1],
+        })
+        log(f"epoch {epoch}: train loss {running_loss / len(y_train):.4f} acc {correct / len(y_train):.4f} | "
+            f"validation loss {validation_loss:.4f} acc {validation_accuracy:.4f} | {epoch_seconds[-1]:.0f} s")
+        if validation_loss < best["loss"]:
+            best = {"loss": validation_loss, "epoch": epoch, "state": copy.deepcopy(model.state_dict()),
+                    "accuracy": validation_accuracy}
+        elif epoch - best["epoch"] >= config.patience:
+            stopped_because = f"early stopping: no validation improvement for {config.patience} epochs"
+            log(stopped_because)
+            break
+
+    model.load_state_dict(best["state"])
+    model = model.cpu().eval()
+    training_seconds = time.perf_counter() - started
+
+    # calibration on the validation split, then the untouched test split
+    validation_logits, validation_hidden = _serving_outputs(model, mean_np, std_np, validation.X)
+    temperature = fit_temperature(validation_logits, validation.y)
+    test_logits, test_hidden = _serving_outputs(model, mean_np, std_np, test.X)
+    raw_probabilities = softmax(test_logits)
+    calibrated = softmax(test_logits / temperature)
+    labels = LABELS
+    report = classification_report(test.y, calibrated, labels)
+    ece_before = expected_calibration_error(raw_probabilities, test.y)
+    ece_after = expected_calibration_error(calibrated, test.y)
+
+    # unknown detector: centres/covariance on training windows, threshold on validation windows
+    subset = np.random.default_rng(config.seed).permutation(len(train_set.y))[:min(len(train_set.y), 9000)]
+    _, train_hidden = _serving_outputs(model, mean_np, std_np, train_set.X[subset])
+    detector = fit_feature_detector(train_hidden, train_set.y[subset], validation_hidden, train_set.X)
+    unknown = _unknown_figures(detector, model, mean_np, std_np, test, test_hidden, config)
+
+    card = {
+        "model": "ConvNet (DESIGN.md section 5): 3 conv blocks + Linear(11520, 256) + Linear(256, 45)",
+        "labels": len(labels),
+        "training_data": splits.description,
+        "normalization": {"mean": mean_np.ravel().tolist(), "std": std_np.ravel().tolist()},
+        "augmentation": asdict(config.augment),
+        "seed": config.seed,
+        "test_seed": config.test_seed if config.test_seed is not None else config.seed + TEST_SEED_OFFSET,
+        "epochs_run": len(history),
+        "epochs_max": config.epochs,
+        "best_epoch": best["epoch"],
+        "stopped_because": stopped_because,
+        "batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "duration_s": None,  # filled below
+        "training_s": round(training_seconds, 1),
+        "history": history,
+        "test": {
+            "windows": report["n_windows"],
+            "accuracy": report["accuracy"],
+            "macro_f1": report["macro_f1"],
+            "category_accuracy": report["category_accuracy"],
+            "equipment_accuracy": report["equipment_accuracy"],
+            "ece_before_calibration": ece_before,
+            "ece_after_calibration": ece_after,
+            "nll_before_calibration": negative_log_likelihood(test_logits, test.y),
+            "nll_after_calibration": negative_log_likelihood(test_logits, test.y, temperature),
+            "per_label_recall": report["per_label_recall"],
+            "per_label_f1": report["per_label_f1"],
+            "top_confusions": report["top_confusions"],
+            "confusion_matrix": report["confusion_matrix"],
+        },
+        "temperature": temperature,
+        "unknown_detection": unknown,
+        "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
+        "command": command,
+    }
+    card["duration_s"] = round(time.perf_counter() - started, 1)
+    _write_artifacts(config.out_dir, model, mean_np, std_np, temperature, detector, card, ece_before, ece_after)
+    log(f"test: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, category accuracy "
+        f"{report['category_accuracy']:.4f}, ECE {ece_before:.4f} -> {ece_after:.4f} (T = {temperature:.3f}); "
+        f"unknown: garbage flagged {unknown['garbage_flag_rate']:.3f}, valid flagged {unknown['valid_flag_rate']:.4f}")
+    log(f"wrote artifacts to {config.out_dir} in {card['duration_s']:.0f} s")
+    return card
+
+
+def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidden, config: TrainingConfig) -> dict:
+    """Share of garbage flagged and of valid test events flagged, overall and per reason/family."""
+    valid_reasons = [a or b for a, b in zip(signal_checks(test.X), detector.reasons(test.X, test_hidden), strict=True)]
+    test_seed = config.test_seed if config.test_seed is not None else config.seed + TEST_SEED_OFFSET
+    garbage, families = garbage_suite(test.X, config.garbage_per_family, seed=test_seed + 1)
+    finite = np.nan_to_num(garbage, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    _, garbage_hidden = _serving_outputs(model, mean_np, std_np, finite)
+    garbage_reasons = [a or b for a, b in zip(signal_checks(garbage), detector.reasons(finite, garbage_hidden), strict=True)]
+    flagged = np.array([reason is not None for reason in garbage_reasons])
+    families_arr = np.array(families)
+    valid_flagged = np.array([reason is not None for reason in valid_reasons])
+    by_label = {
+        LABELS[label]: float(valid_flagged[test.y == label].mean()) for label in np.unique(test.y)
+        if valid_flagged[test.y == label].any()
+    }
+    reason_counts: dict[str, int] = {}
+    for reason in valid_reasons:
+        if reason is not None:
+            key = reason.split(":")[0]
+            reason_counts[key] = reason_counts.get(key, 0) + 1
+    return {
+        "method": "signal checks (NaN/Inf, flat, clipped, DC only, broadband noise, 50 Hz) + Mahalanobis "
+                  "distance of the hidden vector to the nearest class centre (threshold: 99.5th percentile "
+                  "of validation distances) + amplitude range of the training set",
+        "distance_threshold": detector.threshold,
+        "peak_range": list(detector.peak_range),
+        "garbage_windows": int(len(families)),
+        "garbage_flag_rate": float(flagged.mean()),
+        "garbage_flag_rate_by_family": {f: float(flagged[families_arr == f].mean()) for f in FAMILIES},
+        "valid_windows": int(len(test.y)),
+        "valid_flag_rate": float(valid_flagged.mean()),
+        "valid_flag_rate_by_label": by_label,
+        "valid_flag_reasons": reason_counts,
+    }
+
+
+def _write_artifacts(out_dir: Path, model: ConvNet, mean: np.ndarray, std: np.ndarray, temperature: float,
+                     detector, card: dict, ece_before: float, ece_after: float) -> None:
+    """Write every file into a temporary folder next to `out_dir`, then move them in one by one."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".training-", dir=out_dir))
+    try:
+        state = {key: value.detach().cpu().float().contiguous() if value.is_floating_point() else value.cpu()
+                 for key, value in model.state_dict().items()}
+        torch.save(state, staging / MODEL_FILE)
+        (staging / LABELS_FILE).write_text(json.dumps({str(i): label for i, label in enumerate(LABELS)}, indent=2))
+        np.savez(staging / NORMALIZATION_FILE, mean=mean.astype(np.float32), std=std.astype(np.float32))
+        (staging / DESCRIPTIONS_FILE).write_text(json.dumps(fault_descriptions(), indent=2, ensure_ascii=False))
+        (staging / CALIBRATION_FILE).write_text(json.dumps({
+            "method": "temperature scaling on the validation split (softmax(logits / temperature))",
+            "temperature": temperature,
+            "ece_before": ece_before,
+            "ece_after": ece_after,
+        }, indent=2))
+        detector.save(staging / DETECTOR_FILE)
+        (staging / MODEL_CARD_FILE).write_text(json.dumps(card, indent=2))
+        for path in staging.iterdir():
+            os.replace(path, out_dir / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,218 @@
+"""The dashboard in headless Chromium (dash_duo): every page, the one-click analysis, uploads,
+the permanent link and the app mounted under a prefix in a Flask portal.
+
+Run with `pytest tests/test_browser.py --headless`. Each test builds its own app on a temp SQLite
+database and the shipped artifacts (GEM_ARTIFACTS_DIR overrides the folder, as for the app).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flask import Flask
+from selenium.webdriver.common.by import By
+
+from app import create_app
+from app.settings import Settings
+from components import ids
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("GEM_ARTIFACTS_DIR") or ROOT / "artifacts")
+TIMEOUT = 20
+
+
+def _settings(tmp_path: Path, artifacts: Path = ARTIFACTS) -> Settings:
+    return Settings(artifacts_dir=artifacts, database_url=f"sqlite:///{tmp_path / 'history.db'}",
+                    instance_dir=tmp_path / "instance")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    if not (ARTIFACTS / "best_model.pth").is_file():
+        pytest.skip(f"no trained model in {ARTIFACTS}")
+    return _settings(tmp_path)
+
+
+def _wait_analysis_done(dash_duo, rows: int) -> None:
+    """Wait until the confidence card shows a value and the latest table has `rows` rows."""
+    dash_duo.wait_for_element(f"#{ids.CONFIDENCE_VALUE}", timeout=TIMEOUT)
+    dash_duo.wait_for_element(f"#{ids.IMPACT_SEVERITY}", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text(f"#{ids.MICROGRID_CAPTION}", "Severity", timeout=TIMEOUT)
+    dash_duo.wait_for_text_to_equal(  # newest first
+        f"#{ids.LATEST_TABLE} tbody tr:first-child td:first-child", f"#{rows}", timeout=TIMEOUT)
+    assert len(dash_duo.find_elements(f"#{ids.LATEST_TABLE} tbody tr")) == rows
+
+
+def _click(dash_duo, selector: str) -> None:
+    """Scroll the element to the middle of the window, then click it as a user would."""
+    element = dash_duo.wait_for_element(selector, timeout=TIMEOUT)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+
+
+def _upload(dash_duo, path: Path) -> None:
+    tabs = dash_duo.find_elements(f"#{ids.EVENT_SOURCE_TABS} .nav-link")
+    next(tab for tab in tabs if tab.text == "Upload").click()
+    file_input = dash_duo.find_element(f"#{ids.UPLOAD} input[type=file]")
+    file_input.send_keys(str(path))
+
+
+def test_dash001_every_page_loads(dash_duo, settings):
+    app = create_app(settings=settings)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    dash_duo.wait_for_element(f"#{ids.MICROGRID} canvas", timeout=TIMEOUT)
+    for page, marker in (("history", f"#{ids.HISTORY_GRID} .ag-row"), ("model", f"#{ids.MODEL_CONFUSION} .main-svg"),
+                         ("network", f"#{ids.NETWORK_PRICE}"), ("analyze", f"#{ids.ANALYZE_BUTTON}")):
+        dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}{page}").click()
+        if page == "history":
+            dash_duo.wait_for_contains_text(f"#{ids.HISTORY_TOTAL}", "0 analyses", timeout=TIMEOUT)
+        else:
+            dash_duo.wait_for_element(marker, timeout=TIMEOUT)
+    assert dash_duo.find_elements(f".{ids.MODEL_STATUS_BANNER_CLASS}") == []
+    assert dash_duo.get_logs() == []
+
+
+def test_dash002_one_click_updates_every_panel(dash_duo, settings):
+    app = create_app(settings=settings)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    assert "no event analysed yet" in dash_duo.find_element(f"#{ids.MICROGRID_CAPTION}").text
+    assert dash_duo.find_elements(f"#{ids.WAVEFORM} .scatterlayer .trace") == []
+    _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
+    _wait_analysis_done(dash_duo, rows=1)
+    traces = dash_duo.find_elements(f"#{ids.WAVEFORM} .scatterlayer .trace")
+    assert len(traces) == 3
+    assert dash_duo.find_element(f"#{ids.CONFIDENCE_VALUE}").text.endswith("%")
+    assert dash_duo.find_elements(f"#{ids.TOP5_GRAPH} .bars .point")
+    assert dash_duo.find_element(f"#{ids.IMPACT_TRANSFER_STATUS}").text
+    assert dash_duo.find_elements(f"#{ids.IMPACT_ACTIONS} li")
+    assert dash_duo.find_element(f"#{ids.DESCRIPTION} h6").text
+    # the RMS view redraws the same analysis without a new history row
+    dash_duo.find_element(f"#{ids.WAVEFORM_VIEW} input[value=rms]").click()
+    dash_duo.wait_for_contains_text(f"#{ids.WAVEFORM} .ytitle", "RMS", timeout=TIMEOUT)
+    assert len(dash_duo.find_elements(f"#{ids.LATEST_TABLE} tbody tr")) == 1
+    assert dash_duo.get_logs() == []
+
+
+def test_dash003_simulated_event_goes_through(dash_duo, settings):
+    app = create_app(settings=settings)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    tabs = dash_duo.find_elements(f"#{ids.EVENT_SOURCE_TABS} .nav-link")
+    next(tab for tab in tabs if tab.text == "Simulate").click()
+    dash_duo.wait_for_element(f"input[id*='{ids.SIM_PARAM_TYPE}'][id*='remanence_percent']", timeout=TIMEOUT)
+    _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
+    _wait_analysis_done(dash_duo, rows=1)
+    assert dash_duo.find_element(f"#{ids.LATEST_TABLE} tbody tr td:last-child").text.startswith("simulated")
+    assert dash_duo.get_logs() == []
+
+
+def test_dash004_uploaded_file_goes_through(dash_duo, settings, tmp_path):
+    sample = sorted((ARTIFACTS / "sample_data").glob("*.npy"))[0]
+    upload = tmp_path / "recording.npy"
+    np.save(upload, np.load(sample))
+    app = create_app(settings=settings)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    _upload(dash_duo, upload)
+    _wait_analysis_done(dash_duo, rows=1)
+    dash_duo.wait_for_contains_text(f"#{ids.UPLOAD_STATUS}", "recording.npy", timeout=TIMEOUT)
+    assert dash_duo.find_element(f"#{ids.LATEST_TABLE} tbody tr td:last-child").text == "recording.npy"
+    # Analyze with the Upload tab open analyses the stored upload again
+    _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
+    _wait_analysis_done(dash_duo, rows=2)
+    assert dash_duo.get_logs() == []
+
+
+def test_dash005_bad_upload_shows_message_and_changes_nothing(dash_duo, settings, tmp_path):
+    bad = tmp_path / "broken.csv"
+    bad.write_text("time,Ia,Ib,Ic\n0,1,2,3\n0.0001,1,2,3\n")
+    app = create_app(settings=settings)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    _upload(dash_duo, bad)
+    dash_duo.wait_for_contains_text(f"#{ids.ANALYZE_ALERT}", "broken.csv", timeout=TIMEOUT)
+    assert "726" in dash_duo.find_element(f"#{ids.ANALYZE_ALERT}").text
+    assert "no event analysed yet" in dash_duo.find_element(f"#{ids.MICROGRID_CAPTION}").text
+    assert dash_duo.find_elements(f"#{ids.CONFIDENCE_VALUE}") == []
+    assert dash_duo.find_elements(f"#{ids.LATEST_TABLE} tbody tr") == []
+    assert app.server.extensions["grid_event_monitor"].store.count() == 0
+    assert dash_duo.get_logs() == []
+
+
+def test_dash006_history_permanent_link_reopens_the_analysis(dash_duo, settings):
+    app = create_app(settings=settings)
+    context = app.server.extensions["grid_event_monitor"]
+    first_sample = context.samples()[0]["filename"]
+    result = context.analyze_sample(first_sample, sender="prosumer-b", receiver="ev-hub", transfer_kw=7.5)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}history").click()
+    link = dash_duo.wait_for_element(f"#{ids.HISTORY_GRID} .ag-row a", timeout=TIMEOUT)
+    assert link.text == f"#{result['analysis_id']}"
+    link.click()
+    dash_duo.wait_for_element(f"#{ids.ANALYSIS_PAGE}", timeout=TIMEOUT)
+    assert f"Analysis #{result['analysis_id']}" in dash_duo.find_element(f"#{ids.ANALYSIS_HEADER}").text
+    assert dash_duo.driver.current_url.endswith(f"/analysis/{result['analysis_id']}")
+    assert len(dash_duo.find_elements(f"#{ids.ANALYSIS_WAVEFORM} .scatterlayer .trace")) == 3
+    assert dash_duo.find_element(f"#{ids.CONFIDENCE_VALUE}").text == f"{result['confidence_value']:.1%}"
+    assert dash_duo.find_element(f"#{ids.IMPACT_SEVERITY}").text == result["severity"].upper()
+    assert "7.5 kW" in dash_duo.find_element(f"#{ids.ANALYSIS_HEADER}").text
+    # an unknown id says so instead of failing
+    dash_duo.driver.get(f"{dash_duo.server_url}/analysis/99999")
+    dash_duo.wait_for_element(f"#{ids.ANALYSIS_NOT_FOUND}", timeout=TIMEOUT)
+    assert dash_duo.get_logs() == []
+
+
+def test_dash007_mounted_under_a_prefix_in_a_flask_portal(dash_duo, settings):
+    portal = Flask("portal")
+
+    @portal.route("/")
+    def portal_home():
+        return ('<html><head><link rel="icon" href="data:,"></head><body><h1 id="portal-title">Utility portal</h1>'
+                '<a id="to-grid" href="/grid/">Grid</a></body></html>')
+
+    app = create_app(server=portal, url_base_pathname="/grid/", settings=settings)
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/")
+    assert dash_duo.wait_for_element("#portal-title", timeout=TIMEOUT).text == "Utility portal"
+    dash_duo.find_element("#to-grid").click()
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
+    _wait_analysis_done(dash_duo, rows=1)
+    row_link = dash_duo.find_element(f"#{ids.LATEST_TABLE} tbody tr td:first-child a")
+    assert row_link.get_attribute("href").endswith("/grid/analysis/1")
+    dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}history").click()
+    dash_duo.wait_for_element(f"#{ids.HISTORY_GRID} .ag-row a", timeout=TIMEOUT)
+    assert dash_duo.driver.current_url.endswith("/grid/history")
+    csv_href = dash_duo.find_element(f"#{ids.HISTORY_CSV_LINK}").get_attribute("href")
+    assert csv_href.endswith("/grid/api/history.csv")
+    dash_duo.find_element(f"#{ids.HISTORY_GRID} .ag-row a").click()
+    dash_duo.wait_for_element(f"#{ids.ANALYSIS_PAGE}", timeout=TIMEOUT)
+    assert dash_duo.driver.current_url.endswith("/grid/analysis/1")
+    assert dash_duo.get_logs() == []
+
+
+def test_dash008_missing_model_shows_a_banner(dash_duo, tmp_path):
+    empty = tmp_path / "no-artifacts"
+    empty.mkdir()
+    app = create_app(settings=_settings(tmp_path, empty))
+    dash_duo.start_server(app)
+    banner = dash_duo.wait_for_element(f"#{ids.ANALYZE_MODEL_BANNER} .{ids.MODEL_STATUS_BANNER_CLASS}",
+                                       timeout=TIMEOUT)
+    assert "Model unavailable" in banner.text
+    dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}model").click()
+    dash_duo.wait_for_element(f"#{ids.MODEL_BANNER} .{ids.MODEL_STATUS_BANNER_CLASS}", timeout=TIMEOUT)
+    dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}analyze").click()
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_BUTTON}", timeout=TIMEOUT)
+    tabs = dash_duo.find_elements(f"#{ids.EVENT_SOURCE_TABS} .nav-link")
+    next(tab for tab in tabs if tab.text == "Simulate").click()
+    _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
+    dash_duo.wait_for_contains_text(f"#{ids.ANALYZE_ALERT}", "Model unavailable", timeout=TIMEOUT)
+    assert dash_duo.get_logs() == []

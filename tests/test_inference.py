@@ -1,0 +1,197 @@
+"""The inference service: original-style artifacts, unknown flag, explanation, backends, CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from services.inference import ModelUnavailable, Prediction, get_predictor
+from services.inference.__main__ import main as cli_main
+from services.inference.explain import driving_spans, estimate_inception_ms
+from services.inference.predictor import Predictor
+from services.labels import CATEGORIES, EQUIPMENTS, LABELS
+from services.model import ConvNet
+from services.waveform import WaveformError
+
+T = np.arange(726) / 10_000.0
+SHIFTS = np.array([0.0, -2.0 * np.pi / 3.0, 2.0 * np.pi / 3.0])[:, None]
+
+
+def _fault(inception_ms: float = 20.0, amplitude: float = 2.0, phases=(1.0, 0.0, 0.0)) -> np.ndarray:
+    """Phase-weighted 60 Hz fault current starting at `inception_ms` over a small balanced background."""
+    background = 0.01 * np.sin(2 * np.pi * 60 * T[None, :] + SHIFTS)
+    step = (T >= inception_ms / 1000.0).astype(float)
+    fault = amplitude * np.asarray(phases)[:, None] * np.sin(2 * np.pi * 60 * T[None, :] + SHIFTS) * step
+    return (background + fault).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def original_folder(tmp_path_factory):
+    """The original application's artifacts: random weights saved the original way, three files only."""
+    folder = tmp_path_factory.mktemp("original")
+    torch.manual_seed(0)
+    model = ConvNet()
+    torch.save(model.state_dict(), folder / "best_model.pth")
+    (folder / "labels.json").write_text(json.dumps({str(i): label for i, label in enumerate(LABELS)}))
+    np.savez(folder / "normalization_stats.npz", mean=np.zeros((1, 3, 1), np.float32),
+             std=np.full((1, 3, 1), 2.0, np.float32))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("GEM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "onnx-cache"))
+
+
+def test_inf001_original_artifacts_load_and_predict(original_folder):
+    predictor = get_predictor(original_folder)
+    assert predictor.backend == "onnxruntime"
+    assert predictor.temperature == 1.0 and predictor.model_card is None
+    assert len(predictor.fingerprint) == 16
+    prediction = predictor.predict(_fault())
+    assert isinstance(prediction, Prediction)
+    assert prediction.label in LABELS and LABELS[prediction.label_id] == prediction.label
+    assert prediction.top5[0] == (prediction.label, pytest.approx(prediction.confidence))
+    assert [p for _, p in prediction.top5] == sorted((p for _, p in prediction.top5), reverse=True)
+    assert set(prediction.category) == set(CATEGORIES) and set(prediction.equipment) == set(EQUIPMENTS)
+    for marginal in (prediction.category, prediction.equipment, prediction.kind):
+        assert sum(marginal.values()) == pytest.approx(1.0, abs=1e-6)
+    json.dumps(prediction.to_dict())
+    description = predictor.describe(prediction.label)
+    assert description["description"] and 3 <= len(description["causes"]) <= 5
+    assert predictor.describe("no such label") == predictor.describe("DEFAULT")
+
+
+def test_inf002_get_predictor_is_one_object_per_folder_across_threads(original_folder, monkeypatch):
+    found = []
+    threads = [threading.Thread(target=lambda: found.append(get_predictor(original_folder))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(p) for p in found}) == 1
+    monkeypatch.setenv("GEM_ARTIFACTS_DIR", str(original_folder))
+    assert get_predictor() is found[0]
+
+
+def test_inf003_batch_and_single_agree(original_folder):
+    predictor = get_predictor(original_folder)
+    windows = np.stack([_fault(5.0 + 4 * i, 0.5 + i, (1.0, 0.3 * (i % 3), 0.0)) for i in range(6)])
+    batch = predictor.predict_batch(windows)
+    for window, from_batch in zip(windows, batch, strict=True):
+        single = predictor.predict(window)
+        assert single.label == from_batch.label
+        assert single.confidence == pytest.approx(from_batch.confidence, rel=1e-4)
+        assert single.saliency == pytest.approx(from_batch.saliency, abs=1e-3)
+
+
+def test_inf004_onnxruntime_and_torch_give_the_same_labels(original_folder):
+    onnx = Predictor(original_folder, backend="onnxruntime")
+    fallback = Predictor(original_folder, backend="torch")
+    assert (onnx.backend, fallback.backend) == ("onnxruntime", "torch")
+    windows = np.random.default_rng(1).normal(0, 3, (64, 3, 726)).astype(np.float32)
+    np.testing.assert_array_equal(onnx.logits(windows).argmax(1), fallback.logits(windows).argmax(1))
+    np.testing.assert_allclose(onnx.probabilities(windows), fallback.probabilities(windows), atol=1e-4)
+
+
+def test_inf005_wrong_shape_or_type_raises_naming_the_expected_shape(original_folder):
+    predictor = get_predictor(original_folder)
+    with pytest.raises(WaveformError, match=r"\(3, 726\)"):
+        predictor.predict(np.zeros((726, 3)))
+    with pytest.raises(WaveformError, match=r"\(3, 726\)"):
+        predictor.predict(np.zeros(726))
+    with pytest.raises(WaveformError, match=r"\(n, 3, 726\)"):
+        predictor.predict_batch(np.zeros((3, 726)))
+    with pytest.raises(WaveformError, match="numbers"):
+        predictor.predict([["a"] * 726] * 3)
+
+
+@pytest.mark.parametrize(
+    ("window", "reason"),
+    [
+        (np.zeros((3, 726)), "flat"),
+        (np.full((3, 726), 4.0), "flat"),
+        (np.where(np.arange(726) == 100, np.nan, _fault()), "NaN"),
+        (np.clip(_fault(amplitude=4.0), -2.0, 2.0), "clipped"),
+        (3 * np.sin(2 * np.pi * 50 * T[None, :] + SHIFTS), "50 Hz"),
+        (np.random.default_rng(0).normal(0, 1.0, (3, 726)), "broadband"),
+        (np.array([[2.0], [-1.0], [0.5]]) + np.random.default_rng(1).normal(0, 1e-4, (3, 726)), "DC"),
+    ],
+)
+def test_inf006_garbage_is_flagged_unknown_with_a_reason(original_folder, window, reason):
+    prediction = get_predictor(original_folder).predict(window)
+    assert prediction.unknown
+    assert reason in prediction.unknown_reason
+
+
+def test_inf007_a_credible_fault_is_not_flagged_by_the_signal_checks(original_folder):
+    prediction = get_predictor(original_folder).predict(_fault(amplitude=1.5, phases=(1.0, 1.0, 0.0)))
+    assert not prediction.unknown and prediction.unknown_reason is None
+
+
+def test_inf008_explanation_and_inception(original_folder):
+    prediction = get_predictor(original_folder).predict(_fault(inception_ms=25.0))
+    assert len(prediction.saliency) == 726
+    assert min(prediction.saliency) >= 0.0 and max(prediction.saliency) == pytest.approx(1.0)
+    for start, end in prediction.explanation:
+        assert 0.0 <= start < end <= 72.6
+    assert prediction.inception_ms == pytest.approx(25.0, abs=1.0)
+    assert estimate_inception_ms(np.zeros((3, 726))) is None
+    saliency = np.zeros(726)
+    saliency[100:200] = 1.0
+    saliency[400:420] = 0.6
+    assert driving_spans(saliency) == [(10.0, 20.0), (40.0, 42.0)]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, "lacks best_model.pth"),
+        ({"best_model.pth": b"not a torch file"}, "cannot be read as a state_dict"),
+    ],
+)
+def test_inf009_missing_or_corrupt_artifacts_raise_model_unavailable(tmp_path, original_folder, files, message):
+    for name in ("labels.json", "normalization_stats.npz"):
+        (tmp_path / name).write_bytes((original_folder / name).read_bytes())
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(ModelUnavailable, match=message):
+        get_predictor(tmp_path)
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        get_predictor(tmp_path / "absent")
+
+
+def test_inf010_wrong_label_count_is_reported(tmp_path, original_folder):
+    (tmp_path / "best_model.pth").write_bytes((original_folder / "best_model.pth").read_bytes())
+    (tmp_path / "normalization_stats.npz").write_bytes((original_folder / "normalization_stats.npz").read_bytes())
+    (tmp_path / "labels.json").write_text(json.dumps({str(i): LABELS[i] for i in range(10)}))
+    with pytest.raises(ModelUnavailable, match="45 outputs but labels.json names 10"):
+        get_predictor(tmp_path)
+
+
+def test_inf011_cli_classifies_good_files_and_reports_bad_ones(tmp_path, original_folder, capsys):
+    good = tmp_path / "good.npy"
+    np.save(good, _fault())
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((2, 10)))
+    code = cli_main([str(good), str(tmp_path / "absent.npy"), str(bad), "--artifacts", str(original_folder), "--json"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1
+    assert [r["file"] for r in records] == [str(good), str(tmp_path / "absent.npy"), str(bad)]
+    first = records[0]
+    assert {"predicted_label", "label_id", "confidence", "top5", "category", "equipment", "kind",
+            "unknown", "unknown_reason"} <= set(first)
+    assert 0.0 <= first["confidence"] <= 1.0 and first["category"] in CATEGORIES
+    assert "cannot read" in records[1]["error"] and "(3, 726)" in records[2]["error"]
+
+
+def test_inf012_cli_all_good_exits_zero_and_unavailable_model_exits_two(tmp_path, original_folder, capsys):
+    good = tmp_path / "good.npy"
+    np.save(good, _fault())
+    assert cli_main([str(good), "--artifacts", str(original_folder), "--json"]) == 0
+    assert cli_main([str(good), "--artifacts", str(tmp_path / "nowhere"), "--json"]) == 2
+    assert "model unavailable" in capsys.readouterr().out

@@ -1,0 +1,150 @@
+"""Training pipeline: a tiny end-to-end run, calibration, augmentation, metrics, garbage suite."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from services.inference import get_predictor
+from services.labels import LABELS
+from services.training.__main__ import main as training_main
+from services.training.augment import AugmentConfig, augment_batch
+from services.training.garbage import FAMILIES, garbage_suite
+from services.training.metrics import (
+    classification_report,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
+from services.training.pipeline import normalization_stats
+
+T = np.arange(726) / 10_000.0
+SHIFTS = np.array([0.0, -2.0 * np.pi / 3.0, 2.0 * np.pi / 3.0])[:, None]
+
+
+def _synthetic_event(rng: np.random.Generator, phases: tuple[float, float, float]) -> np.ndarray:
+    inception = rng.uniform(0.005, 0.03)
+    wave = 0.01 * np.sin(2 * np.pi * 60 * T[None, :] + SHIFTS)
+    wave += rng.uniform(0.5, 2.0) * np.asarray(phases)[:, None] * np.sin(
+        2 * np.pi * 60 * T[None, :] + SHIFTS + rng.uniform(0, 2 * np.pi)) * (T >= inception)
+    return (wave + rng.normal(0, 0.002, wave.shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def labelled_folder(tmp_path_factory):
+    """Three labels of synthetic 60 Hz faults laid out as the original data set (folder per label)."""
+    root = tmp_path_factory.mktemp("labelled")
+    rng = np.random.default_rng(0)
+    for label_id, phases in ((26, (1.0, 0.0, 0.0)), (27, (0.0, 1.0, 0.0)), (36, (1.0, 1.0, 1.0))):
+        folder = root / LABELS[label_id]
+        folder.mkdir()
+        for i in range(12):
+            np.save(folder / f"{i}.npy", _synthetic_event(rng, phases))
+    return root
+
+
+def test_train001_tiny_run_writes_loadable_artifacts(tmp_path, labelled_folder, monkeypatch):
+    monkeypatch.setenv("GEM_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "artifacts"
+    code = training_main(["--data", str(labelled_folder), "--out", str(out), "--epochs", "2", "--batch-size", "8",
+                          "--garbage-per-family", "2", "--no-progress", "--threads", "2"])
+    assert code == 0
+    for name in ("best_model.pth", "labels.json", "normalization_stats.npz", "fault_descriptions.json",
+                 "model_card.json", "calibration.json", "unknown_detector.npz"):
+        assert (out / name).is_file(), name
+    state = torch.load(out / "best_model.pth", weights_only=True)
+    assert all(t.device.type == "cpu" for t in state.values())
+    assert state["f.0.weight"].dtype == torch.float32
+    stats = np.load(out / "normalization_stats.npz")
+    assert stats["mean"].shape == (1, 3, 1) and stats["std"].dtype == np.float32
+    descriptions = json.loads((out / "fault_descriptions.json").read_text())
+    assert set(descriptions) == set(LABELS) | {"DEFAULT"}
+    card = json.loads((out / "model_card.json").read_text())
+    for key in ("training_data", "seed", "epochs_run", "duration_s", "temperature", "unknown_detection"):
+        assert key in card
+    for key in ("accuracy", "macro_f1", "category_accuracy", "ece_before_calibration", "ece_after_calibration",
+                "per_label_recall", "confusion_matrix"):
+        assert key in card["test"]
+    assert card["command"].startswith("python -m services.training --data")
+    predictor = get_predictor(out)
+    assert predictor.model_card["seed"] == card["seed"]
+    assert predictor.temperature == pytest.approx(card["temperature"])
+    prediction = predictor.predict(np.load(labelled_folder / LABELS[26] / "0.npy"))
+    assert prediction.label in LABELS
+
+
+def test_train002_training_cli_refuses_bad_folder(tmp_path, capsys):
+    assert training_main(["--data", str(tmp_path / "absent"), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "best_model.pth").exists()
+
+
+def test_train003_temperature_scaling_lowers_ece_of_an_overconfident_model():
+    rng = np.random.default_rng(0)
+    n, classes = 4000, 10
+    targets = rng.integers(0, classes, n)
+    predicted = np.where(rng.random(n) < 0.8, targets, rng.integers(0, classes, n))
+    logits = rng.normal(0, 1, (n, classes))
+    logits[np.arange(n), predicted] += 12.0  # ~100 % confident, ~82 % right
+    fit, held_out = slice(0, 2000), slice(2000, None)
+    temperature = fit_temperature(logits[fit], targets[fit])
+    before = expected_calibration_error(softmax(logits[held_out]), targets[held_out])
+    after = expected_calibration_error(softmax(logits[held_out] / temperature), targets[held_out])
+    assert temperature > 1.5
+    assert before > 0.1 and after < 0.5 * before and after < 0.05
+
+
+def test_train004_classification_report_figures():
+    labels = LABELS[:3]
+    targets = np.array([0, 0, 1, 1, 2, 2])
+    probabilities = np.eye(3)[[0, 0, 1, 2, 2, 2]]
+    report = classification_report(targets, probabilities, labels)
+    assert report["accuracy"] == pytest.approx(5 / 6)
+    assert report["per_label_recall"][labels[1]] == pytest.approx(0.5)
+    assert report["macro_f1"] == pytest.approx((1.0 + 2 / 3 + 0.8) / 3)
+    assert report["confusion_matrix"][1][2] == 1
+
+
+def test_train005_augmentation_keeps_the_faulted_phase_and_the_phase_order():
+    rng = np.random.default_rng(3)
+    windows = np.stack([_synthetic_event(rng, (0.0, 1.0, 0.0)) for _ in range(64)])
+    generator = torch.Generator().manual_seed(0)
+    out = augment_batch(torch.from_numpy(windows), torch.ones(64, dtype=torch.bool), generator).numpy()
+    energy = (out**2).sum(axis=2)
+    assert (energy.argmax(axis=1) == 1).all()  # phase B stays the faulted phase
+    assert not np.allclose(out, windows)
+
+
+def test_train006_sign_flip_applies_to_all_phases_together():
+    window = torch.from_numpy(np.stack([_synthetic_event(np.random.default_rng(4), (1.0, 0.5, 0.2))]))
+    config = AugmentConfig(shift_probability=0.0, amplitude_range=(1.0, 1.0), gain_mismatch=0.0, max_delay=0.0,
+                           noise_range=(1e-9, 1e-9), dc_offset=0.0, clearing_probability=0.0, flip_probability=1.0)
+    out = augment_batch(window, torch.zeros(1, dtype=torch.bool), torch.Generator().manual_seed(0), config)
+    torch.testing.assert_close(out, -window, atol=1e-6, rtol=0)
+
+
+def test_train007_time_shift_moves_the_event_and_fills_from_the_quiet_cycle():
+    window = torch.from_numpy(np.stack([_synthetic_event(np.random.default_rng(5), (1.0, 0.0, 0.0))] * 32))
+    config = AugmentConfig(shift_probability=1.0, amplitude_range=(1.0, 1.0), gain_mismatch=0.0, max_delay=0.0,
+                           noise_range=(1e-9, 1e-9), dc_offset=0.0, clearing_probability=0.0, flip_probability=0.0)
+    out = augment_batch(window, torch.zeros(32, dtype=torch.bool), torch.Generator().manual_seed(1), config)
+    moved = [not torch.allclose(o, window[0], atol=1e-6) for o in out]
+    assert any(moved)
+    assert (out.abs().amax(dim=(1, 2)) <= window.abs().amax() * 1.01).all()
+
+
+def test_train008_normalisation_stats_have_the_contract_shape():
+    X = np.random.default_rng(0).normal(2.0, 3.0, (50, 3, 726)).astype(np.float32)
+    mean, std = normalization_stats(X)
+    assert mean.shape == (1, 3, 1) and std.shape == (1, 3, 1) and mean.dtype == np.float32
+    np.testing.assert_allclose(mean.ravel(), X.mean(axis=(0, 2)), rtol=1e-4)
+
+
+def test_train009_garbage_suite_covers_every_family():
+    events = np.stack([_synthetic_event(np.random.default_rng(i), (1.0, 0.0, 0.0)) for i in range(4)])
+    X, families = garbage_suite(events, per_family=2, seed=0)
+    assert X.shape == (2 * len(FAMILIES), 3, 726)
+    assert set(families) == set(FAMILIES)
