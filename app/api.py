@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, request, stream_with_context
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from services.analysis import (
@@ -92,6 +93,9 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _unexpected_error(exc: Exception) -> Response:
+    if isinstance(exc, SQLAlchemyError) and not _context().store.ping():
+        log.error("history database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+        return error_response(503, "history database unavailable; try again later")
     log.exception("unexpected error on %s %s", request.method, request.path)
     return error_response(500, "internal error")
 

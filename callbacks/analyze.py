@@ -23,6 +23,7 @@ from callbacks.views import (
     description_for,
     graph_caption,
     graph_for,
+    headline_for,
     impact_for,
     view_from_result,
     waveform_for,
@@ -38,7 +39,7 @@ from services.waveform import WaveformError
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-OUTPUT_KEYS: tuple[str, ...] = ("graph", "caption", "waveform", "confidence", "description", "impact", "latest", "alert",
+OUTPUT_KEYS: tuple[str, ...] = ("graph", "caption", "headline", "waveform", "confidence", "description", "impact", "latest", "alert",
                                 "result", "upload_store", "upload_status")
 
 
@@ -167,14 +168,16 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
                                 title="Analysis failed")}
 
     view = view_from_result(result)
+    names = data.node_names()
     return {
         **outputs,
         "graph": graph_for(grid, view),
-        "caption": graph_caption(view, data.node_names()),
+        "caption": graph_caption(view, names),
         "waveform": waveform_for(view, request.view_mode),
         "confidence": confidence_for(view),
         "description": description_for(view),
-        "impact": impact_for(view),
+        "impact": impact_for(view, names),
+        "headline": headline_for(view, names),
         "latest": latest_table(data.latest_rows(context), data.analysis_href),
         "alert": None,
         "result": view,
@@ -196,6 +199,7 @@ def sim_params_for(label: str | None) -> list:
 @callback(
     Output(ids.MICROGRID, "elements"),
     Output(ids.MICROGRID_CAPTION, "children"),
+    Output(ids.RESULT_HEADLINE, "children"),
     Output(ids.WAVEFORM, "figure"),
     Output(ids.CONFIDENCE, "children"),
     Output(ids.DESCRIPTION, "children"),

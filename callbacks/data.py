@@ -111,16 +111,22 @@ def sample_groups(samples: list[Mapping[str, Any]]) -> tuple[dict[str, str], dic
             group = next(title for title, category, equipment in SAMPLE_GROUPS
                          if parts.category == category and parts.equipment == equipment)
             text = pretty_label(label)
-            if parts.category == "internal_fault":
+            if parts.category == "internal_fault":  # the group already names the equipment
                 text = parts.kind if "-" in parts.kind else f"{parts.kind} fault"
-                text = f"{text} ({filename})"
-            else:
-                text = f"{text} ({filename})"
+            text = f"{text} \u00b7 {short_sample_name(filename, label)}"
         else:
             text = filename
         display[filename] = text
         groups[group].append(filename)
     return display, groups
+
+
+def short_sample_name(filename: str, label: str | None) -> str:
+    """'sample_01_<label>.npy' -> 'sample_01': the label is already in the option's text."""
+    stem = filename[:-4] if filename.endswith(".npy") else filename
+    if label and label in stem:
+        stem = stem.replace(label, "").strip("_- ") or stem
+    return stem
 
 
 def default_sample(samples: list[Mapping[str, Any]]) -> str | None:

@@ -18,6 +18,12 @@ from services.labels import LABELS
 log = logging.getLogger(__name__)
 
 MODEL_CARD_FILE = "model_card.json"
+#: the test metrics shown first on the Model page, in this order
+HEADLINE_ORDER = ("accuracy", "macro_f1", "category_accuracy", "equipment_accuracy", "ece_after_calibration",
+                  "ece_before_calibration", "windows")
+#: top-level card entries listed under Identity
+IDENTITY_FACTS = ("model", "labels", "seed", "test_seed", "epochs_run", "best_epoch", "stopped_because",
+                  "training_s", "device")
 
 
 def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
@@ -108,22 +114,29 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
     calibration = _first(card, "calibration") or {}
     curves: dict[str, dict] = {}
     calibration_facts: dict[str, Any] = {}
+    if card.get("temperature") is not None:
+        calibration_facts["temperature"] = card["temperature"]
+    if isinstance(metrics, Mapping):
+        calibration_facts.update({k: v for k, v in metrics.items() if isinstance(v, int | float)
+                                  and not isinstance(v, bool) and ("ece" in k or "nll" in k)})
     if isinstance(calibration, Mapping):
         for name, keys in (("before", ("before", "uncalibrated", "reliability_before")),
                            ("after", ("after", "calibrated", "reliability_after"))):
             curve = _curve(_first(calibration, *keys))
             if curve and curve["confidence"]:
                 curves[name] = curve
-        calibration_facts = {k: v for k, v in calibration.items()
-                             if isinstance(v, int | float | str) and not isinstance(v, bool)}
+        calibration_facts.update({k: v for k, v in calibration.items()
+                                  if isinstance(v, int | float | str) and not isinstance(v, bool)})
     training = _first(card, "training_data", "data", "dataset") or {}
+    ordered = [name for name in HEADLINE_ORDER if name in headline] + [n for n in headline if n not in HEADLINE_ORDER]
     return {
-        "metrics": headline,
+        "metrics": {name: headline[name] for name in ordered},
         "recall": recall,
         "confusion": confusion if isinstance(confusion, Sequence) else None,
         "labels": list(_first(card, "labels") or LABELS),
         "curves": curves,
         "calibration_facts": calibration_facts,
         "training": training,
-        "facts": {k: v for k, v in card.items() if isinstance(v, int | float | str) and not isinstance(v, bool)},
+        "facts": {k: card[k] for k in IDENTITY_FACTS if isinstance(card.get(k), int | float | str)}
+        or {k: v for k, v in card.items() if isinstance(v, int | float | str) and not isinstance(v, bool)},
     }

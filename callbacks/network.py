@@ -82,7 +82,7 @@ def network_update(sender: str | None, receiver: str | None, kw: float | None) -
     elements = microgrid_elements(
         grid["nodes"], grid["edges"], sender=transfer.sender, receiver=transfer.receiver,
         voltages_pu=dict(result.bus_voltage_pu), loadings_percent=dict(result.line_loading_percent),
-        deenergised=sorted(result.energisation.deenergised),
+        deenergised=sorted(result.energisation.deenergised), show_ratings=True,
     )
     tariffs = microgrid().tariffs
     summary = result.summary()
@@ -108,10 +108,13 @@ def network_update(sender: str | None, receiver: str | None, kw: float | None) -
         "graph": elements,
         "summary": tiles,
         "buses": bar_figure([names.get(k, k) for k, _ in voltages], [v for _, v in voltages],
-                            title="Bus voltages", unit="pu", warn_above=VOLTAGE_BAND[1], warn_below=VOLTAGE_BAND[0]),
+                            title="Bus voltages", unit="pu", warn_above=VOLTAGE_BAND[1], warn_below=VOLTAGE_BAND[0],
+                            y_range=(min(0.9, min((v for _, v in voltages), default=1.0) - 0.02),
+                                     max(1.1, max((v for _, v in voltages), default=1.0) + 0.02)),
+                            height=300),
         "lines": bar_figure([edge_names.get(k, k).replace("Feeder ", "F").replace(" cable, section ", "/")
                              for k, _ in loadings], [v for _, v in loadings],
-                            title="Line loadings", unit="%", limit=100.0, warn_above=100.0),
+                            title="Line loadings", unit="%", limit=100.0, warn_above=100.0, height=300),
         "peers": peers_table(transfer),
         "alert": None,
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from components.cards import confidence_body, description_body, impact_body
+from components.cards import confidence_body, description_body, headline_body, impact_body
 from components.figures import empty_figure, waveform_figure
 from components.microgrid import microgrid_elements
 
@@ -164,5 +164,9 @@ def description_for(view: Mapping[str, Any] | None) -> list:
     return description_body(prediction.get("label"), (view or {}).get("description"))
 
 
-def impact_for(view: Mapping[str, Any] | None) -> list:
-    return impact_body((view or {}).get("impact"))
+def impact_for(view: Mapping[str, Any] | None, names: Mapping[str, str] | None = None) -> list:
+    return impact_body((view or {}).get("impact"), names)
+
+
+def headline_for(view: Mapping[str, Any] | None, names: Mapping[str, str] | None = None) -> list:
+    return headline_body((view or {}).get("prediction"), (view or {}).get("impact"), names)

@@ -16,7 +16,10 @@ from components.figures import marginals_figure, top5_figure
 from components.microgrid import normalise_severity
 from services.labels import pretty_label
 
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+#: dcc.Graph config: figures carry their own height, so no "responsive" (it would stretch them)
+GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": "hover", "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+#: small charts inside cards: no mode bar over the bars
+SMALL_GRAPH_CONFIG = {"displayModeBar": False}
 
 
 def _title(label: object) -> str:
@@ -231,7 +234,7 @@ def confidence_body(prediction: Mapping | None) -> list:
         ),
         dbc.Progress(value=confidence * 100, color=colour, className="mb-3", style={"height": "6px"}),
         html.Div("Top 5 labels", className="small text-muted"),
-        dcc.Graph(id=ids.TOP5_GRAPH, figure=top5_figure(prediction.get("top5") or []), config=GRAPH_CONFIG),
+        dcc.Graph(id=ids.TOP5_GRAPH, figure=top5_figure(prediction.get("top5") or []), config=SMALL_GRAPH_CONFIG),
         html.Div("Category, equipment and kind", className="small text-muted mt-2"),
         dcc.Graph(
             id=ids.MARGINALS_GRAPH,
@@ -240,7 +243,7 @@ def confidence_body(prediction: Mapping | None) -> list:
                 "equipment": prediction.get("equipment") or {},
                 "kind": prediction.get("kind") or {},
             }),
-            config=GRAPH_CONFIG,
+            config=SMALL_GRAPH_CONFIG,
         ),
     ]
     return children
@@ -260,9 +263,10 @@ def description_body(label: str | None, description: Mapping | None) -> list:
     ]
 
 
-def _fact(title: str, value, component_id: str | None = None) -> html.Div:
-    body = html.Div(value, id=component_id, className="fw-semibold") if component_id else html.Div(
-        value, className="fw-semibold")
+def _fact(title: str, value, component_id: str | None = None, *, long: bool = False) -> html.Div:
+    """A titled value; `long` values (sentences) are set in normal weight and small type."""
+    style = "small" if long else "fw-semibold"
+    body = html.Div(value, id=component_id, className=style) if component_id else html.Div(value, className=style)
     return html.Div([html.Div(title, className="small text-muted"), body], className="mb-2")
 
 
@@ -276,10 +280,42 @@ def _money(value: object, currency: str = "") -> str:
 TRANSFER_STATUS_COLOURS = {"continues": "success", "curtailed": "warning", "disrupted": "danger"}
 
 
-def impact_body(impact: Mapping | None) -> list:
+def headline_body(prediction: Mapping | None, impact: Mapping | None, names: Mapping[str, str] | None = None) -> list:
+    """The at-a-glance verdict under the waveform: what, how sure, where, what it does to the trade."""
+    if not prediction:
+        return [placeholder("One click on Analyze: the event, the model's confidence, where it is and what it "
+                            "does to the P2P transfer appear here.")]
+    impact = impact or {}
+    names = names or {}
+    level = normalise_severity(impact.get("severity"))
+    located = [str(item.get("name") or item.get("id")) for item in impact.get("located_equipment") or []
+               if isinstance(item, Mapping)]
+    status = str(impact.get("transfer_status") or "n/a")
+    transfer = impact.get("transfer") or {}
+    confidence = float(prediction.get("confidence") or 0.0)
+    tiles = [
+        ("Event", _title(prediction.get("label")), ""),
+        ("Confidence", f"{confidence:.1%}" + (" (unfamiliar)" if prediction.get("unknown") else ""), ""),
+        ("Where", ", ".join(dict.fromkeys(located)) or "outside the protected zone", ""),
+        ("P2P transfer", f"{status}", f"{names.get(transfer.get('sender'), transfer.get('sender') or '')} \u2192 "
+                                      f"{names.get(transfer.get('receiver'), transfer.get('receiver') or '')}"),
+    ]
+    return [
+        html.Div(
+            [html.Span(str(impact.get("severity") or level).upper(), className=f"badge severity-badge sev-bg-{level} me-2"),
+             html.Span(str(impact.get("event_type") or ""), className="fw-semibold")],
+            className="mb-2",
+        ),
+        dbc.Row([dbc.Col([html.Div(title, className="small text-muted"), html.Div(value, className="fw-semibold"),
+                          html.Div(hint, className="small text-muted") if hint else None], md=3, xs=6)
+                 for title, value, hint in tiles], className="g-2"),
+    ]
+
+
+def impact_body(impact: Mapping | None, names: Mapping[str, str] | None = None) -> list:
     """Event type, severity, transfer status, energy not delivered, cost and recommended actions.
 
-    `impact` is `ImpactReport.to_dict()` (services.rules).
+    `impact` is `ImpactReport.to_dict()` (services.rules); `names` maps node ids to display names.
     """
     if not impact:
         return [placeholder("The impact on the P2P microgrid appears here.")]
@@ -294,7 +330,8 @@ def impact_body(impact: Mapping | None) -> list:
                if isinstance(item, Mapping)]
     protection = impact.get("protection_action") or {}
     restoration = impact.get("restoration") or {}
-    deenergised = [str(node) for node in impact.get("deenergised_nodes") or []]
+    names = names or {}
+    deenergised = [names.get(str(node), str(node)) for node in impact.get("deenergised_nodes") or []]
     actions = [str(action) for action in impact.get("actions") or impact.get("recommended_actions") or []]
     delivered = transfer.get("delivered_kw")
     requested = transfer.get("requested_kw")
@@ -321,8 +358,8 @@ def impact_body(impact: Mapping | None) -> list:
     return [
         html.P(str(message), className="small mb-2 impact-message") if message else None,
         dbc.Row([dbc.Col(facts_left, md=6), dbc.Col(facts_right, md=6)]),
-        _fact("Protection", str(protection.get("description"))) if protection.get("description") else None,
-        _fact("De-energised", ", ".join(deenergised)) if deenergised else None,
+        _fact("Protection", str(protection.get("description")), long=True) if protection.get("description") else None,
+        _fact("De-energised", ", ".join(deenergised), long=True) if deenergised else None,
         html.Div("Recommended actions", className="small text-muted mt-1"),
         html.Ol([html.Li(action) for action in actions] or [html.Li("No action needed.")],
                 id=ids.IMPACT_ACTIONS, className="small mb-0 ps-3"),

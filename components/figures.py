@@ -113,7 +113,7 @@ def waveform_figure(
     return _figure(
         traces, height=height, title=title,
         hovermode="x unified",
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0.0},
         uirevision=view,
         shapes=shapes,
         annotations=annotations,
@@ -241,6 +241,7 @@ def calibration_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, h
 def bar_figure(
     names: Sequence[str], values: Sequence[float], *, title: str, unit: str, limit: float | None = None,
     height: int = 260, warn_above: float | None = None, warn_below: float | None = None,
+    y_range: Sequence[float] | None = None,
 ) -> dict:
     """Simple vertical bars (bus voltages, line loadings) with an optional limit line."""
     if not names:
@@ -257,5 +258,29 @@ def bar_figure(
     if limit is not None:
         shapes.append({"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": limit, "y1": limit,
                        "line": {"color": "#dc3545", "dash": "dash", "width": 1}})
-    return _figure([bar], height=height, title=title, shapes=shapes,
-                   yaxis={"title": {"text": unit}}, xaxis={"tickangle": -30})
+    yaxis: dict = {"title": {"text": unit}}
+    if y_range is not None:
+        yaxis["range"] = [float(y_range[0]), float(y_range[1])]
+    return _figure([bar], height=height, title=title, shapes=shapes, yaxis=yaxis, xaxis={"tickangle": -35},
+                   margin={"l": 50, "r": 15, "t": 40, "b": 90})
+
+
+def calibration_summary_figure(facts: Mapping[str, float], *, height: int = 360) -> dict:
+    """ECE and NLL before and after temperature scaling, when the card has no reliability bins."""
+    pairs = []
+    for metric, title in (("ece", "Expected calibration error"), ("nll", "Negative log-likelihood")):
+        before = next((v for k, v in facts.items() if metric in k and "before" in k), None)
+        after = next((v for k, v in facts.items() if metric in k and "after" in k), None)
+        if before is not None and after is not None:
+            pairs.append((title, float(before), float(after)))
+    if not pairs:
+        return empty_figure("No calibration data in the model card", height=height)
+    traces = [
+        {"type": "bar", "name": name, "x": [title for title, *_ in pairs],
+         "y": [values[index] for _, *values in pairs], "marker": {"color": colour},
+         "text": [f"{values[index]:.4f}" for _, *values in pairs], "textposition": "auto"}
+        for index, (name, colour) in enumerate((("before temperature scaling", "#dc3545"),
+                                                ("after temperature scaling", "#198754")))
+    ]
+    return _figure(traces, height=height, barmode="group", legend={"orientation": "h", "y": -0.15},
+                   yaxis={"title": {"text": "lower is better"}})

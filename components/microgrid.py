@@ -71,12 +71,16 @@ def transfer_path(edges: Sequence[Mapping], sender: str | None, receiver: str | 
     return path[::-1]
 
 
-def _node_caption(node: Mapping, voltage_pu: float | None) -> str:
+RATING_UNITS = {"transformer": "kVA", "capacitor": "kvar", "utility": ""}
+
+
+def _node_caption(node: Mapping, voltage_pu: float | None, show_ratings: bool) -> str:
     name = str(node.get("name") or node["id"])
     rating = node.get("rating_kw")
     lines = [name]
-    if rating:
-        lines.append(f"{float(rating):g} kW")
+    unit = RATING_UNITS.get(str(node.get("kind")), "kW")
+    if show_ratings and rating and unit:
+        lines.append(f"{float(rating):g} {unit}")
     if voltage_pu is not None:
         lines.append(f"{voltage_pu:.3f} pu")
     return "\n".join(lines)
@@ -97,6 +101,7 @@ def microgrid_elements(
     path_edges: Iterable[str] | None = None,
     voltages_pu: Mapping[str, float] | None = None,
     loadings_percent: Mapping[str, float] | None = None,
+    show_ratings: bool = False,
 ) -> list[dict]:
     """Cytoscape elements (data + classes) of the microgrid.
 
@@ -131,7 +136,7 @@ def microgrid_elements(
         element = {
             "data": {
                 "id": node_id,
-                "label": _node_caption(node, voltage),
+                "label": _node_caption(node, voltage, show_ratings),
                 "kind": str(node.get("kind", "")),
                 "name": str(node.get("name") or node_id),
             },
@@ -171,8 +176,8 @@ def microgrid_stylesheet() -> list[dict]:
         {
             "selector": "node",
             "style": {
-                "label": "data(label)", "text-wrap": "wrap", "font-size": 10, "text-valign": "bottom",
-                "text-margin-y": 4, "background-color": SEVERITY_COLOURS["normal"], "width": 30, "height": 30,
+                "label": "data(label)", "text-wrap": "wrap", "font-size": 14, "text-valign": "bottom",
+                "text-margin-y": 4, "background-color": SEVERITY_COLOURS["normal"], "width": 34, "height": 34,
                 "border-width": 2, "border-color": "#ffffff", "color": "#212529",
                 "text-background-color": "#ffffff", "text-background-opacity": 0.75,
                 "text-background-padding": 1,
@@ -182,7 +187,7 @@ def microgrid_stylesheet() -> list[dict]:
             "selector": "edge",
             "style": {
                 "width": 3, "line-color": "#8fd19e", "curve-style": "bezier", "label": "data(label)",
-                "font-size": 9, "color": "#495057", "text-background-color": "#ffffff",
+                "font-size": 12, "color": "#495057", "text-background-color": "#ffffff",
                 "text-background-opacity": 0.8,
             },
         },
@@ -223,7 +228,7 @@ def microgrid_stylesheet() -> list[dict]:
     return style
 
 
-def microgrid_graph(component_id: str, elements: list[dict], *, height: str = "380px") -> cyto.Cytoscape:
+def microgrid_graph(component_id: str, elements: list[dict], *, height: str = "470px") -> cyto.Cytoscape:
     """The Cytoscape component with the preset layout (positions come from the grid data)."""
     has_positions = any("position" in element for element in elements if "source" not in element["data"])
     return cyto.Cytoscape(

@@ -12,6 +12,7 @@ from datetime import datetime
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from components import ids
 from components.microgrid import normalise_severity
@@ -80,7 +81,9 @@ HISTORY_COLUMNS: tuple[dict, ...] = (
     {"field": "created_at", "headerName": "Time (UTC)", "width": 175, "filter": "agDateColumnFilter",
      "filterParams": {"filterOptions": ["greaterThan", "lessThan", "inRange"], "maxNumConditions": 1,
                       "buttons": ["reset"]}},
-    {"field": "label", "headerName": "Label", "flex": 2, "minWidth": 280, "tooltipField": "label", **_TEXT_FILTER},
+    {"field": "label", "headerName": "Event (filter on the label string)", "flex": 2, "minWidth": 280,
+     "tooltipField": "label", "valueFormatter": {"function": "params.data ? params.data.event : params.value"},
+     **_TEXT_FILTER},
     {"field": "confidence", "headerName": "Confidence", "width": 125, **_NUMBER_FILTER,
      "valueFormatter": {"function": "params.value == null ? '' : d3.format('.1%')(params.value)"}},
     {"field": "category", "headerName": "Category", "width": 135, **_TEXT_FILTER},
@@ -128,6 +131,7 @@ def history_row(record: Mapping, href_for: Callable[[int], str]) -> dict:
     analysis_id = int(record["id"])
     row = {column["field"]: record.get(column["field"]) for column in HISTORY_COLUMNS}
     row["id"] = f"[#{analysis_id}]({href_for(analysis_id)})"
+    row["event"] = _title(record.get("label"))
     row["analysis_id"] = analysis_id
     row["created_at"] = format_time(record.get("created_at"))
     confidence = record.get("confidence")
@@ -137,7 +141,8 @@ def history_row(record: Mapping, href_for: Callable[[int], str]) -> dict:
 
 def key_value_table(rows: Sequence[tuple[str, object]], *, component_id: str | None = None) -> dbc.Table:
     """Two-column facts table (model card, training data)."""
-    body = html.Tbody([html.Tr([html.Th(key, className="text-muted fw-normal"), html.Td(str(value))])
+    body = html.Tbody([html.Tr([html.Th(key, className="text-muted fw-normal"),
+                                html.Td(value if isinstance(value, Component) else str(value))])
                        for key, value in rows])
     table = dbc.Table(body, size="sm", className="mb-0 small", borderless=True)
     if component_id:

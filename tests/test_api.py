@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import uuid
 from pathlib import Path
 
@@ -235,6 +236,27 @@ def test_unexpected_error_is_500_without_traceback_and_logged(app, client, caplo
     assert response.status_code == 500
     assert response.get_json() == {"error": "internal error"}
     assert any("unexpected error" in record.getMessage() for record in caplog.records)
+
+
+def test_database_down_app_starts_health_and_predict_say_503(artifacts_copy, tmp_path):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]  # bound but not listening: connections are refused
+    try:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/test?connect_timeout=2"
+        app = create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path, database_url=url))
+        client = app.server.test_client()
+        health = client.get("/api/health")
+        assert health.status_code == 503
+        assert health.get_json()["database"]["reachable"] is False
+        assert health.get_json()["model"]["loaded"] is True
+        sample = _first_sample(client)
+        response = client.post("/predict", json={**GOOD, "sample_filename": sample["filename"]})
+        assert response.status_code == 503
+        assert "database unavailable" in response.get_json()["error"]
+        assert client.get("/api/history").status_code == 503
+    finally:
+        closed.close()
 
 
 def test_health_reports_model_fingerprint_and_database(client, artifacts_copy):

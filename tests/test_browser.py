@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flask import Flask
-from selenium.webdriver.common.by import By
 
 from app import create_app
 from app.settings import Settings
@@ -49,9 +48,9 @@ def _wait_analysis_done(dash_duo, rows: int) -> None:
 
 
 def _click(dash_duo, selector: str) -> None:
-    """Scroll the element to the middle of the window, then click it as a user would."""
+    """Scroll the element to the middle of the window (no smooth scrolling), then click it as a user would."""
     element = dash_duo.wait_for_element(selector, timeout=TIMEOUT)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
     element.click()
 
 

@@ -24,7 +24,7 @@ SHIFTS = np.array([0.0, -2.0 * np.pi / 3.0, 2.0 * np.pi / 3.0])[:, None]
 def _fault(inception_ms: float = 20.0, amplitude: float = 2.0, phases=(1.0, 0.0, 0.0)) -> np.ndarray:
     """Phase-weighted 60 Hz fault current starting at `inception_ms` over a small balanced background."""
     background = 0.01 * np.sin(2 * np.pi * 60 * T[None, :] + SHIFTS)
-    step = (T >= inception_ms / 1000.0).astype(float)
+    step = (inception_ms / 1000.0 <= T).astype(float)
     fault = amplitude * np.asarray(phases)[:, None] * np.sin(2 * np.pi * 60 * T[None, :] + SHIFTS) * step
     return (background + fault).astype(np.float32)
 

@@ -103,7 +103,8 @@ def layout(analysis_id: str | None = None, **_query) -> html.Div:
             dbc.Row(
                 [
                     dbc.Col(result_card("Model confidence", ids.ANALYSIS_CONFIDENCE, confidence_for(view)), xl=4),
-                    dbc.Col(result_card("Impact on the P2P network", ids.ANALYSIS_IMPACT, impact_for(view)), xl=5),
+                    dbc.Col(result_card("Impact on the P2P network", ids.ANALYSIS_IMPACT,
+                                        impact_for(view, data.node_names())), xl=5),
                     dbc.Col(result_card("What happened", ids.ANALYSIS_DESCRIPTION, description_for(view)), xl=3),
                 ],
                 className="g-3",

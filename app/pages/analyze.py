@@ -18,6 +18,7 @@ from components.cards import (
     description_body,
     event_card,
     grouped_sample_options,
+    headline_body,
     impact_body,
     label_options,
     model_banner,
@@ -83,6 +84,8 @@ def layout(**_query) -> html.Div:
             ),
             dcc.Loading(dcc.Graph(id=ids.WAVEFORM, figure=waveform_for(None), config=GRAPH_CONFIG),
                         type="dot", delay_show=300),
+            html.Hr(className="my-2"),
+            html.Div(headline_body(None, None), id=ids.RESULT_HEADLINE),
         ],
         body=True, className="mb-3 shadow-sm h-100",
     )

@@ -12,12 +12,12 @@ from callbacks import data
 from callbacks.model import card_view, load_card
 from components import ids
 from components.cards import GRAPH_CONFIG, model_banner, section_title, stat_tile
-from components.figures import calibration_figure, confusion_figure, recall_figure
+from components.figures import calibration_figure, calibration_summary_figure, confusion_figure, recall_figure
 from components.tables import key_value_table
 
 dash.register_page(__name__, path="/model", name="Model", title="Model - Grid Event Monitor", order=2)
 
-PERCENT_METRICS = ("accuracy", "f1", "recall", "precision", "ece", "top")
+PERCENT_METRICS = ("accuracy", "f1", "recall", "precision", "top")
 
 
 def _metric_text(name: str, value: float) -> str:
@@ -26,8 +26,14 @@ def _metric_text(name: str, value: float) -> str:
     return f"{value:,.4g}"
 
 
+ACRONYMS = {"ece": "ECE", "nll": "NLL", "f1": "F1", "s": "(s)"}
+
+
 def _title(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+    """'macro_f1' -> 'Macro F1', 'ece_after_calibration' -> 'ECE after calibration'."""
+    words = [ACRONYMS.get(word, word) for word in name.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 def _facts(value: object) -> list[tuple[str, object]]:
@@ -96,7 +102,9 @@ def layout(**_query) -> html.Div:
             dbc.Card(
                 [section_title("Calibration: reliability before and after temperature scaling"),
                  dbc.Row([
-                     dbc.Col(dcc.Graph(id=ids.MODEL_CALIBRATION, figure=calibration_figure(view["curves"]),
+                     dbc.Col(dcc.Graph(id=ids.MODEL_CALIBRATION,
+                                       figure=calibration_figure(view["curves"]) if view["curves"]
+                                       else calibration_summary_figure(view["calibration_facts"]),
                                        config=GRAPH_CONFIG), lg=8),
                      dbc.Col(key_value_table(calibration_facts or [("Calibration", "n/a")]), lg=4),
                  ])],

@@ -54,7 +54,7 @@ def layout(**_query) -> html.Div:
     )
     graph = dbc.Card(
         [section_title("Power flow on the microgrid"),
-         microgrid_graph(ids.NETWORK_GRAPH, state.get("graph", []), height="520px"),
+         microgrid_graph(ids.NETWORK_GRAPH, state.get("graph", []), height="640px"),
          html.Div("Node captions: rating and bus voltage (pu); edge captions: line loading. Red outline: voltage "
                   "outside 0.95-1.05 pu; dashed red: overloaded line; dotted: normally open breaker.",
                   className="small text-muted")],

@@ -87,6 +87,10 @@ def build_table(metadata: MetaData, prefix: str = "") -> Table:
         #: zlib-compressed float32 bytes of the (3, 726) waveform, phases A, B, C in order
         Column("waveform", LargeBinary),
     )
-    for column in ("created_at", "label", "category", "sender", "receiver", "severity", "confidence"):
+    # newest-first listings filtered by one column: (column, created_at) serves both the filter
+    # and the order; created_at and confidence alone serve the unfiltered sorts
+    for column in ("label", "category", "sender", "receiver", "severity"):
+        Index(f"ix_{name}_{column}_created_at", table.c[column], table.c.created_at)
+    for column in ("created_at", "confidence"):
         Index(f"ix_{name}_{column}", table.c[column])
     return table

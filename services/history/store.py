@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -213,20 +214,35 @@ class HistoryStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.metadata = MetaData()
         self.table = build_table(self.metadata, table_prefix)
-        self._create_schema()
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False  # set once per process, when the schema is known to exist
+        try:
+            self._create_schema(attempts=6)
+        except OperationalError as exc:
+            # the server may be down while the app starts: start anyway, /api/health reports it,
+            # and the schema is created on the first use that reaches the database
+            log.error("history database unreachable at start (%s); will retry on first use", _reason(exc))
 
     # -- schema ---------------------------------------------------------------------------------
-    def _create_schema(self) -> None:
+    def _create_schema(self, attempts: int = 1) -> None:
         """Create the table and indexes if missing; tolerate another worker doing it at the same time."""
-        for attempt in range(6):
-            try:
-                self.metadata.create_all(self.engine, checkfirst=True)
+        with self._schema_lock:
+            if self._schema_ready:
                 return
-            except (OperationalError, ProgrammingError, IntegrityError) as exc:
-                if attempt == 5:
-                    raise
-                log.info("schema creation raced with another process (%s); retrying", type(exc).__name__)
-                time.sleep(0.05 * (attempt + 1))
+            for attempt in range(attempts):
+                try:
+                    self.metadata.create_all(self.engine, checkfirst=True)
+                    self._schema_ready = True
+                    return
+                except (OperationalError, ProgrammingError, IntegrityError) as exc:
+                    if attempt == attempts - 1:
+                        raise
+                    log.info("schema creation failed or raced (%s); retrying", type(exc).__name__)
+                    time.sleep(0.05 * (attempt + 1))
+
+    def _ready(self) -> None:
+        if not self._schema_ready:
+            self._create_schema()
 
     def drop(self) -> None:
         """Drop the table (tests and tooling only)."""
@@ -247,13 +263,14 @@ class HistoryStore:
                 connection.execute(text("SELECT 1"))
             return True
         except SQLAlchemyError as exc:
-            log.warning("history database unreachable: %s", exc)
+            log.warning("history database unreachable: %s", _reason(exc))
             return False
 
     # -- writing --------------------------------------------------------------------------------
     def add(self, record: Mapping[str, Any]) -> int:
         """Insert one analysis and return its id. `waveform` may be a (3, 726) array or the bytes."""
         row = self._row(record)
+        self._ready()
         with self.engine.begin() as connection:
             result = connection.execute(insert(self.table), row)
             return int(result.inserted_primary_key[0])
@@ -277,6 +294,7 @@ class HistoryStore:
     # -- reading --------------------------------------------------------------------------------
     def get(self, analysis_id: int, *, include_waveform: bool = True) -> dict[str, Any] | None:
         """One analysis with its impact report, model answer and (by default) the waveform as 3 lists."""
+        self._ready()
         with self.engine.connect() as connection:
             row = connection.execute(select(self.table).where(self.table.c.id == int(analysis_id))).mappings().first()
         if row is None:
@@ -289,6 +307,7 @@ class HistoryStore:
 
     def get_waveform(self, analysis_id: int) -> np.ndarray | None:
         """The stored waveform as a float32 (3, 726) array, or None."""
+        self._ready()
         with self.engine.connect() as connection:
             blob = connection.execute(
                 select(self.table.c.waveform).where(self.table.c.id == int(analysis_id))
@@ -296,6 +315,7 @@ class HistoryStore:
         return decompress_waveform(blob) if blob is not None else None
 
     def count(self) -> int:
+        self._ready()
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(self.table)).scalar_one())
 
@@ -323,6 +343,7 @@ class HistoryStore:
         if offset < 0:
             raise HistoryQueryError("offset must be 0 or more")
         where = self._where(label, category, peer, since, until, filters, source)
+        self._ready()
         order = [
             (self.table.c[name].desc() if descending else self.table.c[name].asc())
             for name, descending in parse_sort(sort)
@@ -351,6 +372,7 @@ class HistoryStore:
         Batches are read by id (keyset), so memory stays flat however large the history is.
         """
         where = self._where(label, category, peer, since, until, filters, source)
+        self._ready()
         columns = [self.table.c[name] for name in LIST_COLUMNS]
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -463,6 +485,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a database error, without the SQL and the parameters."""
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {str(original).strip().splitlines()[0] if str(original).strip() else ''}"
 
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,27 @@ Artifacts come from the folder given, else env GEM_ARTIFACTS_DIR, else `<repo>/a
 original application's folder (best_model.pth, labels.json, normalization_stats.npz) works as is.
 Env GEM_THREADS sets the inference threads, GEM_CACHE_DIR where the exported ONNX graph is
 cached, GEM_BACKEND=torch forces the torch fallback.
+
+Importing this package does not import torch or ONNX Runtime: `get_predictor`, `Predictor` and
+`Prediction` load them on first access (so web workers load the model after forking, and
+`ModelUnavailable` or `descriptions` are cheap to import).
 """
 
-from services.inference.artifacts import ModelUnavailable
-from services.inference.predictor import Prediction, Predictor, get_predictor
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.inference.errors import ModelUnavailable
+
+if TYPE_CHECKING:
+    from services.inference.predictor import Prediction, Predictor, get_predictor
 
 __all__ = ["ModelUnavailable", "Prediction", "Predictor", "get_predictor"]
+
+
+def __getattr__(name: str) -> object:
+    if name in ("Prediction", "Predictor", "get_predictor"):
+        from services.inference import predictor
+
+        return getattr(predictor, name)
+    raise AttributeError(f"module 'services.inference' has no attribute {name!r}")

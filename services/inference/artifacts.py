@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from services.inference.descriptions import fault_descriptions
+from services.inference.errors import ModelUnavailable
 from services.inference.unknown import DETECTOR_FILE, FeatureDetector
 from services.labels import LABEL_TO_ID
 from services.model import ConvNet, n_classes_of, strip_wrapper_prefix
@@ -34,10 +35,6 @@ REQUIRED_FILES = (MODEL_FILE, LABELS_FILE, NORMALIZATION_FILE)
 OPTIONAL_FILES = (DESCRIPTIONS_FILE, CALIBRATION_FILE, MODEL_CARD_FILE, DETECTOR_FILE)
 ENV_ARTIFACTS_DIR = "GEM_ARTIFACTS_DIR"
 REPO_ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "artifacts"
-
-
-class ModelUnavailable(RuntimeError):
-    """The artifacts are missing or corrupt; the message says which file and why."""
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,10 @@ from services.waveform import N_SAMPLES, SAMPLE_RATE_HZ, SYSTEM_FREQUENCY_HZ
 
 DETECTOR_FILE = "unknown_detector.npz"
 #: frequencies scanned for the dominant fundamental (Hz); 50 Hz systems sit well inside
-_SCAN_HZ = np.arange(40.0, 81.0, 1.0)
-_WRONG_FREQUENCY_HZ = (44.0, 55.0)
+_SCAN_HZ = np.concatenate([np.arange(40.0, 81.0, 1.0), [120.0]])
+_WRONG_FREQUENCY_HZ = (40.0, 55.0)
+#: a 60 Hz event recorded at 5 kHz looks like 120 Hz; inrush reaches about 1.5x second harmonic
+_DOUBLED_FREQUENCY_RATIO = 3.0
 _CLIP_RUN = 8  # samples (0.8 ms) held at one extreme level
 _CLIP_TOLERANCE = 1e-5
 _LOW_FREQUENCY_HZ = 30.0
@@ -94,7 +96,7 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
 
     scan = (ac @ _scan_basis()) ** 2
     scan = scan.reshape(n, 3, len(_SCAN_HZ), 2).sum(axis=(1, 3))  # (n, frequencies)
-    best = scan.argmax(axis=1)
+    best = scan[:, :-1].argmax(axis=1)
     best_hz = _SCAN_HZ[best]
     share = scan[np.arange(n), best] / (ac_energy + 1e-30)
     at_60 = scan[:, int(np.flatnonzero(_SCAN_HZ == SYSTEM_FREQUENCY_HZ)[0])]
@@ -108,6 +110,10 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
                 f"wrong frequency: the dominant component is about {best_hz[i]:.0f} Hz, not "
                 f"{SYSTEM_FREQUENCY_HZ:.0f} Hz; the model only knows 60 Hz systems sampled at 10 kHz"
             )
+    at_120 = scan[:, -1]
+    doubled = (at_120 > _DOUBLED_FREQUENCY_RATIO * at_60) & (at_120 / (ac_energy + 1e-30) > 0.3)
+    _assign(reasons, doubled, "wrong sample rate or frequency: the dominant component is 120 Hz, as a 60 Hz "
+            "recording sampled at 5 kHz (not 10 kHz) would look")
     return reasons
 
 

@@ -46,26 +46,27 @@ class Draws:
         self.n = n
         self.overrides = dict(overrides)
 
-    def _take(self, name: str, values: np.ndarray) -> np.ndarray:
+    def take(self, name: str, values: np.ndarray) -> np.ndarray:
+        """`values`, or the override of `name` for every window."""
         if name in self.overrides:
             return np.full(self.n, float(self.overrides[name]))
         return values
 
     def uniform(self, name: str, low: float, high: float) -> np.ndarray:
-        return self._take(name, self.rng.uniform(low, high, self.n))
+        return self.take(name, self.rng.uniform(low, high, self.n))
 
     def log_uniform(self, name: str, low: float, high: float) -> np.ndarray:
-        return self._take(name, np.exp(self.rng.uniform(np.log(low), np.log(high), self.n)))
+        return self.take(name, np.exp(self.rng.uniform(np.log(low), np.log(high), self.n)))
 
     def integers(self, name: str, low: int, high_inclusive: int) -> np.ndarray:
-        return self._take(name, self.rng.integers(low, high_inclusive + 1, self.n).astype(np.float64))
+        return self.take(name, self.rng.integers(low, high_inclusive + 1, self.n).astype(np.float64))
 
     def inception_ms(self, name: str = "inception_ms") -> np.ndarray:
         """Event start: 60 % of events in the first quarter of the window, the rest up to 60 %."""
         early = self.rng.uniform(0.0, 0.25, self.n)
         late = self.rng.uniform(0.25, MAX_INCEPTION_FRACTION, self.n)
         fraction = np.where(self.rng.random(self.n) < 0.6, early, late)
-        return self._take(name, fraction * WINDOW_MS)
+        return self.take(name, fraction * WINDOW_MS)
 
 
 def step_mask(start_ms: np.ndarray) -> np.ndarray:
@@ -93,15 +94,15 @@ def clearing_envelope(clear_ms: np.ndarray, arc_tau_ms: np.ndarray) -> np.ndarra
 def background(draws: Draws) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Healthy-transformer differential current (n, 3, T) and its parameters.
 
-    CT mismatch: balanced positive-sequence fundamental, 0.4-2 % of load current (load 20-110 %),
-    i.e. at most about 0.02 in the units of the data. Magnetising current: balanced, with the odd
-    harmonics (3rd, 5th) of a core at rated flux, about 0.002-0.01. Noise: white, 0.0005-0.004 rms.
+    CT mismatch: balanced positive-sequence fundamental, 0.2-1.2 % of load current (load 20-110 %),
+    i.e. at most about 0.013 in the units of the data. Magnetising current: balanced, with the odd
+    harmonics (3rd 25 %, 5th 8 %) of a core at rated flux, about 0.001-0.005. Noise: white, 0.0005-0.004 rms.
     """
     n = draws.n
     rng = draws.rng
     loading = draws.uniform("loading_percent", 20.0, 110.0)
     mismatch = rng.uniform(0.002, 0.012, n) * loading / 100.0
-    magnetising = rng.uniform(0.002, 0.01, n)
+    magnetising = rng.uniform(0.001, 0.005, n)
     noise_std = rng.uniform(0.0005, 0.004, n)
     angle = rng.uniform(0.0, 2.0 * np.pi, n)
     phase_shift = np.array([0.0, -2.0 * np.pi / 3.0, 2.0 * np.pi / 3.0])
@@ -110,7 +111,7 @@ def background(draws: Draws) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     load_angle = rng.uniform(-0.6, 0.2, n)[:, None, None]
     wave = mismatch[:, None, None] * np.cos(theta + load_angle)
     wave += magnetising[:, None, None] * (
-        np.sin(theta) + 0.35 * np.sin(3.0 * theta) + 0.12 * np.sin(5.0 * theta)
+        np.sin(theta) + 0.25 * np.sin(3.0 * theta) + 0.08 * np.sin(5.0 * theta)
     )
     wave += noise_std[:, None, None] * rng.standard_normal((n, N_PHASES, N_SAMPLES))
     params = {

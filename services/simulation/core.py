@@ -39,12 +39,12 @@ _TRANSIENT_SPECS: dict[str, list[dict]] = {
         _spec("switching_angle_deg", "Voltage angle at energisation", "deg", 0.0, 360.0, 0.0, 1.0),
         _spec("remanence_percent", "Core remanence", "% of rated flux", 0.0, 80.0, 50.0, 1.0),
         _spec("saturation_flux_pu", "Saturation (knee) flux", "pu", 1.05, 1.4, 1.2, 0.01),
-        _spec("decay_time_constant_ms", "Inrush decay time constant", "ms", 60.0, 500.0, 200.0, 5.0),
+        _spec("decay_time_constant_ms", "Inrush decay time constant", "ms", 40.0, 300.0, 150.0, 5.0),
         _INCEPTION,
     ],
     "sympathetic_inrush": [
         _spec("dc_flux_offset_pu", "DC flux offset reached", "pu", 0.35, 0.9, 0.6, 0.01),
-        _spec("build_up_time_ms", "Build-up time constant", "ms", 8.0, 40.0, 20.0, 0.5),
+        _spec("build_up_time_ms", "Build-up time constant", "ms", 15.0, 50.0, 25.0, 0.5),
         _spec("saturation_flux_pu", "Saturation (knee) flux", "pu", 1.0, 1.2, 1.1, 0.01),
         _spec("switching_angle_deg", "Neighbour's energisation angle", "deg", 0.0, 360.0, 0.0, 1.0),
         _INCEPTION,
@@ -103,6 +103,8 @@ def _validate_overrides(label: str, overrides: Mapping[str, Any]) -> dict[str, f
                 f"unknown parameter {name!r} for {label}: expected one of {', '.join(specs)}"
             )
         try:
+            if isinstance(value, bool):
+                raise TypeError
             number = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"parameter {name!r} must be a number, got {value!r}") from None

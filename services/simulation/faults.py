@@ -25,8 +25,8 @@ Fault vectors F (winding frame, x/y = faulted phases, (x, y) in cyclic order A->
 - ABC (class11): positive sequence (1, a^2, a) with per-phase imbalance < 3 %
 - ABCG (Class7): positive sequence + a neutral (zero-sequence) share of 0.25-0.5 as measured, from
   unequal phase / ground fault resistances
-- tt: e_x with an arc (flattened current: 3rd harmonic 15-35 %, 5th 5-12 % of the fundamental),
-  small amplitude growing with the shorted turns, build-up over 1-6 ms as the arc establishes
+- tt: e_x with an arc (flattened current: 3rd harmonic 25-45 %, 5th 5-12 % of the fundamental),
+  small amplitude growing with the shorted turns, build-up over 3-12 ms as the arc establishes
 - ww: a current that leaves one winding and enters another; F is then already the measured route:
   power transformer (HV winding of phase x to LV winding of phase y != x): e_x - r e^{j phi} e_y,
   r 0.25-0.45 (the LV share referred through the turns ratio), |phi| < 10 deg;
@@ -48,22 +48,22 @@ Connection matrices M (P = cyclic shift: column k -> row k+1):
 - ISPAR exciting unit: grounded wye-wye with the tap changer; the regulating winding of phase k
   feeds the series units of the two quadrature phases (the series unit of A is excited by V_bc),
   so M = I + j sigma t e^{j delta}(P - P^2): a fault in phase A's exciting winding also shows in B and
-  C with equal magnitude t = 0.1 + 0.14 |tap|/16 at +90 and -90 deg (sigma = sign of the tap, advance
+  C with equal magnitude t = 0.15 + 0.13 |tap|/16 at +90 and -90 deg (sigma = sign of the tap, advance
   or retard), |delta| < 8 deg. xG -> [1, +-jt, -+jt]. Sequence gains: zero 1, positive
-  1 - sqrt(3) sigma t, negative 1 + sqrt(3) sigma t; t stays below 0.25 so that neither sequence is
+  1 - sqrt(3) sigma t, negative 1 + sqrt(3) sigma t; t stays below 0.3 so that neither sequence is
   cancelled (t = 0.58 would erase one and merge the fault types).
 Since every M is circulant, a balanced (positive-sequence) fault stays balanced in every unit, so
 the phasor pattern cannot tell the units apart for ABC / ABCG faults. What does is the fault loop:
-X/R 20-40 for the power transformer (leakage reactance of a 500 MVA unit), 8-14 for the series unit
-(fed through the line), 2-4 for the exciting unit (regulating winding and tap-changer transition
-resistance in the loop), seen in the DC offset decay (tau 53-106 ms, 21-37 ms, 5-11 ms: at least one
+X/R 20-40 for the power transformer (leakage reactance of a 500 MVA unit), 5-9 for the series unit
+(fed through the line), 1.5-3 for the exciting unit (regulating winding and tap-changer transition
+resistance in the loop), seen in the DC offset decay (tau 53-106 ms, 13-24 ms, 4-8 ms: at least one
 phase of a three-phase fault always carries a large offset), and the unit's short-circuit level.
 The pattern distance (1 - |<P, Q>|^2 / (|P|^2 |Q|^2))^0.5 between any two fault types of one unit,
-minimised over the random parameters, is at least 0.12 (checked by sampling).
+minimised over the random parameters, is at least 0.10 (checked by sampling).
 
 Amplitude (peak of the largest phase, units of the data): L (0.15 + 0.85 w) / (1 + R_f / 15 ohm) for
 winding fraction w, fault resistance R_f (log-uniform 0.01-100 ohm) and the unit level L = 4 (power
-transformer), 2.5 (series), 1.5 (exciting) -> about 0.04 to 4; turn-to-turn: L (0.03 + 0.15
+transformer), 2 (series), 1.2 (exciting) -> about 0.03 to 4; turn-to-turn: L (0.03 + 0.15
 (turns / 20 %)^0.8) / (1 + R_f / 100 ohm) -> about 0.02 to 0.7.
 """
 
@@ -91,11 +91,11 @@ _EYE = np.eye(3, dtype=np.complex128)
 _SHIFT = np.roll(_EYE, 1, axis=0)  # column k -> row k+1
 _SHIFT2 = _SHIFT @ _SHIFT
 #: peak current of a solid fault over the whole winding, units of the data (unit short-circuit level)
-FAULT_LEVEL = {"power_transformer": 4.0, "ispar_series": 2.5, "ispar_exciting": 1.5}
+FAULT_LEVEL = {"power_transformer": 4.0, "ispar_series": 2.0, "ispar_exciting": 1.2}
 #: X/R of the fault loop: the large transformer's leakage reactance, the line feeding the series
 #: unit, the regulating winding and tap-changer transition resistance of the exciting unit
-LOOP_X_OVER_R = {"power_transformer": (20.0, 40.0), "ispar_series": (8.0, 14.0),
-                 "ispar_exciting": (2.0, 4.0)}
+LOOP_X_OVER_R = {"power_transformer": (20.0, 40.0), "ispar_series": (5.0, 9.0),
+                 "ispar_exciting": (1.5, 3.0)}
 EQUIPMENT_TITLES = {
     "power_transformer": "power transformer",
     "ispar_series": "ISPAR series unit",
@@ -113,7 +113,7 @@ def _connection(equipment: str, tap: np.ndarray, rng: np.random.Generator) -> tu
     """(n, 3, 3) connection matrices and the derived coupling parameters."""
     n = tap.shape[0]
     if equipment == "power_transformer":
-        return np.broadcast_to(_EYE, (n, 3, 3)).copy(), {}
+        return np.broadcast_to(_EYE, (n, 3, 3)).copy(), {"phase_shift_deg": np.full(n, np.nan)}
     phase_shift = 2.5 * tap
     if equipment == "ispar_series":
         ratio = 0.6 + 0.25 * np.abs(tap) / 16.0
@@ -122,7 +122,7 @@ def _connection(equipment: str, tap: np.ndarray, rng: np.random.Generator) -> tu
         matrix = _EYE[None] + coupling[:, None, None] * _SHIFT[None]
         return matrix, {"phase_shift_deg": phase_shift, "coupling_ratio": ratio,
                         "coupling_angle_deg": np.rad2deg(psi)}
-    ratio = 0.1 + 0.14 * np.abs(tap) / 16.0
+    ratio = 0.15 + 0.13 * np.abs(tap) / 16.0
     sigma = np.where(tap < 0, -1.0, 1.0)
     delta = np.deg2rad(rng.uniform(-8.0, 8.0, n))
     coupling = 1j * sigma * ratio * np.exp(1j * delta)
@@ -219,7 +219,7 @@ def simulate_faults(equipment: str, kind: str, draws: Draws) -> tuple[np.ndarray
     theta = np.deg2rad(angle) - np.arctan(x_over_r)  # current angle at inception
     harmonics = {1: np.ones(n, dtype=np.complex128)}
     if turn_fault:
-        harmonics[3] = rng.uniform(0.15, 0.35, n) * np.exp(1j * (np.pi + rng.uniform(-0.3, 0.3, n)))
+        harmonics[3] = rng.uniform(0.25, 0.45, n) * np.exp(1j * (np.pi + rng.uniform(-0.3, 0.3, n)))
         harmonics[5] = rng.uniform(0.05, 0.12, n) * np.exp(1j * rng.uniform(-0.3, 0.3, n))
     z = np.zeros((n, T_MS.size), dtype=np.complex128)
     z0 = np.zeros(n, dtype=np.complex128)
@@ -230,7 +230,7 @@ def simulate_faults(equipment: str, kind: str, draws: Draws) -> tuple[np.ndarray
     z -= z0[:, None] * np.exp(-t / tau[:, None])
     envelope = active * clearing_envelope(clear_ms, arc_tau)
     if turn_fault:
-        build_up = rng.uniform(1.0, 6.0, n)
+        build_up = rng.uniform(3.0, 12.0, n)
         envelope = envelope * (1.0 - np.exp(-t * 1000.0 / build_up[:, None]))
     z *= envelope
     wave = np.real(measured[:, :, None] * z[:, None, :])

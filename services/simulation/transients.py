@@ -4,10 +4,10 @@
   lambda_k(t) = (lambda_r,k + cos theta_k) e^{-t/tau} - cos(omega t + theta_k) (per unit of rated flux,
   lambda_r,k = remanence, differing per phase). The core draws current only above the saturation flux
   lambda_s (1.05-1.4 pu): i = (|lambda| - lambda_s)+ / L_air. The result is unipolar, peaked, with gaps
-  where the core is unsaturated (hence a strong 2nd harmonic), decaying over many cycles (tau 60-500 ms).
+  where the core is unsaturated (hence a strong 2nd harmonic), decaying over many cycles (tau 40-300 ms).
 - Sympathetic inrush: the parallel, already energised transformer sees the DC voltage drop of its
   neighbour's inrush across the shared source resistance: its flux takes an offset of the opposite
-  polarity, built up over a few cycles (build-up 8-40 ms): the same core law gives peaks of opposite
+  polarity, built up over a few cycles (build-up 15-50 ms): the same core law gives peaks of opposite
   polarity to the neighbour's inrush that grow during the window instead of starting at their largest.
 - Capacitor switching: closing an uncharged bank through the source inductance at voltage angle theta:
   i(t) = I_ss [cos(omega t + theta) - cos(theta) cos(omega_r t) e^{-t/tau}
@@ -65,7 +65,7 @@ def magnetising_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     angle = draws.uniform("switching_angle_deg", 0.0, 360.0)
     remanence = draws.uniform("remanence_percent", 0.0, 80.0)
     saturation = draws.uniform("saturation_flux_pu", 1.05, 1.4)
-    tau_ms = draws.uniform("decay_time_constant_ms", 60.0, 500.0)
+    tau_ms = draws.uniform("decay_time_constant_ms", 40.0, 300.0)
     scale = draws.log_uniform("inrush_scale", 8.0, 60.0)
     rem_angle = rng.uniform(0.0, 2.0 * np.pi, n)
     residual = (remanence / 100.0)[:, None] * np.cos(rem_angle[:, None] + _PHASE_OFFSETS[None, :])
@@ -95,7 +95,7 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     inception = draws.inception_ms()
     angle = draws.uniform("switching_angle_deg", 0.0, 360.0)
     offset = draws.uniform("dc_flux_offset_pu", 0.35, 0.9)
-    build_ms = draws.uniform("build_up_time_ms", 8.0, 40.0)
+    build_ms = draws.uniform("build_up_time_ms", 15.0, 50.0)
     saturation = draws.uniform("saturation_flux_pu", 1.0, 1.2)
     scale = draws.log_uniform("inrush_scale", 6.0, 40.0)
     decay_ms = rng.uniform(300.0, 1500.0, n)
@@ -188,7 +188,7 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     spread = rng.uniform(0.7, 1.0, (n, 3))  # remanence differs a little between the three cores
     remanent = (remanence / 100.0)[:, None] * drawn[:, None] * spread
     reached = np.abs(unsaturated + remanent[:, :, None]).max(axis=(1, 2))
-    factor = draws._take("saturation_factor", np.clip(np.minimum(drawn, 0.85 * reached), 1.2, 40.0))
+    factor = draws.take("saturation_factor", np.clip(np.minimum(drawn, 0.85 * reached), 1.2, 40.0))
     slope = 30.0  # saturated magnetising current per unit flux above the knee (air-core slope)
     knee = factor[:, None]
     flux = (remanence / 100.0)[:, None] * knee * spread

@@ -1,0 +1,312 @@
+"""The pure functions behind the dashboard's callbacks, without a browser.
+
+Each test builds the app on a temp SQLite history and the shipped artifacts (GEM_ARTIFACTS_DIR
+overrides the folder) and calls the callback logic inside a request context, as Dash would.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import create_app
+from app.settings import Settings
+from callbacks import data
+from callbacks.analysis import load_view, parse_analysis_id
+from callbacks.analyze import OUTPUT_KEYS, AnalyzeRequest, InputProblem, analyze_page_update, decode_upload
+from callbacks.history import csv_href, history_rows
+from callbacks.model import card_view
+from callbacks.network import network_update
+from components import ids
+from services.analysis import EXTENSION_KEY
+from services.labels import LABELS, label_parts
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("GEM_ARTIFACTS_DIR") or ROOT / "artifacts")
+PEERS = {"sender": "prosumer-a", "receiver": "consumer-home", "transfer_kw": 5.0}
+
+
+def _app(tmp_path: Path, artifacts: Path = ARTIFACTS):
+    settings = Settings(artifacts_dir=artifacts, database_url=f"sqlite:///{tmp_path / 'history.db'}",
+                        instance_dir=tmp_path / "instance")
+    return create_app(settings=settings)
+
+
+@pytest.fixture
+def context(tmp_path):
+    """The AnalysisContext of a fresh app, inside a request (as in a callback)."""
+    if not (ARTIFACTS / "best_model.pth").is_file():
+        pytest.skip(f"no trained model in {ARTIFACTS}")
+    app = _app(tmp_path)
+    with app.server.test_request_context("/"):
+        yield app.server.extensions[EXTENSION_KEY]
+
+
+@pytest.fixture
+def no_model_context(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    app = _app(tmp_path, empty)
+    with app.server.test_request_context("/"):
+        yield app.server.extensions[EXTENSION_KEY]
+
+
+def _upload(name: str, payload: bytes) -> str:
+    return "data:application/octet-stream;base64," + base64.b64encode(payload).decode()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _first_sample(context) -> str:
+    return context.samples()[0]["filename"]
+
+
+# --- Analyze -------------------------------------------------------------------------------------
+
+def test_analyze_button_updates_every_panel_and_adds_one_history_row(context):
+    sample = _first_sample(context)
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, source_tab=ids.SOURCE_SAMPLE, sample=sample, **PEERS)
+    outputs = analyze_page_update(request, context)
+    assert {"graph", "caption", "headline", "waveform", "confidence", "description", "impact", "latest",
+            "result"} <= set(outputs) <= set(OUTPUT_KEYS)
+    assert outputs["alert"] is None
+    view = outputs["result"]
+    stored = context.store.get(view["analysis_id"])
+    assert context.store.count() == 1
+    assert stored["sample_name"] == sample and stored["source"] == "sample"
+    assert view["prediction"]["label"] == stored["label"]
+    assert len(outputs["waveform"]["data"]) == 3
+    assert view["impact"]["severity"] == stored["severity"]
+    assert any(f"sev-{view['impact']['severity']}" in e["classes"] for e in outputs["graph"])
+    assert stored["severity"].upper() in outputs["caption"]
+
+
+def test_view_toggle_redraws_only_the_waveform(context):
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context), **PEERS)
+    view = analyze_page_update(request, context)["result"]
+    toggled = analyze_page_update(AnalyzeRequest(trigger=ids.WAVEFORM_VIEW, view_mode="rms", result=view), context)
+    assert set(toggled) == {"waveform"}
+    assert "RMS" in toggled["waveform"]["layout"]["yaxis"]["title"]["text"]
+    assert context.store.count() == 1
+
+
+def test_peer_change_redraws_the_transfer_path_only(context):
+    outputs = analyze_page_update(AnalyzeRequest(trigger=ids.RECEIVER, sender="prosumer-b", receiver="ev-hub"),
+                                  context)
+    assert set(outputs) == {"graph", "caption", "alert"}
+    path = {e["data"]["id"] for e in outputs["graph"] if "path" in e["classes"].split()}
+    assert {"line-f1-3", "line-f1-2", "line-f1-1", "cb-feeder-1", "cb-feeder-2", "line-f2-3"} <= path
+    assert "line-f3-1" not in path
+    assert context.store.count() == 0
+
+
+def test_simulated_event_is_analysed_with_its_true_label(context):
+    label = "transient_capacitor_switching"
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, source_tab=ids.SOURCE_SIMULATE, sim_label=label,
+                             sim_seed=3, sim_params={"resonant_frequency_hz": 600, "inception_ms": None}, **PEERS)
+    view = analyze_page_update(request, context)["result"]
+    stored = context.store.get(view["analysis_id"])
+    assert stored["source"] == "simulated" and stored["true_label"] == label
+
+
+def test_simulation_parameter_out_of_range_shows_an_alert_and_records_nothing(context):
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, source_tab=ids.SOURCE_SIMULATE,
+                             sim_label="transient_capacitor_switching", sim_params={"resonant_frequency_hz": 1e6},
+                             **PEERS)
+    outputs = analyze_page_update(request, context)
+    assert set(outputs) == {"alert"}
+    assert "resonant_frequency_hz" in str(outputs["alert"])
+    assert context.store.count() == 0
+
+
+def test_good_csv_upload_is_analysed_and_kept_for_the_next_click(context):
+    wave = np.load(ARTIFACTS / "sample_data" / _first_sample(context))
+    time = np.arange(wave.shape[1]) / 10_000.0
+    csv = "time,Ia,Ib,Ic\n" + "\n".join(f"{t:.6f},{a},{b},{c}" for t, a, b, c in zip(time, *wave, strict=True))
+    request = AnalyzeRequest(trigger=ids.UPLOAD, upload_contents=_upload("r.csv", csv.encode()),
+                             upload_filename="r.csv", **PEERS)
+    outputs = analyze_page_update(request, context)
+    assert outputs["alert"] is None
+    assert np.allclose(outputs["upload_store"]["waveform"], wave, atol=1e-5)
+    again = analyze_page_update(AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, source_tab=ids.SOURCE_UPLOAD,
+                                               upload_store=outputs["upload_store"], **PEERS), context)
+    assert again["result"]["prediction"]["label"] == outputs["result"]["prediction"]["label"]
+    rows, total = context.store.query(limit=5)
+    assert total == 2 and {row["source"] for row in rows} == {"upload"}
+
+
+@pytest.mark.parametrize(
+    ("filename", "payload", "message"),
+    [
+        ("short.csv", b"time,Ia,Ib,Ic\n0,1,2,3\n", "726"),
+        ("wrong.npy", None, "shape"),
+        ("notes.docx", b"hello", "expected a .npy"),
+        ("nan.npy", "nan", "NaN"),
+    ],
+)
+def test_bad_upload_shows_its_message_and_changes_nothing(context, filename, payload, message):
+    if payload is None:
+        payload = _npy_bytes(np.zeros((2, 726), dtype=np.float32))
+    elif payload == "nan":
+        array = np.zeros((3, 726), dtype=np.float32)
+        array[0, 5] = np.nan
+        payload = _npy_bytes(array)
+    request = AnalyzeRequest(trigger=ids.UPLOAD, upload_contents=_upload(filename, payload), upload_filename=filename,
+                             **PEERS)
+    outputs = analyze_page_update(request, context)
+    assert set(outputs) == {"alert", "upload_status"}
+    assert message in str(outputs["alert"]) and filename in str(outputs["alert"])
+    assert context.store.count() == 0
+
+
+def test_decode_upload_rejects_garbage_encoding():
+    with pytest.raises(InputProblem, match="could not be read"):
+        decode_upload("data:x;base64,@@@not-base64@@@", "x.npy")
+    with pytest.raises(InputProblem, match="no file"):
+        decode_upload(None, "x.npy")
+
+
+def test_analyze_with_the_upload_tab_but_no_upload_asks_for_one(context):
+    outputs = analyze_page_update(AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, source_tab=ids.SOURCE_UPLOAD, **PEERS),
+                                  context)
+    assert set(outputs) == {"alert"} and "upload" in str(outputs["alert"]).lower()
+
+
+def test_same_sender_and_receiver_is_refused(context):
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context), sender="community-battery",
+                             receiver="community-battery", transfer_kw=5)
+    outputs = analyze_page_update(request, context)
+    assert set(outputs) == {"alert"} and "different" in str(outputs["alert"])
+
+
+def test_missing_model_gives_a_clear_alert_not_a_traceback(no_model_context):
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, source_tab=ids.SOURCE_SIMULATE,
+                             sim_label="transient_magnetising_inrush", sim_seed=1, **PEERS)
+    outputs = analyze_page_update(request, no_model_context)
+    assert set(outputs) == {"alert"}
+    assert "Model unavailable" in str(outputs["alert"]) and "best_model.pth" in str(outputs["alert"])
+    assert data.model_status(no_model_context)["loaded"] is False
+
+
+# --- History and the permanent page ------------------------------------------------------------------
+
+def _record(index: int) -> dict:
+    label = LABELS[index % len(LABELS)]
+    parts = label_parts(label)
+    return {"source": "api", "sender": "prosumer-a" if index % 2 else "prosumer-b", "receiver": "ev-hub",
+            "transfer_kw": 5.0, "label": label, "label_id": index % len(LABELS), "confidence": (index % 10) / 10,
+            "category": parts.category, "equipment": parts.equipment, "kind": parts.kind, "severity": "info",
+            "transfer_status": "continues"}
+
+
+def test_history_rows_page_sort_and_filter_on_the_server(no_model_context):
+    store = no_model_context.store
+    for index in range(60):
+        store.add(_record(index))
+    response, status = history_rows({"startRow": 0, "endRow": 25}, store, data.analysis_href)
+    assert response["rowCount"] == 60 and len(response["rowData"]) == 25 and status == "60 analyses"
+    assert response["rowData"][0]["analysis_id"] == 60  # newest first
+    assert response["rowData"][0]["id"] == "[#60](/analysis/60)"
+    page = history_rows({"startRow": 50, "endRow": 75}, store, data.analysis_href)[0]
+    assert [row["analysis_id"] for row in page["rowData"]] == list(range(10, 0, -1))
+    by_confidence = history_rows({"startRow": 0, "endRow": 5, "sortModel": [{"colId": "confidence", "sort": "desc"}]},
+                                 store, data.analysis_href)[0]
+    assert [row["confidence"] for row in by_confidence["rowData"]] == [0.9] * 5
+    filtered = history_rows(
+        {"startRow": 0, "endRow": 100,
+         "filterModel": {"category": {"filterType": "text", "type": "equals", "filter": "transient"},
+                         "sender": {"filterType": "text", "type": "equals", "filter": "prosumer-a"}}},
+        store, data.analysis_href)[0]
+    assert filtered["rowCount"] == len(filtered["rowData"]) > 0
+    assert all(row["category"] == "transient" and row["sender"] == "prosumer-a" for row in filtered["rowData"])
+
+
+def test_history_rows_with_a_bad_filter_says_why(no_model_context):
+    response, status = history_rows(
+        {"startRow": 0, "endRow": 10, "filterModel": {"confidence": {"filterType": "number", "type": "equals",
+                                                                     "filter": "abc"}}},
+        no_model_context.store, data.analysis_href)
+    assert response == {"rowData": [], "rowCount": 0}
+    assert status.startswith("Filter not applied") and "number" in status
+
+
+def test_csv_href_passes_the_filters_the_export_understands():
+    model = {"label": {"filterType": "text", "type": "equals", "filter": LABELS[0]},
+             "kind": {"filterType": "text", "type": "contains", "filter": "AG"},
+             "created_at": {"filterType": "date", "type": "inRange", "dateFrom": "2026-01-01 00:00:00",
+                            "dateTo": "2026-02-01 00:00:00"}}
+    href = csv_href(model, "/grid/api/history.csv")
+    assert href.startswith("/grid/api/history.csv?label=")
+    assert "since=2026-01-01" in href and "until=2026-02-01" in href and "kind" not in href
+    assert csv_href({}, "/api/history.csv") == "/api/history.csv"
+
+
+def test_permanent_page_reloads_the_stored_analysis(context):
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context), **PEERS)
+    shown = analyze_page_update(request, context)["result"]
+    reopened = load_view(context, str(shown["analysis_id"]))
+    assert reopened["prediction"]["label"] == shown["prediction"]["label"]
+    assert reopened["prediction"]["confidence"] == pytest.approx(shown["prediction"]["confidence"])
+    assert reopened["prediction"]["top5"] == shown["prediction"]["top5"]
+    assert np.allclose(reopened["waveform"], shown["waveform"])
+    assert reopened["impact"] == shown["impact"]
+    assert reopened["description"]["description"] == shown["description"]["description"]
+    assert load_view(context, "999") is None
+    for bad in ("abc", "-1", "0", "1e3", "", None, "9" * 30):
+        assert parse_analysis_id(bad) is None
+
+
+# --- Network and Model ----------------------------------------------------------------------------------
+
+def test_network_update_draws_the_power_flow_and_the_transfer():
+    outputs = network_update("prosumer-a", "ev-hub", 10.0)
+    assert outputs["alert"] is None
+    hub = next(e for e in outputs["graph"] if e["data"]["id"] == "microgrid-hub")
+    assert " pu" in hub["data"]["label"]
+    assert any("path" in e["classes"].split() for e in outputs["graph"])
+    assert outputs["buses"]["data"][0]["y"] and outputs["lines"]["data"][0]["y"]
+    assert "sends 10 kW" in str(outputs["peers"])
+
+
+@pytest.mark.parametrize(("sender", "receiver", "kw"), [("prosumer-a", "prosumer-a", 5.0), ("prosumer-a", "ev-hub", 1e6),
+                                                       ("nobody", "ev-hub", 5.0), ("prosumer-a", "ev-hub", None)])
+def test_network_update_with_a_bad_transfer_only_alerts(sender, receiver, kw):
+    outputs = network_update(sender, receiver, kw)
+    assert set(outputs) == {"alert"}
+
+
+def test_card_view_reads_the_training_pipelines_model_card():
+    card = {"model": "ConvNet", "seed": 1, "training_data": "10 windows per class",
+            "test": {"windows": 90, "accuracy": 0.95, "macro_f1": 0.94, "ece_before_calibration": 0.08,
+                     "ece_after_calibration": 0.02, "per_label_recall": {LABELS[0]: 0.9},
+                     "confusion_matrix": [[1, 0], [0, 1]]},
+            "temperature": 1.7}
+    view = card_view(card)
+    assert list(view["metrics"])[:2] == ["accuracy", "macro_f1"]
+    assert view["recall"] == {LABELS[0]: 0.9}
+    assert view["confusion"] == [[1, 0], [0, 1]]
+    assert view["calibration_facts"]["temperature"] == 1.7
+    assert view["calibration_facts"]["ece_after_calibration"] == 0.02
+    assert view["training"] == "10 windows per class"
+    assert card_view(None)["metrics"] == {}
+
+
+def test_samples_are_grouped_by_equipment_and_category():
+    samples = [{"filename": f"s_{LABELS[i]}.npy", "true_label": LABELS[i], "true_label_id": i} for i in (0, 13, 26, 41)]
+    samples.append({"filename": "mystery.npy", "true_label": None, "true_label_id": None})
+    display, groups = data.sample_groups(samples)
+    assert groups["Power transformer internal faults"] == [f"s_{LABELS[26]}.npy"]
+    assert groups["ISPAR series unit internal faults"] == [f"s_{LABELS[13]}.npy"]
+    assert groups["Transients (no internal fault)"] == [f"s_{LABELS[41]}.npy"]
+    assert groups["Other recordings"] == ["mystery.npy"]
+    assert display[f"s_{LABELS[26]}.npy"] == "AG fault \u00b7 s"
+    assert data.default_sample(samples) == f"s_{LABELS[26]}.npy"

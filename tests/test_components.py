@@ -1,0 +1,273 @@
+"""Pure layout builders: figures, the cytoscape microgrid, cards and tables (no app, no browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from components import ids
+from components.cards import (
+    confidence_body,
+    grouped_sample_options,
+    headline_body,
+    impact_body,
+    label_options,
+    model_banner,
+    sim_param_inputs,
+)
+from components.figures import (
+    calibration_figure,
+    calibration_summary_figure,
+    confusion_figure,
+    marginals_figure,
+    recall_figure,
+    rolling_rms,
+    top5_figure,
+    waveform_figure,
+)
+from components.microgrid import (
+    SEVERITY_COLOURS,
+    microgrid_elements,
+    microgrid_stylesheet,
+    normalise_severity,
+    transfer_path,
+)
+from components.tables import history_row, latest_table
+from services.grid import graph_elements
+from services.labels import LABELS
+from services.rules import SEVERITIES, assess_impact
+from services.simulation import parameter_specs
+from services.waveform import N_SAMPLES, SAMPLE_RATE_HZ
+
+
+def _find(component, predicate):
+    """Every component in a layout tree that satisfies predicate, in document order."""
+    if isinstance(component, list | tuple):
+        return [found for item in component for found in _find(item, predicate)]
+    if component is None or isinstance(component, str | int | float):
+        return []
+    found = [component] if predicate(component) else []
+    children = getattr(component, "children", None)
+    return found + (_find(children, predicate) if children is not None else [])
+
+
+def _by_id(component, component_id):
+    return _find(component, lambda item: getattr(item, "id", None) == component_id)
+
+
+def _text(component) -> str:
+    parts = []
+    stack = [component]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, list | tuple):
+            stack[:0] = list(item)
+        elif isinstance(item, str | int | float):
+            parts.append(str(item))
+        elif item is not None and getattr(item, "children", None) is not None:
+            stack.insert(0, item.children)
+    return " ".join(parts)
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+def test_waveform_figure_draws_three_phases_in_ms_with_inception_and_spans():
+    wave = np.zeros((3, N_SAMPLES), dtype=np.float32)
+    wave[1, 300:] = 2.0
+    fig = waveform_figure(wave, inception_ms=30.0, explanation=[(28.0, 40.0), (50.0, 55.0)])
+    assert [trace["name"] for trace in fig["data"]] == ["Phase A", "Phase B", "Phase C"]
+    assert fig["data"][0]["x"][-1] == pytest.approx((N_SAMPLES - 1) / SAMPLE_RATE_HZ * 1000, abs=0.01)
+    assert fig["data"][1]["y"][400] == 2.0
+    assert fig["layout"]["hovermode"] == "x unified"
+    assert fig["layout"]["xaxis"]["title"]["text"] == "time (ms)"
+    rects = [shape for shape in fig["layout"]["shapes"] if shape["type"] == "rect"]
+    lines = [shape for shape in fig["layout"]["shapes"] if shape["type"] == "line"]
+    assert [(r["x0"], r["x1"]) for r in rects] == [(28.0, 40.0), (50.0, 55.0)]
+    assert [line["x0"] for line in lines] == [30.0]
+
+
+def test_waveform_figure_without_inception_has_no_line():
+    fig = waveform_figure(np.zeros((3, N_SAMPLES)))
+    assert fig["layout"]["shapes"] == []
+
+
+def test_rms_view_of_a_unit_sine_settles_at_one_over_root_two():
+    t = np.arange(N_SAMPLES) / SAMPLE_RATE_HZ
+    wave = np.stack([np.sin(2 * np.pi * 60 * t)] * 3)
+    rms = rolling_rms(wave)
+    assert rms.shape == (3, N_SAMPLES)
+    assert rms[0, 400] == pytest.approx(1 / np.sqrt(2), rel=0.01)
+    fig = waveform_figure(wave, view="rms")
+    assert fig["data"][0]["y"][400] == pytest.approx(1 / np.sqrt(2), rel=0.01)
+    assert "RMS" in fig["layout"]["yaxis"]["title"]["text"]
+
+
+def test_top5_figure_puts_the_winner_on_top_in_the_accent_colour():
+    top5 = [(LABELS[41], 0.9), (LABELS[42], 0.05), (LABELS[0], 0.03), (LABELS[1], 0.01), (LABELS[2], 0.01)]
+    bar = top5_figure(top5)["data"][0]
+    assert bar["x"][-1] == 0.9  # horizontal bars are drawn bottom-up
+    assert bar["customdata"][-1] == LABELS[41]
+    assert bar["marker"]["color"][-1] != bar["marker"]["color"][0]
+
+
+def test_marginals_figure_has_one_trace_per_part_ranked():
+    fig = marginals_figure({"category": {"internal_fault": 0.2, "transient": 0.8},
+                            "equipment": {"none": 0.8, "power_transformer": 0.2}, "kind": {}})
+    assert [trace["name"] for trace in fig["data"]] == ["category", "equipment"]
+    assert fig["data"][0]["x"] == [0.8, 0.2]
+
+
+def test_confusion_figure_is_row_normalised():
+    fig = confusion_figure([[8, 2], [0, 5]], ["a", "b"])
+    assert fig["data"][0]["z"] == [[0.8, 0.2], [0.0, 1.0]]
+
+
+def test_recall_figure_lists_worst_label_first():
+    fig = recall_figure({LABELS[0]: 0.99, LABELS[1]: 0.5})
+    assert fig["data"][0]["x"] == [0.5, 0.99]
+
+
+def test_calibration_figures_show_before_and_after():
+    curves = {"before": {"confidence": [0.5, 0.9], "accuracy": [0.6, 0.8], "count": [10, 90]},
+              "after": {"confidence": [0.5, 0.9], "accuracy": [0.5, 0.9]}}
+    names = [trace["name"] for trace in calibration_figure(curves)["data"]]
+    assert names == ["perfectly calibrated", "before temperature scaling", "after temperature scaling"]
+    summary = calibration_summary_figure({"ece_before_calibration": 0.05, "ece_after_calibration": 0.01})
+    assert [trace["y"] for trace in summary["data"]] == [[0.05], [0.01]]
+    assert summary["data"][0]["x"] == ["Expected calibration error"]
+    assert calibration_figure({})["data"] == []  # empty figure with a message
+
+
+# --- microgrid -------------------------------------------------------------------------------------
+
+GRID = graph_elements()
+
+
+def _element(elements, element_id):
+    return next(e for e in elements if e["data"]["id"] == element_id)
+
+
+def test_transfer_path_follows_the_feeder_and_skips_the_open_bypass():
+    assert transfer_path(GRID["edges"], "prosumer-a", "consumer-home") == ["line-f1-2"]
+    path = transfer_path(GRID["edges"], "prosumer-b", "ev-hub")
+    assert path[0] == "line-f1-3" and path[-1] == "line-f2-3"
+    assert "ispar-bypass" not in transfer_path(GRID["edges"], "utility-grid", "mv-bus")
+
+
+def test_microgrid_elements_draw_every_node_and_edge_normal_before_an_event():
+    elements = microgrid_elements(GRID["nodes"], GRID["edges"], sender="prosumer-a", receiver="consumer-home")
+    assert len(elements) == len(GRID["nodes"]) + len(GRID["edges"])
+    assert "sender" in _element(elements, "prosumer-a")["classes"]
+    assert "receiver" in _element(elements, "consumer-home")["classes"]
+    assert "path" in _element(elements, "line-f1-2")["classes"].split()
+    assert not any("sev-" in e["classes"] for e in elements)
+    assert _element(elements, "prosumer-a")["position"] == GRID["nodes"][
+        [n["id"] for n in GRID["nodes"]].index("prosumer-a")]["position"]
+
+
+def test_microgrid_elements_colour_affected_parts_by_severity():
+    elements = microgrid_elements(
+        GRID["nodes"], GRID["edges"], sender="prosumer-a", receiver="consumer-home", severity="critical",
+        affected_nodes=["power-transformer"], affected_edges=["cb-pt-hv"], deenergised=["microgrid-hub"],
+        located=["power-transformer"], transfer_blocked=True,
+    )
+    assert {"affected", "located", "sev-critical"} <= set(_element(elements, "power-transformer")["classes"].split())
+    assert "sev-critical" in _element(elements, "cb-pt-hv")["classes"]
+    assert "deenergised" in _element(elements, "microgrid-hub")["classes"]
+    assert "path-blocked" in _element(elements, "line-f1-2")["classes"]
+    assert "sev-" not in _element(elements, "ev-hub")["classes"]
+
+
+def test_power_flow_values_appear_on_the_graph():
+    elements = microgrid_elements(GRID["nodes"], GRID["edges"], voltages_pu={"mv-bus": 0.93},
+                                  loadings_percent={"line-f1-1": 120.0}, show_ratings=True)
+    bus = _element(elements, "mv-bus")
+    assert "0.930 pu" in bus["data"]["label"] and "voltage-violation" in bus["classes"]
+    line = _element(elements, "line-f1-1")
+    assert line["data"]["label"] == "120%" and "overloaded" in line["classes"]
+    assert "630 kVA" in _element(elements, "power-transformer")["data"]["label"]
+
+
+def test_every_rules_severity_has_its_own_colour_in_the_stylesheet():
+    selectors = {rule["selector"] for rule in microgrid_stylesheet()}
+    for severity in SEVERITIES:
+        level = normalise_severity(severity)
+        assert level == severity and level in SEVERITY_COLOURS
+        assert f"node.sev-{level}" in selectors and f"edge.sev-{level}" in selectors
+    assert normalise_severity(None) == "normal"
+    assert normalise_severity("HIGH") == "major"
+
+
+# --- cards and tables ---------------------------------------------------------------------------------
+
+def test_grouped_sample_options_put_a_disabled_header_before_each_group():
+    options = grouped_sample_options({"a.npy": "A", "b.npy": "B"}, {"Faults": ["a.npy"], "Transients": ["b.npy"],
+                                                                     "Empty": []})
+    assert [o["value"] for o in options] == ["__group__Faults", "a.npy", "__group__Transients", "b.npy"]
+    assert [o.get("disabled", False) for o in options] == [True, False, True, False]
+    assert len([o for o in label_options(LABELS) if not o.get("disabled")]) == 45
+
+
+def test_sim_param_inputs_follow_the_parameter_specs():
+    specs = parameter_specs("transient_magnetising_inrush")
+    inputs = _find(sim_param_inputs(specs), lambda c: isinstance(getattr(c, "id", None), dict))
+    assert [c.id["name"] for c in inputs] == [spec["name"] for spec in specs]
+    assert all(c.id["type"] == ids.SIM_PARAM_TYPE for c in inputs)
+    assert [(c.min, c.max, c.value) for c in inputs] == [(s["min"], s["max"], s["default"]) for s in specs]
+
+
+PREDICTION = {"label": "transient_magnetising_inrush", "confidence": 0.97,
+              "top5": [["transient_magnetising_inrush", 0.97], ["transient_sympathetic_inrush", 0.02]],
+              "category": {"internal_fault": 0.01, "transient": 0.99},
+              "equipment": {"none": 0.99, "power_transformer": 0.01, "ispar_series": 0.0, "ispar_exciting": 0.0},
+              "kind": {"magnetising_inrush": 0.97}, "unknown": False}
+
+
+def test_confidence_body_shows_value_and_warns_only_when_unknown():
+    body = confidence_body(PREDICTION)
+    assert _text(_by_id(body, ids.CONFIDENCE_VALUE)) == "97.0%"
+    assert _by_id(body, ids.UNKNOWN_WARNING) == []
+    flagged = confidence_body({**PREDICTION, "unknown": True, "unknown_reason": "far from training data"})
+    assert "far from training data" in _text(_by_id(flagged, ids.UNKNOWN_WARNING))
+
+
+def test_impact_body_shows_the_rules_report():
+    report = assess_impact({**PREDICTION, "label": LABELS[26], "confidence": 0.99,
+                            "category": {"internal_fault": 0.99, "transient": 0.01},
+                            "equipment": {"power_transformer": 0.99, "none": 0.01},
+                            "kind": {"AG": 0.99}}, "prosumer-a", "consumer-home", 5.0).to_dict()
+    body = impact_body(report, {"microgrid-hub": "Microgrid hub"})
+    assert _text(_by_id(body, ids.IMPACT_SEVERITY)) == report["severity"].upper()
+    assert report["transfer_status"].capitalize() in _text(_by_id(body, ids.IMPACT_TRANSFER_STATUS))
+    energy = report["energy"]["transfer_not_delivered_kwh"]
+    assert f"{energy:,.2f} kWh" in _text(_by_id(body, ids.IMPACT_ENERGY))
+    actions = _by_id(body, ids.IMPACT_ACTIONS)[0].children
+    assert [li.children for li in actions] == report["actions"]
+    headline = _text(headline_body(PREDICTION, report))
+    assert report["severity"].upper() in headline and "97.0%" in headline
+
+
+def test_latest_table_links_each_row_to_its_permanent_page():
+    rows = [{"id": 7, "created_at": "2026-01-02T03:04:05Z", "label": LABELS[41], "confidence": 0.5,
+             "severity": "info", "transfer_status": "continues", "sample_name": "x.npy"}]
+    table = latest_table(rows, lambda i: f"/grid/analysis/{i}")
+    links = _find(table, lambda c: getattr(c, "href", None) is not None)
+    assert [link.href for link in links] == ["/grid/analysis/7"]
+    assert "2026-01-02 03:04:05" in _text(table)
+    assert "No analyses yet" in _text(latest_table([], str))
+
+
+def test_history_row_has_markdown_link_and_readable_event():
+    row = history_row({"id": 3, "label": "transient_magnetising_inrush", "confidence": 0.25, "created_at": "2026-01-02T03:04:05Z"},
+                      lambda i: f"/analysis/{i}")
+    assert row["id"] == "[#3](/analysis/3)"
+    assert row["analysis_id"] == 3 and row["event"] == "Magnetising inrush"
+    assert row["created_at"] == "2026-01-02 03:04:05"
+
+
+def test_model_banner_only_when_the_model_is_not_loaded():
+    assert _find(model_banner({"loaded": True, "message": "model loaded"}),
+                 lambda c: "model-status-banner" in (getattr(c, "className", "") or "")) == []
+    banner = model_banner({"loaded": False, "message": "model unavailable: best_model.pth is missing"})
+    assert "best_model.pth is missing" in _text(banner)
+    assert _text(banner).count("navailable") == 1
