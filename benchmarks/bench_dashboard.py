@@ -52,7 +52,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def report(name: str, seconds: list[float]) -> None:
     ms = [s * 1000 for s in seconds]
-    print(f"{name:<46} n={len(ms):<4} p50 {statistics.median(ms):7.1f} ms   p99 {percentile(ms, 99):7.1f} ms   "
+    print(f"{name:<62} n={len(ms):<4} p50 {statistics.median(ms):7.1f} ms   p99 {percentile(ms, 99):7.1f} ms   "
           f"max {max(ms):7.1f} ms")
 
 
@@ -111,6 +111,56 @@ def bench_callback(app, runs: int) -> None:
     print(f"history rows written: {context.store.count()}")
 
 
+def seed_rows(store, n: int) -> None:
+    """Bulk-insert n synthetic analyses (no waveforms) so the History grid has a realistic table."""
+    from sqlalchemy import insert
+
+    from services.history.schema import utc_now
+    from services.labels import LABELS, label_parts
+
+    now = utc_now()
+    rows = []
+    for index in range(n):
+        label = LABELS[index % len(LABELS)]
+        parts = label_parts(label)
+        rows.append({"created_at": now, "source": "api", "sender": ("prosumer-a", "prosumer-b")[index % 2],
+                     "receiver": "ev-hub", "transfer_kw": 5.0, "label": label, "label_id": index % len(LABELS),
+                     "confidence": (index * 7919 % 1000) / 1000, "category": parts.category,
+                     "equipment": parts.equipment, "kind": parts.kind, "unknown": False,
+                     "severity": ("info", "minor", "major", "critical")[index % 4], "transfer_status": "continues"})
+    with store.engine.begin() as connection:
+        for start in range(0, n, 5000):
+            connection.execute(insert(store.table), rows[start:start + 5000])
+
+
+def bench_history(app, n_rows: int, runs: int = 20) -> None:
+    """The History grid's server side (callbacks.history.history_rows) over n_rows analyses."""
+    from callbacks.history import history_rows
+
+    context = app.server.extensions[EXTENSION_KEY]
+    seed_rows(context.store, n_rows)
+    total = context.store.count()
+    cases = {
+        "first block, newest first": {"startRow": 0, "endRow": 100},
+        "block at row 50,000": {"startRow": 50_000, "endRow": 50_100},
+        "sorted by confidence": {"startRow": 0, "endRow": 100, "sortModel": [{"colId": "confidence", "sort": "desc"}]},
+        "filter label contains 'inrush'": {"startRow": 0, "endRow": 100, "filterModel": {
+            "label": {"filterType": "text", "type": "contains", "filter": "inrush"}}},
+        "filter category = transient + sort sender": {
+            "startRow": 0, "endRow": 100, "sortModel": [{"colId": "sender", "sort": "asc"}],
+            "filterModel": {"category": {"filterType": "text", "type": "equals", "filter": "transient"}}},
+    }
+    with app.server.test_request_context("/"):
+        for name, request in cases.items():
+            timings = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                response, _ = history_rows(request, context.store, data.analysis_href)
+                timings.append(time.perf_counter() - started)
+            assert response["rowData"], name
+            report(f"history {total:,} rows: {name}", timings)
+
+
 def bench_pages(app, page_runs: int, port: int) -> None:
     from selenium import webdriver
     from selenium.webdriver.common.by import By
@@ -138,7 +188,7 @@ def bench_pages(app, page_runs: int, port: int) -> None:
                     expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, selector)))
                 timings.append(time.perf_counter() - started)
             if cold:
-                print(f"{'first load of the session (cold) ' + path:<46} {timings[0] * 1000:7.1f} ms")
+                print(f"{'first load of the session (cold) ' + path:<62} {timings[0] * 1000:7.1f} ms")
                 timings = timings[1:] or timings
                 cold = False
             report(f"page {path} (warm) until {selector.split()[0]}", timings)
@@ -154,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-runs", type=int, default=5)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--history-rows", type=int, default=100_000)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(artifacts_dir=args.artifacts, database_url=f"sqlite:///{tmp}/history.db",
@@ -166,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"artifacts {args.artifacts} (fingerprint {status['fingerprint']}, backend {status['backend']})")
         bench_callback(app, args.runs)
+        if args.history_rows:
+            bench_history(app, args.history_rows)
         if not args.skip_browser:
             bench_pages(app, args.page_runs, args.port)
     return 0

@@ -124,6 +124,14 @@ def _event(request: AnalyzeRequest, context: AnalysisContext) -> tuple[Any, dict
     return waveform, {"source": "sample", "sample_name": entry.name, "true_label": entry.true_label}
 
 
+def _refusal(request: AnalyzeRequest, alert: dbc.Alert, status: str) -> dict[str, Any]:
+    """Outputs when nothing could be analysed: only the alert (and, for an upload, its status line)."""
+    outputs: dict[str, Any] = {"alert": alert}
+    if request.trigger == ids.UPLOAD:
+        outputs["upload_status"] = html.Span(status, className="text-danger")
+    return outputs
+
+
 def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
                         grid: Mapping[str, list[dict]] | None = None) -> dict[str, Any]:
     """The outputs to change for one trigger of the Analyze page (keys of OUTPUT_KEYS).
@@ -146,26 +154,23 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
 
     outputs: dict[str, Any] = {}
     try:
+        if request.transfer_kw in (None, ""):
+            raise InputProblem("enter the P2P transfer power in kW (a number above 0)")
         waveform, event = _event(request, context)
         if request.trigger == ids.UPLOAD:
             outputs["upload_store"] = {"filename": request.upload_filename, "waveform": waveform.tolist()}
             outputs["upload_status"] = html.Span(f"Loaded {request.upload_filename}", className="text-success")
         result = context.analyze(waveform, sender=request.sender, receiver=request.receiver,
                                  transfer_kw=request.transfer_kw, **event)
-    except InputProblem as exc:
-        problem = {"alert": _alert(str(exc))}
-        if request.trigger == ids.UPLOAD:
-            problem["upload_status"] = html.Span(str(exc), className="text-danger")
-        return problem
-    except AnalysisError as exc:
-        return {"alert": _alert(str(exc)), **{k: v for k, v in outputs.items() if k == "upload_status"}}
+    except (InputProblem, AnalysisError) as exc:
+        return _refusal(request, _alert(str(exc)), str(exc))
     except ModelUnavailable as exc:
-        return {"alert": _alert(f"{exc}; install a valid artifacts folder (see README)",
-                                title="Model unavailable")}
+        return _refusal(request, _alert(f"{exc}; install a valid artifacts folder (see README)",
+                                        title="Model unavailable"), "not analysed: the model is unavailable")
     except Exception:
         log.exception("analysis failed")
-        return {"alert": _alert("an internal error stopped the analysis; it has been logged",
-                                title="Analysis failed")}
+        return _refusal(request, _alert("an internal error stopped the analysis; it has been logged",
+                                        title="Analysis failed"), "not analysed: internal error")
 
     view = view_from_result(result)
     names = data.node_names()

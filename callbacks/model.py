@@ -97,6 +97,15 @@ def _curve(value: Any) -> dict[str, list[float]] | None:
     return {"confidence": [p[0] for p in pairs], "accuracy": [p[1] for p in pairs], "count": [p[2] for p in pairs]}
 
 
+def safe_card_view(card: Mapping[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+    """(view, problem): a card of an unexpected shape gives an empty view and says so."""
+    try:
+        return card_view(card), None
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        log.warning("model card unreadable: %s", exc)
+        return card_view(None), f"The model card could not be read ({type(exc).__name__}: {exc})."
+
+
 def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
     """What the Model page draws, read from a model card (missing parts come back empty)."""
     card = card or {}
@@ -129,11 +138,14 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
                                   if isinstance(v, int | float | str) and not isinstance(v, bool)})
     training = _first(card, "training_data", "data", "dataset") or {}
     ordered = [name for name in HEADLINE_ORDER if name in headline] + [n for n in headline if n not in HEADLINE_ORDER]
+    training_details = {key: card[key] for key in ("augmentation", "normalization", "test_seed", "epochs_run",
+                                                   "batch_size", "learning_rate") if card.get(key) is not None}
     return {
+        "training_details": training_details,
         "metrics": {name: headline[name] for name in ordered},
         "recall": recall,
         "confusion": confusion if isinstance(confusion, Sequence) else None,
-        "labels": list(_first(card, "labels") or LABELS),
+        "labels": [str(label) for label in card["labels"]] if isinstance(card.get("labels"), list) else list(LABELS),
         "curves": curves,
         "calibration_facts": calibration_facts,
         "training": training,

@@ -158,7 +158,7 @@ def event_card(
         [
             dcc.Upload(
                 id=ids.UPLOAD,
-                children=html.Div(["Drop a recording here or ", html.A("choose a file", href="#")]),
+                children=html.Div(["Drop a recording here or ", html.Span("choose a file", className="link-primary")]),
                 className="upload-zone mt-2",
                 accept=".npy,.csv,.txt,.dat,.tsv",
                 multiple=False,

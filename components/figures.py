@@ -183,7 +183,8 @@ def confusion_figure(
     share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     hover = [[f"true {labels[r]}<br>predicted {labels[c]}<br>{counts[r, c]:.0f} ({share[r, c]:.1%})"
               for c in range(counts.shape[1])] for r in range(counts.shape[0])]
-    heatmap = {"type": "heatmap", "z": np.round(share, 4).tolist(), "x": names, "y": names, "colorscale": "Blues",
+    heatmap = {"type": "heatmap", "z": np.round(share, 4).tolist(), "x": names, "y": names,
+               "colorscale": [[0.0, "#f8f9fa"], [0.02, "#dbe9f6"], [0.3, "#6baed6"], [1.0, "#08306b"]],
                "zmin": 0, "zmax": 1, "text": hover, "hoverinfo": "text",
                "colorbar": {"title": {"text": "share"}, "tickformat": ".0%"}}
     return _figure([heatmap], height=height,

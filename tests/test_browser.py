@@ -74,6 +74,13 @@ def test_dash001_every_page_loads(dash_duo, settings):
         else:
             dash_duo.wait_for_element(marker, timeout=TIMEOUT)
     assert dash_duo.find_elements(f".{ids.MODEL_STATUS_BANNER_CLASS}") == []
+    # the Network page re-runs the power flow when the transfer changes
+    dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}network").click()
+    dash_duo.wait_for_contains_text(f"#{ids.NETWORK_PEERS}", "sends 5 kW", timeout=TIMEOUT)
+    kw = dash_duo.find_element(f"#{ids.NETWORK_KW}")
+    kw.clear()
+    kw.send_keys("12\n")
+    dash_duo.wait_for_contains_text(f"#{ids.NETWORK_PEERS}", "sends 12 kW", timeout=TIMEOUT)
     assert dash_duo.get_logs() == []
 
 

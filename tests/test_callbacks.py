@@ -20,7 +20,7 @@ from callbacks import data
 from callbacks.analysis import load_view, parse_analysis_id
 from callbacks.analyze import OUTPUT_KEYS, AnalyzeRequest, InputProblem, analyze_page_update, decode_upload
 from callbacks.history import csv_href, history_rows
-from callbacks.model import card_view
+from callbacks.model import card_view, safe_card_view
 from callbacks.network import network_update
 from components import ids
 from services.analysis import EXTENSION_KEY
@@ -188,6 +188,14 @@ def test_same_sender_and_receiver_is_refused(context):
     assert set(outputs) == {"alert"} and "different" in str(outputs["alert"])
 
 
+def test_empty_transfer_power_is_asked_for_not_defaulted(context):
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context), sender="prosumer-a",
+                             receiver="consumer-home", transfer_kw=None)
+    outputs = analyze_page_update(request, context)
+    assert set(outputs) == {"alert"} and "kW" in str(outputs["alert"])
+    assert context.store.count() == 0
+
+
 def test_missing_model_gives_a_clear_alert_not_a_traceback(no_model_context):
     request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, source_tab=ids.SOURCE_SIMULATE,
                              sim_label="transient_magnetising_inrush", sim_seed=1, **PEERS)
@@ -285,7 +293,7 @@ def test_network_update_with_a_bad_transfer_only_alerts(sender, receiver, kw):
 
 
 def test_card_view_reads_the_training_pipelines_model_card():
-    card = {"model": "ConvNet", "seed": 1, "training_data": "10 windows per class",
+    card = {"model": "ConvNet", "seed": 1, "labels": 45, "training_data": "10 windows per class",
             "test": {"windows": 90, "accuracy": 0.95, "macro_f1": 0.94, "ece_before_calibration": 0.08,
                      "ece_after_calibration": 0.02, "per_label_recall": {LABELS[0]: 0.9},
                      "confusion_matrix": [[1, 0], [0, 1]]},
@@ -298,6 +306,8 @@ def test_card_view_reads_the_training_pipelines_model_card():
     assert view["calibration_facts"]["ece_after_calibration"] == 0.02
     assert view["training"] == "10 windows per class"
     assert card_view(None)["metrics"] == {}
+    view, problem = safe_card_view({"test": {"per_label_recall": [{"label": "x", "recall": "not a number"}]}})
+    assert view["recall"] == {} and "could not be read" in problem
 
 
 def test_samples_are_grouped_by_equipment_and_category():

@@ -14,11 +14,12 @@ from callbacks.views import (
     description_for,
     graph_caption,
     graph_for,
+    headline_for,
     impact_for,
     waveform_for,
 )
 from components import ids
-from components.cards import GRAPH_CONFIG, result_card, section_title
+from components.cards import GRAPH_CONFIG, model_banner, result_card, section_title
 from components.microgrid import microgrid_graph
 from components.tables import format_time, severity_badge
 from services.labels import pretty_label
@@ -86,6 +87,8 @@ def layout(analysis_id: str | None = None, **_query) -> html.Div:
             dcc.Graph(id=ids.ANALYSIS_WAVEFORM, figure=waveform_for(view), config=GRAPH_CONFIG)
             if view.get("waveform") else html.Div("The waveform of this analysis was not stored.",
                                                   className="text-muted small py-3"),
+            html.Hr(className="my-2"),
+            html.Div(headline_for(view, data.node_names())),
         ],
         body=True, className="mb-3 shadow-sm h-100",
     )
@@ -96,6 +99,7 @@ def layout(analysis_id: str | None = None, **_query) -> html.Div:
     )
     return html.Div(
         [
+            model_banner(data.model_status(context)),
             dcc.Store(id=ids.ANALYSIS_WAVEFORM_STORE, data={"waveform": view.get("waveform"),
                                                             "prediction": view["prediction"]}),
             _header(view),

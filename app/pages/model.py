@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from callbacks import data
-from callbacks.model import card_view, load_card
+from callbacks.model import load_card, safe_card_view
 from components import ids
 from components.cards import GRAPH_CONFIG, model_banner, section_title, stat_tile
 from components.figures import calibration_figure, calibration_summary_figure, confusion_figure, recall_figure
@@ -53,10 +53,10 @@ def _facts(value: object) -> list[tuple[str, object]]:
 def layout(**_query) -> html.Div:
     context = data.context()
     status = data.model_status(context)
-    view = card_view(load_card(context, status))
+    view, problem = safe_card_view(load_card(context, status))
     metrics = view["metrics"]
-    tiles = [dbc.Col(stat_tile(_title(name), _metric_text(name, float(value))), md=3, sm=6, className="mb-3")
-             for name, value in list(metrics.items())[:8]]
+    tiles = [dbc.Col(stat_tile(_title(name), _metric_text(name, float(value))), lg=2, md=4, sm=6, className="mb-3")
+             for name, value in list(metrics.items())[:6]]
     if not tiles:
         tiles = [dbc.Col(dbc.Alert("The model card has no test metrics.", color="secondary", className="mb-3"))]
     fingerprint = status.get("fingerprint") or "n/a (model not loaded)"
@@ -73,13 +73,15 @@ def layout(**_query) -> html.Div:
         [
             model_banner(status, component_id=ids.MODEL_BANNER),
             html.H4("Model card", className="mb-3"),
+            dbc.Alert(problem, color="warning") if problem else None,
             dbc.Row(tiles, id=ids.MODEL_METRICS, className="g-3"),
             dbc.Row(
                 [
                     dbc.Col(dbc.Card([section_title("Identity"), identity], body=True, className="shadow-sm h-100"),
                             xl=6),
                     dbc.Col(dbc.Card([section_title("Training data"),
-                                      key_value_table(_facts(view["training"]) or [("Description", "n/a")],
+                                      key_value_table((_facts(view["training"]) or [("Description", "n/a")])
+                                                      + _facts(view["training_details"]),
                                                       component_id=ids.MODEL_TRAINING_DATA)],
                                      body=True, className="shadow-sm h-100"), xl=6),
                 ],
@@ -100,7 +102,7 @@ def layout(**_query) -> html.Div:
                 className="g-3 mb-3",
             ),
             dbc.Card(
-                [section_title("Calibration: reliability before and after temperature scaling"),
+                [section_title("Calibration before and after temperature scaling"),
                  dbc.Row([
                      dbc.Col(dcc.Graph(id=ids.MODEL_CALIBRATION,
                                        figure=calibration_figure(view["curves"]) if view["curves"]

@@ -10,7 +10,7 @@ import callbacks.network  # noqa: F401  (registers this page's callbacks)
 from callbacks import data
 from callbacks.network import network_update
 from components import ids
-from components.cards import GRAPH_CONFIG, section_title
+from components.cards import GRAPH_CONFIG, model_banner, section_title
 from components.figures import empty_figure
 from components.microgrid import microgrid_graph
 from services.grid import DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW
@@ -67,6 +67,7 @@ def layout(**_query) -> html.Div:
     )
     return html.Div(
         [
+            model_banner(data.model_status()),
             controls,
             html.Div(state.get("summary"), id=ids.NETWORK_SUMMARY, className="mb-3"),
             dbc.Row([dbc.Col(graph, xl=6), dbc.Col(charts, xl=6)], className="g-3 mb-3"),

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"cannot write {str(out)!r}: the folder does not exist or is not writable")
     X, y, params = generate_dataset(args.per_class, args.seed, classes, progress=sys.stderr.isatty())
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, X=X, y=y, labels=np.array(LABELS), params=np.array(params))
+    np.savez(buffer, X=X, y=y, labels=np.array(LABELS), params=np.array(params))
     try:
         out.write_bytes(buffer.getvalue())
     except OSError as exc:
