@@ -36,7 +36,7 @@ from services.analysis import EXTENSION_KEY  # noqa: E402
 
 PEERS = {"sender": "prosumer-a", "receiver": "consumer-home", "transfer_kw": 5.0}
 PAGES = (
-    ("/", f"#{ids.CONFIDENCE}"),
+    ("/", f"#{ids.MICROGRID} canvas"),
     ("/history", f"#{ids.HISTORY_GRID} .ag-row"),
     ("/model", f"#{ids.MODEL_CONFUSION} .main-svg"),
     ("/network", f"#{ids.NETWORK_GRAPH} canvas"),

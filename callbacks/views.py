@@ -6,7 +6,7 @@ record, so the Analyze page and the permanent `/analysis/<id>` page draw exactly
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from components.cards import confidence_body, description_body, headline_body, impact_body
@@ -168,5 +168,10 @@ def impact_for(view: Mapping[str, Any] | None, names: Mapping[str, str] | None =
     return impact_body((view or {}).get("impact"), names)
 
 
-def headline_for(view: Mapping[str, Any] | None, names: Mapping[str, str] | None = None) -> list:
-    return headline_body((view or {}).get("prediction"), (view or {}).get("impact"), names)
+def headline_for(view: Mapping[str, Any] | None, names: Mapping[str, str] | None = None,
+                 href_for: Callable[[int], str] | None = None) -> list:
+    """The verdict strip; with `href_for`, it links to the analysis's permanent page."""
+    view = view or {}
+    analysis_id = view.get("analysis_id")
+    permalink = (f"Permanent link #{analysis_id}", href_for(int(analysis_id))) if href_for and analysis_id else None
+    return headline_body(view.get("prediction"), view.get("impact"), names, permalink)

@@ -280,8 +280,12 @@ def _money(value: object, currency: str = "") -> str:
 TRANSFER_STATUS_COLOURS = {"continues": "success", "curtailed": "warning", "disrupted": "danger"}
 
 
-def headline_body(prediction: Mapping | None, impact: Mapping | None, names: Mapping[str, str] | None = None) -> list:
-    """The at-a-glance verdict under the waveform: what, how sure, where, what it does to the trade."""
+def headline_body(prediction: Mapping | None, impact: Mapping | None, names: Mapping[str, str] | None = None,
+                  permalink: tuple[str, str] | None = None) -> list:
+    """The at-a-glance verdict under the waveform: what, how sure, where, what it does to the trade.
+
+    `permalink` is (text, href) of the analysis's permanent page, shown at the right.
+    """
     if not prediction:
         return [placeholder("One click on Analyze: the event, the model's confidence, where it is and what it "
                             "does to the P2P transfer appear here.")]
@@ -303,8 +307,10 @@ def headline_body(prediction: Mapping | None, impact: Mapping | None, names: Map
     return [
         html.Div(
             [html.Span(str(impact.get("severity") or level).upper(), className=f"badge severity-badge sev-bg-{level} me-2"),
-             html.Span(str(impact.get("event_type") or ""), className="fw-semibold")],
-            className="mb-2",
+             html.Span(str(impact.get("event_type") or ""), className="fw-semibold me-auto"),
+             dcc.Link(permalink[0], href=permalink[1], className="small ms-2", id=ids.RESULT_PERMALINK)
+             if permalink else None],
+            className="mb-2 d-flex align-items-center",
         ),
         dbc.Row([dbc.Col([html.Div(title, className="small text-muted"), html.Div(value, className="fw-semibold"),
                           html.Div(hint, className="small text-muted") if hint else None], md=3, xs=6)

@@ -41,6 +41,7 @@ DESCRIPTION = "analyze-description"
 IMPACT = "analyze-impact"
 LATEST_TABLE = "analyze-latest"  # container of the latest-analyses table
 RESULT_HEADLINE = "analyze-headline"
+RESULT_PERMALINK = "result-permalink"  # link to /analysis/<id> of the analysis shown
 
 # inside the confidence / impact / description bodies (shared by Analyze and the analysis page)
 CONFIDENCE_VALUE = "confidence-value"

@@ -47,7 +47,7 @@ def navbar() -> dbc.Navbar:
             ],
             fluid=True,
         ),
-        color="dark", dark=True, id=ids.NAVBAR, className="mb-0 shadow-sm",
+        color="dark", dark=True, sticky="top", id=ids.NAVBAR, className="mb-0 shadow-sm",
     )
 
 

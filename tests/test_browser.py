@@ -47,16 +47,22 @@ def _wait_analysis_done(dash_duo, rows: int) -> None:
     assert len(dash_duo.find_elements(f"#{ids.LATEST_TABLE} tbody tr")) == rows
 
 
-def _click(dash_duo, selector: str) -> None:
-    """Scroll the element to the middle of the window (no smooth scrolling), then click it as a user would."""
-    element = dash_duo.wait_for_element(selector, timeout=TIMEOUT)
+def _click(dash_duo, target) -> None:
+    """Scroll the element (or selector) to the middle of the window, no smooth scrolling, then click it."""
+    element = dash_duo.wait_for_element(target, timeout=TIMEOUT) if isinstance(target, str) else target
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
     element.click()
 
 
-def _upload(dash_duo, path: Path) -> None:
+def _tab(dash_duo, title: str) -> None:
+    """Open one of the grid-event tabs (Sample, Simulate, Upload)."""
+    dash_duo.wait_for_element(f"#{ids.EVENT_SOURCE_TABS} .nav-link", timeout=TIMEOUT)
     tabs = dash_duo.find_elements(f"#{ids.EVENT_SOURCE_TABS} .nav-link")
-    next(tab for tab in tabs if tab.text == "Upload").click()
+    _click(dash_duo, next(tab for tab in tabs if tab.text == title))
+
+
+def _upload(dash_duo, path: Path) -> None:
+    _tab(dash_duo, "Upload")
     file_input = dash_duo.find_element(f"#{ids.UPLOAD} input[type=file]")
     file_input.send_keys(str(path))
 
@@ -68,14 +74,14 @@ def test_dash001_every_page_loads(dash_duo, settings):
     dash_duo.wait_for_element(f"#{ids.MICROGRID} canvas", timeout=TIMEOUT)
     for page, marker in (("history", f"#{ids.HISTORY_GRID} .ag-row"), ("model", f"#{ids.MODEL_CONFUSION} .main-svg"),
                          ("network", f"#{ids.NETWORK_PRICE}"), ("analyze", f"#{ids.ANALYZE_BUTTON}")):
-        dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}{page}").click()
+        _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}{page}")
         if page == "history":
             dash_duo.wait_for_contains_text(f"#{ids.HISTORY_TOTAL}", "0 analyses", timeout=TIMEOUT)
         else:
             dash_duo.wait_for_element(marker, timeout=TIMEOUT)
     assert dash_duo.find_elements(f".{ids.MODEL_STATUS_BANNER_CLASS}") == []
     # the Network page re-runs the power flow when the transfer changes
-    dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}network").click()
+    _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}network")
     dash_duo.wait_for_contains_text(f"#{ids.NETWORK_PEERS}", "sends 5 kW", timeout=TIMEOUT)
     kw = dash_duo.find_element(f"#{ids.NETWORK_KW}")
     kw.clear()
@@ -99,8 +105,9 @@ def test_dash002_one_click_updates_every_panel(dash_duo, settings):
     assert dash_duo.find_element(f"#{ids.IMPACT_TRANSFER_STATUS}").text
     assert dash_duo.find_elements(f"#{ids.IMPACT_ACTIONS} li")
     assert dash_duo.find_element(f"#{ids.DESCRIPTION} h6").text
+    assert dash_duo.find_element(f"#{ids.RESULT_PERMALINK}").get_attribute("href").endswith("/analysis/1")
     # the RMS view redraws the same analysis without a new history row
-    dash_duo.find_element(f"#{ids.WAVEFORM_VIEW} input[value=rms]").click()
+    _click(dash_duo, f"#{ids.WAVEFORM_VIEW} input[value=rms]")
     dash_duo.wait_for_contains_text(f"#{ids.WAVEFORM} .ytitle", "RMS", timeout=TIMEOUT)
     assert len(dash_duo.find_elements(f"#{ids.LATEST_TABLE} tbody tr")) == 1
     assert dash_duo.get_logs() == []
@@ -110,8 +117,7 @@ def test_dash003_simulated_event_goes_through(dash_duo, settings):
     app = create_app(settings=settings)
     dash_duo.start_server(app)
     dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
-    tabs = dash_duo.find_elements(f"#{ids.EVENT_SOURCE_TABS} .nav-link")
-    next(tab for tab in tabs if tab.text == "Simulate").click()
+    _tab(dash_duo, "Simulate")
     dash_duo.wait_for_element(f"input[id*='{ids.SIM_PARAM_TYPE}'][id*='remanence_percent']", timeout=TIMEOUT)
     _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
     _wait_analysis_done(dash_duo, rows=1)
@@ -159,10 +165,10 @@ def test_dash006_history_permanent_link_reopens_the_analysis(dash_duo, settings)
     result = context.analyze_sample(first_sample, sender="prosumer-b", receiver="ev-hub", transfer_kw=7.5)
     dash_duo.start_server(app)
     dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
-    dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}history").click()
+    _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}history")
     link = dash_duo.wait_for_element(f"#{ids.HISTORY_GRID} .ag-row a", timeout=TIMEOUT)
     assert link.text == f"#{result['analysis_id']}"
-    link.click()
+    _click(dash_duo, link)
     dash_duo.wait_for_element(f"#{ids.ANALYSIS_PAGE}", timeout=TIMEOUT)
     assert f"Analysis #{result['analysis_id']}" in dash_duo.find_element(f"#{ids.ANALYSIS_HEADER}").text
     assert dash_duo.driver.current_url.endswith(f"/analysis/{result['analysis_id']}")
@@ -188,18 +194,18 @@ def test_dash007_mounted_under_a_prefix_in_a_flask_portal(dash_duo, settings):
     dash_duo.start_server(app, navigate=False)
     dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/")
     assert dash_duo.wait_for_element("#portal-title", timeout=TIMEOUT).text == "Utility portal"
-    dash_duo.find_element("#to-grid").click()
+    _click(dash_duo, "#to-grid")
     dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
     _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
     _wait_analysis_done(dash_duo, rows=1)
     row_link = dash_duo.find_element(f"#{ids.LATEST_TABLE} tbody tr td:first-child a")
     assert row_link.get_attribute("href").endswith("/grid/analysis/1")
-    dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}history").click()
+    _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}history")
     dash_duo.wait_for_element(f"#{ids.HISTORY_GRID} .ag-row a", timeout=TIMEOUT)
     assert dash_duo.driver.current_url.endswith("/grid/history")
     csv_href = dash_duo.find_element(f"#{ids.HISTORY_CSV_LINK}").get_attribute("href")
     assert csv_href.endswith("/grid/api/history.csv")
-    dash_duo.find_element(f"#{ids.HISTORY_GRID} .ag-row a").click()
+    _click(dash_duo, f"#{ids.HISTORY_GRID} .ag-row a")
     dash_duo.wait_for_element(f"#{ids.ANALYSIS_PAGE}", timeout=TIMEOUT)
     assert dash_duo.driver.current_url.endswith("/grid/analysis/1")
     assert dash_duo.get_logs() == []
@@ -213,12 +219,11 @@ def test_dash008_missing_model_shows_a_banner(dash_duo, tmp_path):
     banner = dash_duo.wait_for_element(f"#{ids.ANALYZE_MODEL_BANNER} .{ids.MODEL_STATUS_BANNER_CLASS}",
                                        timeout=TIMEOUT)
     assert "Model unavailable" in banner.text
-    dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}model").click()
+    _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}model")
     dash_duo.wait_for_element(f"#{ids.MODEL_BANNER} .{ids.MODEL_STATUS_BANNER_CLASS}", timeout=TIMEOUT)
-    dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}analyze").click()
+    _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}analyze")
     dash_duo.wait_for_element(f"#{ids.ANALYZE_BUTTON}", timeout=TIMEOUT)
-    tabs = dash_duo.find_elements(f"#{ids.EVENT_SOURCE_TABS} .nav-link")
-    next(tab for tab in tabs if tab.text == "Simulate").click()
+    _tab(dash_duo, "Simulate")
     _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
     dash_duo.wait_for_contains_text(f"#{ids.ANALYZE_ALERT}", "Model unavailable", timeout=TIMEOUT)
     assert dash_duo.get_logs() == []

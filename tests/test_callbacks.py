@@ -264,7 +264,7 @@ def test_permanent_page_reloads_the_stored_analysis(context):
     reopened = load_view(context, str(shown["analysis_id"]))
     assert reopened["prediction"]["label"] == shown["prediction"]["label"]
     assert reopened["prediction"]["confidence"] == pytest.approx(shown["prediction"]["confidence"])
-    assert reopened["prediction"]["top5"] == shown["prediction"]["top5"]
+    assert [list(item) for item in reopened["prediction"]["top5"]] == [list(item) for item in shown["prediction"]["top5"]]
     assert np.allclose(reopened["waveform"], shown["waveform"])
     assert reopened["impact"] == shown["impact"]
     assert reopened["description"]["description"] == shown["description"]["description"]

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,13 @@ def compress_waveform(waveform: np.ndarray) -> bytes:
     array = np.ascontiguousarray(waveform, dtype=np.float32)
     if array.shape != (N_PHASES, N_SAMPLES):
         raise HistoryQueryError(f"waveform must have shape ({N_PHASES}, {N_SAMPLES}), got {array.shape}")
-    return zlib.compress(array.tobytes(), 1)
+    return _compress(array.tobytes())
+
+
+@lru_cache(maxsize=256)
+def _compress(raw: bytes) -> bytes:
+    """Sample waveforms are analysed again and again: compress each distinct one once per process."""
+    return zlib.compress(raw, 1)
 
 
 def decompress_waveform(blob: bytes) -> np.ndarray:

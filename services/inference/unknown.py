@@ -187,7 +187,7 @@ class FeatureDetector:
                     f"amplitude too small: peak {window_peak:.3g}, while events the model knows peak "
                     f"at {low:.3g} or more; check the units and CT ratio"
                 )
-            elif window_peak > 4.0 * high:
+            elif window_peak > 10.0 * high:
                 reasons.append(
                     f"amplitude too large: peak {window_peak:.3g}, beyond the {high:.3g} of any event "
                     "the model knows; check the units and CT ratio"

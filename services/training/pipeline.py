@@ -62,7 +62,7 @@ class TrainingConfig:
     validation_per_class: int = 60
     test_per_class: int = 100
     classes: list[int] | None = None  # label ids to simulate (default all 45)
-    epochs: int = 14
+    epochs: int = 24
     batch_size: int = 128
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
@@ -150,6 +150,38 @@ def _stratified_split(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[Dataset,
     return tuple(Dataset(X[np.array(c)], y[np.array(c)]) for c in chosen)  # type: ignore[return-value]
 
 
+class LearningRateSchedule:
+    """One-cycle learning rate: linear warm-up over 20 % of the steps, then cosine annealing.
+
+    `shorten` re-plans the remaining steps (when the time limit would be passed) as a cosine from
+    the current rate down to the floor, so a slow machine still ends on a fully annealed model.
+    """
+
+    def __init__(self, peak: float, total_steps: int, warmup_fraction: float = 0.2) -> None:
+        self.peak = peak
+        self.total = max(1, total_steps)
+        self.warmup = max(1, int(warmup_fraction * self.total))
+        self.floor = peak * 1e-3
+        self.restart: tuple[int, float] | None = None  # (step, rate) where a shortened plan starts
+
+    def _planned(self, step: int) -> float:
+        if step < self.warmup:
+            return self.peak * (0.04 + 0.96 * step / self.warmup)
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        return self.floor + 0.5 * (self.peak - self.floor) * (1.0 + math.cos(math.pi * progress))
+
+    def rate(self, step: int) -> float:
+        if self.restart is None:
+            return self._planned(step)
+        start, start_rate = self.restart
+        progress = min(1.0, (step - start) / max(1, self.total - start))
+        return self.floor + 0.5 * (start_rate - self.floor) * (1.0 + math.cos(math.pi * progress))
+
+    def shorten(self, step: int, total_steps: int) -> None:
+        self.restart = (step, self.rate(step))
+        self.total = max(step + 1, total_steps)
+
+
 def normalization_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-phase mean and std of the training windows, shape (1, 3, 1) float32."""
     mean = X.astype(np.float64).mean(axis=(0, 2)).reshape(1, 3, 1)
@@ -208,9 +240,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
         lr=config.learning_rate,
     )
     steps_per_epoch = math.ceil(len(train_set.y) / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.learning_rate, epochs=config.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.25
-    )
+    schedule = LearningRateSchedule(config.learning_rate, config.epochs * steps_per_epoch)
     loss_function = nn.CrossEntropyLoss()
     X_train = torch.from_numpy(train_set.X)
     y_train = torch.from_numpy(train_set.y)
@@ -219,19 +249,30 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     history = []
     stopped_because = "completed all epochs"
     epoch_seconds: list[float] = []
+    planned_epochs = config.epochs
+    step_count = 0
     for epoch in range(1, config.epochs + 1):
+        if epoch > planned_epochs:
+            break
         if config.time_limit_min is not None and epoch_seconds:
-            projected = time.perf_counter() - started + 1.2 * max(epoch_seconds[-2:]) + 30.0
-            if projected > config.time_limit_min * 60.0:
-                stopped_because = f"time limit of {config.time_limit_min:g} min"
-                log(f"stopping before epoch {epoch}: the {config.time_limit_min:g} min time limit would be passed")
-                break
+            per_epoch = max(epoch_seconds[-2:])
+            left = config.time_limit_min * 60.0 - (time.perf_counter() - started) - 45.0  # evaluation + writing
+            fitting = epoch - 1 + int(left // per_epoch)
+            if fitting < planned_epochs:
+                planned_epochs = fitting
+                if planned_epochs < epoch:
+                    stopped_because = f"time limit of {config.time_limit_min:g} min"
+                    log(f"stopping before epoch {epoch}: the {config.time_limit_min:g} min limit would be passed")
+                    break
+                schedule.shorten(step_count, planned_epochs * steps_per_epoch)
+                stopped_because = f"time limit of {config.time_limit_min:g} min: schedule shortened to {planned_epochs} epochs"
+                log(f"the machine is slower than planned: annealing over {planned_epochs} epochs instead of {config.epochs}")
         epoch_started = time.perf_counter()
         model.train()
         order = torch.randperm(len(y_train), generator=generator)
         running_loss = 0.0
         correct = 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", unit="batch",
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{planned_epochs}", unit="batch",
                    disable=not config.progress, leave=False)
         for step in bar:
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
@@ -241,10 +282,12 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
             targets = targets.to(device)
             logits = model(inputs)
             loss = loss_function(logits, targets)
+            for group in optimizer.param_groups:
+                group["lr"] = schedule.rate(step_count)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            scheduler.step()
+            step_count += 1
             running_loss += loss.item() * len(index)
             correct += int((logits.argmax(1) == targets).sum())
             if step % 10 == 0:
