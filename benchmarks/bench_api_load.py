@@ -46,6 +46,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def server_cpu_seconds(master_pid: int) -> float:
+    """User + system CPU of the gunicorn workers (children of the master), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def wait_healthy(base: str, timeout_s: float, process: subprocess.Popen | None) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -188,7 +204,9 @@ def main() -> int:
         if args.warmup:
             load(args.warmup)
         before = store.count() if store else None
+        cpu_before = server_cpu_seconds(process.pid) if process else None
         result = load(args.duration)
+        cpu_after = server_cpu_seconds(process.pid) if process else None
         time.sleep(0.5)
         after = store.count() if store else None
 
@@ -199,6 +217,11 @@ def main() -> int:
         print(f"requests/s: {result['requests_per_s']:.1f}")
         print(f"latency ms: p50 {result['p50_ms']:.2f}  p90 {result['p90_ms']:.2f}  p99 {result['p99_ms']:.2f}")
         print(f"requests: {result['requests']}  non-2xx: {result['non_2xx']}  socket errors: {result['socket_errors']}")
+        if cpu_before is not None and result["requests"]:
+            per_request = (cpu_after - cpu_before) / result["requests"] * 1000
+            print(f"server CPU per request: {per_request:.2f} ms (workers' user+system time; "
+                  f"{os.cpu_count()} cores could serve at most {os.cpu_count() * 1000 / per_request:.0f} requests/s)")
+            print(f"load average during the run: {os.getloadavg()[0]:.2f} (other processes share the cores)")
         if store is not None:
             written = after - before
             # the client counts answers it read; a request cut at the deadline may still be recorded

@@ -59,7 +59,7 @@ def report(name: str, seconds: list[float]) -> None:
 def _dash_payload(sample: str) -> dict:
     """The body Dash's renderer posts when the Analyze button is clicked (one multi-output callback)."""
     outputs = [(ids.MICROGRID, "elements"), (ids.MICROGRID_CAPTION, "children"), (ids.RESULT_HEADLINE, "children"),
-               (ids.WAVEFORM, "figure"), (ids.CONFIDENCE, "children"), (ids.DESCRIPTION, "children"),
+               (ids.WAVEFORM_CONTAINER, "children"), (ids.CONFIDENCE, "children"), (ids.DESCRIPTION, "children"),
                (ids.IMPACT, "children"), (ids.LATEST_TABLE, "children"), (ids.ANALYZE_ALERT, "children"),
                (ids.ANALYZE_RESULT_STORE, "data"), (ids.UPLOAD_STORE, "data"), (ids.UPLOAD_STATUS, "children")]
     return {

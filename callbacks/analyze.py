@@ -26,7 +26,7 @@ from callbacks.views import (
     headline_for,
     impact_for,
     view_from_result,
-    waveform_for,
+    waveform_panel,
 )
 from components import ids
 from components.cards import sim_param_inputs
@@ -144,7 +144,7 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
     """
     grid = grid or data.grid_data()
     if request.trigger == ids.WAVEFORM_VIEW:
-        return {"waveform": waveform_for(request.result, request.view_mode)}
+        return {"waveform": waveform_panel(request.result, request.view_mode, ids.WAVEFORM)}
     if request.trigger in (ids.SENDER, ids.RECEIVER):
         return {"graph": graph_for(grid, None, sender=request.sender, receiver=request.receiver),
                 "caption": graph_caption(None, data.node_names(), sender=request.sender, receiver=request.receiver),
@@ -178,7 +178,7 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
         **outputs,
         "graph": graph_for(grid, view),
         "caption": graph_caption(view, names),
-        "waveform": waveform_for(view, request.view_mode),
+        "waveform": waveform_panel(view, request.view_mode, ids.WAVEFORM),
         "confidence": confidence_for(view),
         "description": description_for(view),
         "impact": impact_for(view, names),
@@ -205,7 +205,7 @@ def sim_params_for(label: str | None) -> list:
     Output(ids.MICROGRID, "elements"),
     Output(ids.MICROGRID_CAPTION, "children"),
     Output(ids.RESULT_HEADLINE, "children"),
-    Output(ids.WAVEFORM, "figure"),
+    Output(ids.WAVEFORM_CONTAINER, "children"),
     Output(ids.CONFIDENCE, "children"),
     Output(ids.DESCRIPTION, "children"),
     Output(ids.IMPACT, "children"),

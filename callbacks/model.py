@@ -140,7 +140,11 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
     ordered = [name for name in HEADLINE_ORDER if name in headline] + [n for n in headline if n not in HEADLINE_ORDER]
     training_details = {key: card[key] for key in ("augmentation", "normalization", "test_seed", "epochs_run",
                                                    "batch_size", "learning_rate") if card.get(key) is not None}
+    history = card.get("history") if isinstance(card.get("history"), list) else []
+    unknown = card.get("unknown_detection") if isinstance(card.get("unknown_detection"), Mapping) else {}
     return {
+        "history": history,
+        "unknown": {k: v for k, v in unknown.items() if isinstance(v, int | float | str) and not isinstance(v, bool)},
         "training_details": training_details,
         "metrics": {name: headline[name] for name in ordered},
         "recall": recall,

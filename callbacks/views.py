@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from components.cards import confidence_body, description_body, headline_body, impact_body
+from dash import dcc, html
+
+from components.cards import GRAPH_CONFIG, confidence_body, description_body, headline_body, impact_body
 from components.figures import empty_figure, waveform_figure
 from components.microgrid import microgrid_elements
 
@@ -153,6 +155,18 @@ def waveform_for(view: Mapping[str, Any] | None, mode: str = "raw") -> Any:
         view["waveform"], view=mode, inception_ms=prediction.get("inception_ms"),
         explanation=prediction.get("explanation") or (),
     )
+
+
+def waveform_panel(view: Mapping[str, Any] | None, mode: str, component_id: str) -> Any:
+    """The waveform graph of a view, or a placeholder of the same height before any analysis.
+
+    The Analyze page starts without a dcc.Graph so that its first render does not wait for
+    plotly.js (Dash holds the whole page until every lazy component's script is loaded).
+    """
+    if not view or not view.get("waveform"):
+        return html.Div("Choose an event and press Analyze: the three differential currents appear here.",
+                        className="waveform-placeholder text-muted small")
+    return dcc.Graph(id=component_id, figure=waveform_for(view, mode), config=GRAPH_CONFIG)
 
 
 def confidence_for(view: Mapping[str, Any] | None) -> list:

@@ -131,18 +131,18 @@ def _short_label(label: str) -> str:
         return label
 
 
-def top5_figure(top5: Sequence[Sequence], *, height: int = 210) -> dict:
+def top5_figure(top5: Sequence[Sequence], *, height: int = 250) -> dict:
     """Horizontal bars of the five most likely labels, the winner on top and highlighted."""
     if not top5:
         return empty_figure("No prediction yet", height=height)
-    names = [_short_label(str(item[0])) for item in top5][::-1]
+    names = [_short_label(str(item[0])).replace(" - ", "<br>") for item in top5][::-1]
     probabilities = [float(item[1]) for item in top5][::-1]
     colours = [MUTED] * (len(names) - 1) + [ACCENT]
     bar = {"type": "bar", "x": probabilities, "y": names, "orientation": "h", "marker": {"color": colours},
            "text": [f"{p:.1%}" for p in probabilities], "textposition": "auto",
            "hovertemplate": "%{y}: %{x:.2%}<extra></extra>", "customdata": [str(item[0]) for item in top5][::-1]}
     return _figure([bar], height=height, margin={"l": 10, "r": 10, "t": 10, "b": 30},
-                   xaxis={"range": [0, 1], "tickformat": ".0%"}, yaxis={"automargin": True})
+                   xaxis={"range": [0, 1], "tickformat": ".0%"}, yaxis={"automargin": True, "tickfont": {"size": 11}})
 
 
 def marginals_figure(
@@ -267,7 +267,10 @@ def bar_figure(
 
 
 def calibration_summary_figure(facts: Mapping[str, float], *, height: int = 360) -> dict:
-    """ECE and NLL before and after temperature scaling, when the card has no reliability bins."""
+    """ECE and NLL before and after temperature scaling (one panel each, own scales).
+
+    Used when the model card has no reliability bins.
+    """
     pairs = []
     for metric, title in (("ece", "Expected calibration error"), ("nll", "Negative log-likelihood")):
         before = next((v for k, v in facts.items() if metric in k and "before" in k), None)
@@ -276,12 +279,38 @@ def calibration_summary_figure(facts: Mapping[str, float], *, height: int = 360)
             pairs.append((title, float(before), float(after)))
     if not pairs:
         return empty_figure("No calibration data in the model card", height=height)
-    traces = [
-        {"type": "bar", "name": name, "x": [title for title, *_ in pairs],
-         "y": [values[index] for _, *values in pairs], "marker": {"color": colour},
-         "text": [f"{values[index]:.4f}" for _, *values in pairs], "textposition": "auto"}
-        for index, (name, colour) in enumerate((("before temperature scaling", "#dc3545"),
-                                                ("after temperature scaling", "#198754")))
-    ]
-    return _figure(traces, height=height, barmode="group", legend={"orientation": "h", "y": -0.15},
-                   yaxis={"title": {"text": "lower is better"}})
+    traces, layout = [], {}
+    width = 1.0 / len(pairs)
+    for index, (title, before, after) in enumerate(pairs):
+        suffix = "" if index == 0 else str(index + 1)
+        traces.append({"type": "bar", "x": ["before", "after"], "y": [before, after], "name": title,
+                       "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "showlegend": False,
+                       "marker": {"color": ["#dc3545", "#198754"]}, "text": [f"{before:.4f}", f"{after:.4f}"],
+                       "textposition": "auto", "hovertemplate": "%{x} temperature scaling: %{y:.4f}<extra></extra>"})
+        layout[f"xaxis{suffix}"] = {**AXIS, "domain": [index * width + 0.04, (index + 1) * width - 0.04],
+                                    "anchor": f"y{suffix}", "title": {"text": title}}
+        layout[f"yaxis{suffix}"] = {**AXIS, "anchor": f"x{suffix}", "rangemode": "tozero"}
+    layout["yaxis"]["title"] = {"text": "lower is better"}
+    return _figure(traces, height=height, **layout)
+
+
+def training_curve_figure(history: Sequence[Mapping[str, float]], *, height: int = 300) -> dict:
+    """Accuracy per epoch on the training and validation splits (losses on a second axis)."""
+    epochs = [row.get("epoch") for row in history if isinstance(row, Mapping) and row.get("epoch") is not None]
+    if not epochs:
+        return empty_figure("No training history in the model card", height=height)
+    traces = []
+    series = (("train_accuracy", "training accuracy", "#0d6efd", "solid", "y"),
+              ("validation_accuracy", "validation accuracy", "#198754", "solid", "y"),
+              ("train_loss", "training loss", "#0d6efd", "dot", "y2"),
+              ("validation_loss", "validation loss", "#198754", "dot", "y2"))
+    for key, name, colour, dash, axis in series:
+        values = [row.get(key) for row in history if isinstance(row, Mapping) and row.get("epoch") is not None]
+        if any(v is not None for v in values):
+            traces.append({"type": "scatter", "mode": "lines+markers", "x": epochs, "y": values, "name": name,
+                           "yaxis": axis, "line": {"color": colour, "dash": dash, "width": 2}, "marker": {"size": 4}})
+    return _figure(traces, height=height, legend={"orientation": "h", "y": -0.25},
+                   xaxis={"title": {"text": "epoch"}},
+                   yaxis={"title": {"text": "accuracy"}, "range": [0, 1.02], "tickformat": ".0%"},
+                   yaxis2={"title": {"text": "loss"}, "overlaying": "y", "side": "right", "showgrid": False,
+                           "rangemode": "tozero"})

@@ -211,6 +211,8 @@ def microgrid_stylesheet() -> list[dict]:
         {"selector": "edge.path-blocked",
          "style": {"line-color": "#0d6efd", "width": 5, "line-style": "dashed"}},
     ]
+    # de-energised first, so a de-energised node that the event also hit keeps its severity colour
+    style.append({"selector": "node.deenergised", "style": {"background-color": "#adb5bd", "opacity": 0.6}})
     for level, colour in SEVERITY_COLOURS.items():
         if level == "normal":
             continue
@@ -220,8 +222,7 @@ def microgrid_stylesheet() -> list[dict]:
         ]
     style += [
         {"selector": "node.located",
-         "style": {"border-color": "#212529", "border-width": 4, "width": 44, "height": 36}},
-        {"selector": "node.deenergised", "style": {"background-color": "#6c757d", "opacity": 0.55}},
+         "style": {"border-color": "#212529", "border-width": 4, "width": 44, "height": 36, "opacity": 1}},
         {"selector": "node.voltage-violation", "style": {"border-color": "#dc3545", "border-width": 4}},
         {"selector": "edge.overloaded", "style": {"line-color": "#dc3545", "line-style": "dashed"}},
     ]

@@ -435,13 +435,25 @@ def model_status(artifacts_dir: str | Path | None = None) -> ModelStatus:
 
 
 def warm_up(artifacts_dir: str | Path) -> ModelStatus:
-    """Load the model and run one prediction so the first real request is not the slow one."""
+    """Load the model and run one whole analysis (nothing recorded) before taking traffic.
+
+    The first analysis of a process imports the power-flow stack and builds the network (seconds);
+    done here, right after fork, it is not paid by the first requests, which would otherwise
+    queue behind it.
+    """
     status = model_status(artifacts_dir)
     if status.loaded:
         try:
-            get_model(artifacts_dir).predict(np.zeros((3, 726), dtype=np.float32))
+            analyze(
+                np.zeros((3, 726), dtype=np.float32),
+                source="api",
+                sender=SENDERS[0],
+                receiver=next(peer for peer in RECEIVERS if peer != SENDERS[0]),
+                predictor=get_model(artifacts_dir),
+                store=None,
+            )
         except Exception:
-            log.exception("warm-up prediction failed")
+            log.exception("warm-up analysis failed")
     return status
 
 

@@ -84,7 +84,7 @@ def test_analyze_button_updates_every_panel_and_adds_one_history_row(context):
     assert context.store.count() == 1
     assert stored["sample_name"] == sample and stored["source"] == "sample"
     assert view["prediction"]["label"] == stored["label"]
-    assert len(outputs["waveform"]["data"]) == 3
+    assert outputs["waveform"].id == ids.WAVEFORM and len(outputs["waveform"].figure["data"]) == 3
     assert view["impact"]["severity"] == stored["severity"]
     assert any(f"sev-{view['impact']['severity']}" in e["classes"] for e in outputs["graph"])
     assert stored["severity"].upper() in outputs["caption"]
@@ -95,7 +95,7 @@ def test_view_toggle_redraws_only_the_waveform(context):
     view = analyze_page_update(request, context)["result"]
     toggled = analyze_page_update(AnalyzeRequest(trigger=ids.WAVEFORM_VIEW, view_mode="rms", result=view), context)
     assert set(toggled) == {"waveform"}
-    assert "RMS" in toggled["waveform"]["layout"]["yaxis"]["title"]["text"]
+    assert "RMS" in toggled["waveform"].figure["layout"]["yaxis"]["title"]["text"]
     assert context.store.count() == 1
 
 

@@ -23,6 +23,7 @@ from components.figures import (
     recall_figure,
     rolling_rms,
     top5_figure,
+    training_curve_figure,
     waveform_figure,
 )
 from components.microgrid import (
@@ -132,10 +133,23 @@ def test_calibration_figures_show_before_and_after():
               "after": {"confidence": [0.5, 0.9], "accuracy": [0.5, 0.9]}}
     names = [trace["name"] for trace in calibration_figure(curves)["data"]]
     assert names == ["perfectly calibrated", "before temperature scaling", "after temperature scaling"]
-    summary = calibration_summary_figure({"ece_before_calibration": 0.05, "ece_after_calibration": 0.01})
-    assert [trace["y"] for trace in summary["data"]] == [[0.05], [0.01]]
-    assert summary["data"][0]["x"] == ["Expected calibration error"]
+    summary = calibration_summary_figure({"ece_before_calibration": 0.05, "ece_after_calibration": 0.01,
+                                          "nll_before_calibration": 0.3, "nll_after_calibration": 0.2})
+    assert [trace["y"] for trace in summary["data"]] == [[0.05, 0.01], [0.3, 0.2]]
+    assert [trace["yaxis"] for trace in summary["data"]] == ["y", "y2"]
+    assert summary["layout"]["xaxis"]["title"]["text"] == "Expected calibration error"
     assert calibration_figure({})["data"] == []  # empty figure with a message
+
+
+def test_training_curve_figure_plots_accuracy_and_loss_per_epoch():
+    history = [{"epoch": 1, "train_accuracy": 0.3, "validation_accuracy": 0.4, "train_loss": 2.0,
+                "validation_loss": 1.8}, {"epoch": 2, "train_accuracy": 0.6, "validation_accuracy": 0.7,
+                                          "train_loss": 1.0, "validation_loss": 0.9}]
+    fig = training_curve_figure(history)
+    by_name = {trace["name"]: trace for trace in fig["data"]}
+    assert by_name["validation accuracy"]["y"] == [0.4, 0.7] and by_name["validation accuracy"]["yaxis"] == "y"
+    assert by_name["training loss"]["yaxis"] == "y2" and by_name["training loss"]["x"] == [1, 2]
+    assert training_curve_figure([])["data"] == []
 
 
 # --- microgrid -------------------------------------------------------------------------------------

@@ -9,10 +9,9 @@ from dash import dcc, html
 import callbacks.analyze  # noqa: F401  (registers this page's callbacks)
 from callbacks import data
 from callbacks.analyze import sim_params_for
-from callbacks.views import graph_caption, graph_for, waveform_for
+from callbacks.views import graph_caption, graph_for, waveform_panel
 from components import ids
 from components.cards import (
-    GRAPH_CONFIG,
     analyze_button,
     confidence_body,
     description_body,
@@ -82,7 +81,7 @@ def layout(**_query) -> html.Div:
                                          {"label": "RMS (1 cycle)", "value": "rms"}])],
                 className="d-flex justify-content-between align-items-start",
             ),
-            dcc.Loading(dcc.Graph(id=ids.WAVEFORM, figure=waveform_for(None), config=GRAPH_CONFIG),
+            dcc.Loading(html.Div(waveform_panel(None, "raw", ids.WAVEFORM), id=ids.WAVEFORM_CONTAINER),
                         type="dot", delay_show=300),
             html.Hr(className="my-2"),
             html.Div(headline_body(None, None), id=ids.RESULT_HEADLINE),

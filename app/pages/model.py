@@ -12,7 +12,13 @@ from callbacks import data
 from callbacks.model import load_card, safe_card_view
 from components import ids
 from components.cards import GRAPH_CONFIG, model_banner, section_title, stat_tile
-from components.figures import calibration_figure, calibration_summary_figure, confusion_figure, recall_figure
+from components.figures import (
+    calibration_figure,
+    calibration_summary_figure,
+    confusion_figure,
+    recall_figure,
+    training_curve_figure,
+)
 from components.tables import key_value_table
 
 dash.register_page(__name__, path="/model", name="Model", title="Model - Grid Event Monitor", order=2)
@@ -36,18 +42,40 @@ def _title(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _short(value: object) -> str:
+    """Numbers to 4 significant digits, lists of numbers likewise."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
+
+
 def _facts(value: object) -> list[tuple[str, object]]:
     """Flatten a JSON object one level into (key, text) rows."""
     if isinstance(value, Mapping):
         rows = []
         for key, item in value.items():
             if isinstance(item, Mapping):
-                item = ", ".join(f"{k}: {v}" for k, v in item.items())
+                item = "; ".join(f"{k}: {_short(v)}" for k, v in item.items())
             elif isinstance(item, list):
-                item = ", ".join(str(v) for v in item[:20]) + (" ..." if len(item) > 20 else "")
+                item = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in item[:20]) + (
+                    " ..." if len(item) > 20 else "")
             rows.append((_title(str(key)), item))
         return rows
     return [("Description", value)] if value else []
+
+
+def _unknown_facts(unknown: Mapping) -> list[tuple[str, object]]:
+    """The unknown detector's figures, rates as percentages."""
+    rows = []
+    for key, value in unknown.items():
+        if isinstance(value, float) and "rate" in key:
+            value = f"{value:.1%}"
+        elif isinstance(value, float):
+            value = f"{value:.4g}"
+        rows.append((_title(key), value))
+    return rows
 
 
 def layout(**_query) -> html.Div:
@@ -97,6 +125,17 @@ def layout(**_query) -> html.Div:
                     dbc.Col(dbc.Card([section_title("Recall per label (worst first)"),
                                       dcc.Graph(id=ids.MODEL_RECALL, figure=recall_figure(view["recall"]),
                                                 config=GRAPH_CONFIG)],
+                                     body=True, className="shadow-sm h-100"), xl=5),
+                ],
+                className="g-3 mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(dbc.Card([section_title("Training curve"),
+                                      dcc.Graph(figure=training_curve_figure(view["history"]), config=GRAPH_CONFIG)],
+                                     body=True, className="shadow-sm h-100"), xl=7),
+                    dbc.Col(dbc.Card([section_title("Unknown-event detection"),
+                                      key_value_table(_unknown_facts(view["unknown"]) or [("Detector", "n/a")])],
                                      body=True, className="shadow-sm h-100"), xl=5),
                 ],
                 className="g-3 mb-3",

@@ -7,12 +7,15 @@ changes at runtime, so several gunicorn workers writing to the same database beh
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import logging
+import os
 import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -217,8 +220,12 @@ class HistoryStore:
             kwargs["pool_size"] = 5
             kwargs["max_overflow"] = 10
         self.engine: Engine = create_engine(self.url, **kwargs)
+        #: SQLite only: writers queue on a lock file instead of SQLite's sleep-and-retry busy handler
+        self._writer_queue: _WriterQueue | None = None
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            if not in_memory:
+                self._writer_queue = _WriterQueue(Path(database).expanduser().with_suffix(".writelock"))
         self.metadata = MetaData()
         self.table = build_table(self.metadata, table_prefix)
         self._schema_lock = threading.Lock()
@@ -278,9 +285,12 @@ class HistoryStore:
         """Insert one analysis and return its id. `waveform` may be a (3, 726) array or the bytes."""
         row = self._row(record)
         self._ready()
-        with self.engine.begin() as connection:
+        with self._writer_slot(), self.engine.begin() as connection:
             result = connection.execute(insert(self.table), row)
             return int(result.inserted_primary_key[0])
+
+    def _writer_slot(self):
+        return self._writer_queue.slot() if self._writer_queue is not None else nullcontext()
 
     def _row(self, record: Mapping[str, Any]) -> dict[str, Any]:
         missing = [name for name in REQUIRED_FIELDS if record.get(name) is None]
@@ -483,6 +493,38 @@ class HistoryStore:
         if high is None:
             raise HistoryQueryError(f"inRange filter on {spec.column} needs an upper bound")
         return and_(column >= low, column <= high)
+
+
+class _WriterQueue:
+    """One SQLite writer at a time across threads and processes, served in arrival order.
+
+    SQLite lets one writer in at a time; the others get SQLITE_BUSY and its busy handler retries
+    after sleeps of up to 100 ms, so under load (several gunicorn workers and threads) an unlucky
+    request can wait for seconds. Waiting on an OS file lock (flock) instead wakes the next writer
+    as soon as the current one commits. The file is opened per process (flock locks belong to an
+    open file, so a descriptor inherited across fork would not exclude the parent).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.Lock()
+        self._descriptor: tuple[int, int] | None = None  # (pid, fd), opened lazily after fork
+
+    def _fd(self) -> int:
+        pid = os.getpid()
+        if self._descriptor is None or self._descriptor[0] != pid:
+            self._descriptor = (pid, os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644))
+        return self._descriptor[1]
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._thread_lock:
+            fd = self._fd()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

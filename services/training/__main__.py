@@ -1,6 +1,6 @@
 """`python -m services.training`: train the ConvNet and write the artifacts.
 
-Default: simulate 400 windows per label (seed 20261124), train 24 epochs on the CPU (12-13 minutes
+Default: simulate 400 windows per label (seed 20261124), train 30 epochs on the CPU (about 13 minutes
 on 2 idle cores; on a busier machine the schedule is shortened to end within --time-limit-min),
 calibrate, evaluate on a fresh test seed, write into artifacts/.
 `--data DIR` trains on a labelled folder instead (one sub-folder per label, .npy or CSV files).

@@ -29,14 +29,14 @@ _CYCLE = int(round(SAMPLES_PER_CYCLE))  # 167 samples
 class AugmentConfig:
     """Probabilities and ranges of each transform (defaults used by the training command)."""
 
-    shift_probability: float = 0.6
+    shift_probability: float = 0.5
     max_shift: int = 100  # samples (10 ms), less than a cycle
     amplitude_range: tuple[float, float] = (0.6, 1.6)
-    gain_mismatch: float = 0.03  # per-phase relative gain standard deviation
-    max_delay: float = 1.0  # per-phase fractional delay, samples (2.2 degrees at 60 Hz)
-    noise_range: tuple[float, float] = (3e-4, 1e-2)  # noise std relative to the window peak
+    gain_mismatch: float = 0.02  # per-phase relative gain standard deviation
+    max_delay: float = 0.5  # per-phase fractional delay, samples (1.1 degrees at 60 Hz)
+    noise_range: tuple[float, float] = (3e-4, 5e-3)  # noise std relative to the window peak
     dc_offset: float = 0.01  # per-phase offset, relative to the window peak
-    clearing_probability: float = 0.15
+    clearing_probability: float = 0.1
     flip_probability: float = 0.5
 
 

@@ -62,11 +62,11 @@ class TrainingConfig:
     validation_per_class: int = 60
     test_per_class: int = 100
     classes: list[int] | None = None  # label ids to simulate (default all 45)
-    epochs: int = 24
+    epochs: int = 30
     batch_size: int = 128
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    patience: int = 4  # epochs without validation improvement before stopping
+    patience: int = 6  # epochs without validation improvement before stopping
     seed: int = 20_261_124
     test_seed: int | None = None  # default seed + TEST_SEED_OFFSET
     device: str = "auto"
