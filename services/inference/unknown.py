@@ -3,7 +3,8 @@
 The classifier always answers one of 45 labels, so garbage would get a confident-looking label.
 Two layers say "unknown" instead:
 - signal checks that need no model: NaN/Inf, a flat line, a trace clipped at a constant level,
-  no 60 Hz content (DC only), broadband noise, or a dominant frequency near 50 Hz;
+  no 60 Hz content (DC only, a steady high-frequency tone), broadband noise, or a dominant
+  frequency near 50 Hz or at 120 Hz (a 60 Hz record sampled at 5 kHz);
 - a feature-space score: the Mahalanobis distance of the network's 256-wide hidden vector to the
   nearest class centre (shared covariance), whose threshold, and the amplitude range seen in
   training, are calibrated on validation data by the training command and stored in
@@ -32,6 +33,7 @@ _CLIP_RUN = 8  # samples (0.8 ms) held at one extreme level
 _CLIP_TOLERANCE = 1e-5
 _LOW_FREQUENCY_HZ = 30.0
 _HIGH_FREQUENCY_HZ = 1500.0
+_TONE_HZ = 250.0
 
 
 @lru_cache(maxsize=1)
@@ -94,6 +96,9 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
     _assign(reasons, broadband, "broadband noise: most of the energy is above 1.5 kHz, with no "
             "dominant 60 Hz component")
 
+    _assign(reasons, _steady_tone(ac, ac_energy), "a steady tone with no 60 Hz content: most of the energy is "
+            "above 250 Hz and stays constant over the whole window, unlike switching transients that decay")
+
     scan = (ac @ _scan_basis()) ** 2
     scan = scan.reshape(n, 3, len(_SCAN_HZ), 2).sum(axis=(1, 3))  # (n, frequencies)
     best = scan[:, :-1].argmax(axis=1)
@@ -115,6 +120,22 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
     _assign(reasons, doubled, "wrong sample rate or frequency: the dominant component is 120 Hz, as a 60 Hz "
             "recording sampled at 5 kHz (not 10 kHz) would look")
     return reasons
+
+
+def _steady_tone(ac: np.ndarray, ac_energy: np.ndarray) -> np.ndarray:
+    """(n,) True where > 60 % of the AC energy is above 250 Hz and it is spread evenly over the window.
+
+    Capacitor-switching ringing is also high-frequency but dies out within milliseconds, so one
+    quarter of the window always holds much less of it than another.
+    """
+    spectrum = np.fft.rfft(ac, axis=2)
+    spectrum[:, :, np.fft.rfftfreq(N_SAMPLES, 1.0 / SAMPLE_RATE_HZ) < _TONE_HZ] = 0.0
+    high = np.fft.irfft(spectrum, n=N_SAMPLES, axis=2) ** 2
+    share = high.sum(axis=(1, 2)) / (ac_energy + 1e-30)
+    quarter = N_SAMPLES // 4
+    quarters = high.sum(axis=1)[:, : 4 * quarter].reshape(-1, 4, quarter).sum(axis=2)
+    evenness = quarters.min(axis=1) / (quarters.max(axis=1) + 1e-30)
+    return (share > 0.6) & (evenness > 0.3)
 
 
 def _assign(reasons: list[str | None], mask: np.ndarray, reason: str) -> None:
@@ -157,31 +178,37 @@ def _longest_run(mask: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FeatureDetector:
-    """Mahalanobis distance of the hidden vector to the nearest class centre, plus the amplitude range.
+    """Scaled Mahalanobis distance of the hidden vector to the nearest class centre, plus the amplitude range.
 
     `whitening` maps hidden vectors to a space where the shared within-class covariance is the
-    identity; `centres` are the class means in that space. `threshold` is the distance above which
-    a window is out of distribution (a high quantile of the validation distances).
+    identity; `centres` are the class means there and `scales` each class's median distance of
+    its own training windows (classes with a wide spread, e.g. CT saturation, get a wider
+    radius). The score is min over classes of distance / scale; `threshold` is a high quantile
+    of the validation scores.
     """
 
     whitening: np.ndarray  # (256, 256)
     centres: np.ndarray  # (n_classes, 256), whitened
+    scales: np.ndarray  # (n_classes,)
     threshold: float
     peak_range: tuple[float, float]  # smallest and largest window peak |x| seen in training
 
-    def distances(self, hidden: np.ndarray) -> np.ndarray:
-        """(n,) distance of each hidden vector (n, 256) to its nearest class centre."""
+    def _distances(self, hidden: np.ndarray) -> np.ndarray:
         z = np.asarray(hidden, dtype=np.float64) @ self.whitening
         squared = (z**2).sum(1)[:, None] - 2.0 * z @ self.centres.T + (self.centres**2).sum(1)[None, :]
-        return np.sqrt(np.maximum(squared.min(axis=1), 0.0))
+        return np.sqrt(np.maximum(squared, 0.0))  # (n, n_classes)
+
+    def scores(self, hidden: np.ndarray) -> np.ndarray:
+        """(n,) scaled distance of each hidden vector (n, 256) to its nearest class centre."""
+        return (self._distances(hidden) / self.scales[None, :]).min(axis=1)
 
     def reasons(self, raw: np.ndarray, hidden: np.ndarray) -> list[str | None]:
         """Per window, why it is out of the training distribution, or None."""
         peak = np.abs(np.where(np.isfinite(raw), raw, 0.0)).max(axis=(1, 2))
-        distance = self.distances(hidden)
+        score = self.scores(hidden)
         low, high = self.peak_range
         reasons: list[str | None] = []
-        for window_peak, window_distance in zip(peak, distance, strict=True):
+        for window_peak, window_score in zip(peak, score, strict=True):
             if window_peak < 0.25 * low:
                 reasons.append(
                     f"amplitude too small: peak {window_peak:.3g}, while events the model knows peak "
@@ -192,10 +219,10 @@ class FeatureDetector:
                     f"amplitude too large: peak {window_peak:.3g}, beyond the {high:.3g} of any event "
                     "the model knows; check the units and CT ratio"
                 )
-            elif window_distance > self.threshold:
+            elif window_score > self.threshold:
                 reasons.append(
-                    f"unlike any training event: feature distance {window_distance:.1f} exceeds the "
-                    f"calibrated limit {self.threshold:.1f}"
+                    f"unlike any training event: feature distance {window_score:.2f} exceeds the "
+                    f"calibrated limit {self.threshold:.2f}"
                 )
             else:
                 reasons.append(None)
@@ -206,6 +233,7 @@ class FeatureDetector:
             path,
             whitening=self.whitening.astype(np.float64),
             centres=self.centres.astype(np.float64),
+            scales=self.scales.astype(np.float64),
             threshold=np.float64(self.threshold),
             peak_range=np.asarray(self.peak_range, dtype=np.float64),
         )
@@ -213,9 +241,12 @@ class FeatureDetector:
     @classmethod
     def load(cls, path: Path) -> FeatureDetector:
         with np.load(path, allow_pickle=False) as data:
+            centres = np.asarray(data["centres"], dtype=np.float64)
+            scales = np.asarray(data["scales"], dtype=np.float64) if "scales" in data else np.ones(len(centres))
             return cls(
                 whitening=np.asarray(data["whitening"], dtype=np.float64),
-                centres=np.asarray(data["centres"], dtype=np.float64),
+                centres=centres,
+                scales=scales,
                 threshold=float(data["threshold"]),
                 peak_range=(float(data["peak_range"][0]), float(data["peak_range"][1])),
             )
@@ -228,31 +259,25 @@ def fit_feature_detector(
     raw_train: np.ndarray,
     quantile: float = 0.995,
 ) -> FeatureDetector:
-    """Fit class centres and the shared covariance on training vectors; threshold on validation ones.
+    """Fit class centres, shared covariance and class scales on training vectors; threshold on validation.
 
-    The threshold is the `quantile` of validation distances, so about (1 - quantile) of valid
-    events are flagged by this score.
+    The threshold is the `quantile` of validation scores, so about (1 - quantile) of valid events
+    are flagged by this score.
     """
     hidden_train = np.asarray(hidden_train, dtype=np.float64)
     classes = np.unique(y_train)
+    index = np.searchsorted(classes, y_train)
     means = np.stack([hidden_train[y_train == c].mean(axis=0) for c in classes])
-    centred = hidden_train - means[np.searchsorted(classes, y_train)]
+    centred = hidden_train - means[index]
     covariance = centred.T @ centred / max(len(centred) - len(classes), 1)
     # shrinkage keeps dead ReLU units (zero variance) from blowing up the inverse
     covariance += np.eye(covariance.shape[0]) * (1e-3 * np.trace(covariance) / covariance.shape[0] + 1e-9)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     whitening = eigenvectors / np.sqrt(eigenvalues)[None, :]
-    detector = FeatureDetector(
-        whitening=whitening,
-        centres=means @ whitening,
-        threshold=np.inf,
-        peak_range=(0.0, np.inf),
-    )
-    threshold = float(np.quantile(detector.distances(hidden_validation), quantile))
+    unscaled = FeatureDetector(whitening, means @ whitening, np.ones(len(classes)), np.inf, (0.0, np.inf))
+    own = unscaled._distances(hidden_train)[np.arange(len(index)), index]
+    scales = np.array([max(float(np.median(own[index == k])), 1e-6) for k in range(len(classes))])
+    scaled = FeatureDetector(whitening, unscaled.centres, scales, np.inf, (0.0, np.inf))
+    threshold = float(np.quantile(scaled.scores(hidden_validation), quantile))
     peaks = np.abs(np.asarray(raw_train)).max(axis=(1, 2))
-    return FeatureDetector(
-        whitening=whitening,
-        centres=detector.centres,
-        threshold=threshold,
-        peak_range=(float(peaks.min()), float(peaks.max())),
-    )
+    return FeatureDetector(whitening, unscaled.centres, scales, threshold, (float(peaks.min()), float(peaks.max())))

@@ -4,6 +4,11 @@ Classifies a fresh simulated set (a seed that training did not use) and the garb
 the Predictor exactly as the app runs it (ONNX Runtime, calibration, signal checks, unknown
 detector), prints the figures, and with `--update-card` stores them under "evaluation" in the
 folder's model_card.json. Works on any folder, including the original application's.
+
+`--refit-detector` (re)fits the feature-space unknown detector (`unknown_detector.npz`) of a
+folder on simulated data, the same way the training command does: for a model trained
+elsewhere (the original application's has none) or after the detector's code changed. It uses
+the seeds of the model card when there is one.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 from services.inference.artifacts import MODEL_CARD_FILE
 from services.inference.predictor import Predictor
 from services.labels import LABEL_TO_ID
-from services.training.garbage import FAMILIES, garbage_suite
+from services.training.garbage import FAMILIES, ISSUE_FAMILIES, garbage_suite
 from services.training.metrics import classification_report, expected_calibration_error
 
 DEFAULT_SEED = 4_242
@@ -56,9 +61,50 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
         "valid_flag_rate": float(valid_flagged.mean()),
         "garbage_windows": int(len(families)),
         "garbage_flag_rate": float(flagged.mean()),
+        "garbage_flag_rate_issue_families": float(flagged[np.isin(families_arr, ISSUE_FAMILIES)].mean()),
         "garbage_flag_rate_by_family": {f: float(flagged[families_arr == f].mean()) for f in FAMILIES},
         "predict_batch_windows_per_s": round(len(X) / seconds, 1),
     }
+
+
+def refit_detector(folder: Path, garbage_per_family: int, command: str) -> dict:
+    """Fit and write the folder's unknown detector; update the model card's figures if there is one."""
+    from services.inference.artifacts import load_artifacts
+    from services.inference.unknown import DETECTOR_FILE
+    from services.simulation import generate_dataset
+    from services.training.pipeline import (
+        TEST_SEED_OFFSET,
+        VALIDATION_SEED_OFFSET,
+        Dataset,
+        TrainingConfig,
+        calibrate_unknown_detector,
+    )
+
+    artifacts = load_artifacts(Path(folder))
+    card = artifacts.model_card or {}
+    defaults = TrainingConfig()
+    data = card.get("data") or {}
+    seed = int(card.get("seed", defaults.seed))
+    test_seed = int(card.get("test_seed") or seed + TEST_SEED_OFFSET)
+    config = TrainingConfig(seed=seed, test_seed=test_seed, garbage_per_family=garbage_per_family)
+    sets = []
+    for per_class, set_seed in (
+        (int(data.get("per_class", defaults.per_class)), seed),
+        (int(data.get("validation_per_class", defaults.validation_per_class)), seed + VALIDATION_SEED_OFFSET),
+        (int(data.get("test_per_class", defaults.test_per_class)), test_seed),
+    ):
+        X, y, _ = generate_dataset(per_class, seed=set_seed, classes=data.get("classes"))
+        sets.append(Dataset(X.astype(np.float32), y))
+    detector, figures = calibrate_unknown_detector(artifacts.model, artifacts.mean, artifacts.std, *sets, config)
+    detector.save(Path(folder) / DETECTOR_FILE)
+    figures["fitted_by"] = command
+    path = Path(folder) / MODEL_CARD_FILE
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        stored["unknown_detection"] = figures
+        path.write_text(json.dumps(stored, indent=2))
+    print(json.dumps({key: value for key, value in figures.items() if "by_label" not in key}, indent=2))
+    return figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--garbage-per-family", type=int, default=100)
     parser.add_argument("--update-card", action="store_true", help="store the figures in model_card.json")
+    parser.add_argument("--refit-detector", action="store_true",
+                        help="fit unknown_detector.npz on simulated data first (seeds from the model card)")
     args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python -m services.training.evaluate", shlex.join(arguments)]).strip()
+    if args.refit_detector:
+        refit_detector(Predictor(args.artifacts).artifacts_dir, args.garbage_per_family, command)
     predictor = Predictor(args.artifacts)
     card = predictor.model_card or {}
     used = {card.get("seed"), card.get("test_seed")}
@@ -77,8 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seed in used:
         parser.error(f"seed {args.seed} was used to train, validate or test this model; pick another")
     figures = evaluate(predictor, args.per_class, args.seed, args.garbage_per_family)
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    figures["command"] = " ".join(["python -m services.training.evaluate", shlex.join(arguments)]).strip()
+    figures["command"] = command
     print(json.dumps(figures, indent=2))
     if args.update_card:
         path = Path(predictor.artifacts_dir) / MODEL_CARD_FILE

@@ -28,6 +28,19 @@ FAMILIES = (
     "random_walk",
     "high_frequency_tone",
 )
+#: the kinds of garbage the issue names (flat, clipped, NaN/Inf, wrong frequency, DC only, white noise);
+#: the random walk and the lone tone are our own extra out-of-distribution probes
+ISSUE_FAMILIES = (
+    "flat_zero",
+    "flat_constant",
+    "nan_or_inf",
+    "clipped_event",
+    "sine_50hz",
+    "event_on_50hz_system",
+    "event_sampled_at_5khz",
+    "dc_only",
+    "white_noise",
+)
 
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:

@@ -34,11 +34,11 @@ from services.inference.artifacts import (
     NORMALIZATION_FILE,
 )
 from services.inference.descriptions import fault_descriptions
-from services.inference.unknown import DETECTOR_FILE, fit_feature_detector, signal_checks
+from services.inference.unknown import DETECTOR_FILE, FeatureDetector, fit_feature_detector, signal_checks
 from services.labels import LABELS, label_parts
 from services.model import ConvNet, ServingNet
 from services.training.augment import AugmentConfig, augment_batch
-from services.training.garbage import FAMILIES, garbage_suite
+from services.training.garbage import FAMILIES, ISSUE_FAMILIES, garbage_suite
 from services.training.metrics import (
     classification_report,
     expected_calibration_error,
@@ -320,9 +320,9 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     training_seconds = time.perf_counter() - started
 
     # calibration on the validation split, then the untouched test split
-    validation_logits, validation_hidden = _serving_outputs(model, mean_np, std_np, validation.X)
+    validation_logits, _ = _serving_outputs(model, mean_np, std_np, validation.X)
     temperature = fit_temperature(validation_logits, validation.y)
-    test_logits, test_hidden = _serving_outputs(model, mean_np, std_np, test.X)
+    test_logits, _ = _serving_outputs(model, mean_np, std_np, test.X)
     raw_probabilities = softmax(test_logits)
     calibrated = softmax(test_logits / temperature)
     labels = LABELS
@@ -330,16 +330,15 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     ece_before = expected_calibration_error(raw_probabilities, test.y)
     ece_after = expected_calibration_error(calibrated, test.y)
 
-    # unknown detector: centres/covariance on training windows, threshold on validation windows
-    subset = np.random.default_rng(config.seed).permutation(len(train_set.y))[:min(len(train_set.y), 9000)]
-    _, train_hidden = _serving_outputs(model, mean_np, std_np, train_set.X[subset])
-    detector = fit_feature_detector(train_hidden, train_set.y[subset], validation_hidden, train_set.X)
-    unknown = _unknown_figures(detector, model, mean_np, std_np, test, test_hidden, config)
+    detector, unknown = calibrate_unknown_detector(model, mean_np, std_np, train_set, validation, test, config)
 
     card = {
         "model": "ConvNet (DESIGN.md section 5): 3 conv blocks + Linear(11520, 256) + Linear(256, 45)",
         "labels": len(labels),
         "training_data": splits.description,
+        "data": {"source": "simulation" if config.data_dir is None else str(config.data_dir),
+                 "per_class": config.per_class, "validation_per_class": config.validation_per_class,
+                 "test_per_class": config.test_per_class, "classes": config.classes},
         "normalization": {"mean": mean_np.ravel().tolist(), "std": std_np.ravel().tolist()},
         "augmentation": asdict(config.augment),
         "seed": config.seed,
@@ -384,6 +383,20 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     return card
 
 
+def calibrate_unknown_detector(
+    model: ConvNet, mean_np: np.ndarray, std_np: np.ndarray, train_set: Dataset, validation: Dataset,
+    test: Dataset, config: TrainingConfig,
+) -> tuple[FeatureDetector, dict]:
+    """Fit the feature-space detector (centres on training windows, threshold on validation ones)
+    and measure the unknown flag on the test set and the garbage suite."""
+    subset = np.random.default_rng(config.seed).permutation(len(train_set.y))[:min(len(train_set.y), 9000)]
+    _, train_hidden = _serving_outputs(model, mean_np, std_np, train_set.X[subset])
+    _, validation_hidden = _serving_outputs(model, mean_np, std_np, validation.X)
+    _, test_hidden = _serving_outputs(model, mean_np, std_np, test.X)
+    detector = fit_feature_detector(train_hidden, train_set.y[subset], validation_hidden, train_set.X)
+    return detector, _unknown_figures(detector, model, mean_np, std_np, test, test_hidden, config)
+
+
 def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidden, config: TrainingConfig) -> dict:
     """Share of garbage flagged and of valid test events flagged, overall and per reason/family."""
     valid_reasons = [a or b for a, b in zip(signal_checks(test.X), detector.reasons(test.X, test_hidden), strict=True)]
@@ -405,13 +418,14 @@ def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidde
             key = reason.split(":")[0]
             reason_counts[key] = reason_counts.get(key, 0) + 1
     return {
-        "method": "signal checks (NaN/Inf, flat, clipped, DC only, broadband noise, 50 Hz) + Mahalanobis "
-                  "distance of the hidden vector to the nearest class centre (threshold: 99.5th percentile "
-                  "of validation distances) + amplitude range of the training set",
+        "method": "signal checks (NaN/Inf, flat, clipped, DC only, broadband noise, steady tone, 50 Hz, "
+                  "120 Hz) + class-scaled Mahalanobis distance of the hidden vector to the nearest class "
+                  "centre (threshold: 99.5th percentile of validation scores) + amplitude range of training",
         "distance_threshold": detector.threshold,
         "peak_range": list(detector.peak_range),
         "garbage_windows": int(len(families)),
         "garbage_flag_rate": float(flagged.mean()),
+        "garbage_flag_rate_issue_families": float(flagged[np.isin(families_arr, ISSUE_FAMILIES)].mean()),
         "garbage_flag_rate_by_family": {f: float(flagged[families_arr == f].mean()) for f in FAMILIES},
         "valid_windows": int(len(test.y)),
         "valid_flag_rate": float(valid_flagged.mean()),
