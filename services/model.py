@@ -82,6 +82,53 @@ def _fold_conv_bn(conv: nn.Conv1d, bn: nn.BatchNorm1d) -> nn.Conv1d:
     return folded
 
 
+#: how windows are scaled after the (x - mean) / std normalisation of the artifact contract
+INPUT_SCALINGS = ("none", "window_peak")
+
+
+def scale_to_window_peak(x: torch.Tensor) -> torch.Tensor:
+    """Divide each normalised window by its largest absolute value (all-zero windows stay zero).
+
+    Internal faults span 0.03 to 4 and CT-saturation transients reach 45 in the same units: a
+    network fed raw amplitudes sees high-impedance faults as almost nothing. With the network
+    made positively homogeneous (`make_scale_invariant`) this scaling changes no decision, only
+    puts every window on the same footing for training and for calibrated confidences.
+    """
+    peak = x.abs().amax(dim=(1, 2), keepdim=True)
+    return x / torch.clamp(peak, min=1e-12)
+
+
+def make_scale_invariant(model: ConvNet) -> ConvNet:
+    """Zero and freeze every bias, BatchNorm shift and running mean (BatchNorm variance = 1).
+
+    What remains (convolutions, per-channel BatchNorm gains, ReLU, max-pooling, linear layers
+    without bias) is positively homogeneous: model(a * x) = a * model(x) for a > 0, so the
+    predicted label does not depend on the window's amplitude. The state_dict keeps the layout
+    of DESIGN.md section 5 (the biases are just zeros), so the original application loads it and
+    reaches the same labels without knowing about the window-peak scaling.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Conv1d | nn.Linear) and module.bias is not None:
+                module.bias.zero_()
+                module.bias.requires_grad_(False)
+            elif isinstance(module, nn.BatchNorm1d):
+                module.bias.zero_()
+                module.bias.requires_grad_(False)
+                module.running_mean.zero_()
+                module.running_var.fill_(1.0 - module.eps)
+    return model
+
+
+def set_training(model: ConvNet, scale_invariant: bool) -> None:
+    """Training mode; a scale-invariant model keeps its BatchNorm layers frozen (eval mode)."""
+    model.train()
+    if scale_invariant:
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm1d):
+                module.eval()
+
+
 class ServingNet(nn.Module):
     """Inference form: normalisation inside, BatchNorm folded into the convolutions, no dropout.
 
@@ -93,8 +140,11 @@ class ServingNet(nn.Module):
     as `ConvNet` in eval mode, fewer operations.
     """
 
-    def __init__(self, model: ConvNet, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, model: ConvNet, mean: torch.Tensor, std: torch.Tensor, input_scaling: str = "none") -> None:
         super().__init__()
+        if input_scaling not in INPUT_SCALINGS:
+            raise ValueError(f"unknown input scaling {input_scaling!r}: expected one of {INPUT_SCALINGS}")
+        self.peak_scaling = input_scaling == "window_peak"
         f = model.f
         self.features = nn.Sequential(
             _fold_conv_bn(f[0], f[1]), nn.ReLU(), nn.MaxPool1d(2),
@@ -109,7 +159,10 @@ class ServingNet(nn.Module):
         self.register_buffer("contrast", (weight - weight.mean(dim=0, keepdim=True)).clone())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        features = self.features((x - self.mean) * self.inv_std)  # (n, 128, 90)
+        normalised = (x - self.mean) * self.inv_std
+        if self.peak_scaling:
+            normalised = scale_to_window_peak(normalised)
+        features = self.features(normalised)  # (n, 128, 90)
         flat = torch.flatten(features, 1)
         hidden = torch.relu(self.fc1(flat))
         logits = self.fc2(hidden)

@@ -195,3 +195,29 @@ def test_inf012_cli_all_good_exits_zero_and_unavailable_model_exits_two(tmp_path
     assert cli_main([str(good), "--artifacts", str(original_folder), "--json"]) == 0
     assert cli_main([str(good), "--artifacts", str(tmp_path / "nowhere"), "--json"]) == 2
     assert "model unavailable" in capsys.readouterr().out
+
+
+def test_inf013_feature_detector_flags_points_far_from_their_predicted_class():
+    from services.inference.unknown import fit_feature_detector
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 5, (3, 256))
+    spread = np.array([1.0, 1.0, 4.0])  # class 2 is wide, like CT saturation
+
+    def sample(n):
+        y = rng.integers(0, 3, n)
+        return centres[y] + rng.normal(0, 1, (n, 256)) * spread[y, None], y
+
+    train, y_train = sample(600)
+    validation, y_validation = sample(600)
+    raw = rng.normal(0, 1, (600, 3, 726))
+    detector = fit_feature_detector(train, y_train, validation, y_validation, raw)
+    test, y_test = sample(900)
+    flagged = np.array([r is not None for r in detector.reasons(raw[:1].repeat(900, 0), test, y_test)])
+    assert flagged.mean() < 0.03
+    assert flagged[y_test == 2].mean() < 0.05  # the wide class is not singled out
+    far = centres[0] + 12.0 * rng.normal(0, 1, (20, 256))
+    reasons = detector.reasons(raw[:20], far, np.zeros(20, dtype=int))
+    assert all(r is not None and "unlike" in r for r in reasons)
+    tiny = detector.reasons(raw[:1] * 1e-6, train[:1], y_train[:1])[0]
+    assert tiny is not None and "too small" in tiny

@@ -87,3 +87,29 @@ def test_model006_contribution_sums_to_the_predicted_class_evidence():
 
 def test_model007_flops_per_window_is_the_documented_23_mflop():
     assert 23.0e6 < FLOPS_PER_WINDOW < 23.4e6
+
+
+def test_model008_scale_invariant_model_gives_the_same_label_at_any_amplitude():
+    from services.model import make_scale_invariant
+
+    torch.manual_seed(3)
+    model = make_scale_invariant(ConvNet()).eval()
+    x = torch.randn(6, 3, 726)
+    with torch.no_grad():
+        big, small = model(x * 40.0), model(x * 0.01)
+    assert torch.equal(big.argmax(1), small.argmax(1))
+    torch.testing.assert_close(big / 40.0, small / 0.01, rtol=1e-3, atol=1e-5)
+
+
+def test_model009_window_peak_serving_net_matches_the_training_input():
+    from services.model import make_scale_invariant, scale_to_window_peak
+
+    torch.manual_seed(4)
+    model = make_scale_invariant(ConvNet()).eval()
+    std = torch.tensor([2.0, 2.1, 2.2])
+    net = ServingNet(model, torch.zeros(3), std, "window_peak").eval()
+    x = 5 * torch.randn(4, 3, 726)
+    with torch.no_grad():
+        expected = model(scale_to_window_peak(x / (std.reshape(1, 3, 1) + 1e-7)))
+        logits, _, _ = net(x)
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)

@@ -23,7 +23,7 @@ from services.inference.descriptions import fault_descriptions
 from services.inference.errors import ModelUnavailable
 from services.inference.unknown import DETECTOR_FILE, FeatureDetector
 from services.labels import LABEL_TO_ID
-from services.model import ConvNet, n_classes_of, strip_wrapper_prefix
+from services.model import INPUT_SCALINGS, ConvNet, n_classes_of, strip_wrapper_prefix
 
 MODEL_FILE = "best_model.pth"
 LABELS_FILE = "labels.json"
@@ -47,6 +47,7 @@ class Artifacts:
     mean: np.ndarray  # (1, 3, 1) float32
     std: np.ndarray  # (1, 3, 1) float32
     temperature: float
+    input_scaling: str  # "none" (the original application's) or "window_peak" (ours)
     descriptions: dict[str, dict]
     model_card: dict | None
     detector: FeatureDetector | None
@@ -90,6 +91,7 @@ def load_artifacts(folder: Path) -> Artifacts:
     if (folder / DESCRIPTIONS_FILE).is_file():
         descriptions.update(_read_descriptions(folder / DESCRIPTIONS_FILE))
     temperature = _read_temperature(folder / CALIBRATION_FILE)
+    input_scaling = _read_input_scaling(folder / CALIBRATION_FILE)
     model_card = _read_json(folder / MODEL_CARD_FILE) if (folder / MODEL_CARD_FILE).is_file() else None
     detector = None
     if (folder / DETECTOR_FILE).is_file():
@@ -106,11 +108,12 @@ def load_artifacts(folder: Path) -> Artifacts:
         mean=mean,
         std=std,
         temperature=temperature,
+        input_scaling=input_scaling,
         descriptions=descriptions,
         model_card=model_card if isinstance(model_card, dict) else None,
         detector=detector,
         fingerprint=_hash_files(folder, REQUIRED_FILES + OPTIONAL_FILES),
-        model_fingerprint=_hash_files(folder, (MODEL_FILE, NORMALIZATION_FILE)),
+        model_fingerprint=_hash_files(folder, (MODEL_FILE, NORMALIZATION_FILE)) + f"-{input_scaling}",
     )
 
 
@@ -215,3 +218,14 @@ def _read_temperature(path: Path) -> float:
     if not isinstance(temperature, int | float) or not np.isfinite(temperature) or temperature <= 0:
         raise ModelUnavailable(f"{path}: 'temperature' must be a positive number")
     return float(temperature)
+
+
+def _read_input_scaling(path: Path) -> str:
+    """How the windows are scaled after normalisation; a folder without calibration.json: none."""
+    if not path.is_file():
+        return "none"
+    raw = _read_json(path)
+    scaling = raw.get("input_scaling", "none") if isinstance(raw, dict) else "none"
+    if scaling not in INPUT_SCALINGS:
+        raise ModelUnavailable(f"{path}: 'input_scaling' must be one of {', '.join(INPUT_SCALINGS)}")
+    return str(scaling)

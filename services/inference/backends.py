@@ -87,8 +87,8 @@ class OrtBackend:
         return logits, hidden, contribution
 
 
-def serving_net(model: ConvNet, mean: np.ndarray, std: np.ndarray) -> ServingNet:
-    return ServingNet(model, torch.from_numpy(mean), torch.from_numpy(std)).eval()
+def serving_net(model: ConvNet, mean: np.ndarray, std: np.ndarray, input_scaling: str = "none") -> ServingNet:
+    return ServingNet(model, torch.from_numpy(mean), torch.from_numpy(std), input_scaling).eval()
 
 
 def export_onnx(net: ServingNet) -> bytes:

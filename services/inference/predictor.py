@@ -67,7 +67,7 @@ class Predictor:
         self.temperature: float = artifacts.temperature
         self._descriptions = artifacts.descriptions
         self._detector = artifacts.detector
-        net = serving_net(artifacts.model, artifacts.mean, artifacts.std)
+        net = serving_net(artifacts.model, artifacts.mean, artifacts.std, artifacts.input_scaling)
         self._backend = make_backend(net, artifacts.model_fingerprint, backend)
         self.backend: str = self._backend.name
         parts = [label_parts(label) for label in self.labels]
@@ -122,7 +122,7 @@ class Predictor:
         predicted = probabilities.argmax(axis=1)
         reasons = signal_checks(raw)
         if self._detector is not None:
-            feature_reasons = self._detector.reasons(finite, hidden)
+            feature_reasons = self._detector.reasons(finite, hidden, predicted)
             reasons = [own or other for own, other in zip(reasons, feature_reasons, strict=True)]
         saliency = saliency_maps(contribution) if explain else None
         marginals = {name: probabilities @ matrix for name, (_, matrix) in self._marginals.items()}

@@ -34,6 +34,9 @@ _CLIP_TOLERANCE = 1e-5
 _LOW_FREQUENCY_HZ = 30.0
 _HIGH_FREQUENCY_HZ = 1500.0
 _TONE_HZ = 250.0
+#: each class's radius is this quantile of its validation windows' distances (heavy-tailed classes
+#: such as CT saturation get a radius that covers their tail)
+_SCALE_QUANTILE = 0.9
 
 
 @lru_cache(maxsize=1)
@@ -178,18 +181,19 @@ def _longest_run(mask: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FeatureDetector:
-    """Scaled Mahalanobis distance of the hidden vector to the nearest class centre, plus the amplitude range.
+    """Is the hidden vector typical of the class the network chose? Plus the amplitude range.
 
     `whitening` maps hidden vectors to a space where the shared within-class covariance is the
-    identity; `centres` are the class means there and `scales` each class's median distance of
-    its own training windows (classes with a wide spread, e.g. CT saturation, get a wider
-    radius). The score is min over classes of distance / scale; `threshold` is a high quantile
-    of the validation scores.
+    identity; `centres` are the class means there (rows for `class_ids`) and `scales` each
+    class's radius (90th percentile distance of its own validation windows, so wide classes
+    such as CT saturation get a wide radius). The score is the distance to the predicted
+    class's centre divided by its radius; `threshold` is a high quantile of validation scores.
     """
 
     whitening: np.ndarray  # (256, 256)
     centres: np.ndarray  # (n_classes, 256), whitened
     scales: np.ndarray  # (n_classes,)
+    class_ids: np.ndarray  # (n_classes,) label id of each row
     threshold: float
     peak_range: tuple[float, float]  # smallest and largest window peak |x| seen in training
 
@@ -198,14 +202,26 @@ class FeatureDetector:
         squared = (z**2).sum(1)[:, None] - 2.0 * z @ self.centres.T + (self.centres**2).sum(1)[None, :]
         return np.sqrt(np.maximum(squared, 0.0))  # (n, n_classes)
 
-    def scores(self, hidden: np.ndarray) -> np.ndarray:
-        """(n,) scaled distance of each hidden vector (n, 256) to its nearest class centre."""
-        return (self._distances(hidden) / self.scales[None, :]).min(axis=1)
+    def scores(self, hidden: np.ndarray, predicted: np.ndarray | None = None) -> np.ndarray:
+        """(n,) distance of each hidden vector (n, 256) to its predicted class's centre, in radii.
 
-    def reasons(self, raw: np.ndarray, hidden: np.ndarray) -> list[str | None]:
+        Without `predicted` the nearest centre stands in for the predicted class; a label without
+        a centre (not in the training data) is scored against the nearest centre too.
+        """
+        distances = self._distances(hidden)
+        scaled = distances / self.scales[None, :]
+        if predicted is None:
+            predicted = self.class_ids[distances.argmin(axis=1)]
+        rows = {int(label): row for row, label in enumerate(self.class_ids)}
+        row_of = np.array([rows.get(int(label), -1) for label in predicted])
+        nearest = scaled.min(axis=1)
+        picked = scaled[np.arange(len(row_of)), np.maximum(row_of, 0)]
+        return np.where(row_of >= 0, picked, nearest)
+
+    def reasons(self, raw: np.ndarray, hidden: np.ndarray, predicted: np.ndarray | None = None) -> list[str | None]:
         """Per window, why it is out of the training distribution, or None."""
         peak = np.abs(np.where(np.isfinite(raw), raw, 0.0)).max(axis=(1, 2))
-        score = self.scores(hidden)
+        score = self.scores(hidden, predicted)
         low, high = self.peak_range
         reasons: list[str | None] = []
         for window_peak, window_score in zip(peak, score, strict=True):
@@ -221,8 +237,8 @@ class FeatureDetector:
                 )
             elif window_score > self.threshold:
                 reasons.append(
-                    f"unlike any training event: feature distance {window_score:.2f} exceeds the "
-                    f"calibrated limit {self.threshold:.2f}"
+                    f"unlike the training events of the predicted class: feature distance "
+                    f"{window_score:.2f} exceeds the calibrated limit {self.threshold:.2f}"
                 )
             else:
                 reasons.append(None)
@@ -234,6 +250,7 @@ class FeatureDetector:
             whitening=self.whitening.astype(np.float64),
             centres=self.centres.astype(np.float64),
             scales=self.scales.astype(np.float64),
+            class_ids=self.class_ids.astype(np.int64),
             threshold=np.float64(self.threshold),
             peak_range=np.asarray(self.peak_range, dtype=np.float64),
         )
@@ -242,11 +259,11 @@ class FeatureDetector:
     def load(cls, path: Path) -> FeatureDetector:
         with np.load(path, allow_pickle=False) as data:
             centres = np.asarray(data["centres"], dtype=np.float64)
-            scales = np.asarray(data["scales"], dtype=np.float64) if "scales" in data else np.ones(len(centres))
             return cls(
                 whitening=np.asarray(data["whitening"], dtype=np.float64),
                 centres=centres,
-                scales=scales,
+                scales=np.asarray(data["scales"], dtype=np.float64),
+                class_ids=np.asarray(data["class_ids"], dtype=np.int64),
                 threshold=float(data["threshold"]),
                 peak_range=(float(data["peak_range"][0]), float(data["peak_range"][1])),
             )
@@ -256,13 +273,17 @@ def fit_feature_detector(
     hidden_train: np.ndarray,
     y_train: np.ndarray,
     hidden_validation: np.ndarray,
+    y_validation: np.ndarray,
     raw_train: np.ndarray,
     quantile: float = 0.995,
+    predicted_validation: np.ndarray | None = None,
 ) -> FeatureDetector:
-    """Fit class centres, shared covariance and class scales on training vectors; threshold on validation.
+    """Class centres and shared covariance from training vectors; class radii and threshold from validation.
 
-    The threshold is the `quantile` of validation scores, so about (1 - quantile) of valid events
-    are flagged by this score.
+    Radii come from windows the network did not train on (training windows sit closer to their
+    centres than new ones, most of all for wide classes). The threshold is the `quantile` of the
+    validation scores (against the predicted class), so about (1 - quantile) of valid events are
+    flagged by this score.
     """
     hidden_train = np.asarray(hidden_train, dtype=np.float64)
     classes = np.unique(y_train)
@@ -274,10 +295,20 @@ def fit_feature_detector(
     covariance += np.eye(covariance.shape[0]) * (1e-3 * np.trace(covariance) / covariance.shape[0] + 1e-9)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     whitening = eigenvectors / np.sqrt(eigenvalues)[None, :]
-    unscaled = FeatureDetector(whitening, means @ whitening, np.ones(len(classes)), np.inf, (0.0, np.inf))
-    own = unscaled._distances(hidden_train)[np.arange(len(index)), index]
-    scales = np.array([max(float(np.median(own[index == k])), 1e-6) for k in range(len(classes))])
-    scaled = FeatureDetector(whitening, unscaled.centres, scales, np.inf, (0.0, np.inf))
-    threshold = float(np.quantile(scaled.scores(hidden_validation), quantile))
+    centres = means @ whitening
+    unscaled = FeatureDetector(whitening, centres, np.ones(len(classes)), classes, np.inf, (0.0, np.inf))
+    distances = unscaled._distances(hidden_validation)
+    scales = np.ones(len(classes))
+    for k, label in enumerate(classes):
+        members = np.asarray(y_validation) == label
+        if members.any():
+            scales[k] = max(float(np.quantile(distances[members, k], _SCALE_QUANTILE)), 1e-6)
+        else:  # no validation window of this class: its training windows, widened
+            own = unscaled._distances(hidden_train[index == k])[:, k]
+            scales[k] = max(1.2 * float(np.quantile(own, _SCALE_QUANTILE)), 1e-6)
+    scaled = FeatureDetector(whitening, centres, scales, classes, np.inf, (0.0, np.inf))
+    if predicted_validation is None:  # the classifier's labels, when given, else the true ones
+        predicted_validation = np.asarray(y_validation)
+    threshold = float(np.quantile(scaled.scores(hidden_validation, predicted_validation), quantile))
     peaks = np.abs(np.asarray(raw_train)).max(axis=(1, 2))
-    return FeatureDetector(whitening, unscaled.centres, scales, threshold, (float(peaks.min()), float(peaks.max())))
+    return FeatureDetector(whitening, centres, scales, classes, threshold, (float(peaks.min()), float(peaks.max())))

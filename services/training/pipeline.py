@@ -36,7 +36,7 @@ from services.inference.artifacts import (
 from services.inference.descriptions import fault_descriptions
 from services.inference.unknown import DETECTOR_FILE, FeatureDetector, fit_feature_detector, signal_checks
 from services.labels import LABELS, label_parts
-from services.model import ConvNet, ServingNet
+from services.model import ConvNet, ServingNet, make_scale_invariant, scale_to_window_peak, set_training
 from services.training.augment import AugmentConfig, augment_batch
 from services.training.garbage import FAMILIES, ISSUE_FAMILIES, garbage_suite
 from services.training.metrics import (
@@ -75,6 +75,9 @@ class TrainingConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     garbage_per_family: int = 100
     progress: bool = True
+    #: amplitude-free network (zero biases, frozen BatchNorm shifts) fed window-peak-scaled inputs:
+    #: a 0.05 high-impedance fault and a 45 CT-saturation transient weigh the same in training
+    scale_invariant: bool = True
 
 
 @dataclass
@@ -182,27 +185,46 @@ class LearningRateSchedule:
         self.total = max(step + 1, total_steps)
 
 
-def normalization_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-phase mean and std of the training windows, shape (1, 3, 1) float32."""
+def normalization_stats(X: np.ndarray, centre: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per-phase mean and std of the training windows, shape (1, 3, 1) float32.
+
+    With `centre=False` the mean is stored as zero: differential currents are zero-mean AC, and a
+    non-zero centre would break the amplitude invariance of a scale-invariant network.
+    """
     mean = X.astype(np.float64).mean(axis=(0, 2)).reshape(1, 3, 1)
+    if not centre:
+        mean = np.zeros_like(mean)
     std = X.astype(np.float64).std(axis=(0, 2)).reshape(1, 3, 1)
     return mean.astype(np.float32), std.astype(np.float32)
 
 
 def _logits(model: nn.Module, X: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: torch.device,
-            batch: int = 512) -> np.ndarray:
+            input_scaling: str, batch: int = 512) -> np.ndarray:
     model.eval()
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(X), batch):
             chunk = torch.from_numpy(X[start:start + batch]).to(device)
-            outputs.append(model((chunk - mean) / (std + 1e-7)).float().cpu().numpy())
+            outputs.append(model(_model_input(chunk, mean, std, input_scaling)).float().cpu().numpy())
     return np.concatenate(outputs)
 
 
-def _serving_outputs(model: ConvNet, mean: np.ndarray, std: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def input_scaling_of(config: TrainingConfig) -> str:
+    """The input scaling the trained model expects (stored in calibration.json)."""
+    return "window_peak" if config.scale_invariant else "none"
+
+
+def _model_input(raw: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, input_scaling: str) -> torch.Tensor:
+    """The contract's normalisation, then the window-peak scaling of a scale-invariant model."""
+    normalised = ((raw - mean) / (std + 1e-7)).float()
+    return scale_to_window_peak(normalised) if input_scaling == "window_peak" else normalised
+
+
+def _serving_outputs(model: ConvNet, mean: np.ndarray, std: np.ndarray, X: np.ndarray,
+                     input_scaling: str) -> tuple[np.ndarray, np.ndarray]:
     """Logits and hidden vectors of the serving network (CPU), as the predictor will see them."""
-    net = ServingNet(copy.deepcopy(model).cpu().eval(), torch.from_numpy(mean), torch.from_numpy(std)).eval()
+    net = ServingNet(copy.deepcopy(model).cpu().eval(), torch.from_numpy(mean), torch.from_numpy(std),
+                     input_scaling).eval()
     logits, hidden = [], []
     with torch.inference_mode():
         for start in range(0, len(X), 512):
@@ -224,16 +246,22 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
 
     splits = load_splits(config, log)
     train_set, validation, test = splits.train, splits.validation, splits.test
-    mean_np, std_np = normalization_stats(train_set.X)
+    input_scaling = input_scaling_of(config)
+    mean_np, std_np = normalization_stats(train_set.X, centre=not config.scale_invariant)
     mean = torch.from_numpy(mean_np).to(device)
     std = torch.from_numpy(std_np).to(device)
     clearable_by_label = torch.tensor(
         [label_parts(label).category == "internal_fault" or "external_fault" in label for label in LABELS]
     )
 
-    model = ConvNet(len(LABELS)).to(device)
+    model = ConvNet(len(LABELS))
+    if config.scale_invariant:
+        make_scale_invariant(model)
+    model = model.to(device)
     decay, no_decay = [], []
     for parameter in model.parameters():
+        if not parameter.requires_grad:
+            continue
         (no_decay if parameter.ndim == 1 else decay).append(parameter)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -268,7 +296,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
                 stopped_because = f"time limit of {config.time_limit_min:g} min: schedule shortened to {planned_epochs} epochs"
                 log(f"the machine is slower than planned: annealing over {planned_epochs} epochs instead of {config.epochs}")
         epoch_started = time.perf_counter()
-        model.train()
+        set_training(model, config.scale_invariant)
         order = torch.randperm(len(y_train), generator=generator)
         running_loss = 0.0
         correct = 0
@@ -278,7 +306,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
             targets = y_train[index]
             raw = augment_batch(X_train[index], clearable_by_label[targets], generator, config.augment)
-            inputs = ((raw.to(device) - mean) / (std + 1e-7)).float()
+            inputs = _model_input(raw.to(device), mean, std, input_scaling)
             targets = targets.to(device)
             logits = model(inputs)
             loss = loss_function(logits, targets)
@@ -293,7 +321,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         bar.close()
-        validation_logits = _logits(model, validation.X, mean, std, device)
+        validation_logits = _logits(model, validation.X, mean, std, device, input_scaling)
         validation_loss = negative_log_likelihood(validation_logits, validation.y)
         validation_accuracy = float((validation_logits.argmax(1) == validation.y).mean())
         epoch_seconds.append(time.perf_counter() - epoch_started)
@@ -320,9 +348,9 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     training_seconds = time.perf_counter() - started
 
     # calibration on the validation split, then the untouched test split
-    validation_logits, _ = _serving_outputs(model, mean_np, std_np, validation.X)
+    validation_logits, _ = _serving_outputs(model, mean_np, std_np, validation.X, input_scaling)
     temperature = fit_temperature(validation_logits, validation.y)
-    test_logits, _ = _serving_outputs(model, mean_np, std_np, test.X)
+    test_logits, _ = _serving_outputs(model, mean_np, std_np, test.X, input_scaling)
     raw_probabilities = softmax(test_logits)
     calibrated = softmax(test_logits / temperature)
     labels = LABELS
@@ -340,6 +368,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
                  "per_class": config.per_class, "validation_per_class": config.validation_per_class,
                  "test_per_class": config.test_per_class, "classes": config.classes},
         "normalization": {"mean": mean_np.ravel().tolist(), "std": std_np.ravel().tolist()},
+        "input_scaling": input_scaling,
         "augmentation": asdict(config.augment),
         "seed": config.seed,
         "test_seed": config.test_seed if config.test_seed is not None else config.seed + TEST_SEED_OFFSET,
@@ -375,7 +404,8 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
         "command": command,
     }
     card["duration_s"] = round(time.perf_counter() - started, 1)
-    _write_artifacts(config.out_dir, model, mean_np, std_np, temperature, detector, card, ece_before, ece_after)
+    _write_artifacts(config.out_dir, model, mean_np, std_np, temperature, detector, card, ece_before, ece_after,
+                     input_scaling)
     log(f"test: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, category accuracy "
         f"{report['category_accuracy']:.4f}, ECE {ece_before:.4f} -> {ece_after:.4f} (T = {temperature:.3f}); "
         f"unknown: garbage flagged {unknown['garbage_flag_rate']:.3f}, valid flagged {unknown['valid_flag_rate']:.4f}")
@@ -389,22 +419,30 @@ def calibrate_unknown_detector(
 ) -> tuple[FeatureDetector, dict]:
     """Fit the feature-space detector (centres on training windows, threshold on validation ones)
     and measure the unknown flag on the test set and the garbage suite."""
+    input_scaling = input_scaling_of(config)
     subset = np.random.default_rng(config.seed).permutation(len(train_set.y))[:min(len(train_set.y), 9000)]
-    _, train_hidden = _serving_outputs(model, mean_np, std_np, train_set.X[subset])
-    _, validation_hidden = _serving_outputs(model, mean_np, std_np, validation.X)
-    _, test_hidden = _serving_outputs(model, mean_np, std_np, test.X)
-    detector = fit_feature_detector(train_hidden, train_set.y[subset], validation_hidden, train_set.X)
-    return detector, _unknown_figures(detector, model, mean_np, std_np, test, test_hidden, config)
+    _, train_hidden = _serving_outputs(model, mean_np, std_np, train_set.X[subset], input_scaling)
+    validation_logits, validation_hidden = _serving_outputs(model, mean_np, std_np, validation.X, input_scaling)
+    test_logits, test_hidden = _serving_outputs(model, mean_np, std_np, test.X, input_scaling)
+    detector = fit_feature_detector(train_hidden, train_set.y[subset], validation_hidden, validation.y, train_set.X,
+                                    predicted_validation=validation_logits.argmax(1))
+    return detector, _unknown_figures(detector, model, mean_np, std_np, test, test_hidden, test_logits.argmax(1),
+                                      config)
 
 
-def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidden, config: TrainingConfig) -> dict:
+def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidden, test_predicted,
+                     config: TrainingConfig) -> dict:
     """Share of garbage flagged and of valid test events flagged, overall and per reason/family."""
-    valid_reasons = [a or b for a, b in zip(signal_checks(test.X), detector.reasons(test.X, test_hidden), strict=True)]
+    input_scaling = input_scaling_of(config)
+    valid_reasons = [a or b for a, b in zip(signal_checks(test.X), detector.reasons(test.X, test_hidden, test_predicted),
+                                            strict=True)]
     test_seed = config.test_seed if config.test_seed is not None else config.seed + TEST_SEED_OFFSET
     garbage, families = garbage_suite(test.X, config.garbage_per_family, seed=test_seed + 1)
     finite = np.nan_to_num(garbage, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-    _, garbage_hidden = _serving_outputs(model, mean_np, std_np, finite)
-    garbage_reasons = [a or b for a, b in zip(signal_checks(garbage), detector.reasons(finite, garbage_hidden), strict=True)]
+    garbage_logits, garbage_hidden = _serving_outputs(model, mean_np, std_np, finite, input_scaling)
+    garbage_reasons = [a or b for a, b in zip(signal_checks(garbage),
+                                              detector.reasons(finite, garbage_hidden, garbage_logits.argmax(1)),
+                                              strict=True)]
     flagged = np.array([reason is not None for reason in garbage_reasons])
     families_arr = np.array(families)
     valid_flagged = np.array([reason is not None for reason in valid_reasons])
@@ -419,8 +457,9 @@ def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidde
             reason_counts[key] = reason_counts.get(key, 0) + 1
     return {
         "method": "signal checks (NaN/Inf, flat, clipped, DC only, broadband noise, steady tone, 50 Hz, "
-                  "120 Hz) + class-scaled Mahalanobis distance of the hidden vector to the nearest class "
-                  "centre (threshold: 99.5th percentile of validation scores) + amplitude range of training",
+                  "120 Hz) + Mahalanobis distance of the hidden vector to the predicted class's centre in units "
+                  "of that class's radius (threshold: 99.5th percentile of validation scores) + amplitude "
+                  "range of the training set",
         "distance_threshold": detector.threshold,
         "peak_range": list(detector.peak_range),
         "garbage_windows": int(len(families)),
@@ -435,7 +474,7 @@ def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidde
 
 
 def _write_artifacts(out_dir: Path, model: ConvNet, mean: np.ndarray, std: np.ndarray, temperature: float,
-                     detector, card: dict, ece_before: float, ece_after: float) -> None:
+                     detector, card: dict, ece_before: float, ece_after: float, input_scaling: str) -> None:
     """Write every file into a temporary folder next to `out_dir`, then move them in one by one."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -450,6 +489,10 @@ def _write_artifacts(out_dir: Path, model: ConvNet, mean: np.ndarray, std: np.nd
         (staging / CALIBRATION_FILE).write_text(json.dumps({
             "method": "temperature scaling on the validation split (softmax(logits / temperature))",
             "temperature": temperature,
+            "input_scaling": input_scaling,
+            "input_scaling_note": "window_peak: after (x - mean) / std each window is divided by its largest "
+                                  "absolute value; the network is amplitude-free (zero biases), so the original "
+                                  "application, which does not scale, reaches the same labels",
             "ece_before": ece_before,
             "ece_after": ece_after,
         }, indent=2))
