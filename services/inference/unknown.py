@@ -110,7 +110,7 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
     at_60 = scan[:, int(np.flatnonzero(_SCAN_HZ == SYSTEM_FREQUENCY_HZ)[0])]
     wrong = (
         (best_hz >= _WRONG_FREQUENCY_HZ[0]) & (best_hz <= _WRONG_FREQUENCY_HZ[1])
-        & (share > 0.5) & (scan[np.arange(n), best] > 1.5 * at_60)
+        & (share > 0.3) & (scan[np.arange(n), best] > 1.5 * at_60)
     )
     for i in np.flatnonzero(wrong) if wrong.any() else ():
         if reasons[i] is None:

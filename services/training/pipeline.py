@@ -283,7 +283,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
         if epoch > planned_epochs:
             break
         if config.time_limit_min is not None and epoch_seconds:
-            per_epoch = max(epoch_seconds[-2:])
+            per_epoch = min(epoch_seconds[-2:])  # a one-off stall (another process) does not cut the plan
             left = config.time_limit_min * 60.0 - (time.perf_counter() - started) - 45.0  # evaluation + writing
             fitting = epoch - 1 + int(left // per_epoch)
             if fitting < planned_epochs:
