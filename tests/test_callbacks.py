@@ -41,7 +41,7 @@ def _app(tmp_path: Path, artifacts: Path = ARTIFACTS):
 def context(tmp_path):
     """The AnalysisContext of a fresh app, inside a request (as in a callback)."""
     if not (ARTIFACTS / "best_model.pth").is_file():
-        pytest.skip(f"no trained model in {ARTIFACTS}")
+        pytest.fail(f"no trained model in {ARTIFACTS}: the shipped artifacts are part of the repository")
     app = _app(tmp_path)
     with app.server.test_request_context("/"):
         yield app.server.extensions[EXTENSION_KEY]

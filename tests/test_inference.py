@@ -221,3 +221,21 @@ def test_inf013_feature_detector_flags_points_far_from_their_predicted_class():
     assert all(r is not None and "unlike" in r for r in reasons)
     tiny = detector.reasons(raw[:1] * 1e-6, train[:1], y_train[:1])[0]
     assert tiny is not None and "too small" in tiny
+
+
+def test_inf014_shipped_artifacts_load_and_classify_fresh_simulated_events():
+    from services.inference.artifacts import REPO_ARTIFACTS_DIR
+
+    if not (REPO_ARTIFACTS_DIR / "best_model.pth").is_file():
+        pytest.skip("no shipped model in artifacts/")
+    from services.simulation import generate_dataset
+
+    predictor = get_predictor(REPO_ARTIFACTS_DIR)
+    card = predictor.model_card
+    assert card["test"]["accuracy"] >= 0.995 and card["test"]["macro_f1"] >= 0.99
+    assert card["test"]["ece_after_calibration"] <= 0.02
+    X, y, _ = generate_dataset(2, seed=31_337)
+    predictions = predictor.predict_batch(X, explain=False)
+    accuracy = np.mean([p.label_id == label for p, label in zip(predictions, y, strict=True)])
+    assert accuracy >= 0.95
+    assert np.mean([p.unknown for p in predictions]) <= 0.05

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 ENV_THREADS = "GEM_THREADS"
 ENV_CACHE_DIR = "GEM_CACHE_DIR"
 ENV_BACKEND = "GEM_BACKEND"
+ENV_ORT_SPINNING = "GEM_ORT_SPINNING"
 #: bumped whenever the exported graph changes, so stale cached files are not reused
 EXPORT_VERSION = 2
 #: intra-op threads by default: both cores of the 2-core target (measured by benchmarks/bench_inference.py)
@@ -78,6 +79,10 @@ class OrtBackend:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        if os.environ.get(ENV_ORT_SPINNING, "0") != "1":
+            # idle ORT threads would otherwise spin and steal the cores numpy (signal checks,
+            # explanation) and the web server need right after each call
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -44,19 +44,23 @@ def saliency_maps(contribution: np.ndarray) -> np.ndarray:
 
 def driving_spans(saliency: np.ndarray) -> list[tuple[float, float]]:
     """Up to three (start_ms, end_ms) spans where saliency >= 0.5, strongest first."""
-    above = np.concatenate([[False], np.asarray(saliency) >= _SPAN_LEVEL, [False]])
-    edges = np.diff(above.astype(np.int8))
-    starts = list(np.flatnonzero(edges == 1))
-    ends = list(np.flatnonzero(edges == -1))
+    values = np.asarray(saliency, dtype=np.float64)
+    edges = np.diff(np.concatenate(([0], (values >= _SPAN_LEVEL).view(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1).tolist()
+    if not starts:
+        return []
+    ends = np.flatnonzero(edges == -1).tolist()
     merged: list[list[int]] = []
     for start, end in zip(starts, ends, strict=True):
         if merged and start - merged[-1][1] <= _MERGE_GAP_SAMPLES:
             merged[-1][1] = end
         else:
             merged.append([start, end])
-    merged.sort(key=lambda span: -float(np.sum(saliency[span[0]:span[1]])))
+    if len(merged) > 1:
+        cumulative = np.concatenate(([0.0], np.cumsum(values)))
+        merged.sort(key=lambda span: cumulative[span[0]] - cumulative[span[1]])
     to_ms = 1000.0 / SAMPLE_RATE_HZ
-    return [(round(float(start) * to_ms, 2), round(float(end) * to_ms, 2)) for start, end in merged[:_MAX_SPANS]]
+    return [(round(start * to_ms, 2), round(end * to_ms, 2)) for start, end in merged[:_MAX_SPANS]]
 
 
 def estimate_inception_ms(window: np.ndarray) -> float | None:
@@ -67,18 +71,32 @@ def estimate_inception_ms(window: np.ndarray) -> float | None:
     to where the envelope last sat at the pre-event level gives its start. 0.0 means the event is
     already under way when the window opens.
     """
-    x = np.asarray(window, dtype=np.float64)
-    if not np.isfinite(x).all():
-        return None
-    envelope = np.abs(x).max(axis=0)
-    peak = float(envelope.max())
-    opening = float(envelope[:20].max())
-    if peak <= 0.0 or peak < 3.0 * opening:
-        return 0.0 if peak > 0.0 and opening > 0.5 * peak else None
-    crossing = int(np.argmax(envelope >= opening + 0.15 * (peak - opening)))
-    pre_event = envelope[max(0, crossing - int(SAMPLES_PER_CYCLE)):max(crossing - 3, 1)]
-    level = 1.2 * float(pre_event.max()) if pre_event.size else opening
-    start = crossing
-    while start > 0 and envelope[start - 1] > level:
-        start -= 1
-    return round(start * 1000.0 / SAMPLE_RATE_HZ, 2)
+    return estimate_inceptions_ms(np.asarray(window)[None])[0]
+
+
+def estimate_inceptions_ms(batch: np.ndarray) -> list[float | None]:
+    """`estimate_inception_ms` for every window of a (n, 3, 726) batch at once."""
+    x = np.asarray(batch, dtype=np.float64)
+    finite = np.isfinite(x).all(axis=(1, 2))
+    envelope = np.abs(np.where(np.isfinite(x), x, 0.0)).max(axis=1)  # (n, 726)
+    peak = envelope.max(axis=1)
+    opening = envelope[:, :20].max(axis=1)
+    distinct = (peak > 0.0) & (peak >= 3.0 * opening)
+    samples = np.arange(envelope.shape[1])[None, :]
+    crossing = np.argmax(envelope >= (opening + 0.15 * (peak - opening))[:, None], axis=1)
+    # pre-event level: the cycle before the crossing (up to 3 samples before it)
+    in_cycle = (samples >= (crossing - int(SAMPLES_PER_CYCLE))[:, None]) & (samples < np.maximum(crossing - 3, 1)[:, None])
+    level = 1.2 * np.where(in_cycle, envelope, 0.0).max(axis=1)
+    level = np.where(in_cycle.any(axis=1), level, opening)
+    quiet_before = (envelope <= level[:, None]) & (samples < crossing[:, None])
+    start = np.where(quiet_before.any(axis=1), envelope.shape[1] - 1 - np.argmax(quiet_before[:, ::-1], axis=1) + 1, 0)
+    start = np.minimum(start, crossing)
+    result: list[float | None] = []
+    for i in range(len(x)):
+        if not finite[i]:
+            result.append(None)
+        elif distinct[i]:
+            result.append(round(float(start[i]) * 1000.0 / SAMPLE_RATE_HZ, 2))
+        else:
+            result.append(0.0 if peak[i] > 0.0 and opening[i] > 0.5 * peak[i] else None)
+    return result

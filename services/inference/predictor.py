@@ -20,7 +20,7 @@ from services.inference.artifacts import (
     resolve_artifacts_dir,
 )
 from services.inference.backends import make_backend, serving_net
-from services.inference.explain import driving_spans, estimate_inception_ms, saliency_maps
+from services.inference.explain import driving_spans, estimate_inceptions_ms, saliency_maps
 from services.inference.unknown import signal_checks
 from services.labels import CATEGORIES, EQUIPMENTS, KINDS, label_parts
 from services.waveform import N_PHASES, N_SAMPLES, WaveformError
@@ -127,6 +127,8 @@ class Predictor:
         saliency = saliency_maps(contribution) if explain else None
         marginals = {name: probabilities @ matrix for name, (_, matrix) in self._marginals.items()}
         top = np.argsort(-probabilities, axis=1)[:, :5]
+        inceptions = estimate_inceptions_ms(raw)
+        rounded = np.round(saliency, 4) if saliency is not None else None
         results = []
         for i in range(raw.shape[0]):
             label_id = int(predicted[i])
@@ -143,8 +145,8 @@ class Predictor:
                     unknown=reasons[i] is not None,
                     unknown_reason=reasons[i],
                     explanation=driving_spans(window_saliency) if window_saliency is not None else [],
-                    saliency=np.round(window_saliency, 4).tolist() if window_saliency is not None else [],
-                    inception_ms=estimate_inception_ms(raw[i]),
+                    saliency=rounded[i].tolist() if rounded is not None else [],
+                    inception_ms=inceptions[i],
                 )
             )
         return results
