@@ -37,6 +37,17 @@ def section_title(text: str, icon: str = "") -> html.H6:
 
 # --- Analyze page controls ---------------------------------------------------------------------
 
+def waveform_header(view_toggle_id: str) -> html.Div:
+    """Title of a waveform card with its instantaneous / RMS view toggle."""
+    return html.Div(
+        [section_title("Differential currents"),
+         dbc.RadioItems(id=view_toggle_id, value="raw", inline=True, className="small",
+                        options=[{"label": "Instantaneous", "value": "raw"},
+                                 {"label": "RMS (1 cycle)", "value": "rms"}])],
+        className="d-flex justify-content-between align-items-start",
+    )
+
+
 def transfer_card(
     senders: Sequence[tuple[str, str]],
     receivers: Sequence[tuple[str, str]],

@@ -19,7 +19,7 @@ from callbacks.views import (
     waveform_for,
 )
 from components import ids
-from components.cards import GRAPH_CONFIG, model_banner, result_card, section_title
+from components.cards import GRAPH_CONFIG, model_banner, result_card, section_title, waveform_header
 from components.microgrid import microgrid_graph
 from components.tables import format_time, severity_badge
 from services.labels import pretty_label
@@ -77,13 +77,7 @@ def layout(analysis_id: str | None = None, **_query) -> html.Div:
     grid = data.grid_data()
     waveform_card = dbc.Card(
         [
-            html.Div(
-                [section_title("Differential currents"),
-                 dbc.RadioItems(id=ids.ANALYSIS_WAVEFORM_VIEW, value="raw", inline=True, className="small",
-                                options=[{"label": "Instantaneous", "value": "raw"},
-                                         {"label": "RMS (1 cycle)", "value": "rms"}])],
-                className="d-flex justify-content-between align-items-start",
-            ),
+            waveform_header(ids.ANALYSIS_WAVEFORM_VIEW),
             dcc.Graph(id=ids.ANALYSIS_WAVEFORM, figure=waveform_for(view), config=GRAPH_CONFIG)
             if view.get("waveform") else html.Div("The waveform of this analysis was not stored.",
                                                   className="text-muted small py-3"),

@@ -24,6 +24,7 @@ from components.cards import (
     result_card,
     section_title,
     transfer_card,
+    waveform_header,
 )
 from components.microgrid import microgrid_graph, severity_legend
 from components.tables import latest_table
@@ -74,13 +75,7 @@ def layout(**_query) -> html.Div:
     )
     waveform_card = dbc.Card(
         [
-            html.Div(
-                [section_title("Differential currents"),
-                 dbc.RadioItems(id=ids.WAVEFORM_VIEW, value="raw", inline=True, className="small",
-                                options=[{"label": "Instantaneous", "value": "raw"},
-                                         {"label": "RMS (1 cycle)", "value": "rms"}])],
-                className="d-flex justify-content-between align-items-start",
-            ),
+            waveform_header(ids.WAVEFORM_VIEW),
             dcc.Loading(html.Div(waveform_panel(None, "raw", ids.WAVEFORM), id=ids.WAVEFORM_CONTAINER),
                         type="dot", delay_show=300),
             html.Hr(className="my-2"),

@@ -26,7 +26,7 @@ import numpy as np
 from services.inference.artifacts import MODEL_CARD_FILE
 from services.inference.predictor import Predictor
 from services.labels import LABEL_TO_ID
-from services.training.garbage import FAMILIES, ISSUE_FAMILIES, garbage_suite
+from services.training.garbage import flag_rates, garbage_suite
 from services.training.metrics import classification_report, expected_calibration_error
 
 DEFAULT_SEED = 4_242
@@ -47,7 +47,6 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
     valid_flagged = np.array([p.unknown for p in predictions])
     garbage, families = garbage_suite(X, garbage_per_family, seed=seed + 1)
     flagged = np.array([p.unknown for p in predictor.predict_batch(garbage, explain=False)])
-    families_arr = np.array(families)
     return {
         "seed": seed,
         "windows": int(len(y)),
@@ -59,10 +58,7 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
         "ece": expected_calibration_error(probabilities, y),
         "top_confusions": report["top_confusions"][:10],
         "valid_flag_rate": float(valid_flagged.mean()),
-        "garbage_windows": int(len(families)),
-        "garbage_flag_rate": float(flagged.mean()),
-        "garbage_flag_rate_issue_families": float(flagged[np.isin(families_arr, ISSUE_FAMILIES)].mean()),
-        "garbage_flag_rate_by_family": {f: float(flagged[families_arr == f].mean()) for f in FAMILIES},
+        **flag_rates(flagged, families),
         "predict_batch_windows_per_s": round(len(X) / seconds, 1),
     }
 

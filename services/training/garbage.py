@@ -8,6 +8,8 @@ defect differs. Used by the training command (figures in the model card) and the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from services.waveform import N_PHASES, N_SAMPLES, SAMPLE_RATE_HZ
@@ -28,19 +30,21 @@ FAMILIES = (
     "random_walk",
     "high_frequency_tone",
 )
-#: the kinds of garbage the issue names (flat, clipped, NaN/Inf, wrong frequency, DC only, white noise);
-#: the random walk and the lone tone are our own extra out-of-distribution probes
-ISSUE_FAMILIES = (
-    "flat_zero",
-    "flat_constant",
-    "nan_or_inf",
-    "clipped_event",
-    "sine_50hz",
-    "event_on_50hz_system",
-    "event_sampled_at_5khz",
-    "dc_only",
-    "white_noise",
-)
+#: our own extra out-of-distribution probes, beyond the kinds of garbage the issue names
+EXTRA_PROBES = ("random_walk", "high_frequency_tone")
+#: the kinds of garbage the issue names (flat, clipped, NaN/Inf, wrong frequency, DC only, white noise)
+ISSUE_FAMILIES = tuple(family for family in FAMILIES if family not in EXTRA_PROBES)
+
+
+def flag_rates(flagged: np.ndarray, families: Sequence[str]) -> dict:
+    """Share of garbage windows flagged unknown: overall, over the issue's kinds, and per family."""
+    families_arr = np.asarray(families)
+    return {
+        "garbage_windows": int(len(families_arr)),
+        "garbage_flag_rate": float(flagged.mean()),
+        "garbage_flag_rate_issue_families": float(flagged[np.isin(families_arr, ISSUE_FAMILIES)].mean()),
+        "garbage_flag_rate_by_family": {f: float(flagged[families_arr == f].mean()) for f in FAMILIES},
+    }
 
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:

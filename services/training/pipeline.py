@@ -38,7 +38,7 @@ from services.inference.unknown import DETECTOR_FILE, FeatureDetector, fit_featu
 from services.labels import LABELS, label_parts
 from services.model import ConvNet, ServingNet, make_scale_invariant, scale_to_window_peak, set_training
 from services.training.augment import AugmentConfig, augment_batch
-from services.training.garbage import FAMILIES, ISSUE_FAMILIES, garbage_suite
+from services.training.garbage import flag_rates, garbage_suite
 from services.training.metrics import (
     classification_report,
     expected_calibration_error,
@@ -444,7 +444,6 @@ def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidde
                                               detector.reasons(finite, garbage_hidden, garbage_logits.argmax(1)),
                                               strict=True)]
     flagged = np.array([reason is not None for reason in garbage_reasons])
-    families_arr = np.array(families)
     valid_flagged = np.array([reason is not None for reason in valid_reasons])
     by_label = {
         LABELS[label]: float(valid_flagged[test.y == label].mean()) for label in np.unique(test.y)
@@ -462,10 +461,7 @@ def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidde
                   "range of the training set",
         "distance_threshold": detector.threshold,
         "peak_range": list(detector.peak_range),
-        "garbage_windows": int(len(families)),
-        "garbage_flag_rate": float(flagged.mean()),
-        "garbage_flag_rate_issue_families": float(flagged[np.isin(families_arr, ISSUE_FAMILIES)].mean()),
-        "garbage_flag_rate_by_family": {f: float(flagged[families_arr == f].mean()) for f in FAMILIES},
+        **flag_rates(flagged, families),
         "valid_windows": int(len(test.y)),
         "valid_flag_rate": float(valid_flagged.mean()),
         "valid_flag_rate_by_label": by_label,
