@@ -1,8 +1,19 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py` serves the dashboard and the API.
 
 Environment: GEM_BIND (default GEM_HOST:GEM_PORT, i.e. 127.0.0.1:8050), GEM_WORKERS (2),
-GEM_WORKER_THREADS (4 per worker), GEM_WORKER_CLASS (gthread), GEM_WARMUP (1: load the model right after
-fork), GEM_ACCESS_LOG (unset: no access log; "-" for stdout), plus the app's GEM_* settings.
+GEM_WORKER_CLASS (sync), GEM_WORKER_THREADS (threads per worker for gthread; 4), GEM_WARMUP (1: load the
+model right after fork), GEM_ACCESS_LOG (unset: no access log; "-" for stdout), plus the app's GEM_* settings.
+
+Why sync workers, one per core: every request is CPU work (the network, the checks, the history
+write), so a worker can only ever use one core, and threads inside it only queue for the GIL.
+With sync workers each request is accepted by whichever worker is free, so load spreads evenly;
+gthread workers keep a keep-alive connection on the worker that accepted it, and 16 client
+connections often land 11/5, leaving one core idle while the other queues (measured with
+benchmarks/bench_api_load.py: sync 610-660 requests/s with p99 32-35 ms; gthread 400-590 requests/s
+with p99 55-72 ms). Sync workers expect a buffering proxy (nginx) in front for slow clients, as
+gunicorn's documentation says; the README's deployment section does so. Under a threaded server
+(gthread, the development server) concurrent predictions share network calls instead
+(services/inference/batching.py).
 
 The app is NOT preloaded: torch must be imported after fork (a forked torch thread pool deadlocks),
 and each worker loads the model once. Each worker runs torch/ONNX Runtime on one thread, so the
@@ -22,7 +33,7 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", 
 wsgi_app = "app:create_server()"
 bind = os.environ.get("GEM_BIND") or f"{os.environ.get('GEM_HOST', '127.0.0.1')}:{os.environ.get('GEM_PORT', '8050')}"
 workers = int(os.environ.get("GEM_WORKERS", "2"))
-worker_class = os.environ.get("GEM_WORKER_CLASS", "gthread")
+worker_class = os.environ.get("GEM_WORKER_CLASS", "sync")
 threads = int(os.environ.get("GEM_WORKER_THREADS", "4"))
 preload_app = False
 timeout = 60

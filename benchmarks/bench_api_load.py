@@ -2,11 +2,17 @@
 
 Starts gunicorn (gunicorn.conf.py, GEM_WORKERS workers) on a free local port with a fresh SQLite
 history in a temporary folder, waits for /api/health, then drives /predict at 16 connections for a
-fixed time with `wrk` (a Lua script sets the JSON body) when it is installed, else with a Python
-client (one keep-alive connection per thread). Afterwards it checks that the history holds one
-row per answered request. Only 127.0.0.1 is ever contacted.
+fixed time with `wrk` (a Lua script cycles through the request bodies) when it is installed, else
+with a Python client (one keep-alive connection per thread). Afterwards it checks that the history
+holds one row per answered request. Only 127.0.0.1 is ever contacted.
+
+The bodies cycle through every bundled sample (the original front end's request, DESIGN.md
+section 6), so no single cached file flatters the figure; `--raw-waveform` posts raw 3 x 726
+waveforms instead, 500 distinct ones (the samples with a little noise), more than any
+per-process cache holds.
 
     python benchmarks/bench_api_load.py                     # 2 workers, 16 connections, 20 s
+    python benchmarks/bench_api_load.py --raw-waveform --duration 10
     python benchmarks/bench_api_load.py --client python --duration 10
     python benchmarks/bench_api_load.py --url http://127.0.0.1:8050   # an already running server
 
@@ -75,19 +81,53 @@ def wait_healthy(base: str, timeout_s: float, process: subprocess.Popen | None) 
     raise SystemExit(f"{base} did not become healthy in {timeout_s:.0f} s")
 
 
-def first_sample(base: str) -> str:
+def sample_names(base: str) -> list[str]:
     with urllib.request.urlopen(f"{base}/api/samples", timeout=10) as response:
         samples = json.load(response)["samples"]
     if not samples:
         raise SystemExit("the server lists no samples: regenerate them with python -m services.simulation.samples")
-    return samples[0]["filename"]
+    return [sample["filename"] for sample in samples]
 
 
-def run_wrk(base: str, body: bytes, connections: int, duration: int, threads: int) -> dict:
+RAW_BODIES = 500
+#: sender -> receiver pairs the bodies take in turn (ids of DESIGN.md section 7)
+PEERS = (("prosumer-a", "consumer-home"), ("prosumer-b", "ev-hub"), ("micro-industry", "local-business"))
+
+
+def request_bodies(names: list[str], artifacts: Path, raw: bool) -> list[bytes]:
+    """The JSON bodies to cycle through: one per sample, or RAW_BODIES distinct raw waveforms."""
+    if not raw:
+        return [
+            json.dumps({"sample_filename": name, "sender_peer": PEERS[i % len(PEERS)][0],
+                        "receiver_peer": PEERS[i % len(PEERS)][1]}).encode()
+            for i, name in enumerate(names)
+        ]
+    rng = np.random.default_rng(1)
+    waveforms = [np.load(artifacts / "sample_data" / name) for name in names]
+    bodies = []
+    for i in range(RAW_BODIES):
+        base = waveforms[i % len(waveforms)]
+        noisy = base + rng.normal(0.0, 1e-3 * (np.abs(base).max() + 1e-9), base.shape)
+        sender, receiver = PEERS[i % len(PEERS)]
+        bodies.append(json.dumps({"waveform": np.round(noisy, 6).tolist(), "sender_peer": sender,
+                                  "receiver_peer": receiver}).encode())
+    return bodies
+
+
+def run_wrk(base: str, bodies: list[bytes], connections: int, duration: int, threads: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write('wrk.method = "POST"\n')
         script.write('wrk.headers["Content-Type"] = "application/json"\n')
-        script.write(f"wrk.body = {json.dumps(body.decode())}\n")
+        script.write("bodies = {\n")
+        for body in bodies:
+            script.write(f"  {json.dumps(body.decode())},\n")
+        script.write("}\n")
+        # each wrk thread starts at its own offset and walks the list
+        script.write("counter = 0\n")
+        script.write("function setup(thread) thread:set('offset', math.random(#bodies)) end\n")
+        script.write("function init(args) counter = offset or 0 end\n")
+        script.write("function request()\n  counter = counter + 1\n"
+                     "  return wrk.format(nil, nil, nil, bodies[counter % #bodies + 1])\nend\n")
     try:
         output = subprocess.run(
             ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script.name,
@@ -115,7 +155,7 @@ def run_wrk(base: str, body: bytes, connections: int, duration: int, threads: in
     }
 
 
-def run_python(base: str, body: bytes, connections: int, duration: int) -> dict:
+def run_python(base: str, bodies: list[bytes], connections: int, duration: int) -> dict:
     parts = urlsplit(base)
     prefix = parts.path.rstrip("/")
     latencies: list[list[float]] = [[] for _ in range(connections)]
@@ -125,7 +165,10 @@ def run_python(base: str, body: bytes, connections: int, duration: int) -> dict:
 
     def worker(index: int) -> None:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        sent = index * 7
         while time.monotonic() < stop_at:
+            body = bodies[sent % len(bodies)]
+            sent += 1
             start = time.perf_counter()
             try:
                 connection.request("POST", f"{prefix}/predict", body=body, headers=headers)
@@ -188,18 +231,14 @@ def main() -> int:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         health = wait_healthy(base, 180, process)
-        sample = first_sample(base)
-        request = {"sample_filename": sample, "sender_peer": "prosumer-a", "receiver_peer": "consumer-home"}
-        if args.raw_waveform:
-            waveform = np.load(Path(args.artifacts) / "sample_data" / sample).tolist()
-            request = {"waveform": waveform, "sender_peer": "prosumer-a", "receiver_peer": "consumer-home"}
-        body = json.dumps(request).encode()
+        names = sample_names(base)
+        bodies = request_bodies(names, Path(args.artifacts), args.raw_waveform)
         store = None if args.url else HistoryStore(f"sqlite:///{instance / 'history.db'}")
 
         def load(seconds: int) -> dict:
             if client == "wrk":
-                return run_wrk(base, body, args.connections, seconds, threads=2)
-            return run_python(base, body, args.connections, seconds)
+                return run_wrk(base, bodies, args.connections, seconds, threads=2)
+            return run_python(base, bodies, args.connections, seconds)
 
         if args.warmup:
             load(args.warmup)
@@ -213,7 +252,7 @@ def main() -> int:
         print(f"server: {'external ' + base if args.url else f'gunicorn, {args.workers} workers'}; "
               f"model backend {health['model'].get('backend')}, fingerprint {health['model'].get('fingerprint')}")
         print(f"load: {client}, {args.connections} connections, {args.duration} s, "
-              f"{'raw waveform' if args.raw_waveform else 'sample ' + sample}")
+              f"{f'{len(bodies)} distinct raw waveforms' if args.raw_waveform else f'{len(bodies)} samples in turn'}")
         print(f"requests/s: {result['requests_per_s']:.1f}")
         print(f"latency ms: p50 {result['p50_ms']:.2f}  p90 {result['p90_ms']:.2f}  p99 {result['p99_ms']:.2f}")
         print(f"requests: {result['requests']}  non-2xx: {result['non_2xx']}  socket errors: {result['socket_errors']}")

@@ -239,3 +239,37 @@ def test_inf014_shipped_artifacts_load_and_classify_fresh_simulated_events():
     accuracy = np.mean([p.label_id == label for p, label in zip(predictions, y, strict=True)])
     assert accuracy >= 0.95
     assert np.mean([p.unknown for p in predictions]) <= 0.05
+
+
+def _spans_one_row(values: np.ndarray) -> list[tuple[float, float]]:
+    """Reference: the spans of one saliency row, found run by run in plain Python."""
+    runs, start = [], None
+    for index, value in enumerate([*values.tolist(), 0.0]):
+        if value >= 0.5 and start is None:
+            start = index
+        elif value < 0.5 and start is not None:
+            runs.append([start, index])
+            start = None
+    merged: list[list[int]] = []
+    for run in runs:
+        if merged and run[0] - merged[-1][1] <= 10:
+            merged[-1][1] = run[1]
+        else:
+            merged.append(run)
+    merged.sort(key=lambda span: -float(values[span[0]:span[1]].sum()))
+    return [(round(a * 0.1, 2), round(b * 0.1, 2)) for a, b in merged[:3]]
+
+
+def test_inf_spans_of_a_batch_equal_the_row_by_row_reference():
+    from services.inference.explain import driving_spans_batch
+
+    rng = np.random.default_rng(11)
+    # blocky rows: runs of high saliency of random lengths and gaps, some rows empty, some full
+    rows = np.repeat(rng.random((40, 121)), 6, axis=1)[:, :726] ** 3
+    rows[0] = 0.0
+    rows[1] = 1.0
+    rows[2, ::2] = 0.9  # many one-sample runs 1 sample apart: all merge
+    got = driving_spans_batch(rows)
+    assert got == [_spans_one_row(row) for row in rows]
+    assert got[0] == [] and got[1] == [(0.0, 72.6)]
+    assert any(len(spans) == 3 for spans in got)

@@ -80,7 +80,7 @@ def test_model006_contribution_sums_to_the_predicted_class_evidence():
         logits, hidden, contribution = net(x)
         predicted = logits.argmax(1)
         contrast = net.contrast[predicted]
-        bias_terms = (contrast * (hidden > 0)) @ net.fc1.bias + net.fc2.bias[predicted] - net.fc2.bias.mean()
+        bias_terms = (contrast * (hidden > 0)) @ net.fc1_bias + net.fc2.bias[predicted] - net.fc2.bias.mean()
         evidence = logits.gather(1, predicted[:, None])[:, 0] - logits.mean(1)
     assert torch.allclose(contribution.sum(1) + bias_terms, evidence, atol=1e-3)
 

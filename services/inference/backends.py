@@ -28,7 +28,7 @@ ENV_CACHE_DIR = "GEM_CACHE_DIR"
 ENV_BACKEND = "GEM_BACKEND"
 ENV_ORT_SPINNING = "GEM_ORT_SPINNING"
 #: bumped whenever the exported graph changes, so stale cached files are not reused
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 #: intra-op threads by default: both cores of the 2-core target (measured by benchmarks/bench_inference.py)
 DEFAULT_THREADS = 2
 OUTPUT_NAMES = ("logits", "hidden", "contribution")

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,13 +22,19 @@ from services.inference.artifacts import (
     resolve_artifacts_dir,
 )
 from services.inference.backends import make_backend, serving_net
-from services.inference.explain import driving_spans, estimate_inceptions_ms, saliency_maps
+from services.inference.batching import MicroBatcher
+from services.inference.explain import driving_spans_batch, estimate_inceptions_ms, saliency_maps
 from services.inference.unknown import signal_checks
 from services.labels import CATEGORIES, EQUIPMENTS, KINDS, label_parts
 from services.waveform import N_PHASES, N_SAMPLES, WaveformError
 
+log = logging.getLogger(__name__)
+
 #: largest batch sent to the backend at once (bounds the memory of one call)
 _CHUNK = 512
+ENV_MAX_BATCH = "GEM_MAX_BATCH"
+#: most concurrent `predict` calls answered by one network call (1 turns micro-batching off)
+DEFAULT_MAX_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -76,16 +84,23 @@ class Predictor:
             "equipment": (EQUIPMENTS, _membership([p.equipment for p in parts], EQUIPMENTS)),
             "kind": (KINDS, _membership([p.kind for p in parts], KINDS)),
         }
+        self._batcher: MicroBatcher[Prediction] = MicroBatcher(
+            lambda batch: self._predict_chunk(batch, explain=True), max_batch=_max_batch()
+        )
 
     # --- public API -------------------------------------------------------------------------
     def predict(self, x: object) -> Prediction:
-        """Classify one (3, 726) window. Wrong shape or type raises WaveformError."""
+        """Classify one (3, 726) window. Wrong shape or type raises WaveformError.
+
+        Thread-safe; windows of concurrent calls in this process share one network call
+        (`services.inference.batching`), which is what makes a threaded web worker fast.
+        """
         array = _as_array(x, f"a waveform of shape ({N_PHASES}, {N_SAMPLES})")
         if array.shape != (N_PHASES, N_SAMPLES):
             raise WaveformError(
                 f"expected a waveform of shape ({N_PHASES}, {N_SAMPLES}) (phases A, B, C x samples), got {array.shape}"
             )
-        return self.predict_batch(array[None])[0]
+        return self._batcher.submit(array)
 
     def predict_batch(self, X: object, explain: bool = True) -> list[Prediction]:
         """Classify (n, 3, 726) windows; `explain=False` skips saliency and spans (faster)."""
@@ -125,27 +140,33 @@ class Predictor:
             feature_reasons = self._detector.reasons(finite, hidden, predicted)
             reasons = [own or other for own, other in zip(reasons, feature_reasons, strict=True)]
         saliency = saliency_maps(contribution) if explain else None
-        marginals = {name: probabilities @ matrix for name, (_, matrix) in self._marginals.items()}
-        top = np.argsort(-probabilities, axis=1)[:, :5]
+        marginals = {name: (probabilities @ matrix).tolist() for name, (_, matrix) in self._marginals.items()}
+        top = np.argsort(-probabilities, axis=1)[:, :5].tolist()
         inceptions = estimate_inceptions_ms(raw)
-        rounded = np.round(saliency, 4) if saliency is not None else None
+        # plain Python numbers once for the whole batch: indexing numpy scalars per field costs more
+        rows = probabilities.tolist()
+        if saliency is not None:
+            spans = driving_spans_batch(saliency)
+            saliency_rows = np.round(saliency, 4).tolist()
+        else:
+            spans, saliency_rows = [[] for _ in rows], [[] for _ in rows]
+        labels = self.labels
         results = []
-        for i in range(raw.shape[0]):
-            label_id = int(predicted[i])
-            window_saliency = saliency[i] if saliency is not None else None
+        for i, label_id in enumerate(predicted.tolist()):
+            row = rows[i]
             results.append(
                 Prediction(
-                    label=self.labels[label_id],
+                    label=labels[label_id],
                     label_id=label_id,
-                    confidence=float(probabilities[i, label_id]),
-                    top5=[(self.labels[j], float(probabilities[i, j])) for j in top[i]],
-                    category=_named(CATEGORIES, marginals["category"][i]),
-                    equipment=_named(EQUIPMENTS, marginals["equipment"][i]),
-                    kind=_named(KINDS, marginals["kind"][i]),
+                    confidence=row[label_id],
+                    top5=[(labels[j], row[j]) for j in top[i]],
+                    category=dict(zip(CATEGORIES, marginals["category"][i], strict=True)),
+                    equipment=dict(zip(EQUIPMENTS, marginals["equipment"][i], strict=True)),
+                    kind=dict(zip(KINDS, marginals["kind"][i], strict=True)),
                     unknown=reasons[i] is not None,
                     unknown_reason=reasons[i],
-                    explanation=driving_spans(window_saliency) if window_saliency is not None else [],
-                    saliency=rounded[i].tolist() if rounded is not None else [],
+                    explanation=spans[i],
+                    saliency=saliency_rows[i],
                     inception_ms=inceptions[i],
                 )
             )
@@ -164,6 +185,16 @@ def _as_array(x: object, expected: str) -> np.ndarray:
     return array.astype(np.float64, copy=False)
 
 
+def _max_batch() -> int:
+    """Env GEM_MAX_BATCH, else DEFAULT_MAX_BATCH; at least 1."""
+    value = os.environ.get(ENV_MAX_BATCH, "").strip()
+    try:
+        return max(1, int(value)) if value else DEFAULT_MAX_BATCH
+    except ValueError:
+        log.warning("%s=%r is not an integer; using %d", ENV_MAX_BATCH, value, DEFAULT_MAX_BATCH)
+        return DEFAULT_MAX_BATCH
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
@@ -175,10 +206,6 @@ def _membership(values: list[str], keys: tuple[str, ...]) -> np.ndarray:
     for row, value in enumerate(values):
         matrix[row, keys.index(value)] = 1.0
     return matrix
-
-
-def _named(keys: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
-    return {key: float(value) for key, value in zip(keys, values, strict=True)}
 
 
 _LOCK = threading.Lock()

@@ -16,7 +16,7 @@ All functions work on a batch (n, 3, 726) at once: the checks cost tens of micro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,10 @@ _CLIP_TOLERANCE = 1e-5
 _LOW_FREQUENCY_HZ = 30.0
 _HIGH_FREQUENCY_HZ = 1500.0
 _TONE_HZ = 250.0
+_FREQUENCIES_HZ = np.fft.rfftfreq(N_SAMPLES, 1.0 / SAMPLE_RATE_HZ)
+_LOW_BINS = _FREQUENCIES_HZ < _LOW_FREQUENCY_HZ
+_HIGH_BINS = _FREQUENCIES_HZ > _HIGH_FREQUENCY_HZ
+_BELOW_TONE_BINS = _FREQUENCIES_HZ < _TONE_HZ
 #: each class's radius is this quantile of its validation windows' distances (heavy-tailed classes
 #: such as CT saturation get a radius that covers their tail)
 _SCALE_QUANTILE = 0.9
@@ -69,11 +73,15 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
     x = np.asarray(batch, dtype=np.float64)
     n = x.shape[0]
     reasons: list[str | None] = [None] * n
-    finite = np.isfinite(x).all(axis=(1, 2))
-    for i in np.flatnonzero(~finite) if not finite.all() else ():
-        bad = int((~np.isfinite(x[i])).sum())
-        reasons[i] = f"the waveform contains {bad} NaN or Inf sample(s); the recording is corrupt"
-    clean = np.where(np.isfinite(x), x, 0.0)
+    finite_samples = np.isfinite(x)
+    finite = finite_samples.all(axis=(1, 2))
+    if finite.all():
+        clean = x
+    else:
+        for i in np.flatnonzero(~finite):
+            bad = int((~finite_samples[i]).sum())
+            reasons[i] = f"the waveform contains {bad} NaN or Inf sample(s); the recording is corrupt"
+        clean = np.where(finite_samples, x, 0.0)
     peak = np.abs(clean).max(axis=(1, 2))
     spread = np.ptp(clean, axis=2)  # (n, 3)
 
@@ -85,16 +93,16 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
 
     trend = _trend_basis()
     ac = clean - (clean @ trend) @ trend.T
-    spectrum = np.abs(np.fft.rfft(clean, axis=2)) ** 2  # (n, 3, 364)
-    frequencies = np.fft.rfftfreq(N_SAMPLES, 1.0 / SAMPLE_RATE_HZ)
+    transform = np.fft.rfft(clean, axis=2)
+    spectrum = transform.real**2 + transform.imag**2  # (n, 3, 364)
     total = spectrum.sum(axis=(1, 2)) + 1e-30
-    low = spectrum[:, :, frequencies < _LOW_FREQUENCY_HZ].sum(axis=(1, 2))
+    low = spectrum[:, :, _LOW_BINS].sum(axis=(1, 2))
     ac_energy = (ac**2).sum(axis=(1, 2))
     dc_only = (low / total > 0.97) & (ac_energy < 1e-3 * (clean**2).sum(axis=(1, 2)) + 1e-30)
     _assign(reasons, dc_only, "only a DC level or a slow drift: no 60 Hz content, not a power-system event")
 
     spectrum_ac = spectrum[:, :, 1:]
-    high = spectrum_ac[:, :, frequencies[1:] > _HIGH_FREQUENCY_HZ].sum(axis=(1, 2))
+    high = spectrum_ac[:, :, _HIGH_BINS[1:]].sum(axis=(1, 2))
     broadband = high / (spectrum_ac.sum(axis=(1, 2)) + 1e-30) > 0.35
     _assign(reasons, broadband, "broadband noise: most of the energy is above 1.5 kHz, with no "
             "dominant 60 Hz component")
@@ -132,7 +140,7 @@ def _steady_tone(ac: np.ndarray, ac_energy: np.ndarray) -> np.ndarray:
     quarter of the window always holds much less of it than another.
     """
     spectrum = np.fft.rfft(ac, axis=2)
-    spectrum[:, :, np.fft.rfftfreq(N_SAMPLES, 1.0 / SAMPLE_RATE_HZ) < _TONE_HZ] = 0.0
+    spectrum[:, :, _BELOW_TONE_BINS] = 0.0
     high = np.fft.irfft(spectrum, n=N_SAMPLES, axis=2) ** 2
     share = high.sum(axis=(1, 2)) / (ac_energy + 1e-30)
     quarter = N_SAMPLES // 4
@@ -197,6 +205,13 @@ class FeatureDetector:
     threshold: float
     peak_range: tuple[float, float]  # smallest and largest window peak |x| seen in training
 
+    @cached_property
+    def _row_of_label(self) -> np.ndarray:
+        """Row of each label id in `centres` (-1 for a label without a centre), built once."""
+        rows = np.full(int(self.class_ids.max(initial=-1)) + 1, -1, dtype=np.int64)
+        rows[self.class_ids] = np.arange(len(self.class_ids))
+        return rows
+
     def _distances(self, hidden: np.ndarray) -> np.ndarray:
         z = np.asarray(hidden, dtype=np.float64) @ self.whitening
         squared = (z**2).sum(1)[:, None] - 2.0 * z @ self.centres.T + (self.centres**2).sum(1)[None, :]
@@ -212,8 +227,9 @@ class FeatureDetector:
         scaled = distances / self.scales[None, :]
         if predicted is None:
             predicted = self.class_ids[distances.argmin(axis=1)]
-        rows = {int(label): row for row, label in enumerate(self.class_ids)}
-        row_of = np.array([rows.get(int(label), -1) for label in predicted])
+        labels = np.asarray(predicted, dtype=np.int64)
+        known = (labels >= 0) & (labels < len(self._row_of_label))
+        row_of = np.where(known, self._row_of_label[np.clip(labels, 0, len(self._row_of_label) - 1)], -1)
         nearest = scaled.min(axis=1)
         picked = scaled[np.arange(len(row_of)), np.maximum(row_of, 0)]
         return np.where(row_of >= 0, picked, nearest)
