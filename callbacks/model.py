@@ -73,28 +73,39 @@ def _recall_map(value: Any) -> dict[str, float]:
     return {}
 
 
-def _curve(value: Any) -> dict[str, list[float]] | None:
-    """{"confidence", "accuracy", "count"} from a reliability curve in any of the usual shapes."""
-    if not isinstance(value, Mapping):
-        return None
-    confidence = _first(value, "confidence", "mean_confidence", "bin_confidence", "confidences")
-    accuracy = _first(value, "accuracy", "bin_accuracy", "accuracies")
-    if confidence is None or accuracy is None:
-        bins = _first(value, "bins", "reliability")
-        if isinstance(bins, Sequence):
-            rows = [b for b in bins if isinstance(b, Mapping)]
-            confidence = [_first(b, "confidence", "mean_confidence") for b in rows]
-            accuracy = [_first(b, "accuracy") for b in rows]
-            counts = [_first(b, "count", "n") or 0 for b in rows]
-            pairs = [(c, a, n) for c, a, n in zip(confidence, accuracy, counts, strict=True)
-                     if c is not None and a is not None and n]
-            return {"confidence": [p[0] for p in pairs], "accuracy": [p[1] for p in pairs],
-                    "count": [p[2] for p in pairs]}
-        return None
-    counts = _first(value, "count", "counts")
-    pairs = [(c, a, counts[i] if counts else 1) for i, (c, a) in enumerate(zip(confidence, accuracy, strict=False))
-             if c is not None and a is not None and (not counts or counts[i])]
-    return {"confidence": [p[0] for p in pairs], "accuracy": [p[1] for p in pairs], "count": [p[2] for p in pairs]}
+def _reliability(card: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """(reliability-diagram data, which windows it was measured on), preferring the fresh
+    evaluation set of `services.training.evaluate` over the training run's test split.
+
+    A card written before the bins existed, or with bins of an unexpected shape, gives (None, "").
+    """
+    for section, name, seed_key in (("evaluation", "fresh evaluation set (serving path)", "seed"),
+                                    ("test", "test split", None)):
+        block = card.get(section)
+        reliability = block.get("reliability") if isinstance(block, Mapping) else None
+        if not _is_reliability(reliability):
+            continue
+        seed = block.get(seed_key) if seed_key else card.get("test_seed")
+        seed_text = f", seed {seed}" if seed is not None else ""
+        source = (f"Measured on the {name}: {int(reliability.get('windows') or 0):,} windows{seed_text}, "
+                  f"{len(reliability['edges']) - 1} equal-width confidence bins (the ECE's).")
+        return dict(reliability), source
+    return None, ""
+
+
+def _is_reliability(value: Any) -> bool:
+    """True for `calibration_report`'s structure: edges, and equal-length bin lists per curve."""
+    edges = value.get("edges") if isinstance(value, Mapping) else None
+    if not isinstance(edges, list | tuple) or len(edges) < 2:
+        return False
+    bins = len(edges) - 1
+    for key in ("before", "after"):
+        curve = value.get(key)
+        if not isinstance(curve, Mapping) or not all(
+                isinstance(curve.get(column), list | tuple) and len(curve[column]) == bins
+                for column in ("count", "confidence", "accuracy")):
+            return False
+    return True
 
 
 def safe_card_view(card: Mapping[str, Any] | None) -> tuple[dict[str, Any], str | None]:
@@ -121,7 +132,7 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
     if isinstance(confusion, Mapping):
         confusion = _first(confusion, "matrix", "counts")
     calibration = _first(card, "calibration") or {}
-    curves: dict[str, dict] = {}
+    reliability, reliability_source = _reliability(card)
     calibration_facts: dict[str, Any] = {}
     if card.get("temperature") is not None:
         calibration_facts["temperature"] = card["temperature"]
@@ -129,11 +140,6 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
         calibration_facts.update({k: v for k, v in metrics.items() if isinstance(v, int | float)
                                   and not isinstance(v, bool) and ("ece" in k or "nll" in k)})
     if isinstance(calibration, Mapping):
-        for name, keys in (("before", ("before", "uncalibrated", "reliability_before")),
-                           ("after", ("after", "calibrated", "reliability_after"))):
-            curve = _curve(_first(calibration, *keys))
-            if curve and curve["confidence"]:
-                curves[name] = curve
         calibration_facts.update({k: v for k, v in calibration.items()
                                   if isinstance(v, int | float | str) and not isinstance(v, bool)})
     training = _first(card, "training_data", "data", "dataset") or {}
@@ -150,7 +156,8 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
         "recall": recall,
         "confusion": confusion if isinstance(confusion, Sequence) else None,
         "labels": [str(label) for label in card["labels"]] if isinstance(card.get("labels"), list) else list(LABELS),
-        "curves": curves,
+        "reliability": reliability,
+        "reliability_source": reliability_source,
         "calibration_facts": calibration_facts,
         "training": training,
         "facts": {k: card[k] for k in IDENTITY_FACTS if isinstance(card.get(k), int | float | str)}

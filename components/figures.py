@@ -8,6 +8,7 @@ dicts cost well under 1 ms, and `dcc.Graph` takes either.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -171,26 +172,34 @@ def marginals_figure(
 def confusion_figure(
     matrix: Sequence[Sequence[float]], labels: Sequence[str] | None = None, *, height: int = 640
 ) -> dict:
-    """Row-normalised confusion matrix heatmap (true label rows, predicted label columns)."""
+    """Row-normalised confusion matrix heatmap (true label rows, predicted label columns).
+
+    Lean for the browser: the axes are categories named "id · readable label" (sent once each, ticked
+    with the bare ids), so the hover template names both labels from %{y} and %{x};
+    each cell carries only its share (z) and its count (customdata), no per-cell hover string.
+    """
     counts = np.asarray(matrix, dtype=np.float64) if matrix is not None and len(matrix) else np.zeros((0, 0))
     if counts.ndim != 2 or counts.size == 0:
         return empty_figure("No confusion matrix in the model card", height=height)
     labels = list(labels or LABELS[: counts.shape[0]])
     if len(labels) < counts.shape[0]:
         labels += [str(i) for i in range(len(labels), counts.shape[0])]
-    names = [str(i) for i in range(counts.shape[0])]
+    names = [f"{i} · {_short_label(str(labels[i]))}" for i in range(counts.shape[0])]
+    positions = list(range(counts.shape[0]))  # a category axis also takes category positions as tick values
+    ticks = {"tickmode": "array", "tickvals": positions, "ticktext": [str(i) for i in positions]}
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-    hover = [[f"true {labels[r]}<br>predicted {labels[c]}<br>{counts[r, c]:.0f} ({share[r, c]:.1%})"
-              for c in range(counts.shape[1])] for r in range(counts.shape[0])]
     heatmap = {"type": "heatmap", "z": np.round(share, 4).tolist(), "x": names, "y": names,
+               "customdata": counts.astype(np.int64).tolist(),
+               "hovertemplate": "true %{y}<br>predicted %{x}<br>%{customdata:,} windows, %{z:.1%} of the row"
+                                "<extra></extra>",
                "colorscale": [[0.0, "#f8f9fa"], [0.02, "#dbe9f6"], [0.3, "#6baed6"], [1.0, "#08306b"]],
-               "zmin": 0, "zmax": 1, "text": hover, "hoverinfo": "text",
-               "colorbar": {"title": {"text": "share"}, "tickformat": ".0%"}}
+               "zmin": 0, "zmax": 1, "colorbar": {"title": {"text": "share"}, "tickformat": ".0%"}}
     return _figure([heatmap], height=height,
-                   xaxis={"title": {"text": "predicted label id"}, "tickfont": {"size": 9}, "gridcolor": "#ffffff"},
+                   xaxis={"title": {"text": "predicted label id"}, "tickfont": {"size": 9}, "gridcolor": "#ffffff",
+                          **ticks},
                    yaxis={"title": {"text": "true label id"}, "tickfont": {"size": 9}, "autorange": "reversed",
-                          "gridcolor": "#ffffff"})
+                          "gridcolor": "#ffffff", **ticks})
 
 
 def recall_figure(per_label_recall: Mapping[str, float], *, height: int = 640) -> dict:
@@ -207,36 +216,81 @@ def recall_figure(per_label_recall: Mapping[str, float], *, height: int = 640) -
                    yaxis={"automargin": True, "tickfont": {"size": 9}, "autorange": "reversed"})
 
 
-def calibration_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, height: int = 360) -> dict:
-    """Reliability diagram: observed accuracy against stated confidence, one line per curve.
+#: the two curves of a reliability diagram: card key, legend name, colour, marker (both stay visible
+#: where they coincide, as they do for a model whose temperature is close to 1)
+RELIABILITY_CURVES = (("before", "uncalibrated (T = 1)", "#dc3545", {"symbol": "circle-open", "size": 11}),
+                      ("after", "calibrated (T = {t:.3g})", "#198754", {"symbol": "circle", "size": 6}))
 
-    `curves` maps a name ("before", "after") to {"confidence": [...], "accuracy": [...]}; optional
-    "count" per bin sizes the markers. The diagonal is perfect calibration.
+
+def _bin_series(curve: object, bins: int) -> list[tuple[int, float, float, int]] | None:
+    """(bin, mean confidence, accuracy, count) of the non-empty bins, or None if the curve is malformed."""
+    if not isinstance(curve, Mapping):
+        return None
+    columns = [curve.get(key) for key in ("confidence", "accuracy", "count")]
+    if not all(isinstance(column, Sequence) and len(column) == bins for column in columns):
+        return None
+    try:
+        return [(index, float(c), float(a), int(n)) for index, (c, a, n) in enumerate(zip(*columns, strict=True))
+                if n and c is not None and a is not None]
+    except (TypeError, ValueError):
+        return None
+
+
+def reliability_figure(reliability: Mapping, *, height: int = 440) -> dict:
+    """Reliability diagram, uncalibrated vs calibrated: accuracy against mean confidence per bin
+    (above, with the diagonal of perfect calibration) and the windows per bin (below, log scale:
+    a good model puts nearly every window in the top bin, so the few below it need the log to show).
+
+    `reliability` is the structure of `services.training.metrics.calibration_report` (model card,
+    "evaluation" or "test" -> "reliability"): "edges", "temperature" and per-bin "count",
+    "confidence" and "accuracy" lists under "before" and "after". Empty bins are left out.
     """
+    edges = [float(edge) for edge in reliability.get("edges") or []]
+    bins = len(edges) - 1
+    temperature = reliability.get("temperature")
     traces = [{"type": "scatter", "x": [0, 1], "y": [0, 1], "mode": "lines", "name": "perfectly calibrated",
                "line": {"color": MUTED, "dash": "dot"}, "hoverinfo": "skip"}]
-    colours = {"before": "#dc3545", "after": "#198754"}
-    for name, curve in curves.items():
-        confidence = [float(v) for v in curve.get("confidence") or []]
-        accuracy = [float(v) for v in curve.get("accuracy") or []]
-        if not confidence or len(confidence) != len(accuracy):
+    bar_width = 0.42 / bins if bins > 0 else 0.0
+    largest_count = 1
+    for side, (key, name, colour, marker) in enumerate(RELIABILITY_CURVES):
+        series = _bin_series(reliability.get(key), bins) if bins > 0 else None
+        if not series:
             continue
-        counts = curve.get("count")
-        sizes: object = 8
-        if counts and len(counts) == len(confidence):
-            biggest = max(max(float(c) for c in counts), 1.0)
-            sizes = [6 + 14 * (float(c) / biggest) ** 0.5 for c in counts]
+        curve = reliability[key]
+        if key == "after":
+            name = name.format(t=float(temperature)) if temperature is not None else "calibrated"
+        if curve.get("ece") is not None:
+            name += f", ECE {float(curve['ece']):.4f}"
+        ranges = [[round(edges[i], 3), round(edges[i + 1], 3)] for i, *_ in series]
+        largest_count = max(largest_count, *(n for *_, n in series))
         traces.append({
-            "type": "scatter", "x": confidence, "y": accuracy, "mode": "lines+markers",
-            "name": f"{name} temperature scaling" if name in colours else str(name),
-            "line": {"color": colours.get(str(name), ACCENT), "width": 2}, "marker": {"size": sizes},
-            "hovertemplate": "confidence %{x:.2f}<br>accuracy %{y:.2f}<extra>" + str(name) + "</extra>",
+            "type": "scatter", "mode": "lines+markers", "name": name, "legendgroup": key,
+            "x": [round(c, 5) for _, c, _, _ in series], "y": [round(a, 5) for _, _, a, _ in series],
+            "customdata": [[*span, n] for span, (*_, n) in zip(ranges, series, strict=True)],
+            "line": {"color": colour, "width": 2},
+            "marker": {**marker, "color": colour, "line": {"width": 2, "color": colour}},
+            "hovertemplate": "confidence bin %{customdata[0]:.3f}-%{customdata[1]:.3f}<br>mean confidence %{x:.4f}"
+                             "<br>accuracy %{y:.4f}<br>%{customdata[2]:,} windows<extra>" + key + "</extra>",
+        })
+        traces.append({
+            "type": "bar", "name": name, "legendgroup": key, "showlegend": False, "xaxis": "x2", "yaxis": "y2",
+            "x": [round((edges[i] + edges[i + 1]) / 2, 5) for i, *_ in series], "y": [n for *_, n in series],
+            "width": bar_width, "offset": (side - 1) * bar_width,  # side by side around the bin centre
+            "customdata": ranges, "marker": {"color": colour, "opacity": 0.75},
+            "hovertemplate": "confidence bin %{customdata[0]:.3f}-%{customdata[1]:.3f}<br>%{y:,} windows"
+                             "<extra>" + key + "</extra>",
         })
     if len(traces) == 1:
-        return empty_figure("No calibration data in the model card", height=height)
-    return _figure(traces, height=height, legend={"orientation": "h", "y": -0.25},
-                   xaxis={"range": [0, 1.02], "title": {"text": "stated confidence"}},
-                   yaxis={"range": [0, 1.02], "title": {"text": "observed accuracy"}})
+        return empty_figure("No per-bin calibration data in the model card", height=height)
+    return _figure(
+        traces, height=height, barmode="overlay", legend={"orientation": "h", "y": -0.16},
+        xaxis={"range": [0, 1.0], "domain": [0, 1], "anchor": "y", "showticklabels": False},
+        yaxis={"range": [0, 1.04], "domain": [0.34, 1], "title": {"text": "observed accuracy"}},
+        xaxis2={**AXIS, "range": [0, 1.0], "domain": [0, 1], "anchor": "y2", "matches": "x",
+                "title": {"text": "stated confidence (top-1 probability)"}},
+        yaxis2={**AXIS, "type": "log", "dtick": 1, "domain": [0, 0.26], "anchor": "x2", "title": {"text": "windows"},
+                "range": [-0.3, math.log10(largest_count) + 0.15]},  # from below 1, so a bin of one window shows
+    )
 
 
 def bar_figure(
@@ -269,7 +323,7 @@ def bar_figure(
 def calibration_summary_figure(facts: Mapping[str, float], *, height: int = 360) -> dict:
     """ECE and NLL before and after temperature scaling (one panel each, own scales).
 
-    Used when the model card has no reliability bins.
+    Used when the model card has no reliability bins (a card written before they existed).
     """
     pairs = []
     for metric, title in (("ece", "Expected calibration error"), ("nll", "Negative log-likelihood")):

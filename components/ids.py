@@ -83,6 +83,8 @@ MODEL_METRICS = "model-metrics"
 MODEL_RECALL = "model-recall"
 MODEL_CONFUSION = "model-confusion"
 MODEL_CALIBRATION = "model-calibration"
+#: which windows the reliability diagram was measured on, or why there is none
+MODEL_CALIBRATION_NOTE = "model-calibration-note"
 MODEL_TRAINING_DATA = "model-training-data"
 MODEL_FINGERPRINT = "model-fingerprint"
 

@@ -16,7 +16,6 @@ from components.cards import (
     sim_param_inputs,
 )
 from components.figures import (
-    calibration_figure,
     calibration_summary_figure,
     confusion_figure,
     marginals_figure,
@@ -128,17 +127,13 @@ def test_recall_figure_lists_worst_label_first():
     assert fig["data"][0]["x"] == [0.5, 0.99]
 
 
-def test_calibration_figures_show_before_and_after():
-    curves = {"before": {"confidence": [0.5, 0.9], "accuracy": [0.6, 0.8], "count": [10, 90]},
-              "after": {"confidence": [0.5, 0.9], "accuracy": [0.5, 0.9]}}
-    names = [trace["name"] for trace in calibration_figure(curves)["data"]]
-    assert names == ["perfectly calibrated", "before temperature scaling", "after temperature scaling"]
+def test_calibration_summary_figure_shows_before_and_after():
     summary = calibration_summary_figure({"ece_before_calibration": 0.05, "ece_after_calibration": 0.01,
                                           "nll_before_calibration": 0.3, "nll_after_calibration": 0.2})
     assert [trace["y"] for trace in summary["data"]] == [[0.05, 0.01], [0.3, 0.2]]
     assert [trace["yaxis"] for trace in summary["data"]] == ["y", "y2"]
     assert summary["layout"]["xaxis"]["title"]["text"] == "Expected calibration error"
-    assert calibration_figure({})["data"] == []  # empty figure with a message
+    assert calibration_summary_figure({})["data"] == []  # empty figure with a message
 
 
 def test_training_curve_figure_plots_accuracy_and_loss_per_epoch():

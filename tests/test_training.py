@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +14,14 @@ from services.inference import get_predictor
 from services.labels import LABELS
 from services.training.__main__ import main as training_main
 from services.training.augment import AugmentConfig, augment_batch
+from services.training.evaluate import main as evaluate_main
 from services.training.garbage import FAMILIES, garbage_suite
 from services.training.metrics import (
+    calibration_report,
     classification_report,
     expected_calibration_error,
     fit_temperature,
+    reliability_bins,
     softmax,
 )
 from services.training.pipeline import normalization_stats
@@ -69,6 +74,11 @@ def test_train001_tiny_run_writes_loadable_artifacts(tmp_path, labelled_folder, 
                 "per_label_recall", "confusion_matrix"):
         assert key in card["test"]
     assert card["command"].startswith("python -m services.training --data")
+    reliability = card["test"]["reliability"]  # the Model page's reliability diagram
+    for key, ece in (("before", "ece_before_calibration"), ("after", "ece_after_calibration")):
+        assert sum(reliability[key]["count"]) == card["test"]["windows"]
+        assert reliability[key]["ece"] == pytest.approx(card["test"][ece])
+    assert reliability["temperature"] == pytest.approx(card["temperature"])
     predictor = get_predictor(out)
     assert predictor.model_card["seed"] == card["seed"]
     assert predictor.temperature == pytest.approx(card["temperature"])
@@ -148,3 +158,55 @@ def test_train009_garbage_suite_covers_every_family():
     X, families = garbage_suite(events, per_family=2, seed=0)
     assert X.shape == (2 * len(FAMILIES), 3, 726)
     assert set(families) == set(FAMILIES)
+
+
+def test_train010_reliability_bins_use_the_ece_binning():
+    probabilities = np.array([[0.62, 0.38], [0.62, 0.38], [0.95, 0.05], [0.99, 0.01]])
+    targets = np.array([0, 1, 0, 0])  # the second 0.62 is wrong
+    bins = reliability_bins(probabilities, targets)
+    assert len(bins["count"]) == 15 and bins["count"][9] == 2 and bins["count"][14] == 2 and sum(bins["count"]) == 4
+    assert bins["confidence"][9] == pytest.approx(0.62) and bins["accuracy"][9] == pytest.approx(0.5)
+    assert bins["confidence"][14] == pytest.approx(0.97) and bins["accuracy"][14] == pytest.approx(1.0)
+    assert bins["confidence"][0] is None and bins["accuracy"][0] is None  # empty bins have no mean
+    assert bins["ece"] == pytest.approx(0.5 * 0.12 + 0.5 * 0.03)
+    assert bins["ece"] == expected_calibration_error(probabilities, targets)
+
+
+def test_train011_calibration_report_bins_raw_and_temperature_scaled_probabilities():
+    rng = np.random.default_rng(3)
+    targets = rng.integers(0, 4, 500)
+    logits = rng.normal(0, 1.0, (500, 4))
+    logits[np.arange(500), targets] += 2.0
+    report = calibration_report(logits, targets, temperature=2.5)
+    json.dumps(report)  # goes into model_card.json as it is
+    assert report["bins"] == 15 and report["edges"][0] == 0.0 and report["edges"][-1] == 1.0
+    assert len(report["edges"]) == 16 and report["windows"] == 500 and report["temperature"] == 2.5
+    assert report["before"] == reliability_bins(softmax(logits), targets)
+    assert report["after"]["ece"] == pytest.approx(expected_calibration_error(softmax(logits / 2.5), targets))
+    # a higher temperature only lowers the confidences: same windows, same accuracy, lower mean confidence
+    before, after = report["before"], report["after"]
+    assert sum(after["count"]) == sum(before["count"]) == 500
+    mean_confidence = [sum(n * c for n, c in zip(curve["count"], curve["confidence"], strict=True) if n) / 500
+                       for curve in (before, after)]
+    assert mean_confidence[1] < mean_confidence[0]
+
+
+def test_train012_evaluate_update_card_adds_the_bins_and_changes_no_other_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEM_CACHE_DIR", str(tmp_path / "cache"))
+    shipped = Path(__file__).resolve().parents[1] / "artifacts"
+    folder = tmp_path / "artifacts"
+    shutil.copytree(shipped, folder)
+    before = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+    assert evaluate_main(["--artifacts", str(folder), "--per-class", "1", "--garbage-per-family", "1",
+                          "--update-card"]) == 0
+    changed = sorted(name for name, data in before.items() if (folder / name).read_bytes() != data)
+    assert changed == ["model_card.json"]
+    card = json.loads((folder / "model_card.json").read_text())
+    evaluation = card["evaluation"]
+    reliability = evaluation["reliability"]
+    assert reliability["windows"] == evaluation["windows"] == len(LABELS)
+    assert sum(reliability["after"]["count"]) == len(LABELS)
+    assert reliability["after"]["ece"] == pytest.approx(evaluation["ece"])
+    assert reliability["before"]["ece"] == pytest.approx(evaluation["ece_before_calibration"])
+    assert reliability["temperature"] == pytest.approx(card["temperature"])
+    assert card["test"] == json.loads(before["model_card.json"])["test"]  # the training figures stay

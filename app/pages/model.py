@@ -13,10 +13,10 @@ from callbacks.model import load_card, safe_card_view
 from components import ids
 from components.cards import GRAPH_CONFIG, model_banner, section_title, stat_tile
 from components.figures import (
-    calibration_figure,
     calibration_summary_figure,
     confusion_figure,
     recall_figure,
+    reliability_figure,
     training_curve_figure,
 )
 from components.tables import key_value_table
@@ -76,6 +76,20 @@ def _unknown_facts(unknown: Mapping) -> list[tuple[str, object]]:
             value = f"{value:.4g}"
         rows.append((_title(key), value))
     return rows
+
+
+def _calibration_view(view: Mapping) -> list:
+    """The reliability diagram and which windows it shows; for an older card, a note and the ECE/NLL bars."""
+    if view["reliability"]:
+        return [dcc.Graph(id=ids.MODEL_CALIBRATION, figure=reliability_figure(view["reliability"]),
+                          config=GRAPH_CONFIG),
+                html.Div(view["reliability_source"], id=ids.MODEL_CALIBRATION_NOTE, className="text-muted small")]
+    note = ["No reliability diagram: this model card has no per-bin calibration data (it predates them), so only "
+            "ECE and NLL are shown. ", html.Code("python -m services.training.evaluate --update-card"),
+            " adds the bins without retraining."]
+    return [html.Div(note, id=ids.MODEL_CALIBRATION_NOTE, className="text-muted small"),
+            dcc.Graph(id=ids.MODEL_CALIBRATION, figure=calibration_summary_figure(view["calibration_facts"]),
+                      config=GRAPH_CONFIG)]
 
 
 def layout(**_query) -> html.Div:
@@ -143,11 +157,9 @@ def layout(**_query) -> html.Div:
             dbc.Card(
                 [section_title("Calibration before and after temperature scaling"),
                  dbc.Row([
-                     dbc.Col(dcc.Graph(id=ids.MODEL_CALIBRATION,
-                                       figure=calibration_figure(view["curves"]) if view["curves"]
-                                       else calibration_summary_figure(view["calibration_facts"]),
-                                       config=GRAPH_CONFIG), lg=8),
-                     dbc.Col(key_value_table(calibration_facts or [("Calibration", "n/a")]), lg=4),
+                     dbc.Col(_calibration_view(view), lg=8),
+                     dbc.Col([html.Div("Test split of the training run", className="text-muted small mb-1"),
+                              key_value_table(calibration_facts or [("Calibration", "n/a")])], lg=4),
                  ])],
                 body=True, className="shadow-sm",
             ),

@@ -3,7 +3,10 @@
 Classifies a fresh simulated set (a seed that training did not use) and the garbage suite with
 the Predictor exactly as the app runs it (ONNX Runtime, calibration, signal checks, unknown
 detector), prints the figures, and with `--update-card` stores them under "evaluation" in the
-folder's model_card.json. Works on any folder, including the original application's.
+folder's model_card.json, the only file it writes without `--refit-detector` (no retraining). The
+figures include the per-bin reliability data (raw and calibrated) that the Model page draws, so an
+older card gets its reliability diagram from `--update-card` alone. Works on any folder, including
+the original application's.
 
 `--refit-detector` (re)fits the feature-space unknown detector (`unknown_detector.npz`) of a
 folder on simulated data, the same way the training command does: for a model trained
@@ -27,7 +30,7 @@ from services.inference.artifacts import MODEL_CARD_FILE
 from services.inference.predictor import Predictor
 from services.labels import LABEL_TO_ID
 from services.training.garbage import flag_rates, garbage_suite
-from services.training.metrics import classification_report, expected_calibration_error
+from services.training.metrics import calibration_report, classification_report, softmax
 
 DEFAULT_SEED = 4_242
 
@@ -41,9 +44,14 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
     started = time.perf_counter()
     predictions = predictor.predict_batch(X, explain=False)
     seconds = time.perf_counter() - started
+    logits = predictor.logits(X)
     probabilities = np.zeros((len(X), len(LABEL_TO_ID)))
-    probabilities[:, label_ids] = predictor.probabilities(X)
+    probabilities[:, label_ids] = softmax(logits.astype(np.float64) / predictor.temperature)
     report = classification_report(y, probabilities, tuple(LABEL_TO_ID))
+    # the reliability bins work in the predictor's own label order (a folder may order or omit labels)
+    column_of = {int(label_id): column for column, label_id in enumerate(label_ids)}
+    targets_as_columns = np.array([column_of.get(int(label_id), -1) for label_id in y])
+    reliability = calibration_report(logits, targets_as_columns, predictor.temperature)
     valid_flagged = np.array([p.unknown for p in predictions])
     garbage, families = garbage_suite(X, garbage_per_family, seed=seed + 1)
     flagged = np.array([p.unknown for p in predictor.predict_batch(garbage, explain=False)])
@@ -55,7 +63,9 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
         "macro_f1": report["macro_f1"],
         "category_accuracy": report["category_accuracy"],
         "equipment_accuracy": report["equipment_accuracy"],
-        "ece": expected_calibration_error(probabilities, y),
+        "ece": reliability["after"]["ece"],
+        "ece_before_calibration": reliability["before"]["ece"],
+        "reliability": reliability,
         "top_confusions": report["top_confusions"][:10],
         "valid_flag_rate": float(valid_flagged.mean()),
         **flag_rates(flagged, families),

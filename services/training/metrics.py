@@ -38,18 +38,58 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
-def expected_calibration_error(probabilities: np.ndarray, targets: np.ndarray, bins: int = 15) -> float:
-    """ECE: weighted mean |accuracy - confidence| over equal-width confidence bins."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == targets
+#: equal-width confidence bins on [0, 1] of the ECE and of the reliability diagram
+CALIBRATION_BINS = 15
+CALIBRATION_BINNING = (
+    "equal-width bins of the top-1 confidence on [0, 1], right-closed (the first also holds 0); "
+    "the ECE is the count-weighted mean |accuracy - confidence| over them"
+)
+
+
+def confidence_bins(confidence: np.ndarray, bins: int = CALIBRATION_BINS) -> np.ndarray:
+    """Bin index (0 .. bins - 1) of each confidence: one binning for the ECE and the diagram."""
     edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
-    return float(error)
+    return np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+
+
+def reliability_bins(probabilities: np.ndarray, targets: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
+    """Per confidence bin: window count, mean top-1 confidence and accuracy (None when empty), and
+    the ECE they add up to. JSON-able, so the model card can draw a reliability diagram."""
+    confidence = np.asarray(probabilities, dtype=np.float64).max(axis=1)
+    correct = np.asarray(probabilities).argmax(axis=1) == np.asarray(targets)
+    which = confidence_bins(confidence, bins)
+    counts = np.bincount(which, minlength=bins)
+    confidence_sum = np.bincount(which, weights=confidence, minlength=bins)
+    correct_sum = np.bincount(which, weights=correct.astype(np.float64), minlength=bins)
+    mean_confidence = [float(s / n) if n else None for s, n in zip(confidence_sum, counts, strict=True)]
+    accuracy = [float(s / n) if n else None for s, n in zip(correct_sum, counts, strict=True)]
+    total = max(int(counts.sum()), 1)
+    ece = sum(n / total * abs(a - c) for n, a, c in zip(counts, accuracy, mean_confidence, strict=True) if n)
+    return {"count": counts.tolist(), "confidence": mean_confidence, "accuracy": accuracy, "ece": float(ece)}
+
+
+def expected_calibration_error(probabilities: np.ndarray, targets: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """ECE: weighted mean |accuracy - confidence| over equal-width confidence bins."""
+    return reliability_bins(probabilities, targets, bins)["ece"]
+
+
+def calibration_report(
+    logits: np.ndarray, targets: np.ndarray, temperature: float, bins: int = CALIBRATION_BINS
+) -> dict:
+    """Reliability-diagram data before (T = 1) and after temperature scaling, for the model card.
+
+    The one helper behind both the training pipeline (test split) and `services.training.evaluate`
+    (fresh set), so the Model page reads the same structure from either.
+    """
+    return {
+        "bins": bins,
+        "binning": CALIBRATION_BINNING,
+        "edges": np.linspace(0.0, 1.0, bins + 1).round(6).tolist(),
+        "windows": int(len(targets)),
+        "temperature": float(temperature),
+        "before": reliability_bins(softmax(logits), targets, bins),
+        "after": reliability_bins(softmax(np.asarray(logits, dtype=np.float64) / temperature), targets, bins),
+    }
 
 
 def confusion_matrix(targets: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:

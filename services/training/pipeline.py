@@ -40,8 +40,8 @@ from services.model import ConvNet, ServingNet, make_scale_invariant, scale_to_w
 from services.training.augment import AugmentConfig, augment_batch
 from services.training.garbage import flag_rates, garbage_suite
 from services.training.metrics import (
+    calibration_report,
     classification_report,
-    expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
     softmax,
@@ -351,12 +351,12 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     validation_logits, _ = _serving_outputs(model, mean_np, std_np, validation.X, input_scaling)
     temperature = fit_temperature(validation_logits, validation.y)
     test_logits, _ = _serving_outputs(model, mean_np, std_np, test.X, input_scaling)
-    raw_probabilities = softmax(test_logits)
     calibrated = softmax(test_logits / temperature)
     labels = LABELS
     report = classification_report(test.y, calibrated, labels)
-    ece_before = expected_calibration_error(raw_probabilities, test.y)
-    ece_after = expected_calibration_error(calibrated, test.y)
+    reliability = calibration_report(test_logits, test.y, temperature)
+    ece_before = reliability["before"]["ece"]
+    ece_after = reliability["after"]["ece"]
 
     detector, unknown = calibrate_unknown_detector(model, mean_np, std_np, train_set, validation, test, config)
 
@@ -393,6 +393,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
             "ece_after_calibration": ece_after,
             "nll_before_calibration": negative_log_likelihood(test_logits, test.y),
             "nll_after_calibration": negative_log_likelihood(test_logits, test.y, temperature),
+            "reliability": reliability,
             "per_label_recall": report["per_label_recall"],
             "per_label_f1": report["per_label_f1"],
             "top_confusions": report["top_confusions"],

@@ -1,0 +1,171 @@
+"""The Model page: the reliability diagram from the model card's per-bin calibration data, the
+note for an older card without bins, and the lean confusion heatmap (no browser)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import create_app
+from app.settings import Settings
+from callbacks.model import card_view
+from components import ids
+from components.figures import confusion_figure, reliability_figure
+from services.labels import LABELS
+from services.training.metrics import calibration_report
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("GEM_ARTIFACTS_DIR") or ROOT / "artifacts")
+
+
+def _reliability(temperature: float = 2.0) -> dict:
+    """calibration_report of an overconfident toy model: 300 windows, some bins left empty."""
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 5, 300)
+    predicted = np.where(rng.random(300) < 0.7, targets, (targets + 1) % 5)
+    logits = rng.normal(0, 0.5, (300, 5))
+    logits[np.arange(300), predicted] += rng.uniform(2.0, 8.0, 300)
+    return calibration_report(logits, targets, temperature)
+
+
+def _old_card() -> dict:
+    """A model card written before the reliability bins existed."""
+    return {"model": "ConvNet", "labels": 45, "temperature": 1.2,
+            "test": {"windows": 90, "accuracy": 0.95, "ece_before_calibration": 0.05, "ece_after_calibration": 0.01,
+                     "nll_before_calibration": 0.3, "nll_after_calibration": 0.2,
+                     "confusion_matrix": np.eye(45, dtype=int).tolist()}}
+
+
+def _find(component, component_id):
+    """The component with this id in a layout tree, or None."""
+    if isinstance(component, list | tuple):
+        return next((found for item in component if (found := _find(item, component_id)) is not None), None)
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    return _find(children, component_id) if children is not None and not isinstance(children, str) else None
+
+
+def _text(component) -> str:
+    if isinstance(component, str):
+        return component
+    if isinstance(component, list | tuple):
+        return "".join(_text(item) for item in component)
+    children = getattr(component, "children", None)
+    return _text(children) if children is not None else ""
+
+
+# --- reliability diagram -----------------------------------------------------------------------
+
+def test_reliability_figure_draws_both_curves_the_diagonal_and_the_bin_counts():
+    reliability = _reliability()
+    fig = reliability_figure(reliability)
+    traces = fig["data"]
+    assert traces[0]["name"] == "perfectly calibrated" and traces[0]["x"] == [0, 1] and traces[0]["y"] == [0, 1]
+    by_kind = {(trace["legendgroup"], trace["type"]): trace for trace in traces[1:]}
+    assert set(by_kind) == {("before", "scatter"), ("before", "bar"), ("after", "scatter"), ("after", "bar")}
+    for key in ("before", "after"):
+        curve = reliability[key]
+        filled = [i for i, n in enumerate(curve["count"]) if n]
+        points, bars = by_kind[(key, "scatter")], by_kind[(key, "bar")]
+        assert points["y"] == [round(curve["accuracy"][i], 5) for i in filled]  # empty bins left out
+        assert points["x"] == [round(curve["confidence"][i], 5) for i in filled]
+        assert bars["y"] == [curve["count"][i] for i in filled] and sum(bars["y"]) == 300
+        assert [row[2] for row in points["customdata"]] == bars["y"]  # count in the hover
+        assert "windows" in points["hovertemplate"] and bars["yaxis"] == "y2"
+    assert "T = 2" in by_kind[("after", "scatter")]["name"]
+    assert f"ECE {reliability['before']['ece']:.4f}" in by_kind[("before", "scatter")]["name"]
+    assert fig["layout"]["yaxis2"]["type"] == "log"
+    assert reliability["before"]["ece"] > reliability["after"]["ece"]  # the toy model is overconfident
+
+
+@pytest.mark.parametrize("broken", [{}, {"edges": [0.0, 0.5, 1.0]},
+                                    {"edges": [0.0, 0.5, 1.0], "before": {"count": [1], "confidence": [0.4],
+                                                                          "accuracy": [1.0]}}])
+def test_reliability_figure_without_usable_bins_says_so(broken):
+    fig = reliability_figure(broken)
+    assert fig["data"] == []
+    assert "No per-bin calibration data" in fig["layout"]["annotations"][0]["text"]
+
+
+# --- card data ---------------------------------------------------------------------------------
+
+def test_card_view_prefers_the_fresh_evaluation_bins_over_the_test_split():
+    evaluation, test = _reliability(2.0), _reliability(1.5)
+    card = {**_old_card(), "test_seed": 7, "evaluation": {"seed": 4242, "reliability": evaluation}}
+    card["test"] = {**card["test"], "reliability": test}
+    view = card_view(card)
+    assert view["reliability"] == evaluation
+    assert "fresh evaluation set" in view["reliability_source"] and "seed 4242" in view["reliability_source"]
+    assert "300 windows" in view["reliability_source"]
+
+    del card["evaluation"]
+    view = card_view(card)
+    assert view["reliability"] == test and "test split" in view["reliability_source"]
+    assert "seed 7" in view["reliability_source"]
+
+
+def test_card_view_of_an_old_or_malformed_card_has_no_reliability():
+    assert card_view(_old_card())["reliability"] is None
+    malformed = _reliability()
+    malformed["after"]["count"] = malformed["after"]["count"][:-1]
+    card = {**_old_card(), "evaluation": {"reliability": malformed}}
+    view = card_view(card)
+    assert view["reliability"] is None and view["metrics"]["accuracy"] == 0.95  # the rest still reads
+
+
+def test_the_shipped_model_card_holds_reliability_bins_for_the_model_page():
+    card = json.loads((ARTIFACTS / "model_card.json").read_text())
+    view = card_view(card)
+    assert view["reliability"] is not None
+    for key in ("before", "after"):
+        assert sum(view["reliability"][key]["count"]) == view["reliability"]["windows"] > 0
+    assert len([t for t in reliability_figure(view["reliability"])["data"] if t["type"] == "bar"]) == 2
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("with_bins", [False, True])
+def test_model_page_draws_the_diagram_or_a_note_for_an_old_card(tmp_path, with_bins):
+    folder = tmp_path / "card-only"  # no model: the page reads the card file directly
+    folder.mkdir()
+    card = _old_card()
+    if with_bins:
+        card["evaluation"] = {"seed": 4242, "reliability": _reliability()}
+    (folder / "model_card.json").write_text(json.dumps(card))
+    app = create_app(settings=Settings(artifacts_dir=folder, database_url=f"sqlite:///{tmp_path / 'h.db'}",
+                                       instance_dir=tmp_path / "instance"))
+    from app.pages import model as model_page
+
+    with app.server.test_request_context("/model"):
+        page = model_page.layout()
+    graph = _find(page, ids.MODEL_CALIBRATION)
+    note = _text(_find(page, ids.MODEL_CALIBRATION_NOTE))
+    bars = [trace for trace in graph.figure["data"] if trace["type"] == "bar"]
+    if with_bins:
+        assert [trace.get("legendgroup") for trace in bars] == ["before", "after"]
+        assert "fresh evaluation set" in note
+    else:
+        assert "No reliability diagram" in note and "--update-card" in note
+        assert [trace["y"] for trace in bars] == [[0.05, 0.01], [0.3, 0.2]]  # ECE and NLL before/after
+    assert _find(page, ids.MODEL_CONFUSION) is not None
+
+
+# --- confusion heatmap -------------------------------------------------------------------------
+
+def test_confusion_figure_hover_names_both_labels_without_a_string_per_cell():
+    rng = np.random.default_rng(1)
+    counts = np.diag(rng.integers(80, 100, 45)) + (rng.random((45, 45)) < 0.05) * rng.integers(1, 4, (45, 45))
+    fig = confusion_figure(counts.tolist(), list(LABELS))
+    heatmap = fig["data"][0]
+    assert "text" not in heatmap and "hovertext" not in heatmap
+    assert heatmap["customdata"] == counts.tolist()
+    assert heatmap["y"][26] == "26 · Power transformer - AG fault" and heatmap["x"] == heatmap["y"]
+    for part in ("true %{y}", "predicted %{x}", "%{customdata", "%{z:.1%}"):
+        assert part in heatmap["hovertemplate"]
+    assert fig["layout"]["xaxis"]["ticktext"][26] == "26"  # the axes stay short
+    assert len(json.dumps(fig)) < 40_000  # was ~290 kB with a hover string per cell
