@@ -169,16 +169,21 @@ def event_card(
         [
             dcc.Upload(
                 id=ids.UPLOAD,
-                children=html.Div(["Drop a recording here or ", html.Span("choose a file", className="link-primary")]),
+                children=html.Div(["Drop a recording here or ", html.Span("choose files", className="link-primary")]),
                 className="upload-zone mt-2",
-                accept=".npy,.csv,.txt,.dat,.tsv",
-                multiple=False,
+                accept=".npy,.csv,.txt,.dat,.tsv,.cfg,.cff,.hdr,.inf",
+                multiple=True,
             ),
             html.Div(
-                "A .npy array (3 x 726) or a CSV with columns time, Ia, Ib, Ic (10 kHz, 726 rows). "
-                "A good file is analysed at once.",
+                "A .npy array (3 x 726), a CSV with columns time, Ia, Ib, Ic (10 kHz, 726 rows), or a "
+                "60 Hz COMTRADE record: its .cfg and .dat together, or one .cff. A good file is analysed at once.",
                 className="form-text",
             ),
+            dbc.Label("COMTRADE channels (optional)", html_for=ids.UPLOAD_CHANNELS, className="small mb-0 mt-2"),
+            dbc.Input(id=ids.UPLOAD_CHANNELS, type="text", size="sm", debounce=True,
+                      placeholder="automatic, or e.g. IdA, IdB, IdC"),
+            html.Div("Phases A, B, C: channel names or analog channel numbers of the .cfg. "
+                     "Press Analyze to read the record again with them.", className="form-text"),
             html.Div(id=ids.UPLOAD_STATUS, className="small mt-1"),
         ],
         label="Upload", tab_id=ids.SOURCE_UPLOAD,
@@ -192,6 +197,21 @@ def event_card(
         body=True,
         className="mb-3 shadow-sm",
     )
+
+
+def upload_status(name: str, details: Mapping | None = None, summary: str | None = None) -> html.Div:
+    """What an upload gave: the file name, and for a COMTRADE record which channels and window."""
+    lines: list = [html.Div(f"Loaded {name}", className="text-success")]
+    if details:
+        origin = " / ".join(part for part in (details.get("station"), details.get("device")) if part)
+        record = f"COMTRADE {details.get('revision')} {details.get('data_format')}"
+        lines.append(html.Div(f"{origin} ({record})" if origin else record, className="text-muted"))
+        if summary:
+            lines.append(html.Div(summary, className="text-muted"))
+        if details.get("window_start_time"):
+            lines.append(html.Div(f"Window starts {details['window_start_time']}", className="text-muted"))
+        lines.extend(html.Div(f"Note: {note}", className="text-muted fst-italic") for note in details.get("notes") or [])
+    return html.Div(lines)
 
 
 def analyze_button() -> html.Div:

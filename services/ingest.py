@@ -1,19 +1,32 @@
-"""Reading users' waveform files: `.npy` arrays and CSV/text tables, one window or a labelled folder.
+"""Reading users' waveform files: `.npy` arrays, CSV/text tables and COMTRADE records, one window
+or a labelled folder.
 
 Uploaded bytes are untrusted: `.npy` files are read with `allow_pickle=False` (a pickle can run
 code), sizes are bounded, and every problem becomes a `WaveformError` whose message tells the
 user what was expected. Text tables follow the layout of the original data set: columns
-time, Ia, Ib, Ic (header optional), one row per sample at 10 kHz.
+time, Ia, Ib, Ic (header optional), one row per sample at 10 kHz. COMTRADE records (`.cfg` +
+`.dat`, or `.cff`) go through `services.comtrade_ingest`, which picks the channels, resamples and
+places the window; `LoadedWaveform.comtrade` then says what was analysed.
 """
 
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from services.comtrade_ingest import (
+    COMTRADE_SUFFIXES,
+    ChannelSpec,
+    ComtradeWindow,
+    is_comtrade_name,
+    load_comtrade,
+    read_comtrade,
+)
 from services.labels import LABELS, resolve_label
 from services.waveform import (
     N_PHASES,
@@ -26,17 +39,63 @@ from services.waveform import (
 MAX_FILE_BYTES = 10 * 1024 * 1024
 TEXT_SUFFIXES = (".csv", ".txt", ".dat", ".tsv")
 DATA_SUFFIXES = (".npy", *TEXT_SUFFIXES)
+#: every file name an upload may carry: windows, and COMTRADE records with their companion files
+UPLOAD_SUFFIXES = (*DATA_SUFFIXES, *COMTRADE_SUFFIXES, ".hdr", ".inf")
+MAX_UPLOAD_FILES = 4  # .cfg, .dat, .hdr, .inf
 _EXPECTED = f"a ({N_PHASES}, {N_SAMPLES}) waveform (phases A, B, C x {N_SAMPLES} samples at 10 kHz)"
 _SAMPLE_PERIOD_S = 1.0 / SAMPLE_RATE_HZ
 #: time-column units we recognise, by the step one 10 kHz sample takes in them
 _TIME_UNITS = (("s", _SAMPLE_PERIOD_S), ("ms", _SAMPLE_PERIOD_S * 1e3), ("us", _SAMPLE_PERIOD_S * 1e6))
 
 
+@dataclass(frozen=True)
+class LoadedWaveform:
+    """A window read from a user's file(s), and for a COMTRADE record what was taken from it."""
+
+    waveform: np.ndarray
+    name: str  # the file analysed: the window file, or the record's .cfg / .cff
+    files: tuple[str, ...]
+    comtrade: ComtradeWindow | None = None
+
+    @property
+    def summary(self) -> str | None:
+        """Which channels and window of a COMTRADE record were analysed; None for a plain window."""
+        return self.comtrade.summary() if self.comtrade else None
+
+
+def parse_uploaded_files(files: Sequence[tuple[str, bytes]], *, channels: ChannelSpec | None = None
+                         ) -> LoadedWaveform:
+    """One upload of (name, bytes) pairs: a single `.npy`/CSV window, or a COMTRADE record.
+
+    A record is a `.cfg` with its `.dat` (optionally `.hdr`, `.inf`), or one `.cff`; `channels`
+    names its three channels (see `services.comtrade_ingest.read_comtrade`) and is ignored for
+    plain windows. Raises WaveformError with a message naming the file(s).
+    """
+    if not files:
+        raise WaveformError("no file received")
+    names = [Path(name or "upload").name for name, _ in files]
+    if len(files) > MAX_UPLOAD_FILES:
+        raise WaveformError(f"{len(files)} files at once; upload one recording: a .npy or CSV file, or a COMTRADE "
+                            ".cfg with its .dat (or one .cff)")
+    suffixes = [Path(name).suffix.lower() for name in names]
+    if any(is_comtrade_name(name) for name in names):
+        window = read_comtrade([(name, data) for name, (_, data) in zip(names, files, strict=True)],
+                               channels=channels)
+        return LoadedWaveform(window.waveform, window.source, tuple(names), window)
+    if len(files) > 1:
+        if ".dat" in suffixes:
+            dat = names[suffixes.index(".dat")]
+            raise WaveformError(f"{dat}: a COMTRADE .dat can only be read with its .cfg; upload both together")
+        raise WaveformError(f"{', '.join(names)}: upload one window file at a time (or a COMTRADE .cfg with its .dat)")
+    return LoadedWaveform(parse_waveform_bytes(files[0][1], names[0]), names[0], (names[0],))
+
+
 def parse_waveform_bytes(data: bytes, filename: str) -> np.ndarray:
-    """Parse an uploaded `.npy` or CSV/text file into a float32 (3, 726) waveform.
+    """Parse an uploaded `.npy`, CSV/text or single-file COMTRADE `.cff` into a float32 (3, 726) waveform.
 
     `.npy`: shape (3, 726), or (726, 3) which is transposed. Text: columns time, Ia, Ib, Ic (or
     just Ia, Ib, Ic), header optional, separated by commas, semicolons, tabs or spaces, 726 rows.
+    A `.cfg` needs its `.dat`: use `parse_uploaded_files` for the pair.
     Raises WaveformError with a message naming the file and what was expected.
     """
     name = Path(filename or "upload").name
@@ -51,6 +110,11 @@ def parse_waveform_bytes(data: bytes, filename: str) -> np.ndarray:
             f"accepted for one window; expected {_EXPECTED}"
         )
     suffix = Path(name).suffix.lower()
+    if suffix == ".cff":
+        return read_comtrade([(name, data)]).waveform
+    if suffix == ".cfg":
+        raise WaveformError(f"{name}: a COMTRADE .cfg only describes the channels; its samples are in the .dat: "
+                            "upload the .cfg and the .dat together")
     try:
         if suffix == ".npy" or data[:6] == b"\x93NUMPY":
             waveform = _parse_npy(data)
@@ -58,17 +122,27 @@ def parse_waveform_bytes(data: bytes, filename: str) -> np.ndarray:
             waveform = _parse_text(data)
         else:
             raise WaveformError(
-                f"unsupported file type {suffix!r}; use .npy ({N_PHASES}, {N_SAMPLES}) or CSV/text "
-                "with columns time, Ia, Ib, Ic"
+                f"unsupported file type {suffix!r}; use .npy ({N_PHASES}, {N_SAMPLES}), CSV/text "
+                "with columns time, Ia, Ib, Ic, or a COMTRADE record (.cfg + .dat, or .cff)"
             )
     except WaveformError as exc:
-        raise WaveformError(f"{name}: {exc}") from None
+        hint = " (if this is a COMTRADE .dat, upload it together with its .cfg)" if suffix == ".dat" else ""
+        raise WaveformError(f"{name}: {exc}{hint}") from None
     return waveform
 
 
 def load_waveform_file(path: str | Path) -> np.ndarray:
-    """Read one waveform file from disk (see parse_waveform_bytes); WaveformError if unusable."""
+    """Read one waveform file from disk (see parse_waveform_bytes; a `.cfg` finds its `.dat` beside
+    it); WaveformError if unusable."""
+    return load_waveform_source(path).waveform
+
+
+def load_waveform_source(path: str | Path, *, channels: ChannelSpec | None = None) -> LoadedWaveform:
+    """`load_waveform_file` with what was read: for a COMTRADE `.cfg`/`.cff`, its channels and window."""
     path = Path(path)
+    if is_comtrade_name(path.name):
+        window = load_comtrade(path, channels=channels)
+        return LoadedWaveform(window.waveform, path.name, (path.name,), window)
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -76,11 +150,11 @@ def load_waveform_file(path: str | Path) -> np.ndarray:
         data = path.read_bytes()
     except OSError as exc:
         raise WaveformError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    return parse_waveform_bytes(data, path.name)
+    return LoadedWaveform(parse_waveform_bytes(data, path.name), path.name, (path.name,))
 
 
 def load_labelled_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Load a labelled data set: one folder per label holding `.npy` or CSV/text windows.
+    """Load a labelled data set: one folder per label holding `.npy`, CSV/text or COMTRADE windows.
 
     The label of a folder is its name (a label of DESIGN.md section 4 or an id 0-44) or, for the
     nested layout of the original data set (e.g. `transient/capacitor_switching/`), its path
@@ -97,7 +171,10 @@ def load_labelled_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
         relative = folder.relative_to(root)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+        files = sorted(p for p in folder.iterdir()
+                       if p.is_file() and p.suffix.lower() in (*DATA_SUFFIXES, *COMTRADE_SUFFIXES))
+        record_stems = {p.stem.lower() for p in files if p.suffix.lower() == ".cfg"}
+        files = [p for p in files if not (p.suffix.lower() == ".dat" and p.stem.lower() in record_stems)]
         if not files:
             continue
         label_id = _label_of_folder(relative)

@@ -1,5 +1,7 @@
-"""`python -m services.inference FILE [FILE ...] [--artifacts DIR] [--json]`: classify waveform files.
+"""`python -m services.inference FILE [FILE ...] [--artifacts DIR] [--json] [--channels A,B,C]`: classify waveform files.
 
+FILE is a `.npy` (3, 726) window, a CSV/text table, or a COMTRADE record (`.cfg` with its `.dat`
+beside it, or `.cff`); for a record the output also says which channels and window were used.
 One result per file, in order. A file that cannot be read prints an error for that file while
 the others are still classified; the exit code is 1 if any file failed, 2 if the model is
 unavailable.
@@ -12,8 +14,9 @@ import json
 import sys
 from collections.abc import Sequence
 
+from services.comtrade_ingest import parse_channel_spec
 from services.inference import ModelUnavailable, Prediction, get_predictor
-from services.ingest import load_waveform_file
+from services.ingest import load_waveform_source
 from services.labels import label_parts, pretty_label
 from services.waveform import WaveformError
 
@@ -45,15 +48,22 @@ def _text(record: dict) -> str:
     if "error" in record:
         return f"{record['file']}: ERROR {record['error']}"
     flag = f"  UNKNOWN ({record['unknown_reason']})" if record["unknown"] else ""
-    return f"{record['file']}: {pretty_label(record['predicted_label'])} [{record['label_id']}] {record['confidence']:.1%}{flag}"
+    line = f"{record['file']}: {pretty_label(record['predicted_label'])} [{record['label_id']}] {record['confidence']:.1%}{flag}"
+    if "comtrade_summary" in record:
+        line += f"\n  analysed {record['comtrade_summary']}"
+    return line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.inference", description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+", help=".npy (3, 726) or CSV/text (time, Ia, Ib, Ic) files")
+    parser.add_argument("files", nargs="+",
+                        help=".npy (3, 726), CSV/text (time, Ia, Ib, Ic) or COMTRADE .cfg (with its .dat) / .cff files")
     parser.add_argument("--artifacts", default=None, help="artifacts folder (default: env GEM_ARTIFACTS_DIR, else artifacts/)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--backend", choices=("onnxruntime", "torch"), default=None, help="force a backend")
+    parser.add_argument("--channels", default=None,
+                        help="COMTRADE channels for phases A, B, C: names or analog channel numbers, e.g. IdA,IdB,IdC "
+                             "(default: the differential currents found by name)")
     args = parser.parse_args(argv)
 
     emit = (lambda record: print(json.dumps(record))) if args.json else (lambda record: print(_text(record)))
@@ -66,12 +76,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = False
     for path in args.files:
         try:
-            waveform = load_waveform_file(path)
+            loaded = load_waveform_source(path, channels=parse_channel_spec(args.channels))
         except WaveformError as exc:
             emit({"file": path, "error": str(exc)})
             failed = True
             continue
-        emit(_record(path, predictor.predict(waveform)))
+        record = _record(path, predictor.predict(loaded.waveform))
+        if loaded.comtrade is not None:
+            record["comtrade"] = loaded.comtrade.to_dict()
+            record["comtrade_summary"] = loaded.comtrade.summary()
+        emit(record)
     return 1 if failed else 0
 
 
