@@ -22,7 +22,6 @@ workers do not fight over the cores; scale with workers, not intra-op threads.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 
@@ -76,8 +75,4 @@ def post_worker_init(worker) -> None:
 
     context = worker.wsgi.extensions[EXTENSION_KEY]
     status = warm_up(context.artifacts_dir)
-    # The app, the model and the power-flow stack are ~365k long-lived objects; a full garbage
-    # collection walks them all (~80 ms, a stall every request queued behind it feels). Freezing
-    # them after the warm-up leaves the collector only what requests create.
-    gc.freeze()
     logging.getLogger("gunicorn.error").info("worker %s: %s", worker.pid, status.message)
