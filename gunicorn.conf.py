@@ -34,7 +34,8 @@ wsgi_app = "app:create_server()"
 bind = os.environ.get("GEM_BIND") or f"{os.environ.get('GEM_HOST', '127.0.0.1')}:{os.environ.get('GEM_PORT', '8050')}"
 workers = int(os.environ.get("GEM_WORKERS", "2"))
 worker_class = os.environ.get("GEM_WORKER_CLASS", "sync")
-threads = int(os.environ.get("GEM_WORKER_THREADS", "4"))
+# gunicorn turns a sync worker with threads > 1 into gthread: threads only for an explicit gthread
+threads = int(os.environ.get("GEM_WORKER_THREADS", "4")) if worker_class == "gthread" else 1
 preload_app = False
 timeout = 60
 graceful_timeout = 20

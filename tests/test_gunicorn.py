@@ -110,3 +110,24 @@ def test_two_workers_write_exactly_one_row_per_accepted_request(server):
     assert total == len(accepted)
     assert {row["id"] for row in rows} == {payload["analysis_id"] for payload in accepted}
     store.dispose()
+
+
+@pytest.mark.parametrize(
+    ("environment", "worker_class", "threads"),
+    [
+        ({}, "sync", 1),  # gunicorn would silently run gthread if a sync worker got threads > 1
+        ({"GEM_WORKER_THREADS": "8"}, "sync", 1),
+        ({"GEM_WORKER_CLASS": "gthread"}, "gthread", 4),
+        ({"GEM_WORKER_CLASS": "gthread", "GEM_WORKER_THREADS": "8"}, "gthread", 8),
+    ],
+)
+def test_config_runs_sync_workers_unless_gthread_is_asked_for(monkeypatch, environment, worker_class, threads):
+    import runpy
+
+    for name in ("GEM_WORKER_CLASS", "GEM_WORKER_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (config["worker_class"], config["threads"]) == (worker_class, threads)
+    assert config["preload_app"] is False  # the model must load after fork

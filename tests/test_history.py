@@ -241,3 +241,43 @@ def test_sqlite_history_uses_wal_and_a_busy_timeout(tmp_path):
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
     history.dispose()
+
+
+def _rows_in_main_file(path) -> int:
+    """Rows the SQLite database file itself holds, ignoring the WAL (immutable read)."""
+    import sqlite3
+
+    connection = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return connection.execute("SELECT count(*) FROM analyses").fetchone()[0]
+    except sqlite3.OperationalError:  # not even the table has been copied back yet
+        return 0
+    finally:
+        connection.close()
+
+
+def test_sqlite_wal_is_copied_back_in_the_background_not_by_requests(tmp_path):
+    """Writes land in the WAL; the checkpointer thread, not the writing request, copies them back."""
+    import time
+
+    path = tmp_path / "h.db"
+    history = HistoryStore(f"sqlite:///{path}", checkpoint_interval_s=3600)  # the thread waits an hour
+    with history.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == store_module.WAL_AUTOCHECKPOINT_PAGES
+    for label_id in range(40):  # ~40 x 9 kB: far below the 16,000-page safety net
+        history.add(_record(label_id % len(LABELS)))
+    assert history.count() == 40
+    assert _rows_in_main_file(path) == 0  # nothing copied back inside the 40 commits
+    history.dispose()
+
+    fast = HistoryStore(f"sqlite:///{tmp_path / 'f.db'}", checkpoint_interval_s=0.05)
+    for label_id in range(40):
+        fast.add(_record(label_id % len(LABELS)))
+    deadline = time.monotonic() + 10
+    while _rows_in_main_file(tmp_path / "f.db") < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rows_in_main_file(tmp_path / "f.db") == 40
+    threads = [t for t in threading.enumerate() if t.name == "sqlite-wal-checkpoint"]
+    assert threads, "the checkpointer thread runs"
+    fast.dispose()
+    assert not any(t.is_alive() for t in threads), "dispose stops it"
