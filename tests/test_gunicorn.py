@@ -124,6 +124,7 @@ def test_two_workers_write_exactly_one_row_per_accepted_request(server):
 def test_config_runs_sync_workers_unless_gthread_is_asked_for(monkeypatch, environment, worker_class, threads):
     import runpy
 
+    monkeypatch.setattr(os, "environ", os.environ.copy())  # the config sets thread variables
     for name in ("GEM_WORKER_CLASS", "GEM_WORKER_THREADS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
