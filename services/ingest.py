@@ -63,6 +63,16 @@ class LoadedWaveform:
         return self.comtrade.summary() if self.comtrade else None
 
 
+_COMTRADE_FILE_ORDER = (".cfg", ".cff", ".dat", ".hdr", ".inf")
+
+
+def _comtrade_file_order(name: str) -> tuple[int, str]:
+    """The record's files as people name them, whatever order the browser sent: cfg, dat, the rest."""
+    suffix = Path(name).suffix.lower()
+    rank = _COMTRADE_FILE_ORDER.index(suffix) if suffix in _COMTRADE_FILE_ORDER else len(_COMTRADE_FILE_ORDER)
+    return rank, name
+
+
 def parse_uploaded_files(files: Sequence[tuple[str, bytes]], *, channels: ChannelSpec | None = None
                          ) -> LoadedWaveform:
     """One upload of (name, bytes) pairs: a single `.npy`/CSV window, or a COMTRADE record.
@@ -81,7 +91,7 @@ def parse_uploaded_files(files: Sequence[tuple[str, bytes]], *, channels: Channe
     if any(is_comtrade_name(name) for name in names):
         window = read_comtrade([(name, data) for name, (_, data) in zip(names, files, strict=True)],
                                channels=channels)
-        return LoadedWaveform(window.waveform, window.source, tuple(names), window)
+        return LoadedWaveform(window.waveform, window.source, tuple(sorted(names, key=_comtrade_file_order)), window)
     if len(files) > 1:
         if ".dat" in suffixes:
             dat = names[suffixes.index(".dat")]

@@ -574,6 +574,10 @@ def test_ctr021_ingest_reads_pairs_cff_and_paths_and_keeps_plain_windows_working
                                  trigger_ms=_trigger_for_window_at(MARGIN))
     loaded = parse_uploaded_files([("fault.cfg", cfg), ("fault.dat", dat)])
     assert loaded.name == "fault.cfg" and loaded.files == ("fault.cfg", "fault.dat")
+    # browsers hand multiple files over in any order; the record reads and is named the same
+    swapped = parse_uploaded_files([("fault.dat", dat), ("fault.cfg", cfg)])
+    assert swapped.files == ("fault.cfg", "fault.dat")
+    np.testing.assert_array_equal(swapped.waveform, loaded.waveform)
     assert loaded.comtrade is not None and "IdA, IdB, IdC (A primary)" in loaded.summary
     assert np.abs(loaded.waveform - window).max() < 1e-3 * np.abs(window).max()
     np.testing.assert_array_equal(parse_waveform_bytes(to_cff(cfg, dat, "BINARY"), "fault.cff"), loaded.waveform)
