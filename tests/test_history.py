@@ -277,7 +277,7 @@ def test_sqlite_wal_is_copied_back_in_the_background_not_by_requests(tmp_path):
     while _rows_in_main_file(tmp_path / "f.db") < 40 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _rows_in_main_file(tmp_path / "f.db") == 40
-    threads = [t for t in threading.enumerate() if t.name == "sqlite-wal-checkpoint"]
-    assert threads, "the checkpointer thread runs"
+    thread = fast._checkpointer._thread
+    assert thread is not None and thread.is_alive() and thread.name == "sqlite-wal-checkpoint"
     fast.dispose()
-    assert not any(t.is_alive() for t in threads), "dispose stops it"
+    assert not thread.is_alive(), "dispose stops it"
