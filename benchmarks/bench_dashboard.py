@@ -78,6 +78,7 @@ def _dash_payload(sample: str) -> dict:
                   {"id": ids.SIM_SEED, "property": "value", "value": 7},
                   [], [],
                   {"id": ids.UPLOAD_STORE, "property": "data", "value": None},
+                  {"id": ids.UPLOAD_CHANNELS, "property": "value", "value": None},
                   {"id": ids.TRANSFER_KW, "property": "value", "value": PEERS["transfer_kw"]},
                   {"id": ids.ANALYZE_RESULT_STORE, "property": "data", "value": None}],
     }
