@@ -73,15 +73,20 @@ def _write_pair(folder: Path, cfg: bytes, dat: bytes) -> tuple[Path, Path]:
     return cfg_path, dat_path
 
 
-def test_cmtr001_dropped_cfg_and_dat_pair_is_analysed_and_described(dash_duo, settings, tmp_path):
-    record = _record_10khz(_source(), 30.0)
-    cfg, dat, _ = write_comtrade(record, PHASE_CHANNELS, fmt="BINARY", trigger_ms=_trigger_for_window_at(MARGIN))
-    cfg_path, dat_path = _write_pair(tmp_path, cfg, dat)
+def _drop_on_a_fresh_page(dash_duo, settings, cfg_path, dat_path):
+    """Start the app, open the Upload tab and drop the record's two files; returns the app."""
     app = create_app(settings=settings)
     dash_duo.start_server(app)
     dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
     _open_upload_tab(dash_duo)
     _drop(dash_duo, cfg_path, dat_path)
+    return app
+
+
+def test_cmtr001_dropped_cfg_and_dat_pair_is_analysed_and_described(dash_duo, settings, tmp_path):
+    record = _record_10khz(_source(), 30.0)
+    cfg, dat, _ = write_comtrade(record, PHASE_CHANNELS, fmt="BINARY", trigger_ms=_trigger_for_window_at(MARGIN))
+    _drop_on_a_fresh_page(dash_duo, settings, *_write_pair(tmp_path, cfg, dat))
     _wait_prediction(dash_duo, rows=1)
     dash_duo.wait_for_contains_text(f"#{ids.UPLOAD_STATUS}", "Loaded fault.cfg + fault.dat", timeout=TIMEOUT)
     status = dash_duo.find_element(f"#{ids.UPLOAD_STATUS}").text
@@ -96,12 +101,7 @@ def test_cmtr001_dropped_cfg_and_dat_pair_is_analysed_and_described(dash_duo, se
 
 def test_cmtr002_winding_record_is_refused_until_the_channels_are_named(dash_duo, settings, tmp_path):
     cfg, dat, _ = _winding_record()
-    cfg_path, dat_path = _write_pair(tmp_path, cfg, dat)
-    app = create_app(settings=settings)
-    dash_duo.start_server(app)
-    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
-    _open_upload_tab(dash_duo)
-    _drop(dash_duo, cfg_path, dat_path)
+    app = _drop_on_a_fresh_page(dash_duo, settings, *_write_pair(tmp_path, cfg, dat))
     dash_duo.wait_for_contains_text(f"#{ids.ANALYZE_ALERT}", "no differential-current channels", timeout=TIMEOUT)
     assert "IA_HV (#4)" in dash_duo.find_element(f"#{ids.ANALYZE_ALERT}").text
     assert dash_duo.find_elements(f"#{ids.CONFIDENCE_VALUE}") == []
