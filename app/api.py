@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -27,12 +27,18 @@ from services.analysis import (
     list_samples,
     load_sample,
 )
+from services.comtrade_ingest import MAX_RECORD_BYTES, parse_channel_spec
 from services.history import HistoryQueryError
+from services.ingest import parse_uploaded_files
+from services.waveform import WaveformError
 
 log = logging.getLogger(__name__)
 
 MAX_HISTORY_PAGE = 1000
 DEFAULT_HISTORY_PAGE = 50
+#: `POST /api/predict-file` takes a whole COMTRADE record (up to 10 MB) plus the multipart framing
+MAX_FILE_BODY_BYTES = MAX_RECORD_BYTES + 256 * 1024
+FILE_FIELD = "file"
 
 
 class ApiError(Exception):
@@ -63,6 +69,7 @@ def build_api_blueprint(prefix: str = "/") -> Blueprint:
     blueprint = Blueprint(f"grid_event_monitor_api{'_' + suffix if suffix else ''}", __name__)
     blueprint.before_request(_limit_body)
     blueprint.add_url_rule("/predict", "predict", predict, methods=["POST"])
+    blueprint.add_url_rule("/api/predict-file", "predict_file", predict_file, methods=["POST"])
     blueprint.add_url_rule("/api/samples", "samples", samples, methods=["GET"])
     blueprint.add_url_rule("/api/history", "history", history, methods=["GET"])
     blueprint.add_url_rule("/api/history.csv", "history_csv", history_csv, methods=["GET"])
@@ -78,17 +85,24 @@ def build_api_blueprint(prefix: str = "/") -> Blueprint:
 
 def _limit_body() -> None:
     """Apply the body limit to our routes only, so an embedding portal keeps its own."""
-    limit = current_app.config["GEM_SETTINGS"].max_body_bytes
+    limit = _body_limit()
     request.max_content_length = limit
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge()
 
 
+def _body_limit() -> int:
+    """The configured JSON body limit (1 MB), or room for a whole recording on the file route."""
+    limit = current_app.config["GEM_SETTINGS"].max_body_bytes
+    if (request.endpoint or "").endswith(".predict_file"):
+        return max(limit, MAX_FILE_BODY_BYTES)
+    return limit
+
+
 def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     if isinstance(exc, RequestEntityTooLarge):
-        limit = current_app.config["GEM_SETTINGS"].max_body_bytes
-        return error_response(413, f"request body too large: the limit is {limit // 1024} kB")
+        return error_response(413, f"request body too large: the limit is {_body_limit() // 1024} kB")
     return error_response(status, exc.description or exc.name)
 
 
@@ -113,7 +127,7 @@ def _json_object() -> dict[str, Any]:
     return payload
 
 
-def _required_string(payload: dict[str, Any], name: str) -> str:
+def _required_string(payload: Mapping[str, Any], name: str) -> str:
     value = payload.get(name)
     if value is None:
         raise ApiError(400, f"missing field {name}")
@@ -157,6 +171,53 @@ def predict() -> Response:
         store=context.store,
     )
     return json_response(result)
+
+
+def predict_file() -> Response:
+    """Classify an uploaded recording: multipart field `file` holds a `.npy`/CSV window or a
+    COMTRADE record (`.cfg` and `.dat`, or one `.cff`); form fields `sender_peer`,
+    `receiver_peer`, optional `transfer_kw` and `channels` (COMTRADE channel names or numbers).
+    Answers like `/predict`, plus `comtrade` (which channels and window were read) for a record."""
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(415, f"send the recording as multipart/form-data: field '{FILE_FIELD}' (the file or "
+                            "files) plus sender_peer and receiver_peer")
+    form = request.form
+    sender = _required_string(form, "sender_peer")
+    receiver = _required_string(form, "receiver_peer")
+    check_peers(sender, receiver)
+    transfer_kw = check_transfer_kw(_form_number(form.get("transfer_kw"), "transfer_kw"))
+    uploads = request.files.getlist(FILE_FIELD)
+    if not uploads:
+        raise ApiError(400, f"missing field {FILE_FIELD}: a .npy or CSV window, or a COMTRADE .cfg with its "
+                            ".dat (or one .cff)")
+    files = [(upload.filename or "upload", upload.read()) for upload in uploads]
+    try:
+        loaded = parse_uploaded_files(files, channels=parse_channel_spec(form.get("channels")))
+    except WaveformError as exc:
+        raise ApiError(400, str(exc)) from None
+    context = _context()
+    result = analyze(
+        loaded.waveform,
+        source="upload",
+        sender=sender,
+        receiver=receiver,
+        transfer_kw=transfer_kw,
+        sample_name=loaded.name,
+        predictor=_predictor(context),
+        store=context.store,
+    )
+    result["comtrade"] = loaded.comtrade.to_dict() if loaded.comtrade is not None else None
+    return json_response(result)
+
+
+def _form_number(value: str | None, name: str) -> float | None:
+    """A number sent as a form field (text), or None when absent or blank."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a number") from None
 
 
 def _predictor(context: AnalysisContext):

@@ -1,0 +1,157 @@
+"""`POST /api/predict-file`: recordings uploaded as files (window files and COMTRADE records)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import create_app
+from app.settings import Settings
+from services.analysis import EXTENSION_KEY
+from tests.test_comtrade_ingest import (
+    MARGIN,
+    PHASE_CHANNELS,
+    _record_10khz,
+    _source,
+    _trigger_for_window_at,
+    _winding_record,
+    write_comtrade,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+PEERS = {"sender_peer": "prosumer-a", "receiver_peer": "consumer-home"}
+ORIGINAL_FIELDS = {
+    "selected_sample", "sender_peer", "receiver_peer", "predicted_label", "confidence", "true_label",
+    "description", "causes", "p2p_impact_details", "waveform_data",
+}
+
+
+@pytest.fixture(scope="module")
+def artifacts_copy(tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("artifacts") / "artifacts"
+    shutil.copytree(ARTIFACTS, target, ignore=shutil.ignore_patterns("*.onnx.data"))
+    return target
+
+
+@pytest.fixture
+def app(artifacts_copy, tmp_path):
+    return create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path / "instance"))
+
+
+@pytest.fixture
+def client(app):
+    return app.server.test_client()
+
+
+def _store(app):
+    return app.server.extensions[EXTENSION_KEY].store
+
+
+def _post(client, files: list[tuple[str, bytes]], **fields):
+    data = {**PEERS, **fields}
+    data["file"] = [(io.BytesIO(content), name) for name, content in files]
+    return client.post("/api/predict-file", data=data, content_type="multipart/form-data")
+
+
+def _npy(window: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, window.astype(np.float32))
+    return buffer.getvalue()
+
+
+def _fault_record() -> tuple[bytes, bytes, np.ndarray]:
+    window = _source()
+    cfg, dat, _ = write_comtrade(_record_10khz(window, 30.0), PHASE_CHANNELS, fmt="BINARY",
+                                 trigger_ms=_trigger_for_window_at(MARGIN))
+    return cfg, dat, window
+
+
+def test_api_file001_npy_window_is_answered_like_predict_and_recorded(app, client, artifacts_copy):
+    name = sorted(p.name for p in (artifacts_copy / "sample_data").glob("*.npy"))[0]
+    window = np.load(artifacts_copy / "sample_data" / name)
+    by_file = _post(client, [("relay-7.npy", _npy(window))], transfer_kw="12.5")
+    assert by_file.status_code == 200, by_file.get_data(as_text=True)
+    body = by_file.get_json()
+    assert set(body) >= ORIGINAL_FIELDS
+    assert body["source"] == "upload" and body["selected_sample"] == "relay-7.npy" and body["transfer_kw"] == 12.5
+    assert body["comtrade"] is None and body["true_label"] == "N/A"
+    by_sample = client.post("/predict", json={**PEERS, "sample_filename": name}).get_json()
+    assert body["predicted_label"] == by_sample["predicted_label"]
+    assert body["waveform_data"] == by_sample["waveform_data"]
+    row = _store(app).get(body["analysis_id"])
+    assert row["source"] == "upload" and row["sample_name"] == "relay-7.npy"
+
+
+def test_api_file002_comtrade_pair_in_any_order_says_what_was_read(app, client):
+    cfg, dat, window = _fault_record()
+    response = _post(client, [("fault.dat", dat), ("fault.cfg", cfg)])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["selected_sample"] == "fault.cfg"
+    assert body["comtrade"]["channels"] == ["IdA", "IdB", "IdC"] and body["comtrade"]["placement"] == "trigger"
+    recovered = np.asarray(body["waveform_data"])
+    assert np.abs(recovered - window).max() < 1e-3 * np.abs(window).max()
+    assert _store(app).count() == 1
+
+
+def test_api_file003_winding_record_needs_channels_and_then_works(app, client):
+    cfg, dat, _ = _winding_record()
+    refused = _post(client, [("w.cfg", cfg), ("w.dat", dat)])
+    assert refused.status_code == 400 and "IA_HV" in refused.get_json()["error"]
+    assert _store(app).count() == 0
+    named = _post(client, [("w.cfg", cfg), ("w.dat", dat)], channels="4, 5, 6")
+    assert named.status_code == 200, named.get_data(as_text=True)
+    assert named.get_json()["comtrade"]["channels"] == ["IA_HV", "IB_HV", "IC_HV"]
+
+
+BAD_UPLOADS = [
+    ("no_file", [], {}, 400, "missing field file"),
+    ("dat_without_cfg", [("fault.dat", b"1,0,1,2,3\n")], {}, 400, ".cfg"),
+    ("wrong_shape_npy", [("x.npy", None)], {}, 400, "726"),
+    ("unknown_suffix", [("notes.docx", b"hello")], {}, 400, ""),
+    ("unknown_sender", [("x.npy", b"")], {"sender_peer": "mallory"}, 400, "unknown sender_peer"),
+    ("same_peers", [("x.npy", b"")], {"sender_peer": "community-battery", "receiver_peer": "community-battery"}, 400,
+     "different"),
+    ("transfer_not_a_number", [("x.npy", b"")], {"transfer_kw": "five"}, 400, "transfer_kw"),
+    ("transfer_infinite", [("x.npy", b"")], {"transfer_kw": "inf"}, 400, "transfer_kw"),
+]
+
+
+@pytest.mark.parametrize(("files", "fields", "status", "reason"), [case[1:] for case in BAD_UPLOADS],
+                         ids=[case[0] for case in BAD_UPLOADS])
+def test_api_file004_bad_uploads_answer_json_errors_and_write_nothing(app, client, files, fields, status, reason):
+    files = [(name, _npy(np.zeros((2, 726))) if content is None else content) for name, content in files]
+    response = _post(client, files, **fields)
+    assert response.status_code == status, response.get_data(as_text=True)
+    payload = response.get_json()
+    assert set(payload) == {"error"} and reason in payload["error"]
+    assert _store(app).count() == 0
+
+
+def test_api_file005_json_body_is_refused_with_415(app, client):
+    response = client.post("/api/predict-file", json={**PEERS, "waveform": [[0.0] * 726] * 3})
+    assert response.status_code == 415 and "multipart/form-data" in response.get_json()["error"]
+
+
+def test_api_file006_a_record_may_exceed_the_json_limit_but_not_the_record_limit(app, client):
+    cfg, dat, _ = _fault_record()
+    padded = dat + b"\0" * (2 * 1024 * 1024)  # 2 MB: over the 1 MB JSON limit, under the 10 MB record limit
+    response = _post(client, [("fault.cfg", cfg), ("fault.dat", padded)])
+    assert response.status_code == 400, "read, then refused for its content, not for its size"
+    assert "too large" not in response.get_json()["error"]
+    huge = _post(client, [("big.npy", b"\0" * (11 * 1024 * 1024))])
+    assert huge.status_code == 413 and "too large" in huge.get_json()["error"]
+    assert _store(app).count() == 0
+
+
+def test_api_file007_path_like_file_names_are_only_names(app, client, artifacts_copy):
+    name = sorted(p.name for p in (artifacts_copy / "sample_data").glob("*.npy"))[0]
+    window = np.load(artifacts_copy / "sample_data" / name)
+    response = _post(client, [("../../etc/evil.npy", _npy(window))])
+    assert response.status_code == 200
+    assert response.get_json()["selected_sample"] == "evil.npy"
