@@ -93,6 +93,20 @@ def _reliability(card: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
     return None, ""
 
 
+def _robustness(card: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Accuracy under each departure from the simulator (`evaluation.robustness`); empty if absent."""
+    evaluation = card.get("evaluation")
+    figures = evaluation.get("robustness") if isinstance(evaluation, Mapping) else None
+    if not isinstance(figures, Mapping):
+        return {}
+    return {
+        str(name): {"accuracy": float(row["accuracy"]), "category_accuracy": float(row["category_accuracy"])}
+        for name, row in figures.items()
+        if isinstance(row, Mapping) and all(isinstance(row.get(key), int | float) and not isinstance(row.get(key), bool)
+                                            for key in ("accuracy", "category_accuracy"))
+    }
+
+
 def _is_reliability(value: Any) -> bool:
     """True for `calibration_report`'s structure: edges, and equal-length bin lists per curve."""
     edges = value.get("edges") if isinstance(value, Mapping) else None
@@ -149,6 +163,7 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
     history = card.get("history") if isinstance(card.get("history"), list) else []
     unknown = card.get("unknown_detection") if isinstance(card.get("unknown_detection"), Mapping) else {}
     return {
+        "robustness": _robustness(card),
         "history": history,
         "unknown": {k: v for k, v in unknown.items() if isinstance(v, int | float | str) and not isinstance(v, bool)},
         "training_details": training_details,

@@ -87,6 +87,7 @@ MODEL_CALIBRATION = "model-calibration"
 #: which windows the reliability diagram was measured on, or why there is none
 MODEL_CALIBRATION_NOTE = "model-calibration-note"
 MODEL_TRAINING_DATA = "model-training-data"
+MODEL_ROBUSTNESS = "model-robustness"
 MODEL_FINGERPRINT = "model-fingerprint"
 
 # --- Network page ("/network") ---------------------------------------------------------------

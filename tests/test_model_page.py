@@ -169,3 +169,42 @@ def test_confusion_figure_hover_names_both_labels_without_a_string_per_cell():
         assert part in heatmap["hovertemplate"]
     assert fig["layout"]["xaxis"]["ticktext"][26] == "26"  # the axes stay short
     assert len(json.dumps(fig)) < 40_000  # was ~290 kB with a hover string per cell
+
+
+# --- robustness --------------------------------------------------------------------------------
+
+ROBUSTNESS = {
+    "as simulated": {"accuracy": 0.9989, "category_accuracy": 0.9994},
+    "phases rotated A->B->C": {"accuracy": 0.9989, "category_accuracy": 0.9994},
+    "white noise 2 % of peak": {"accuracy": 0.9833, "category_accuracy": 1.0},
+}
+
+
+def test_card_view_reads_robustness_and_drops_malformed_rows():
+    card = {**_old_card(), "evaluation": {"robustness": {**ROBUSTNESS, "broken": {"accuracy": "high"},
+                                                         "flag": {"accuracy": True, "category_accuracy": 1}}}}
+    assert card_view(card)["robustness"] == ROBUSTNESS
+    assert card_view(_old_card())["robustness"] == {}
+
+
+@pytest.mark.parametrize("with_figures", [False, True])
+def test_model_page_shows_the_robustness_table_or_how_to_get_it(tmp_path, with_figures):
+    folder = tmp_path / "card-only"
+    folder.mkdir()
+    card = _old_card()
+    if with_figures:
+        card["evaluation"] = {"robustness": ROBUSTNESS}
+    (folder / "model_card.json").write_text(json.dumps(card))
+    app = create_app(settings=Settings(artifacts_dir=folder, database_url=f"sqlite:///{tmp_path / 'h.db'}",
+                                       instance_dir=tmp_path / "instance"))
+    from app.pages import model as model_page
+
+    with app.server.test_request_context("/model"):
+        page = model_page.layout()
+    table = _find(page, ids.MODEL_ROBUSTNESS)
+    if with_figures:
+        text = _text(table)
+        assert "phases rotated A->B->C" in text and "98.33%" in text and "99.89%" in text
+    else:
+        assert table is None
+        assert "No robustness figures" in _text(page) and "--update-card" in _text(page)

@@ -210,3 +210,6 @@ def test_train012_evaluate_update_card_adds_the_bins_and_changes_no_other_file(t
     assert reliability["before"]["ece"] == pytest.approx(evaluation["ece_before_calibration"])
     assert reliability["temperature"] == pytest.approx(card["temperature"])
     assert card["test"] == json.loads(before["model_card.json"])["test"]  # the training figures stay
+    robustness = evaluation["robustness"]
+    assert {"as simulated", "phases rotated A->B->C", "polarity reversed"} <= set(robustness)
+    assert robustness["as simulated"]["accuracy"] == pytest.approx(evaluation["accuracy"])

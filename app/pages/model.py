@@ -19,7 +19,7 @@ from components.figures import (
     reliability_figure,
     training_curve_figure,
 )
-from components.tables import key_value_table
+from components.tables import key_value_table, simple_table
 
 dash.register_page(__name__, path="/model", name="Model", title="Model - Grid Event Monitor", order=2)
 
@@ -92,6 +92,20 @@ def _calibration_view(view: Mapping) -> list:
                       config=GRAPH_CONFIG)]
 
 
+def _robustness_view(view: Mapping) -> list:
+    """Accuracy on the fresh set as simulated and under each physically plausible departure."""
+    figures = view["robustness"]
+    if not figures:
+        return [html.Div(["No robustness figures in this model card: ",
+                          html.Code("python -m services.training.evaluate --update-card"), " adds them."],
+                         className="text-muted small")]
+    rows = [(name, f"{row['accuracy']:.2%}", f"{row['category_accuracy']:.2%}") for name, row in figures.items()]
+    return [html.Div("Fresh simulated set, changed the way real recordings differ from it; a rotated "
+                     "recording is scored against the rotated label (an AG fault becomes BG).",
+                     className="text-muted small mb-2"),
+            simple_table(("Recording", "Accuracy", "Category accuracy"), rows, component_id=ids.MODEL_ROBUSTNESS)]
+
+
 def layout(**_query) -> html.Div:
     context = data.context()
     status = data.model_status(context)
@@ -154,6 +168,8 @@ def layout(**_query) -> html.Div:
                 ],
                 className="g-3 mb-3",
             ),
+            dbc.Card([section_title("Robustness to real-recording departures"), *_robustness_view(view)],
+                     body=True, className="shadow-sm mb-3"),
             dbc.Card(
                 [section_title("Calibration before and after temperature scaling"),
                  dbc.Row([

@@ -5,7 +5,9 @@ the Predictor exactly as the app runs it (ONNX Runtime, calibration, signal chec
 detector), prints the figures, and with `--update-card` stores them under "evaluation" in the
 folder's model_card.json, the only file it writes without `--refit-detector` (no retraining). The
 figures include the per-bin reliability data (raw and calibrated) that the Model page draws, so an
-older card gets its reliability diagram from `--update-card` alone. Works on any folder, including
+older card gets its reliability diagram from `--update-card` alone, and the accuracy under
+physically plausible departures from the simulator (noise, CT mismatch, polarity, timing, phase
+rotation; services.training.robustness). Works on any folder, including
 the original application's.
 
 `--refit-detector` (re)fits the feature-space unknown detector (`unknown_detector.npz`) of a
@@ -31,6 +33,7 @@ from services.inference.predictor import Predictor
 from services.labels import LABEL_TO_ID
 from services.training.garbage import flag_rates, garbage_suite
 from services.training.metrics import calibration_report, classification_report, softmax
+from services.training.robustness import robustness_report
 
 DEFAULT_SEED = 4_242
 
@@ -55,6 +58,10 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
     valid_flagged = np.array([p.unknown for p in predictions])
     garbage, families = garbage_suite(X, garbage_per_family, seed=seed + 1)
     flagged = np.array([p.unknown for p in predictor.predict_batch(garbage, explain=False)])
+
+    def classify(windows: np.ndarray) -> np.ndarray:
+        return label_ids[[p.label_id for p in predictor.predict_batch(windows, explain=False)]]
+
     return {
         "seed": seed,
         "windows": int(len(y)),
@@ -70,6 +77,7 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
         "valid_flag_rate": float(valid_flagged.mean()),
         **flag_rates(flagged, families),
         "predict_batch_windows_per_s": round(len(X) / seconds, 1),
+        "robustness": robustness_report(classify, X, y, seed=seed + 2),
     }
 
 
