@@ -273,3 +273,25 @@ def test_inf_spans_of_a_batch_equal_the_row_by_row_reference():
     assert got == [_spans_one_row(row) for row in rows]
     assert got[0] == [] and got[1] == [(0.0, 72.6)]
     assert any(len(spans) == 3 for spans in got)
+
+
+def test_inf_post_processing_keeps_numpy_blas_on_one_thread(monkeypatch):
+    """OpenBLAS threads spin after each product and would take the cores from the next network call."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import services.inference.predictor as predictor_module
+
+    seen: list[int] = []
+    real_checks = predictor_module.signal_checks
+
+    def recording_checks(batch):
+        seen.extend(entry["num_threads"] for entry in threadpool_info() if entry["user_api"] == "blas")
+        return real_checks(batch)
+
+    monkeypatch.setattr(predictor_module, "signal_checks", recording_checks)
+    predictor = get_predictor()
+    with threadpool_limits(limits=2, user_api="blas"):
+        predictor.predict_batch(np.stack([_fault(), _fault(inception_ms=30.0)]))
+        after = [entry["num_threads"] for entry in threadpool_info() if entry["user_api"] == "blas"]
+    assert seen and set(seen) == {1}
+    assert set(after) == {2}  # restored for the rest of the process
