@@ -177,7 +177,7 @@ def predict_file() -> Response:
     """Classify an uploaded recording: multipart field `file` holds a `.npy`/CSV window or a
     COMTRADE record (`.cfg` and `.dat`, or one `.cff`); form fields `sender_peer`,
     `receiver_peer`, optional `transfer_kw` and `channels` (COMTRADE channel names or numbers).
-    Answers like `/predict`, plus `comtrade` (which channels and window were read) for a record."""
+    Answers like `/predict`; for a record, `recording` says which channels and window were read."""
     if request.mimetype != "multipart/form-data":
         raise ApiError(415, f"send the recording as multipart/form-data: field '{FILE_FIELD}' (the file or "
                             "files) plus sender_peer and receiver_peer")
@@ -203,10 +203,10 @@ def predict_file() -> Response:
         receiver=receiver,
         transfer_kw=transfer_kw,
         sample_name=loaded.name,
+        recording=loaded.comtrade.to_dict() if loaded.comtrade is not None else None,
         predictor=_predictor(context),
         store=context.store,
     )
-    result["comtrade"] = loaded.comtrade.to_dict() if loaded.comtrade is not None else None
     return json_response(result)
 
 

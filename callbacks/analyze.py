@@ -161,12 +161,14 @@ def _event(request: AnalyzeRequest, context: AnalysisContext
     """(waveform, analyze() keyword arguments, the upload read for it if any) for the event asked for."""
     if request.trigger == ids.UPLOAD or (request.source_tab == ids.SOURCE_UPLOAD and _upload_is_new(request)):
         loaded = decode_uploads(request.upload_contents, request.upload_filename, request.upload_channels)
-        return loaded.waveform, {"source": "upload", "sample_name": loaded.name}, loaded
+        recording = loaded.comtrade.to_dict() if loaded.comtrade else None
+        return loaded.waveform, {"source": "upload", "sample_name": loaded.name, "recording": recording}, loaded
     if request.source_tab == ids.SOURCE_UPLOAD:
         stored = request.upload_store or {}
         if not stored.get("waveform"):
             raise InputProblem("upload a .npy or CSV recording or a COMTRADE record first (Upload tab)")
-        return stored["waveform"], {"source": "upload", "sample_name": stored.get("filename")}, None
+        return stored["waveform"], {"source": "upload", "sample_name": stored.get("filename"),
+                                    "recording": stored.get("comtrade")}, None
     if request.source_tab == ids.SOURCE_SIMULATE:
         if not request.sim_label:
             raise InputProblem("choose an event to simulate")

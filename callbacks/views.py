@@ -14,6 +14,7 @@ from dash import dcc, html
 from components.cards import GRAPH_CONFIG, confidence_body, description_body, headline_body, impact_body
 from components.figures import empty_figure, waveform_figure
 from components.microgrid import microgrid_elements
+from services.comtrade_ingest import summary_of
 
 PREDICTION_KEYS = ("label", "label_id", "confidence", "top5", "category", "equipment", "kind", "unknown",
                    "unknown_reason", "explanation", "inception_ms")
@@ -48,7 +49,21 @@ def view_from_result(result: Mapping[str, Any]) -> dict[str, Any]:
         "impact": dict(result.get("impact") or {}),
         "description": {"description": result.get("description", ""), "causes": list(result.get("causes") or [])},
         "waveform": result.get("waveform_data"),
+        "recording": result.get("recording"),
     }
+
+
+def recording_text(view: Mapping[str, Any]) -> str | None:
+    """One line on the COMTRADE record an analysis came from (device, channels, window), or None."""
+    details = view.get("recording")
+    if not isinstance(details, Mapping):
+        return None
+    try:
+        summary = summary_of(details)
+    except (KeyError, TypeError, ValueError):  # a record stored by another release: say what we can
+        return f"COMTRADE record {details.get('source') or ''}".strip()
+    device = " / ".join(str(part) for part in (details.get("station"), details.get("device")) if part)
+    return f"COMTRADE record{' from ' + device if device else ''}: {summary}"
 
 
 def view_from_record(record: Mapping[str, Any], description: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -76,6 +91,7 @@ def view_from_record(record: Mapping[str, Any], description: Mapping[str, Any] |
         "impact": dict(record.get("impact") or {}),
         "description": dict(description or {}),
         "waveform": record.get("waveform"),
+        "recording": record.get("recording"),
     }
 
 

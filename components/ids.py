@@ -68,6 +68,7 @@ HISTORY_TOTAL = "history-total"
 ANALYSIS_PAGE = "analysis-page"
 ANALYSIS_NOT_FOUND = "analysis-not-found"
 ANALYSIS_HEADER = "analysis-header"
+ANALYSIS_RECORDING = "analysis-recording"  # the COMTRADE record an uploaded analysis came from
 ANALYSIS_MICROGRID = "analysis-microgrid"
 ANALYSIS_MICROGRID_CAPTION = "analysis-microgrid-caption"
 ANALYSIS_WAVEFORM = "analysis-waveform"

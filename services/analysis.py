@@ -251,6 +251,7 @@ def analyze(
     transfer_kw: float | None = None,
     sample_name: str | None = None,
     true_label: str | None = None,
+    recording: Mapping[str, Any] | None = None,
     predictor: Predictor,
     store: HistoryStore | None,
 ) -> dict[str, Any]:
@@ -258,8 +259,10 @@ def analyze(
 
     Raises AnalysisError (bad input; nothing recorded). Returns a JSON-able dict holding every
     field of the original `/predict` response plus the extensions (analysis id, top-5, marginals,
-    unknown flag, explanation, inception, saliency, the full impact report). `store=None` skips
-    the history row (analysis_id is then None).
+    unknown flag, explanation, inception, saliency, the full impact report). `recording` says
+    where an uploaded window came from (a COMTRADE record's `ComtradeWindow.to_dict()`); it is
+    kept with the history row and echoed. `store=None` skips the history row (analysis_id is
+    then None).
     """
     if source not in SOURCES:
         raise AnalysisError(f"source must be one of {', '.join(SOURCES)}")
@@ -308,6 +311,7 @@ def analyze(
             "impact": impact,
             "prediction": {key: value for key, value in predicted.items() if key != "saliency"},
             "model_fingerprint": fingerprint,
+            "recording": dict(recording) if recording else None,
             "waveform": x,
         }
         analysis_id = store.add(record)
@@ -351,6 +355,7 @@ def analyze(
         "impact_summary": report.summary,
         "impact": impact,
         "model_fingerprint": fingerprint,
+        "recording": dict(recording) if recording else None,
     }
 
 

@@ -79,7 +79,7 @@ def test_api_file001_npy_window_is_answered_like_predict_and_recorded(app, clien
     body = by_file.get_json()
     assert set(body) >= ORIGINAL_FIELDS
     assert body["source"] == "upload" and body["selected_sample"] == "relay-7.npy" and body["transfer_kw"] == 12.5
-    assert body["comtrade"] is None and body["true_label"] == "N/A"
+    assert body["recording"] is None and body["true_label"] == "N/A"
     by_sample = client.post("/predict", json={**PEERS, "sample_filename": name}).get_json()
     assert body["predicted_label"] == by_sample["predicted_label"]
     assert body["waveform_data"] == by_sample["waveform_data"]
@@ -93,7 +93,9 @@ def test_api_file002_comtrade_pair_in_any_order_says_what_was_read(app, client):
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     assert body["selected_sample"] == "fault.cfg"
-    assert body["comtrade"]["channels"] == ["IdA", "IdB", "IdC"] and body["comtrade"]["placement"] == "trigger"
+    assert body["recording"]["channels"] == ["IdA", "IdB", "IdC"] and body["recording"]["placement"] == "trigger"
+    stored = _store(app).get(body["analysis_id"])
+    assert stored["recording"] == body["recording"]  # the history keeps where the window came from
     recovered = np.asarray(body["waveform_data"])
     assert np.abs(recovered - window).max() < 1e-3 * np.abs(window).max()
     assert _store(app).count() == 1
@@ -106,7 +108,7 @@ def test_api_file003_winding_record_needs_channels_and_then_works(app, client):
     assert _store(app).count() == 0
     named = _post(client, [("w.cfg", cfg), ("w.dat", dat)], channels="4, 5, 6")
     assert named.status_code == 200, named.get_data(as_text=True)
-    assert named.get_json()["comtrade"]["channels"] == ["IA_HV", "IB_HV", "IC_HV"]
+    assert named.get_json()["recording"]["channels"] == ["IA_HV", "IB_HV", "IC_HV"]
 
 
 BAD_UPLOADS = [
@@ -155,3 +157,29 @@ def test_api_file007_path_like_file_names_are_only_names(app, client, artifacts_
     response = _post(client, [("../../etc/evil.npy", _npy(window))])
     assert response.status_code == 200
     assert response.get_json()["selected_sample"] == "evil.npy"
+
+
+def _find(component, component_id):
+    if isinstance(component, list | tuple):
+        return next((found for item in component if (found := _find(item, component_id)) is not None), None)
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    return _find(children, component_id) if children is not None and not isinstance(children, str) else None
+
+
+def test_api_file008_the_permanent_page_says_which_record_and_window_were_analysed(app, client, artifacts_copy):
+    from app.pages import analysis as analysis_page
+    from components import ids
+
+    cfg, dat, _ = _fault_record()
+    from_record = _post(client, [("fault.cfg", cfg), ("fault.dat", dat)]).get_json()["analysis_id"]
+    name = sorted(p.name for p in (artifacts_copy / "sample_data").glob("*.npy"))[0]
+    from_sample = client.post("/predict", json={**PEERS, "sample_filename": name}).get_json()["analysis_id"]
+    with app.server.test_request_context(f"/analysis/{from_record}"):
+        line = _find(analysis_page.layout(analysis_id=str(from_record)), ids.ANALYSIS_RECORDING)
+    assert line is not None
+    assert line.children.startswith("COMTRADE record from Substation Nord / T1 87T relay: IdA, IdB, IdC")
+    assert "placed by the trigger" in line.children
+    with app.server.test_request_context(f"/analysis/{from_sample}"):
+        assert _find(analysis_page.layout(analysis_id=str(from_sample)), ids.ANALYSIS_RECORDING) is None

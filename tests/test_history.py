@@ -281,3 +281,29 @@ def test_sqlite_wal_is_copied_back_in_the_background_not_by_requests(tmp_path):
     assert thread is not None and thread.is_alive() and thread.name == "sqlite-wal-checkpoint"
     fast.dispose()
     assert not thread.is_alive(), "dispose stops it"
+
+
+def test_a_table_from_an_older_release_gains_the_new_columns_and_keeps_its_rows(store_url):
+    """`recording` came after the first release: opening an old table adds it (NULL in old rows)."""
+    url, prefix = store_url
+    parts = label_parts(LABELS[0])
+    old = HistoryStore(url, table_prefix=prefix)
+    with old.engine.begin() as connection:  # make it the older release's table
+        connection.execute(text(f"ALTER TABLE {old.table.name} DROP COLUMN recording"))
+        connection.execute(
+            text(f"INSERT INTO {old.table.name} (created_at, source, sender, receiver, transfer_kw, label, label_id, "
+                 "confidence, category, equipment, kind, unknown) VALUES (:at, 'api', 'prosumer-a', "
+                 "'consumer-home', 5.0, :label, 0, 0.9, :category, :equipment, :kind, false)"),
+            {"at": datetime(2026, 1, 2, tzinfo=UTC), "label": LABELS[0], "category": parts.category,
+             "equipment": parts.equipment, "kind": parts.kind},
+        )
+    old.dispose()
+    assert "recording" not in {c["name"] for c in inspect(old.engine).get_columns(old.table.name)}
+
+    upgraded = HistoryStore(url, table_prefix=prefix)
+    assert "recording" in {c["name"] for c in inspect(upgraded.engine).get_columns(upgraded.table.name)}
+    rows, total = upgraded.query(limit=10)
+    assert total == 1 and upgraded.get(rows[0]["id"])["recording"] is None
+    new_id = upgraded.add(_record(3, recording={"source": "fault.cfg", "channels": ["IdA", "IdB", "IdC"]}))
+    assert upgraded.get(new_id)["recording"] == {"source": "fault.cfg", "channels": ["IdA", "IdB", "IdC"]}
+    upgraded.dispose()

@@ -16,6 +16,7 @@ from callbacks.views import (
     graph_for,
     headline_for,
     impact_for,
+    recording_text,
     waveform_for,
 )
 from components import ids
@@ -46,6 +47,7 @@ def _header(view: dict) -> html.Div:
     ]
     if view.get("true_label"):
         facts.append(f"true label: {_title(view['true_label'])}")
+    recording = recording_text(view)
     return html.Div(
         [
             html.Div(
@@ -55,6 +57,7 @@ def _header(view: dict) -> html.Div:
                 className="d-flex align-items-center",
             ),
             html.Div(" \u00b7 ".join(facts), className="text-muted small"),
+            html.Div(recording, id=ids.ANALYSIS_RECORDING, className="text-muted small") if recording else None,
             dcc.Link("\u2190 History", href=data.href("/history"), className="small"),
         ],
         id=ids.ANALYSIS_HEADER, className="mb-3",

@@ -84,6 +84,9 @@ def build_table(metadata: MetaData, prefix: str = "") -> Table:
         #: the model's answer beyond the label (top-5, marginals, explanation spans, inception)
         Column("prediction", JSON),
         Column("model_fingerprint", String(80)),
+        #: where an uploaded window came from: for a COMTRADE record its station, device, channels,
+        #: rate and the window read (`ComtradeWindow.to_dict()`); NULL for samples and raw windows
+        Column("recording", JSON),
         #: zlib-compressed float32 bytes of the (3, 726) waveform, phases A, B, C in order
         Column("waveform", LargeBinary),
     )

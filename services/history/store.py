@@ -36,6 +36,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
     text,
@@ -261,6 +262,7 @@ class HistoryStore:
             for attempt in range(attempts):
                 try:
                     self.metadata.create_all(self.engine, checkfirst=True)
+                    self._add_missing_columns()
                     self._schema_ready = True
                     return
                 except (OperationalError, ProgrammingError, IntegrityError) as exc:
@@ -268,6 +270,26 @@ class HistoryStore:
                         raise
                     log.info("schema creation failed or raced (%s); retrying", type(exc).__name__)
                     time.sleep(0.05 * (attempt + 1))
+
+    def _add_missing_columns(self) -> None:
+        """Add the columns a newer release defines to a table an older one created.
+
+        Every column added after the first release is nullable, so `ALTER TABLE ... ADD COLUMN`
+        is the whole migration and old rows read as NULL there. Another worker adding the same
+        column at the same moment makes this fail; the caller's retry then finds it present.
+        """
+        present = {column["name"] for column in inspect(self.engine).get_columns(self.table.name)}
+        missing = [column for column in self.table.columns if column.name not in present]
+        if not missing:
+            return
+        quote = self.engine.dialect.identifier_preparer.quote
+        with self.engine.begin() as connection:
+            for column in missing:
+                column_type = column.type.compile(dialect=self.engine.dialect)
+                connection.exec_driver_sql(
+                    f"ALTER TABLE {quote(self.table.name)} ADD COLUMN {quote(column.name)} {column_type}"
+                )
+                log.info("history table %s: added column %s", self.table.name, column.name)
 
     def _ready(self) -> None:
         if not self._schema_ready:
