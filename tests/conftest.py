@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -29,3 +32,11 @@ def pytest_setup_options():
         options.add_argument(flag)
     options.binary_location = "/usr/bin/chromium"
     return options
+
+
+@pytest.fixture(scope="module")
+def artifacts_copy(tmp_path_factory) -> Path:
+    """A private copy of the shipped artifacts per test module, so tests can plant files in its sample folder."""
+    target = tmp_path_factory.mktemp("artifacts") / "artifacts"
+    shutil.copytree(ROOT / "artifacts", target, ignore=shutil.ignore_patterns("*.onnx.data"))
+    return target

@@ -37,14 +37,6 @@ def _samples_info() -> dict:
     return json.loads((ARTIFACTS / "samples_info.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def artifacts_copy(tmp_path_factory) -> Path:
-    """A private copy of the shipped artifacts, so tests can plant files in its sample folder."""
-    target = tmp_path_factory.mktemp("artifacts") / "artifacts"
-    shutil.copytree(ARTIFACTS, target, ignore=shutil.ignore_patterns("*.onnx.data"))
-    return target
-
-
 @pytest.fixture
 def app(artifacts_copy, tmp_path):
     settings = Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path / "instance")

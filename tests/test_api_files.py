@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 from app import create_app
 from app.settings import Settings
 from services.analysis import EXTENSION_KEY
+from tests.layout import find_by_id
 from tests.test_comtrade_ingest import (
     MARGIN,
     PHASE_CHANNELS,
@@ -29,13 +29,6 @@ ORIGINAL_FIELDS = {
     "selected_sample", "sender_peer", "receiver_peer", "predicted_label", "confidence", "true_label",
     "description", "causes", "p2p_impact_details", "waveform_data",
 }
-
-
-@pytest.fixture(scope="module")
-def artifacts_copy(tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("artifacts") / "artifacts"
-    shutil.copytree(ARTIFACTS, target, ignore=shutil.ignore_patterns("*.onnx.data"))
-    return target
 
 
 @pytest.fixture
@@ -159,15 +152,6 @@ def test_api_file007_path_like_file_names_are_only_names(app, client, artifacts_
     assert response.get_json()["selected_sample"] == "evil.npy"
 
 
-def _find(component, component_id):
-    if isinstance(component, list | tuple):
-        return next((found for item in component if (found := _find(item, component_id)) is not None), None)
-    if getattr(component, "id", None) == component_id:
-        return component
-    children = getattr(component, "children", None)
-    return _find(children, component_id) if children is not None and not isinstance(children, str) else None
-
-
 def test_api_file008_the_permanent_page_says_which_record_and_window_were_analysed(app, client, artifacts_copy):
     from app.pages import analysis as analysis_page
     from components import ids
@@ -177,9 +161,9 @@ def test_api_file008_the_permanent_page_says_which_record_and_window_were_analys
     name = sorted(p.name for p in (artifacts_copy / "sample_data").glob("*.npy"))[0]
     from_sample = client.post("/predict", json={**PEERS, "sample_filename": name}).get_json()["analysis_id"]
     with app.server.test_request_context(f"/analysis/{from_record}"):
-        line = _find(analysis_page.layout(analysis_id=str(from_record)), ids.ANALYSIS_RECORDING)
+        line = find_by_id(analysis_page.layout(analysis_id=str(from_record)), ids.ANALYSIS_RECORDING)
     assert line is not None
     assert line.children.startswith("COMTRADE record from Substation Nord / T1 87T relay: IdA, IdB, IdC")
     assert "placed by the trigger" in line.children
     with app.server.test_request_context(f"/analysis/{from_sample}"):
-        assert _find(analysis_page.layout(analysis_id=str(from_sample)), ids.ANALYSIS_RECORDING) is None
+        assert find_by_id(analysis_page.layout(analysis_id=str(from_sample)), ids.ANALYSIS_RECORDING) is None

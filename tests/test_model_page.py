@@ -17,6 +17,7 @@ from components import ids
 from components.figures import confusion_figure, reliability_figure
 from services.labels import LABELS
 from services.training.metrics import calibration_report
+from tests.layout import find_by_id, text_of
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("GEM_ARTIFACTS_DIR") or ROOT / "artifacts")
@@ -38,25 +39,6 @@ def _old_card() -> dict:
             "test": {"windows": 90, "accuracy": 0.95, "ece_before_calibration": 0.05, "ece_after_calibration": 0.01,
                      "nll_before_calibration": 0.3, "nll_after_calibration": 0.2,
                      "confusion_matrix": np.eye(45, dtype=int).tolist()}}
-
-
-def _find(component, component_id):
-    """The component with this id in a layout tree, or None."""
-    if isinstance(component, list | tuple):
-        return next((found for item in component if (found := _find(item, component_id)) is not None), None)
-    if getattr(component, "id", None) == component_id:
-        return component
-    children = getattr(component, "children", None)
-    return _find(children, component_id) if children is not None and not isinstance(children, str) else None
-
-
-def _text(component) -> str:
-    if isinstance(component, str):
-        return component
-    if isinstance(component, list | tuple):
-        return "".join(_text(item) for item in component)
-    children = getattr(component, "children", None)
-    return _text(children) if children is not None else ""
 
 
 # --- reliability diagram -----------------------------------------------------------------------
@@ -129,22 +111,27 @@ def test_the_shipped_model_card_holds_reliability_bins_for_the_model_page():
 
 # --- the page ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("with_bins", [False, True])
-def test_model_page_draws_the_diagram_or_a_note_for_an_old_card(tmp_path, with_bins):
-    folder = tmp_path / "card-only"  # no model: the page reads the card file directly
+def _model_page(tmp_path, card: dict):
+    """The Model page's layout over a folder holding only this card (no model: the page reads the file)."""
+    folder = tmp_path / "card-only"
     folder.mkdir()
-    card = _old_card()
-    if with_bins:
-        card["evaluation"] = {"seed": 4242, "reliability": _reliability()}
     (folder / "model_card.json").write_text(json.dumps(card))
     app = create_app(settings=Settings(artifacts_dir=folder, database_url=f"sqlite:///{tmp_path / 'h.db'}",
                                        instance_dir=tmp_path / "instance"))
     from app.pages import model as model_page
 
     with app.server.test_request_context("/model"):
-        page = model_page.layout()
-    graph = _find(page, ids.MODEL_CALIBRATION)
-    note = _text(_find(page, ids.MODEL_CALIBRATION_NOTE))
+        return model_page.layout()
+
+
+@pytest.mark.parametrize("with_bins", [False, True])
+def test_model_page_draws_the_diagram_or_a_note_for_an_old_card(tmp_path, with_bins):
+    card = _old_card()
+    if with_bins:
+        card["evaluation"] = {"seed": 4242, "reliability": _reliability()}
+    page = _model_page(tmp_path, card)
+    graph = find_by_id(page, ids.MODEL_CALIBRATION)
+    note = text_of(find_by_id(page, ids.MODEL_CALIBRATION_NOTE))
     bars = [trace for trace in graph.figure["data"] if trace["type"] == "bar"]
     if with_bins:
         assert [trace.get("legendgroup") for trace in bars] == ["before", "after"]
@@ -152,7 +139,7 @@ def test_model_page_draws_the_diagram_or_a_note_for_an_old_card(tmp_path, with_b
     else:
         assert "No reliability diagram" in note and "--update-card" in note
         assert [trace["y"] for trace in bars] == [[0.05, 0.01], [0.3, 0.2]]  # ECE and NLL before/after
-    assert _find(page, ids.MODEL_CONFUSION) is not None
+    assert find_by_id(page, ids.MODEL_CONFUSION) is not None
 
 
 # --- confusion heatmap -------------------------------------------------------------------------
@@ -189,22 +176,14 @@ def test_card_view_reads_robustness_and_drops_malformed_rows():
 
 @pytest.mark.parametrize("with_figures", [False, True])
 def test_model_page_shows_the_robustness_table_or_how_to_get_it(tmp_path, with_figures):
-    folder = tmp_path / "card-only"
-    folder.mkdir()
     card = _old_card()
     if with_figures:
         card["evaluation"] = {"robustness": ROBUSTNESS}
-    (folder / "model_card.json").write_text(json.dumps(card))
-    app = create_app(settings=Settings(artifacts_dir=folder, database_url=f"sqlite:///{tmp_path / 'h.db'}",
-                                       instance_dir=tmp_path / "instance"))
-    from app.pages import model as model_page
-
-    with app.server.test_request_context("/model"):
-        page = model_page.layout()
-    table = _find(page, ids.MODEL_ROBUSTNESS)
+    page = _model_page(tmp_path, card)
+    table = find_by_id(page, ids.MODEL_ROBUSTNESS)
     if with_figures:
-        text = _text(table)
+        text = text_of(table)
         assert "phases rotated A->B->C" in text and "98.33%" in text and "99.89%" in text
     else:
         assert table is None
-        assert "No robustness figures" in _text(page) and "--update-card" in _text(page)
+        assert "No robustness figures" in text_of(page) and "--update-card" in text_of(page)
