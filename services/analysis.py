@@ -285,6 +285,7 @@ def analyze(
     impact = report.to_dict()
     confidence = float(predicted["confidence"])
     fingerprint = getattr(predictor, "fingerprint", None)
+    recorded_from = dict(recording) if recording else None
 
     analysis_id: int | None = None
     created = datetime.now(UTC)
@@ -311,7 +312,7 @@ def analyze(
             "impact": impact,
             "prediction": {key: value for key, value in predicted.items() if key != "saliency"},
             "model_fingerprint": fingerprint,
-            "recording": dict(recording) if recording else None,
+            "recording": recorded_from,
             "waveform": x,
         }
         analysis_id = store.add(record)
@@ -355,7 +356,7 @@ def analyze(
         "impact_summary": report.summary,
         "impact": impact,
         "model_fingerprint": fingerprint,
-        "recording": dict(recording) if recording else None,
+        "recording": recorded_from,
     }
 
 

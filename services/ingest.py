@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from services.comtrade_ingest import (
+    COMPANION_SUFFIXES,
     COMTRADE_SUFFIXES,
     ChannelSpec,
     ComtradeWindow,
@@ -40,8 +41,8 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 TEXT_SUFFIXES = (".csv", ".txt", ".dat", ".tsv")
 DATA_SUFFIXES = (".npy", *TEXT_SUFFIXES)
 #: every file name an upload may carry: windows, and COMTRADE records with their companion files
-UPLOAD_SUFFIXES = (*DATA_SUFFIXES, *COMTRADE_SUFFIXES, ".hdr", ".inf")
-MAX_UPLOAD_FILES = 4  # .cfg, .dat, .hdr, .inf
+UPLOAD_SUFFIXES = (*DATA_SUFFIXES, *COMTRADE_SUFFIXES, *COMPANION_SUFFIXES)
+MAX_UPLOAD_FILES = 1 + len(COMPANION_SUFFIXES)  # .cfg, .dat, .hdr, .inf
 _EXPECTED = f"a ({N_PHASES}, {N_SAMPLES}) waveform (phases A, B, C x {N_SAMPLES} samples at 10 kHz)"
 _SAMPLE_PERIOD_S = 1.0 / SAMPLE_RATE_HZ
 #: time-column units we recognise, by the step one 10 kHz sample takes in them
@@ -63,7 +64,7 @@ class LoadedWaveform:
         return self.comtrade.summary() if self.comtrade else None
 
 
-_COMTRADE_FILE_ORDER = (".cfg", ".cff", ".dat", ".hdr", ".inf")
+_COMTRADE_FILE_ORDER = (*COMTRADE_SUFFIXES, *COMPANION_SUFFIXES)  # .cfg, .cff, .dat, .hdr, .inf
 
 
 def _comtrade_file_order(name: str) -> tuple[int, str]:

@@ -594,8 +594,7 @@ class _WalCheckpointer:
 
     def wrote(self) -> None:
         """Note a write (starting the thread in this process if needed)."""
-        if self._owner_pid != os.getpid():
-            self.ensure_running()
+        self.ensure_running()
         self._written.set()
 
     def ensure_running(self) -> None:
