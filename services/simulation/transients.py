@@ -53,6 +53,13 @@ def _phase_angles(angle_deg: np.ndarray) -> np.ndarray:
     return np.deg2rad(angle_deg)[:, None] + _PHASE_OFFSETS[None, :]
 
 
+def _core_current(flux: np.ndarray, knee: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The transformer core law both inrush models share: current only for flux beyond the knee,
+    i = scale (|lambda| - lambda_s)+ sign(lambda); flux (n, 3, t), knee and scale per window (n,)."""
+    excess = np.maximum(np.abs(flux) - knee[:, None, None], 0.0) * np.sign(flux)
+    return scale[:, None, None] * excess
+
+
 def _with_background(event: np.ndarray, draws: Draws, params: dict) -> tuple[np.ndarray, dict]:
     base, base_params = background(draws)
     params.update(base_params)
@@ -80,8 +87,7 @@ def magnetising_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     active = (T_MS[None, :] >= inception[:, None])[:, None, :]
     dc = (residual + np.cos(theta))[:, :, None] * np.exp(-t / (tau_ms[:, None, None] / 1000.0))
     flux = dc - np.cos(OMEGA * t + theta[:, :, None])
-    excess = np.maximum(np.abs(flux) - saturation[:, None, None], 0.0) * np.sign(flux)
-    event = scale[:, None, None] * excess * active
+    event = _core_current(flux, saturation, scale) * active
     params = {
         "inception_ms": inception, "switching_angle_deg": angle, "remanence_percent": remanence,
         "saturation_flux_pu": saturation, "decay_time_constant_ms": tau_ms, "inrush_scale": scale,
@@ -112,8 +118,7 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     # the energised transformer's flux lags its voltage: -cos of the phase angle, from before t0
     steady = -np.cos(OMEGA * (T_MS[None, None, :] - inception[:, None, None]) / 1000.0 + theta[:, :, None])
     flux = dc + steady
-    excess = np.maximum(np.abs(flux) - saturation[:, None, None], 0.0) * np.sign(flux)
-    event = scale[:, None, None] * excess
+    event = _core_current(flux, saturation, scale)
     params = {
         "inception_ms": inception, "switching_angle_deg": angle, "dc_flux_offset_pu": offset,
         "build_up_time_ms": build_ms, "saturation_flux_pu": saturation, "inrush_scale": scale,
