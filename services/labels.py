@@ -58,6 +58,11 @@ CATEGORIES: tuple[str, ...] = ("internal_fault", "transient")
 EQUIPMENTS: tuple[str, ...] = ("power_transformer", "ispar_series", "ispar_exciting", "none")
 KINDS: tuple[str, ...] = tuple(FAULT_KINDS.values()) + tuple(TRANSIENT_KINDS.values())
 
+#: below this probability the unit of an internal fault is reported as uncertain: the dashboard,
+#: the API and the impact report (which then isolates every plausible unit) use the same level,
+#: and the model card scores "confidently wrong" against it
+EQUIPMENT_CERTAIN = 0.8
+
 EQUIPMENT_NAMES: dict[str, str] = {
     "power_transformer": "Power transformer",
     "ispar_series": "ISPAR series unit",

@@ -48,6 +48,9 @@ class Artifacts:
     std: np.ndarray  # (1, 3, 1) float32
     temperature: float
     input_scaling: str  # "none" (the original application's) or "window_peak" (ours)
+    #: per-level temperatures (services.inference.levels); a folder without them uses `temperature`
+    temperature_kind: float
+    temperature_equipment: float
     descriptions: dict[str, dict]
     model_card: dict | None
     detector: FeatureDetector | None
@@ -91,6 +94,8 @@ def load_artifacts(folder: Path) -> Artifacts:
     if (folder / DESCRIPTIONS_FILE).is_file():
         descriptions.update(_read_descriptions(folder / DESCRIPTIONS_FILE))
     temperature = _read_temperature(folder / CALIBRATION_FILE)
+    temperature_kind = _read_temperature(folder / CALIBRATION_FILE, "temperature_kind", temperature)
+    temperature_equipment = _read_temperature(folder / CALIBRATION_FILE, "temperature_equipment", temperature)
     input_scaling = _read_input_scaling(folder / CALIBRATION_FILE)
     model_card = _read_json(folder / MODEL_CARD_FILE) if (folder / MODEL_CARD_FILE).is_file() else None
     detector = None
@@ -109,6 +114,8 @@ def load_artifacts(folder: Path) -> Artifacts:
         std=std,
         temperature=temperature,
         input_scaling=input_scaling,
+        temperature_kind=temperature_kind,
+        temperature_equipment=temperature_equipment,
         descriptions=descriptions,
         model_card=model_card if isinstance(model_card, dict) else None,
         detector=detector,
@@ -210,13 +217,17 @@ def _read_descriptions(path: Path) -> dict[str, dict]:
     return result
 
 
-def _read_temperature(path: Path) -> float:
+def _read_temperature(path: Path, key: str = "temperature", default: float = 1.0) -> float:
+    """A positive temperature from calibration.json; `default` when the file or an optional key is absent."""
     if not path.is_file():
-        return 1.0
+        return default
     raw = _read_json(path)
-    temperature = raw.get("temperature") if isinstance(raw, dict) else None
-    if not isinstance(temperature, int | float) or not np.isfinite(temperature) or temperature <= 0:
-        raise ModelUnavailable(f"{path}: 'temperature' must be a positive number")
+    if key != "temperature" and (not isinstance(raw, dict) or key not in raw):
+        return default
+    temperature = raw.get(key) if isinstance(raw, dict) else None
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not np.isfinite(temperature) \
+            or temperature <= 0:
+        raise ModelUnavailable(f"{path}: {key!r} must be a positive number")
     return float(temperature)
 
 

@@ -25,6 +25,8 @@ from services.inference.artifacts import (
 from services.inference.backends import make_backend, serving_net
 from services.inference.batching import MicroBatcher
 from services.inference.explain import driving_spans_batch, estimate_inceptions_ms, saliency_maps
+from services.inference.levels import describe_levels, label_probabilities
+from services.inference.presence import events_present
 from services.inference.unknown import signal_checks
 from services.labels import CATEGORIES, EQUIPMENTS, KINDS, label_parts
 from services.waveform import N_PHASES, N_SAMPLES, WaveformError
@@ -36,11 +38,18 @@ _CHUNK = 512
 ENV_MAX_BATCH = "GEM_MAX_BATCH"
 #: most concurrent `predict` calls answered by one network call (1 turns micro-batching off)
 DEFAULT_MAX_BATCH = 16
+NO_EVENT_REASON = "no event in the window: only a standing differential current and noise"
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One window's answer. `confidence` and every probability are calibrated (temperature-scaled)."""
+    """One window's answer. `confidence` and every probability are calibrated per level
+    (`services.inference.levels`): p(label) = p(kind) p(equipment | kind).
+
+    `levels` holds the answer level by level (category, phases and kind, equipment with an
+    `uncertain` flag and its candidates), `headline` says it in one line, and `event_detected` is
+    False for a window holding only a standing differential current and noise (then `unknown`).
+    """
 
     label: str
     label_id: int
@@ -54,6 +63,14 @@ class Prediction:
     explanation: list[tuple[float, float]] = field(default_factory=list)
     saliency: list[float] = field(default_factory=list)
     inception_ms: float | None = None
+    levels: dict = field(default_factory=dict)
+    headline: str = ""
+    event_detected: bool = True
+
+    @property
+    def equipment_uncertain(self) -> bool:
+        """True when the unit of an internal fault is below the reporting threshold."""
+        return bool(self.levels.get("equipment", {}).get("uncertain", False))
 
     def to_dict(self) -> dict:
         """Plain JSON types: tuples become lists."""
@@ -74,6 +91,8 @@ class Predictor:
         self.fingerprint: str = artifacts.fingerprint
         self.model_card: dict | None = artifacts.model_card
         self.temperature: float = artifacts.temperature
+        self.temperature_kind: float = artifacts.temperature_kind
+        self.temperature_equipment: float = artifacts.temperature_equipment
         self._descriptions = artifacts.descriptions
         self._detector = artifacts.detector
         net = serving_net(artifacts.model, artifacts.mean, artifacts.std, artifacts.input_scaling)
@@ -121,8 +140,11 @@ class Predictor:
         return np.concatenate([self._backend.run(batch[i:i + _CHUNK])[0] for i in range(0, len(batch), _CHUNK)])
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities (n, n_labels) of finite (n, 3, 726) windows."""
-        return _softmax(self.logits(X) / self.temperature)
+        """Calibrated label probabilities (n, n_labels) of finite (n, 3, 726) windows."""
+        return self._calibrated(self.logits(X))
+
+    def _calibrated(self, logits: np.ndarray) -> np.ndarray:
+        return label_probabilities(logits, self.labels, self.temperature_kind, self.temperature_equipment)
 
     def describe(self, label: str) -> dict:
         """{"description", "causes"} for a label (DEFAULT for an unknown one)."""
@@ -140,12 +162,15 @@ class Predictor:
     def _answers(self, raw: np.ndarray, finite: np.ndarray, logits: np.ndarray, hidden: np.ndarray,
                  contribution: np.ndarray, explain: bool) -> list[Prediction]:
         """Probabilities, checks and explanation of a chunk the network has answered."""
-        probabilities = _softmax(logits.astype(np.float64) / self.temperature)
+        probabilities = self._calibrated(logits)
         predicted = probabilities.argmax(axis=1)
         reasons = signal_checks(raw)
         if self._detector is not None:
             feature_reasons = self._detector.reasons(finite, hidden, predicted)
             reasons = [own or other for own, other in zip(reasons, feature_reasons, strict=True)]
+        present = events_present(finite).tolist()
+        reasons = [reason if event or reason is not None else NO_EVENT_REASON
+                   for reason, event in zip(reasons, present, strict=True)]
         saliency = saliency_maps(contribution) if explain else None
         marginals = {name: (probabilities @ matrix).tolist() for name, (_, matrix) in self._marginals.items()}
         top = np.argsort(-probabilities, axis=1)[:, :5].tolist()
@@ -161,6 +186,7 @@ class Predictor:
         results = []
         for i, label_id in enumerate(predicted.tolist()):
             row = rows[i]
+            levels, headline = describe_levels(row, labels, present[i])
             results.append(
                 Prediction(
                     label=labels[label_id],
@@ -175,6 +201,9 @@ class Predictor:
                     explanation=spans[i],
                     saliency=saliency_rows[i],
                     inception_ms=inceptions[i],
+                    levels=levels,
+                    headline=headline,
+                    event_detected=present[i],
                 )
             )
         return results
@@ -218,12 +247,6 @@ def _max_batch() -> int:
     except ValueError:
         log.warning("%s=%r is not an integer; using %d", ENV_MAX_BATCH, value, DEFAULT_MAX_BATCH)
         return DEFAULT_MAX_BATCH
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def _membership(values: list[str], keys: tuple[str, ...]) -> np.ndarray:

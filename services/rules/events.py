@@ -291,6 +291,27 @@ _TRANSIENT_RULES: dict[str, EventRule] = {
 }
 
 
+#: the reading of a window that holds no event (only the standing differential current and noise)
+NO_EVENT_RULE = EventRule(
+    key="no_event",
+    title="No event detected",
+    is_fault_condition=False,
+    severity="info",
+    located=(),
+    observed_at=(),
+    isolated=(),
+    breakers=(),
+    relay="87T: no operation (the standing differential current stays below the pickup)",
+    protection="No protection operates: the window holds only the standing differential current (CT ratio and "
+               "tap mismatch, magnetising current) and measurement noise.",
+    protection_short="no operation",
+    restoration_h=0.0,
+    restoration_reason="nothing to restore",
+    actions=("No action on the grid. If a relay did trip, its own record holds the trigger: check that the "
+             "window sent here covers the moment of the trip.",),
+)
+
+
 def transient_rule(kind: str) -> EventRule:
     """The rule of a transient kind (services.labels TRANSIENT_KINDS values)."""
     try:

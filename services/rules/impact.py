@@ -29,6 +29,7 @@ from services.grid import (
 from services.grid import clear_caches as clear_grid_caches
 from services.labels import (
     CATEGORIES,
+    EQUIPMENT_CERTAIN,
     EQUIPMENT_NAMES,
     EQUIPMENTS,
     KINDS,
@@ -38,14 +39,18 @@ from services.labels import (
     resolve_label,
 )
 from services.rules.events import (
+    NO_EVENT_RULE,
     EventRule,
     internal_fault_rule,
     transient_rule,
     worst_severity,
 )
 
-#: below this equipment marginal the model is not sure where the event is
-LOCATION_CONFIDENCE_THRESHOLD = 0.6
+#: below this equipment marginal the model is not sure where an internal fault is (the level at
+#: which the prediction itself reports the unit as uncertain)
+LOCATION_CONFIDENCE_THRESHOLD = EQUIPMENT_CERTAIN
+#: below this probability of its kind a transient is acted on in the cautious reading
+TRANSIENT_CONFIDENCE_THRESHOLD = 0.6
 #: a reading with at least this probability is acted upon in the cautious reading
 MATERIAL_PROBABILITY = 0.2
 FAULT_UNITS: tuple[str, ...] = ("power_transformer", "ispar_series", "ispar_exciting")
@@ -67,6 +72,7 @@ class EventReading:
     unknown: bool
     unknown_reason: str | None
     marginals_derived: bool
+    event_detected: bool = True
 
     def prob(self, part: str, key: str) -> float:
         return dict(getattr(self, part)).get(key, 0.0)
@@ -208,17 +214,20 @@ def read_prediction(prediction: Mapping) -> EventReading:
     if not isinstance(unknown, bool | int) or unknown not in (0, 1, True, False):
         raise ImpactInputError(f"prediction 'unknown' must be true or false, got {unknown!r}")
     reason = prediction.get("unknown_reason")
+    event_detected = prediction.get("event_detected", True)
+    if not isinstance(event_detected, bool):
+        raise ImpactInputError(f"prediction 'event_detected' must be true or false, got {event_detected!r}")
     return EventReading(
         label=label, confidence=confidence, category=category, equipment=equipment, kind=kind,
         unknown=bool(unknown), unknown_reason=str(reason) if reason else None,
-        marginals_derived=c_derived or e_derived or k_derived,
+        marginals_derived=c_derived or e_derived or k_derived, event_detected=event_detected,
     )
 
 
 # --- deciding what to act on -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Decision:
-    mode: str  # "certain", "uncertain_location", "unknown"
+    mode: str  # "certain", "uncertain_location", "unknown", "no_event"
     location_certain: bool
     rules: tuple[EventRule, ...]
     probabilities: tuple[float, ...]  # of each rule's reading
@@ -226,12 +235,16 @@ class _Decision:
 
 
 def _decide(reading: EventReading) -> _Decision:
+    if not reading.event_detected:
+        return _Decision("no_event", True, (NO_EVENT_RULE,), (1.0,), None)
     parts = label_parts(reading.label)
     p_internal = reading.prob("category", "internal_fault")
     label_location_p = reading.prob("equipment", parts.equipment)
+    threshold = LOCATION_CONFIDENCE_THRESHOLD
     if parts.category == "transient":
         label_location_p = min(label_location_p, reading.prob("kind", parts.kind))
-    certain = not reading.unknown and label_location_p >= LOCATION_CONFIDENCE_THRESHOLD
+        threshold = TRANSIENT_CONFIDENCE_THRESHOLD
+    certain = not reading.unknown and label_location_p >= threshold
     if certain:
         rule = (internal_fault_rule(parts.equipment, parts.kind) if parts.category == "internal_fault"
                 else transient_rule(parts.kind))

@@ -1,0 +1,57 @@
+"""Is there an event in the window at all, or only the standing differential current and noise?
+
+A healthy regulating transformer's relay sees a standing differential current all the time: the
+CT ratios cannot match every tap position, the exciting unit draws magnetising current (Hayder et
+al., IEEE Trans. Power Delivery 23(2), 2008; IEEE C37.245-2018). That current is periodic at the
+system frequency, so it repeats exactly three cycles later (3 x 166.67 = 500 samples at 10 kHz,
+60 Hz), while every event of the 45 labels (a fault applied and cleared, an energisation, a
+switching) changes the current inside the window. The check therefore looks at
+
+    d[t] = x[t + 500] - x[t]
+
+per phase: for a standing current plus white noise it is white noise; for an event it carries a
+low-frequency, structured part. The structured part is measured after a 1 ms moving average (which
+keeps everything below about 1 kHz and divides the noise by sqrt(10)), and an event is declared
+when it stands out of the noise (noise estimated from the sample-to-sample differences of d) and
+exceeds a small share of the window's fundamental (so a slightly off-nominal frequency does not
+count as an event). A window that is large in absolute terms (peak above `LARGE_KA`) always counts
+as an event: sustained ferroresonance can be periodic over three cycles, a standing current is not
+that large.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: three 60 Hz cycles at 10 kHz: the standing current repeats after this many samples
+_LAG = 500
+_SMOOTH = 10  # samples of the moving average (1 ms)
+#: structured residual must exceed this share of the window's fundamental amplitude
+RELATIVE_FLOOR = 0.03
+NOISE_FACTOR = 4.0
+#: kA in window units (the data set's 500 MVA, 230 kV reference; rated 1.2551 kA): a peak above
+#: 0.3 pu of rated current is never a standing differential current
+LARGE_KA = 0.38
+ABSOLUTE_FLOOR_KA = 1e-4
+
+
+def events_present(batch: np.ndarray) -> np.ndarray:
+    """(n,) bool: does each finite (n, 3, T) window (window units) hold an event?"""
+    x = np.asarray(batch, dtype=np.float64)
+    if x.ndim != 3 or x.shape[2] <= _LAG + 2 * _SMOOTH:
+        return np.ones(x.shape[0] if x.ndim else 1, dtype=bool)
+    x = np.where(np.isfinite(x), x, 0.0)
+    d = x[:, :, _LAG:] - x[:, :, :-_LAG]  # (n, 3, T - lag)
+    kernel = np.ones(_SMOOTH) / _SMOOTH
+    cumulative = np.cumsum(np.pad(d, ((0, 0), (0, 0), (1, 0))), axis=2)
+    smooth = (cumulative[:, :, _SMOOTH:] - cumulative[:, :, :-_SMOOTH]) * kernel[0]
+    structured = np.sqrt((smooth ** 2).mean(axis=2))  # (n, 3)
+    noise = np.sqrt((np.diff(d, axis=2) ** 2).mean(axis=2) / 2.0)  # std of d if d were white
+    noise_after_smoothing = noise / np.sqrt(_SMOOTH)
+    centred = x - x.mean(axis=2, keepdims=True)
+    fundamental = np.sqrt(2.0) * np.sqrt((centred ** 2).mean(axis=2))  # (n, 3) amplitude scale
+    threshold = NOISE_FACTOR * noise_after_smoothing + RELATIVE_FLOOR * fundamental.max(axis=1, keepdims=True) \
+        + ABSOLUTE_FLOOR_KA
+    changed = (structured > threshold).any(axis=1)
+    large = np.abs(x).max(axis=(1, 2)) > LARGE_KA
+    return changed | large

@@ -1,0 +1,140 @@
+"""The answer in levels (services.inference.levels) and the no-event check (services.inference.presence)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.inference.levels import (
+    describe_levels,
+    equipment_probabilities,
+    fit_equipment_temperature,
+    fit_kind_temperature,
+    kind_probabilities,
+    label_probabilities,
+)
+from services.inference.presence import events_present
+from services.labels import EQUIPMENT_CERTAIN, LABEL_TO_ID, LABELS
+from services.rules import assess_impact
+
+PT_AG = LABEL_TO_ID["internal_power_transformer_internal_faults_Class1"]
+EX_AG = LABEL_TO_ID["internal_ispar_exciting_transformer_internal_faults_Class1"]
+SE_AG = LABEL_TO_ID["internal_ispar_series_transformer_internal_faults_Class1"]
+INRUSH = LABEL_TO_ID["transient_magnetising_inrush"]
+
+
+def _logits(**values: float) -> np.ndarray:
+    row = np.full((1, len(LABELS)), -10.0)
+    for label_id, value in values.items():
+        row[0, int(label_id.lstrip("_"))] = value
+    return row
+
+
+def test_lev001_levels_are_consistent_with_the_label_distribution():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 3, (50, len(LABELS)))
+    p = label_probabilities(logits, LABELS, t_kind=0.8, t_equipment=3.0)
+    assert np.allclose(p.sum(axis=1), 1.0)
+    kinds = kind_probabilities(p, LABELS)
+    # p(kind) is the plain softmax at t_kind summed over the kind's labels: t_equipment cannot change it
+    other = kind_probabilities(label_probabilities(logits, LABELS, t_kind=0.8, t_equipment=0.3), LABELS)
+    assert np.allclose(kinds, other)
+    assert (p.max(axis=1) <= kinds.max(axis=1) + 1e-12).all()
+
+
+def test_lev002_a_hot_equipment_temperature_spreads_the_unit_not_the_kind():
+    logits = _logits(**{f"_{EX_AG}": 6.0, f"_{PT_AG}": 4.0, f"_{SE_AG}": 3.0})
+    sharp = label_probabilities(logits, LABELS, 1.0, 1.0)
+    honest = label_probabilities(logits, LABELS, 1.0, 8.0)
+    assert kind_probabilities(sharp, LABELS).max() == pytest.approx(kind_probabilities(honest, LABELS).max())
+    assert equipment_probabilities(sharp, LABELS).max() > EQUIPMENT_CERTAIN
+    assert equipment_probabilities(honest, LABELS).max() < 0.5
+
+
+def test_lev003_headline_names_phases_and_says_when_the_unit_is_uncertain():
+    logits = _logits(**{f"_{EX_AG}": 6.0, f"_{PT_AG}": 5.8, f"_{SE_AG}": 3.0})
+    row = label_probabilities(logits, LABELS, 1.0, 1.0)[0].tolist()
+    levels, line = describe_levels(row, LABELS)
+    assert levels["category"]["value"] == "internal_fault"
+    assert levels["kind"] == {"value": "AG", "phases": "A-G", "probability": pytest.approx(1.0, abs=1e-4)}
+    assert levels["equipment"]["uncertain"] is True
+    assert [name for name, _ in levels["equipment"]["candidates"][:2]] == ["ispar_exciting", "power_transformer"]
+    assert line.startswith("Internal fault, phases A-G, unit uncertain: ISPAR exciting unit 5")
+    assert "power transformer 4" in line
+
+
+def test_lev004_a_sure_unit_and_a_transient_read_plainly():
+    row = label_probabilities(_logits(**{f"_{PT_AG}": 12.0}), LABELS, 1.0, 1.0)[0].tolist()
+    levels, line = describe_levels(row, LABELS)
+    assert not levels["equipment"]["uncertain"]
+    assert line == "Internal fault, phases A-G, in the power transformer (100 %)"
+    row = label_probabilities(_logits(**{f"_{INRUSH}": 12.0}), LABELS, 1.0, 1.0)[0].tolist()
+    levels, line = describe_levels(row, LABELS)
+    assert levels["equipment"] == {"value": "none", "probability": pytest.approx(1.0, abs=1e-4), "uncertain": False,
+                                   "candidates": []}
+    assert line == "Transient: magnetising inrush"
+    assert describe_levels(row, LABELS, event_detected=False)[1].startswith("No event")
+
+
+def test_lev005_temperatures_fitted_from_data_recover_the_generating_spread():
+    rng = np.random.default_rng(3)
+    n = 3000
+    kinds = np.array([EX_AG, PT_AG, SE_AG])
+    y = kinds[rng.integers(0, 3, n)]
+    logits = np.full((n, len(LABELS)), -8.0)
+    # the network is sure of the kind; its unit logits say the truth only weakly (margin 1 in 3 cases of 4)
+    noise = rng.normal(0.0, 4.0, (n, 3))
+    logits[:, kinds] = noise
+    logits[np.arange(n), y] += 4.0
+    t_equipment = fit_equipment_temperature(logits, y, LABELS)
+    t_kind = fit_kind_temperature(logits, y, LABELS)
+    assert t_equipment > 2.0  # overconfident unit logits are cooled down
+    p = label_probabilities(logits, LABELS, t_kind, t_equipment)
+    top = p.max(axis=1)
+    confident = top >= EQUIPMENT_CERTAIN
+    wrong = p.argmax(axis=1) != y
+    assert (confident & wrong).mean() < 0.05
+
+
+def _standing(n: int, rng: np.random.Generator, frequency: float = 60.0) -> np.ndarray:
+    t = np.arange(726) / 1e4
+    amplitude = np.exp(rng.uniform(np.log(5e-4), np.log(0.15), n))
+    noise = np.exp(rng.uniform(np.log(2e-4), np.log(4e-3), n))
+    shift = np.array([0.0, -2 * np.pi / 3, 2 * np.pi / 3])
+    theta = 2 * np.pi * frequency * t[None, None, :] + rng.uniform(0, 6.3, n)[:, None, None] + shift[None, :, None]
+    third = rng.uniform(0.0, 0.3, n)[:, None, None]
+    wave = amplitude[:, None, None] * (np.cos(theta) + third * np.cos(3 * theta))
+    return wave + noise[:, None, None] * rng.standard_normal((n, 3, 726))
+
+
+def test_lev006_standing_current_alone_is_no_event_and_a_weak_fault_is_one():
+    rng = np.random.default_rng(5)
+    standing = _standing(400, rng)
+    assert not events_present(standing).any()
+    assert not events_present(_standing(200, rng, frequency=59.95)).any()
+    t = np.arange(726) / 1e4
+    fault = standing.copy()
+    on = (t > 0.005) & (t < 0.055)
+    fault[:, 0, :] += 0.03 * np.sin(2 * np.pi * 60 * t) * on
+    assert events_present(fault).all()
+
+
+def test_lev007_no_event_is_not_a_fault_in_the_impact_report():
+    prediction = {"label": LABELS[PT_AG], "confidence": 0.9, "unknown": True,
+                  "unknown_reason": "no event in the window", "event_detected": False}
+    report = assess_impact(prediction, "prosumer-a", "consumer-home").to_dict()
+    details = report["p2p_impact_details"]
+    assert details["is_fault_condition"] is False
+    assert details["event_type"] == "No event detected"
+    assert report["severity"] == "info"
+
+
+def test_lev008_an_internal_fault_below_the_unit_threshold_isolates_every_plausible_unit():
+    prediction = {"label": LABELS[PT_AG], "confidence": 0.7,
+                  "category": {"internal_fault": 1.0, "transient": 0.0},
+                  "equipment": {"power_transformer": 0.7, "ispar_series": 0.0, "ispar_exciting": 0.3, "none": 0.0},
+                  "kind": {"AG": 1.0}}
+    report = assess_impact(prediction, "prosumer-a", "consumer-home").to_dict()
+    assert report["reading"]["location_certain"] is False
+    located = {item["id"] for item in report["located_equipment"]}
+    assert {"power-transformer", "ispar-exciting"} <= located
