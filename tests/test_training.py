@@ -82,8 +82,13 @@ def test_train001_tiny_run_writes_loadable_artifacts(tmp_path, labelled_folder, 
     predictor = get_predictor(out)
     assert predictor.model_card["seed"] == card["seed"]
     assert predictor.temperature == pytest.approx(card["temperature"])
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert calibration["temperature_kind"] > 0 and card["level_temperatures"]["equipment"] > 0
+    assert predictor.temperature_kind == pytest.approx(calibration["temperature_kind"])
+    assert predictor.temperature_equipment == pytest.approx(card["level_temperatures"]["equipment"])
     prediction = predictor.predict(np.load(labelled_folder / LABELS[26] / "0.npy"))
     assert prediction.label in LABELS
+    assert set(prediction.levels) == {"category", "kind", "equipment"} and prediction.headline
 
 
 def test_train002_training_cli_refuses_bad_folder(tmp_path, capsys):
@@ -213,3 +218,30 @@ def test_train012_evaluate_update_card_adds_the_bins_and_changes_no_other_file(t
     robustness = evaluation["robustness"]
     assert {"as simulated", "phases rotated A->B->C", "polarity reversed"} <= set(robustness)
     assert robustness["as simulated"]["accuracy"] == pytest.approx(evaluation["accuracy"])
+
+
+def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
+    from types import SimpleNamespace
+
+    from services.training.levels_report import format_table, score_levels
+
+    def answer(label_id: int, equipment: str, p_equipment: float, kind: str, category: str, unknown=False):
+        return SimpleNamespace(label_id=label_id, confidence=p_equipment, unknown=unknown, levels={
+            "category": {"value": category}, "kind": {"value": kind},
+            "equipment": {"value": equipment, "probability": p_equipment}})
+
+    y = np.array([0, 26, 13, 42])  # exciting AG, power-transformer AG, series AG, inrush
+    predictions = [
+        answer(26, "power_transformer", 0.95, "AG", "internal_fault"),  # unit confidently wrong
+        answer(26, "power_transformer", 0.9, "AG", "internal_fault"),  # right
+        answer(0, "ispar_exciting", 0.5, "AG", "internal_fault"),  # unit wrong but uncertain
+        answer(41, "none", 0.99, "ferroresonance", "transient", unknown=True),  # wrong, but flagged
+    ]
+    report = score_levels(predictions, y)
+    assert report["category_accuracy"] == 1.0 and report["phases_accuracy"] == 1.0
+    assert report["transient_kind_accuracy"] == 0.0 and report["equipment_accuracy"] == pytest.approx(1 / 3)
+    assert report["exact_accuracy"] == 0.25
+    assert report["confidently_wrong_equipment"] == pytest.approx(1 / 3)
+    assert report["confidently_wrong_label"] == 0.25  # the flagged ferroresonance does not count
+    assert report["equipment_uncertain_rate"] == pytest.approx(1 / 3) and report["unknown_rate"] == 0.25
+    assert "33.33 %" in format_table({"simulator": report})

@@ -36,7 +36,9 @@ class AugmentConfig:
     max_delay: float = 0.5  # per-phase fractional delay, samples (1.1 degrees at 60 Hz)
     noise_range: tuple[float, float] = (3e-4, 5e-3)  # noise std relative to the window peak
     dc_offset: float = 0.01  # per-phase offset, relative to the window peak
-    clearing_probability: float = 0.1
+    #: 0: the simulator clears faults by the data set's protocol and the current returns to the
+    #: standing level, which this transform (a fall to zero) would erase
+    clearing_probability: float = 0.0
     flip_probability: float = 0.5
 
 

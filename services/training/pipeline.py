@@ -34,6 +34,7 @@ from services.inference.artifacts import (
     NORMALIZATION_FILE,
 )
 from services.inference.descriptions import fault_descriptions
+from services.inference.levels import fit_equipment_temperature, fit_kind_temperature
 from services.inference.unknown import DETECTOR_FILE, FeatureDetector, fit_feature_detector, signal_checks
 from services.labels import LABELS, label_parts
 from services.model import ConvNet, ServingNet, make_scale_invariant, scale_to_window_peak, set_training
@@ -350,6 +351,12 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     # calibration on the validation split, then the untouched test split
     validation_logits, _ = _serving_outputs(model, mean_np, std_np, validation.X, input_scaling)
     temperature = fit_temperature(validation_logits, validation.y)
+    temperature_kind = fit_kind_temperature(validation_logits, validation.y, LABELS)
+    unit_set, unit_set_description = equipment_calibration_set(config, validation)
+    unit_logits, _ = _serving_outputs(model, mean_np, std_np, unit_set.X, input_scaling)
+    temperature_equipment = fit_equipment_temperature(unit_logits, unit_set.y, LABELS)
+    log(f"temperatures: label {temperature:.3f}, kind {temperature_kind:.3f}, equipment {temperature_equipment:.3f} "
+        f"({unit_set_description})")
     test_logits, _ = _serving_outputs(model, mean_np, std_np, test.X, input_scaling)
     calibrated = softmax(test_logits / temperature)
     labels = LABELS
@@ -400,18 +407,53 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
             "confusion_matrix": report["confusion_matrix"],
         },
         "temperature": temperature,
+        "level_temperatures": {"kind": temperature_kind, "equipment": temperature_equipment,
+                               "equipment_calibration_set": unit_set_description},
         "unknown_detection": unknown,
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
         "command": command,
     }
     card["duration_s"] = round(time.perf_counter() - started, 1)
     _write_artifacts(config.out_dir, model, mean_np, std_np, temperature, detector, card, ece_before, ece_after,
-                     input_scaling)
+                     input_scaling, {"temperature_kind": temperature_kind,
+                                     "temperature_equipment": temperature_equipment})
     log(f"test: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, category accuracy "
         f"{report['category_accuracy']:.4f}, ECE {ece_before:.4f} -> {ece_after:.4f} (T = {temperature:.3f}); "
         f"unknown: garbage flagged {unknown['garbage_flag_rate']:.3f}, valid flagged {unknown['valid_flag_rate']:.4f}")
     log(f"wrote artifacts to {config.out_dir} in {card['duration_s']:.0f} s")
     return card
+
+
+def equipment_calibration_set(config: TrainingConfig, validation: Dataset) -> tuple[Dataset, str]:
+    """Validation windows for the equipment temperature: the plain validation split plus, when the
+    simulator is the source, internal faults re-simulated with every relay view forced in turn.
+
+    Which currents each unit's relay compares is not publicly documented; the simulator draws it
+    from alternatives (services.simulation RELAY_VIEWS). Calibrating p(equipment | kind) on windows
+    where the view is fixed to each alternative makes the unit's probability reflect how much of
+    its evidence survives a different, equally plausible view.
+    """
+    if config.data_dir is not None:
+        return validation, "the validation split"
+    import inspect
+
+    from services import simulation
+
+    views = getattr(simulation, "RELAY_VIEWS", ())
+    if not views or "relay_view" not in inspect.signature(simulation.generate_dataset).parameters:
+        return validation, "the validation split (the simulator has no relay views)"
+    internal = [i for i, label in enumerate(LABELS) if label_parts(label).category == "internal_fault"
+                and (config.classes is None or i in config.classes)]
+    per_class = max(4, config.validation_per_class // 2)
+    parts_X, parts_y = [validation.X], [validation.y]
+    for offset, view in enumerate(views):
+        X, y, _ = simulation.generate_dataset(per_class, seed=config.seed + 101 + offset, classes=internal,
+                                              relay_view=view)
+        parts_X.append(X.astype(np.float32))
+        parts_y.append(y.astype(np.int64))
+    description = (f"the validation split plus {per_class} internal faults per label under each relay view "
+                   f"({', '.join(views)})")
+    return Dataset(np.concatenate(parts_X), np.concatenate(parts_y)), description
 
 
 def calibrate_unknown_detector(
@@ -471,7 +513,8 @@ def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidde
 
 
 def _write_artifacts(out_dir: Path, model: ConvNet, mean: np.ndarray, std: np.ndarray, temperature: float,
-                     detector, card: dict, ece_before: float, ece_after: float, input_scaling: str) -> None:
+                     detector, card: dict, ece_before: float, ece_after: float, input_scaling: str,
+                     level_temperatures: dict[str, float] | None = None) -> None:
     """Write every file into a temporary folder next to `out_dir`, then move them in one by one."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -492,6 +535,10 @@ def _write_artifacts(out_dir: Path, model: ConvNet, mean: np.ndarray, std: np.nd
                                   "application, which does not scale, reaches the same labels",
             "ece_before": ece_before,
             "ece_after": ece_after,
+            **(level_temperatures or {}),
+            "level_note": "temperature_kind and temperature_equipment calibrate p(label) = p(kind) p(equipment | kind) "
+                          "(services.inference.levels); the equipment temperature is fitted on windows whose relay "
+                          "view is drawn from alternatives, so the unit is only reported sure when that survives",
         }, indent=2))
         detector.save(staging / DETECTOR_FILE)
         (staging / MODEL_CARD_FILE).write_text(json.dumps(card, indent=2))
