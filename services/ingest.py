@@ -7,6 +7,12 @@ user what was expected. Text tables follow the layout of the original data set: 
 time, Ia, Ib, Ic (header optional), one row per sample at 10 kHz. COMTRADE records (`.cfg` +
 `.dat`, or `.cff`) go through `services.comtrade_ingest`, which picks the channels, resamples and
 places the window; `LoadedWaveform.comtrade` then says what was analysed.
+
+Amplitudes are brought to the window unit (kA on the data set's 500 MVA, 230 kV system) by
+`services.units`: `.npy` and text windows are taken as already in that unit unless the caller names
+another (`unit="A"`, `"kA"`, `"pu"`, with the unit's `rated_current_a`); a COMTRADE record's unit
+comes from its `.cfg` (amperes), scaled by the given rating or the reference's 1255.1 A.
+`LoadedWaveform.units` says which conversion was used.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from services.comtrade_ingest import (
     load_comtrade,
     read_comtrade,
 )
-from services.labels import LABELS, resolve_label
+from services.labels import LABELS
+from services.units import UnitConversion, comtrade_unit, convert, normalise_unit
 from services.waveform import (
     N_PHASES,
     N_SAMPLES,
@@ -53,15 +60,27 @@ _TIME_UNITS = (("s", _SAMPLE_PERIOD_S), ("ms", _SAMPLE_PERIOD_S * 1e3), ("us", _
 class LoadedWaveform:
     """A window read from a user's file(s), and for a COMTRADE record what was taken from it."""
 
-    waveform: np.ndarray
+    waveform: np.ndarray  # float32 (3, 726) in the window unit (services.units)
     name: str  # the file analysed: the window file, or the record's .cfg / .cff
     files: tuple[str, ...]
     comtrade: ComtradeWindow | None = None
+    units: UnitConversion | None = None  # how the recorded values became window values
 
     @property
     def summary(self) -> str | None:
-        """Which channels and window of a COMTRADE record were analysed; None for a plain window."""
-        return self.comtrade.summary() if self.comtrade else None
+        """Which channels and window of a COMTRADE record were analysed and in what units; for a
+        plain window the unit conversion when a unit was given, else None."""
+        units = self.units.summary() if self.units is not None else None
+        if self.comtrade is not None:
+            return f"{self.comtrade.summary()}; {units}" if units else self.comtrade.summary()
+        if self.units is not None and self.units.source != "default":
+            return units
+        return None
+
+    @property
+    def units_summary(self) -> str | None:
+        """The unit conversion alone, e.g. '1.5 kA record of a 1.2 kA unit = 1.25 pu; ...'."""
+        return self.units.summary() if self.units is not None else None
 
 
 _COMTRADE_FILE_ORDER = (*COMTRADE_SUFFIXES, *COMPANION_SUFFIXES)  # .cfg, .cff, .dat, .hdr, .inf
@@ -74,13 +93,16 @@ def _comtrade_file_order(name: str) -> tuple[int, str]:
     return rank, name
 
 
-def parse_uploaded_files(files: Sequence[tuple[str, bytes]], *, channels: ChannelSpec | None = None
-                         ) -> LoadedWaveform:
+def parse_uploaded_files(files: Sequence[tuple[str, bytes]], *, channels: ChannelSpec | None = None,
+                         rated_current_a: float | str | None = None, unit: str | None = None) -> LoadedWaveform:
     """One upload of (name, bytes) pairs: a single `.npy`/CSV window, or a COMTRADE record.
 
     A record is a `.cfg` with its `.dat` (optionally `.hdr`, `.inf`), or one `.cff`; `channels`
     names its three channels (see `services.comtrade_ingest.read_comtrade`) and is ignored for
-    plain windows. Raises WaveformError with a message naming the file(s).
+    plain windows. `unit` ("window", "A", "kA", "pu"; default "window" for plain windows, the
+    `.cfg`'s for a record) and `rated_current_a` (the protected unit's rated current in amperes;
+    default the reference's 1255.1 A) bring the values to the window unit (services.units).
+    Raises WaveformError (services.units.UnitError for a bad unit or rating) naming the file(s).
     """
     if not files:
         raise WaveformError("no file received")
@@ -92,23 +114,64 @@ def parse_uploaded_files(files: Sequence[tuple[str, bytes]], *, channels: Channe
     if any(is_comtrade_name(name) for name in names):
         window = read_comtrade([(name, data) for name, (_, data) in zip(names, files, strict=True)],
                                channels=channels)
-        return LoadedWaveform(window.waveform, window.source, tuple(sorted(names, key=_comtrade_file_order)), window)
+        waveform, units = _comtrade_units(window, unit, rated_current_a)
+        return LoadedWaveform(waveform, window.source, tuple(sorted(names, key=_comtrade_file_order)), window, units)
     if len(files) > 1:
         if ".dat" in suffixes:
             dat = names[suffixes.index(".dat")]
             raise WaveformError(f"{dat}: a COMTRADE .dat can only be read with its .cfg; upload both together")
         raise WaveformError(f"{', '.join(names)}: upload one window file at a time (or a COMTRADE .cfg with its .dat)")
-    return LoadedWaveform(parse_waveform_bytes(files[0][1], names[0]), names[0], (names[0],))
+    waveform, units = _window_units(_parse_window_bytes(files[0][1], names[0]), unit, rated_current_a, names[0])
+    return LoadedWaveform(waveform, names[0], (names[0],), None, units)
 
 
-def parse_waveform_bytes(data: bytes, filename: str) -> np.ndarray:
-    """Parse an uploaded `.npy`, CSV/text or single-file COMTRADE `.cff` into a float32 (3, 726) waveform.
+def _window_units(raw: np.ndarray, unit: str | None, rated_current_a: float | str | None, name: str
+                  ) -> tuple[np.ndarray, UnitConversion]:
+    """A plain window's values in the window unit (default: already in it)."""
+    try:
+        waveform, units = convert(raw, unit, rated_current_a)
+    except WaveformError as exc:
+        raise type(exc)(f"{name}: {exc}") from None
+    return validate_waveform(waveform), units
+
+
+def _comtrade_units(window: ComtradeWindow, unit: str | None, rated_current_a: float | str | None
+                    ) -> tuple[np.ndarray, UnitConversion]:
+    """A record's window in the window unit: its `.cfg` unit (amperes or pu) wins over a unit given."""
+    recorded = comtrade_unit(window.units)
+    note = None
+    try:
+        given = normalise_unit(unit) if unit is not None and str(unit).strip() else None
+        if recorded is None:  # the .cfg names no current unit: the one given, else amperes
+            chosen, source = (given, "given") if given else ("A", "assumed: the .cfg names no unit")
+        else:
+            chosen, source = recorded, "COMTRADE .cfg"
+            if given is not None and given != recorded:
+                note = f"the .cfg gives {recorded}; the unit {given} given was not used"
+        waveform, units = convert(window.waveform, chosen, rated_current_a, unit_source=source, note=note)
+    except WaveformError as exc:
+        raise type(exc)(f"{window.source}: {exc}") from None
+    return validate_waveform(waveform), units
+
+
+def parse_waveform_bytes(data: bytes, filename: str, *, rated_current_a: float | str | None = None,
+                         unit: str | None = None) -> np.ndarray:
+    """Parse an uploaded `.npy`, CSV/text or single-file COMTRADE `.cff` into a float32 (3, 726) waveform
+    in the window unit (`unit`/`rated_current_a` as in `parse_uploaded_files`).
 
     `.npy`: shape (3, 726), or (726, 3) which is transposed. Text: columns time, Ia, Ib, Ic (or
     just Ia, Ib, Ic), header optional, separated by commas, semicolons, tabs or spaces, 726 rows.
     A `.cfg` needs its `.dat`: use `parse_uploaded_files` for the pair.
     Raises WaveformError with a message naming the file and what was expected.
     """
+    name = Path(filename or "upload").name
+    if Path(name).suffix.lower() == ".cff":
+        return parse_uploaded_files([(name, data)], rated_current_a=rated_current_a, unit=unit).waveform
+    return _window_units(_parse_window_bytes(data, name), unit, rated_current_a, name)[0]
+
+
+def _parse_window_bytes(data: bytes, filename: str) -> np.ndarray:
+    """`parse_waveform_bytes` without the unit conversion (values as written in the file)."""
     name = Path(filename or "upload").name
     if not isinstance(data, bytes | bytearray | memoryview):
         raise WaveformError(f"{name}: expected the file's bytes, got {type(data).__name__}")
@@ -121,8 +184,6 @@ def parse_waveform_bytes(data: bytes, filename: str) -> np.ndarray:
             f"accepted for one window; expected {_EXPECTED}"
         )
     suffix = Path(name).suffix.lower()
-    if suffix == ".cff":
-        return read_comtrade([(name, data)]).waveform
     if suffix == ".cfg":
         raise WaveformError(f"{name}: a COMTRADE .cfg only describes the channels; its samples are in the .dat: "
                             "upload the .cfg and the .dat together")
@@ -142,18 +203,22 @@ def parse_waveform_bytes(data: bytes, filename: str) -> np.ndarray:
     return waveform
 
 
-def load_waveform_file(path: str | Path) -> np.ndarray:
-    """Read one waveform file from disk (see parse_waveform_bytes; a `.cfg` finds its `.dat` beside
-    it); WaveformError if unusable."""
-    return load_waveform_source(path).waveform
+def load_waveform_file(path: str | Path, *, rated_current_a: float | str | None = None,
+                       unit: str | None = None) -> np.ndarray:
+    """Read one waveform file from disk in the window unit (see parse_waveform_bytes; a `.cfg` finds
+    its `.dat` beside it); WaveformError if unusable."""
+    return load_waveform_source(path, rated_current_a=rated_current_a, unit=unit).waveform
 
 
-def load_waveform_source(path: str | Path, *, channels: ChannelSpec | None = None) -> LoadedWaveform:
-    """`load_waveform_file` with what was read: for a COMTRADE `.cfg`/`.cff`, its channels and window."""
+def load_waveform_source(path: str | Path, *, channels: ChannelSpec | None = None,
+                         rated_current_a: float | str | None = None, unit: str | None = None) -> LoadedWaveform:
+    """`load_waveform_file` with what was read: for a COMTRADE `.cfg`/`.cff`, its channels and window,
+    and the unit conversion used (`unit`, `rated_current_a` as in `parse_uploaded_files`)."""
     path = Path(path)
     if is_comtrade_name(path.name):
         window = load_comtrade(path, channels=channels)
-        return LoadedWaveform(window.waveform, path.name, (path.name,), window)
+        waveform, units = _comtrade_units(window, unit, rated_current_a)
+        return LoadedWaveform(waveform, path.name, (path.name,), window, units)
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -161,59 +226,32 @@ def load_waveform_source(path: str | Path, *, channels: ChannelSpec | None = Non
         data = path.read_bytes()
     except OSError as exc:
         raise WaveformError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    return LoadedWaveform(parse_waveform_bytes(data, path.name), path.name, (path.name,))
+    waveform, units = _window_units(_parse_window_bytes(data, path.name), unit, rated_current_a, path.name)
+    return LoadedWaveform(waveform, path.name, (path.name,), None, units)
 
 
 def load_labelled_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Load a labelled data set: one folder per label holding `.npy`, CSV/text or COMTRADE windows.
+    """Load a labelled data set strictly: X float32 (n, 3, 726) and y int64 (n,).
 
-    The label of a folder is its name (a label of DESIGN.md section 4 or an id 0-44) or, for the
-    nested layout of the original data set (e.g. `transient/capacitor_switching/`), its path
-    relative to `root` joined with underscores. Returns X float32 (n, 3, 726) and y int64 (n,).
-    Raises WaveformError naming the first unreadable file or unrecognised folder.
+    Any layout `services.dataset.load_dataset_tree` reads: one folder per label (a label string of
+    DESIGN.md section 4 or an id 0-44, `.npy`, CSV/text or COMTRADE files), the nested layout of the
+    original data set (e.g. `transient/capacitor_switching/`), or the public data set's tree as
+    downloaded. Unlike `load_dataset_tree`, which lists bad files and skips them, this raises
+    WaveformError naming the unreadable files or unrecognised folders (duplicates are dropped).
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise WaveformError(f"{root}: not a folder; expected one sub-folder per label")
-    windows: list[np.ndarray] = []
-    targets: list[int] = []
-    unrecognised: list[str] = []
-    for folder in sorted(p for p in [root, *root.rglob("*")] if p.is_dir()):
-        relative = folder.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        files = sorted(p for p in folder.iterdir()
-                       if p.is_file() and p.suffix.lower() in (*DATA_SUFFIXES, *COMTRADE_SUFFIXES))
-        record_stems = {p.stem.lower() for p in files if p.suffix.lower() == ".cfg"}
-        files = [p for p in files if not (p.suffix.lower() == ".dat" and p.stem.lower() in record_stems)]
-        if not files:
-            continue
-        label_id = _label_of_folder(relative)
-        if label_id is None:
-            unrecognised.append(str(relative) or ".")
-            continue
-        for file in files:
-            windows.append(load_waveform_file(file))
-            targets.append(label_id)
-    if unrecognised:
+    from services.dataset import scan_dataset_tree
+
+    tree = scan_dataset_tree(root)
+    problems = [(path, reason) for path, reason in tree.skipped if not reason.startswith("duplicate of")]
+    if problems:
+        listed = "; ".join(f"{path}: {reason}" for path, reason in problems[:5])
         raise WaveformError(
-            f"{root}: folder(s) {', '.join(unrecognised[:5])} do not name a label; use the label "
-            f"strings (e.g. {LABELS[0]}, {LABELS[39]}) or ids 0-{len(LABELS) - 1} as folder names"
+            f"{root}: {len(problems)} file(s) cannot be used ({listed}); name folders by the label strings "
+            f"(e.g. {LABELS[0]}, {LABELS[39]}), ids 0-{len(LABELS) - 1} or the data set's own folders"
         )
-    if not windows:
-        raise WaveformError(f"{root}: no .npy or CSV/text files in label sub-folders")
-    return np.stack(windows).astype(np.float32), np.asarray(targets, dtype=np.int64)
-
-
-def _label_of_folder(relative: Path) -> int | None:
-    """Label id named by a folder (its own name or its whole relative path joined by '_')."""
-    candidates = [relative.name, "_".join(relative.parts)]
-    for candidate in candidates:
-        try:
-            return resolve_label(candidate)
-        except ValueError:
-            continue
-    return None
+    if not tree.files:
+        raise WaveformError(f"{root}: no .npy, CSV/text or COMTRADE files in label sub-folders")
+    return tree.X, tree.y
 
 
 def _parse_npy(data: bytes) -> np.ndarray:

@@ -29,6 +29,7 @@ from services.comtrade_ingest import (
 from services.ingest import (
     load_labelled_folder,
     load_waveform_file,
+    load_waveform_source,
     parse_uploaded_files,
     parse_waveform_bytes,
 )
@@ -569,9 +570,9 @@ def test_ctr020_channel_spec_text_is_parsed_for_the_ui_and_cli():
 # --- the ingest, callback and CLI paths ---------------------------------------------------------------
 
 def test_ctr021_ingest_reads_pairs_cff_and_paths_and_keeps_plain_windows_working(tmp_path):
-    window = _source()
-    cfg, dat, _ = write_comtrade(_record_10khz(window, 30.0), PHASE_CHANNELS, revision="2013", fmt="BINARY",
-                                 trigger_ms=_trigger_for_window_at(MARGIN))
+    window = _source()  # kA on the data set's system; recorded in amperes, read back in kA (default rating)
+    cfg, dat, _ = write_comtrade(_record_10khz(window * 1000.0, 30.0), PHASE_CHANNELS, revision="2013",
+                                 fmt="BINARY", trigger_ms=_trigger_for_window_at(MARGIN))
     loaded = parse_uploaded_files([("fault.cfg", cfg), ("fault.dat", dat)])
     assert loaded.name == "fault.cfg" and loaded.files == ("fault.cfg", "fault.dat")
     # browsers hand multiple files over in any order; the record reads and is named the same
@@ -579,6 +580,8 @@ def test_ctr021_ingest_reads_pairs_cff_and_paths_and_keeps_plain_windows_working
     assert swapped.files == ("fault.cfg", "fault.dat")
     np.testing.assert_array_equal(swapped.waveform, loaded.waveform)
     assert loaded.comtrade is not None and "IdA, IdB, IdC (A primary)" in loaded.summary
+    assert "no rating given: the data set's 1255.1 A assumed" in loaded.summary
+    assert loaded.units.unit == "A" and loaded.units.source == "COMTRADE .cfg"
     assert np.abs(loaded.waveform - window).max() < 1e-3 * np.abs(window).max()
     np.testing.assert_array_equal(parse_waveform_bytes(to_cff(cfg, dat, "BINARY"), "fault.cff"), loaded.waveform)
     with pytest.raises(WaveformError, match="upload the .cfg and the .dat together"):
@@ -599,7 +602,8 @@ def test_ctr021_ingest_reads_pairs_cff_and_paths_and_keeps_plain_windows_working
 
 def test_ctr022_labelled_folders_may_hold_comtrade_records(tmp_path):
     window = _source()
-    cfg, dat, _ = write_comtrade(_record_10khz(window, 30.0), PHASE_CHANNELS, trigger_ms=_trigger_for_window_at(MARGIN))
+    cfg, dat, _ = write_comtrade(_record_10khz(window * 1000.0, 30.0), PHASE_CHANNELS,
+                                 trigger_ms=_trigger_for_window_at(MARGIN))
     folder = tmp_path / FAULT
     folder.mkdir()
     (folder / "event1.cfg").write_bytes(cfg)
@@ -608,6 +612,33 @@ def test_ctr022_labelled_folders_may_hold_comtrade_records(tmp_path):
     X, y = load_labelled_folder(tmp_path)
     assert X.shape == (2, 3, 726) and list(y) == [LABELS.index(FAULT)] * 2
     assert np.abs(X[0] - window).max() < 1e-3 * np.abs(window).max()
+
+
+def test_ctr026_record_in_amperes_is_scaled_by_the_rating_given(tmp_path):
+    """A 1.5 kA-peak record of a 1.2 kA unit is 1.25 pu: the window holds 1.25 x 1.2551 kA."""
+    window = _source()
+    record = _record_10khz(window, 30.0)
+    in_amperes = record / np.abs(window).max() * 1500.0
+    cfg, dat, _ = write_comtrade(in_amperes, PHASE_CHANNELS, fmt="BINARY32", trigger_ms=_trigger_for_window_at(MARGIN))
+    loaded = parse_uploaded_files([("fault.cfg", cfg), ("fault.dat", dat)], rated_current_a=1200.0)
+    expected = window / np.abs(window).max() * 1.25 * 1.2551
+    assert np.abs(loaded.waveform - expected).max() < 1e-3 * np.abs(expected).max()
+    assert loaded.units.rated_current_a == 1200.0 and loaded.units.rating_source == "given"
+    assert "1500 A record of a 1.2 kA unit = 1.25 pu" in loaded.summary
+    # a unit given for a record that states its own: the .cfg wins, and the summary says so
+    given = parse_uploaded_files([("fault.cfg", cfg), ("fault.dat", dat)], rated_current_a="1200", unit="kA")
+    np.testing.assert_allclose(given.waveform, loaded.waveform)
+    assert "the unit kA given was not used" in given.summary
+    # the same in kA channels is read the same, and a bad rating is refused with the record's name
+    kiloamps = [Channel(c.name, c.ph, "kA") for c in PHASE_CHANNELS]
+    cfg_ka, dat_ka, _ = write_comtrade(in_amperes / 1000.0, kiloamps, fmt="FLOAT32",
+                                       trigger_ms=_trigger_for_window_at(MARGIN))
+    (tmp_path / "ka.cfg").write_bytes(cfg_ka)
+    (tmp_path / "ka.dat").write_bytes(dat_ka)
+    from_disk = load_waveform_source(tmp_path / "ka.cfg", rated_current_a=1200.0)
+    assert np.abs(from_disk.waveform - expected).max() < 1e-3 * np.abs(expected).max()
+    with pytest.raises(WaveformError, match="ka.cfg: rated current must be positive"):
+        load_waveform_source(tmp_path / "ka.cfg", rated_current_a=0)
 
 
 def _data_url(payload: bytes) -> str:
@@ -635,7 +666,7 @@ def test_ctr023_the_analyze_page_reads_a_dropped_pair_and_says_what_it_analysed(
     from components import ids
 
     window = _source()
-    cfg, dat, _ = write_comtrade(_record_10khz(window, 30.0), PHASE_CHANNELS, fmt="BINARY",
+    cfg, dat, _ = write_comtrade(_record_10khz(window * 1000.0, 30.0), PHASE_CHANNELS, fmt="BINARY",
                                  trigger_ms=_trigger_for_window_at(MARGIN))
     peers = {"sender": "prosumer-a", "receiver": "consumer-home", "transfer_kw": 5.0}
     request = AnalyzeRequest(trigger=ids.UPLOAD, upload_contents=[_data_url(cfg), _data_url(dat)],
