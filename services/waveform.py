@@ -11,6 +11,9 @@ SYSTEM_FREQUENCY_HZ = 60.0
 SAMPLES_PER_CYCLE = SAMPLE_RATE_HZ / SYSTEM_FREQUENCY_HZ
 WINDOW_MS = N_SAMPLES / SAMPLE_RATE_HZ * 1000.0
 PHASES = ("A", "B", "C")
+#: rated current (kA rms) of the public data set's reference system, 500 MVA at 230 kV:
+#: 500e6 / (sqrt(3) * 230e3) / 1000 (Bera, Isik, Kumar, IEEE DataPort 2020, DOI 10.21227/1d1w-q940)
+REFERENCE_RATED_CURRENT_KA = 1.2551
 
 
 class WaveformError(ValueError):

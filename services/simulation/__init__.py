@@ -1,12 +1,22 @@
-"""Physics-based simulator of the 45 grid events (issue 2).
+"""Physics-based simulator of the 45 grid events (issue 10 item 1; physics notes in docs/physics.md).
 
 Windows follow DESIGN.md section 3: float32 (3, 726) differential currents of phases A, B, C at
-10 kHz on a 60 Hz system. Internal faults come from `faults` (winding-frame fault currents mapped
-through each unit's connection matrix), transients from `transients` (core saturation, LC
-resonance, CT flux, ferroresonance, rectifier harmonics); `common` holds the background (CT
-mismatch, magnetising current, noise) present in every window.
+10 kHz on a 60 Hz system, in kA on the data set's 500 MVA, 230 kV reference system. Internal faults
+come from `faults` (winding-frame fault currents seen through a randomised relay view), transients
+from `transients` (core saturation, LC resonance, CT flux, ferroresonance, rectifier harmonics);
+`common` holds the parameter table type, the data set's time protocol, the standing differential
+current, noise and sampling jitter present in every window.
 """
 
-from services.simulation.core import generate_dataset, parameter_specs, simulate_event
+from services.simulation.core import (
+    RELAY_VIEWS,
+    all_parameter_specs,
+    class_generator,
+    generate_dataset,
+    parameter_specs,
+    resolve_classes,
+    simulate_event,
+)
 
-__all__ = ["generate_dataset", "parameter_specs", "simulate_event"]
+__all__ = ["RELAY_VIEWS", "all_parameter_specs", "class_generator", "generate_dataset",
+           "parameter_specs", "resolve_classes", "simulate_event"]

@@ -1,25 +1,43 @@
-"""Shared building blocks of every simulated window: time base, random draws, background, switching.
+"""Shared building blocks of every simulated window: time base, parameter table, draws, timing,
+the standing differential current, noise and sampling jitter.
+
+Units: every window is in kA on the 500 MVA, 230 kV reference system of the public data set
+(Bera, Isik, Kumar, "Transients and Faults in Power Transformers and Phase Angle Regulators",
+IEEE DataPort 2020, DOI 10.21227/1d1w-q940: PSCAD/EMTDC differential currents in kA), whose rated
+current is `services.waveform.REFERENCE_RATED_CURRENT_KA` (1.2551 kA rms). Amplitudes below are
+instantaneous peaks in kA unless a name says otherwise.
 
 Every window is the sum of
-- a background that exists before and after the event: the differential current of a healthy,
-  loaded transformer seen through real CTs, i.e. a small balanced positive-sequence current from CT
-  ratio mismatch (proportional to loading), a small magnetising current (odd harmonics of a
-  saturating core at rated flux) and white measurement noise: a few hundredths at most;
-- the event itself, built by the family modules (`faults`, `transients`) and starting at the
-  inception sample.
+- the standing differential current (`standing_current`), present before, during and after the
+  event: balanced, load-proportional through a tap / CT-ratio mismatch, plus the unit's magnetising
+  current. Source: Hayder, Schaerli, Feser, Schiel, "Universal Adaptive Differential Protection for
+  Regulating Transformers", IEEE Trans. Power Delivery 23(2), 568-, 2008 (the CT ratios of a
+  regulating transformer match one tap position only, so a load-proportional differential flows at
+  the others, and the relay must tolerate it); IEEE C37.245-2018 (guide for protecting phase-angle
+  regulating transformers) for the same standing differential of phase shifters;
+- the event itself (`faults`, `transients`), starting at the inception sample;
+- white measurement noise and, in half of the windows, a small sampling-clock jitter.
 
+Every parameter range is written once, as a `ParameterSpec` in a table of the module that uses it;
+the same spec draws the random value, validates a user override and describes the dashboard form.
 All functions work on a batch of `n` windows at once (numpy broadcasting over windows and phases);
-no Python loop runs per window. Every random draw is vectorised and recorded in the window's
-parameters so a window can be reproduced and explained.
+no Python loop runs per window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
-from services.waveform import N_PHASES, N_SAMPLES, SAMPLE_RATE_HZ, SYSTEM_FREQUENCY_HZ
+from services.waveform import (
+    N_PHASES,
+    N_SAMPLES,
+    REFERENCE_RATED_CURRENT_KA,
+    SAMPLE_RATE_HZ,
+    SYSTEM_FREQUENCY_HZ,
+)
 
 DT_S = 1.0 / SAMPLE_RATE_HZ
 OMEGA = 2.0 * np.pi * SYSTEM_FREQUENCY_HZ
@@ -30,8 +48,75 @@ CYCLE_MS = 1000.0 / SYSTEM_FREQUENCY_HZ
 #: phase rotation a = 1 at 120 degrees; positive-sequence set is (1, a^2, a)
 A_OP = np.exp(2j * np.pi / 3)
 POSITIVE_SEQUENCE = np.array([1.0, A_OP**2, A_OP], dtype=np.complex128)
+PHASE_OFFSETS = np.array([0.0, -2.0 * np.pi / 3.0, 2.0 * np.pi / 3.0])
 #: latest inception, as a fraction of the window (the event must be visible for a few cycles)
 MAX_INCEPTION_FRACTION = 0.6
+#: peak of the rated current of the reference system (kA)
+RATED_PEAK_KA = np.sqrt(2.0) * REFERENCE_RATED_CURRENT_KA
+
+# --- the data set's time protocol ----------------------------------------------------------------
+#: Bera, Isik, Kumar (DataPort 2020) and Bera's dissertation (arXiv 2302.03826): each fault is
+#: applied for 0.05 s (3 cycles) and then removed; inception is swept over about one cycle in
+#: 1.38 ms steps near the start of the recorded window.
+FAULT_DURATION_MS = 50.0
+INCEPTION_STEP_MS = 1.38
+#: the sweep: 13 steps of 1.38 ms (17.9 ms, about one cycle) from the first step; the start of
+#: the sweep inside the window is not publicly documented; randomised over the first 1.5 ms
+PROTOCOL_STEPS = 13
+#: share of windows outside the protocol (later inception, other or no clearing): augmentation
+AUGMENTED_TIMING_SHARE = 0.3
+TIMINGS = ("protocol", "augmented")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One physical parameter: its range (used for the random draw and for validating an override),
+    its distribution, its form description and whether the dashboard form shows it."""
+
+    name: str
+    title: str
+    unit: str
+    low: float
+    high: float
+    default: float
+    step: float
+    dist: str = "uniform"  # uniform | log | int | choice | custom
+    form: bool = True
+    choices: tuple[float, ...] = ()
+
+    def form_dict(self) -> dict:
+        return {"name": self.name, "title": self.title, "unit": self.unit, "min": self.low,
+                "max": self.high, "default": self.default, "step": self.step}
+
+    def check(self, number: float) -> None:
+        """ValueError naming the parameter when `number` is outside the spec."""
+        if not np.isfinite(number) or not self.low <= number <= self.high:
+            raise ValueError(
+                f"parameter {self.name!r} = {number!r} is out of range [{self.low}, {self.high}]"
+            )
+        if self.dist in ("int", "choice") and number != round(number):
+            raise ValueError(f"parameter {self.name!r} must be a whole number, got {number!r}")
+        if self.choices and number not in self.choices:
+            allowed = ", ".join(f"{c:g}" for c in self.choices)
+            raise ValueError(f"parameter {self.name!r} must be one of {allowed}, got {number!r}")
+
+
+INCEPTION = ParameterSpec("inception_ms", "Event inception", "ms", 0.0,
+                          round(MAX_INCEPTION_FRACTION * WINDOW_MS, 2), 10.0, 0.1, dist="custom")
+
+#: Standing differential current (fundamental peak, kA), log-uniform from negligible to larger than
+#: a weak (0.03-0.05 kA) fault: Hayder et al. 2008 and C37.245-2018 say it exists and grows with the
+#: load and the tap; its distribution over real units is not publicly documented; randomised.
+STANDING_SPECS = {
+    "standing_current_ka": ParameterSpec("standing_current_ka", "Standing differential current",
+                                         "kA", 0.0005, 0.15, 0.01, 0.0005, dist="log", form=False),
+    "loading_percent": ParameterSpec("loading_percent", "Transformer loading", "%", 20.0, 110.0,
+                                     80.0, 1.0, form=False),
+    "noise_std_ka": ParameterSpec("noise_std_ka", "Measurement noise (rms)", "kA", 0.0002, 0.004,
+                                  0.001, 0.0001, dist="log", form=False),
+    "sampling_jitter_us": ParameterSpec("sampling_jitter_us", "Sampling-clock jitter (rms)", "us",
+                                        0.0, 5.0, 0.0, 0.1, form=False),
+}
 
 
 class Draws:
@@ -41,10 +126,12 @@ class Draws:
     whether or not a value is overridden); an override then replaces the whole column.
     """
 
-    def __init__(self, rng: np.random.Generator, n: int, overrides: Mapping[str, float]):
+    def __init__(self, rng: np.random.Generator, n: int, overrides: Mapping[str, float],
+                 relay_view: str | None = None):
         self.rng = rng
         self.n = n
         self.overrides = dict(overrides)
+        self.relay_view = relay_view
 
     def take(self, name: str, values: np.ndarray) -> np.ndarray:
         """`values`, or the override of `name` for every window."""
@@ -52,26 +139,34 @@ class Draws:
             return np.full(self.n, float(self.overrides[name]))
         return values
 
-    def uniform(self, name: str, low: float, high: float) -> np.ndarray:
-        return self.take(name, self.rng.uniform(low, high, self.n))
+    def spec(self, spec: ParameterSpec) -> np.ndarray:
+        """Draw `spec` over its own range and distribution (one source for every range)."""
+        rng, n = self.rng, self.n
+        if spec.dist == "log":
+            values = np.exp(rng.uniform(np.log(spec.low), np.log(spec.high), n))
+        elif spec.dist == "int":
+            values = rng.integers(int(spec.low), int(spec.high) + 1, n).astype(np.float64)
+        elif spec.dist == "choice":
+            values = np.asarray(spec.choices, dtype=np.float64)[rng.integers(0, len(spec.choices), n)]
+        elif spec.dist == "uniform":
+            values = rng.uniform(spec.low, spec.high, n)
+        else:
+            raise ValueError(f"{spec.name} has a custom draw")
+        return self.take(spec.name, values)
 
-    def log_uniform(self, name: str, low: float, high: float) -> np.ndarray:
-        return self.take(name, np.exp(self.rng.uniform(np.log(low), np.log(high), self.n)))
+    def inception_ms(self) -> tuple[np.ndarray, np.ndarray]:
+        """(inception ms, augmented flag): the data set's sweep or, for 30 %, anywhere up to 60 %.
 
-    def integers(self, name: str, low: int, high_inclusive: int) -> np.ndarray:
-        return self.take(name, self.rng.integers(low, high_inclusive + 1, self.n).astype(np.float64))
-
-    def inception_ms(self, name: str = "inception_ms") -> np.ndarray:
-        """Event start: 60 % of events in the first quarter of the window, the rest up to 60 %."""
-        early = self.rng.uniform(0.0, 0.25, self.n)
-        late = self.rng.uniform(0.25, MAX_INCEPTION_FRACTION, self.n)
-        fraction = np.where(self.rng.random(self.n) < 0.6, early, late)
-        return self.take(name, fraction * WINDOW_MS)
-
-
-def step_mask(start_ms: np.ndarray) -> np.ndarray:
-    """(n, T) float mask, 1 from the inception sample on."""
-    return (T_MS[None, :] >= start_ms[:, None]).astype(np.float64)
+        Protocol (Bera et al. 2020; arXiv 2302.03826): one-cycle sweep in 1.38 ms steps from a
+        start drawn in the first 1.5 ms. Augmentation: uniform over the first 60 % of the window.
+        """
+        rng, n = self.rng, self.n
+        start = rng.uniform(0.3, 1.8, n)
+        steps = rng.integers(0, PROTOCOL_STEPS, n)
+        protocol = start + INCEPTION_STEP_MS * steps
+        anywhere = rng.uniform(0.0, INCEPTION.high, n)
+        augmented = rng.random(n) < AUGMENTED_TIMING_SHARE
+        return self.take(INCEPTION.name, np.where(augmented, anywhere, protocol)), augmented
 
 
 def elapsed_s(start_ms: np.ndarray) -> np.ndarray:
@@ -79,47 +174,97 @@ def elapsed_s(start_ms: np.ndarray) -> np.ndarray:
     return np.maximum(T_S[None, :] - start_ms[:, None] / 1000.0, 0.0)
 
 
-def clearing_envelope(clear_ms: np.ndarray, arc_tau_ms: np.ndarray) -> np.ndarray:
-    """(n, T) multiplier: 1 until the breaker opens, then an exponential fall to zero.
+def active_mask(start_ms: np.ndarray) -> np.ndarray:
+    """(n, T) boolean, True from the inception sample on."""
+    return T_MS[None, :] >= start_ms[:, None]
 
-    The breaker interrupts at the next current zeros; seen at 10 kHz the differential current then
-    disappears within a few milliseconds (arc and CT secondary decay, `arc_tau_ms` 0.3-1.2 ms).
-    NaN clearing time means no clearing inside the window.
+
+# unit index used by the standing current: 0 power transformer, 1 ISPAR series, 2 ISPAR exciting
+UNIT_INDEX = {"power_transformer": 0, "ispar_series": 1, "ispar_exciting": 2}
+#: phase shift per tap step of the ISPAR (deg); not publicly documented for the data set's unit
+DEG_PER_TAP_STEP = 2.5
+
+
+def standing_current(draws: Draws, unit: np.ndarray, tap: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Balanced standing differential current (n, 3, T) of a loaded unit and its parameters.
+
+    - Size: fundamental peak `standing_current_ka`, log-uniform 0.0005-0.15 kA (see STANDING_SPECS).
+    - Mismatch part, proportional to the drawn load current: power transformer, an OLTC / CT ratio
+      mismatch eps (differential = eps x load current, in phase with it: Blackburn & Domin,
+      "Protective Relaying", ch. 9, CT ratio mismatch and tap changing in transformer differential
+      protection; Hayder et al. 2008); ISPAR units, an uncompensated phase shift alpha between the
+      two CT sets, differential = |1 - e^{j alpha}| x load current, in quadrature with it
+      (IEEE C37.245-2018: the relay compensates the phase shift of the PAR, which varies with the
+      tap). Its share in the total is randomised (not publicly documented).
+    - Magnetising part: the unit's exciting current, odd harmonics of a saturating core (3rd only when
+      no delta winding traps it, 5th, 7th; Blackburn & Domin ch. 9; IEEE C37.91-2021 on exciting
+      current). The ISPAR exciting unit's grows with the tap / phase shift because its core is
+      excited in proportion to the phase shift (Kramer & Ruff, "Transformers for phase angle
+      regulation considering the selection of on-load tap-changers", IEEE Trans. Power Delivery
+      13(2), 1998); the power transformer's and the series unit's do not depend on the tap.
     """
-    clear = np.where(np.isnan(clear_ms), np.inf, clear_ms)
-    after = np.maximum(T_MS[None, :] - clear[:, None], 0.0)
-    return np.exp(-after / arc_tau_ms[:, None])
+    n, rng = draws.n, draws.rng
+    level = draws.spec(STANDING_SPECS["standing_current_ka"])
+    loading = draws.spec(STANDING_SPECS["loading_percent"])
+    load_peak = loading / 100.0 * RATED_PEAK_KA
+    load_angle = np.deg2rad(rng.uniform(-35.0, 10.0, n))
+    mismatch_raw = np.exp(rng.uniform(np.log(0.001), np.log(0.1), n)) * load_peak
+    tap_share = np.where(unit == 2, 0.3 + 1.7 * np.abs(np.nan_to_num(tap)) / 16.0, 1.0)
+    magnetising_raw = rng.uniform(0.002, 0.01, n) * RATED_PEAK_KA * tap_share
+    shift_sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    # mismatch phasor direction: along the load (ratio) or in quadrature (uncompensated shift)
+    mismatch_dir = np.where(unit == 0, 0.0, shift_sign * np.pi / 2.0) + load_angle
+    voltage_angle = rng.uniform(0.0, 2.0 * np.pi, n)
+    phasor = (mismatch_raw * np.exp(1j * mismatch_dir)
+              + magnetising_raw * np.exp(-1j * np.pi / 2.0))
+    scale = level / np.abs(phasor)
+    mismatch = mismatch_raw * scale
+    magnetising = magnetising_raw * scale
+    third = np.where(rng.random(n) < 0.4, 0.0, rng.uniform(0.05, 0.4, n))
+    fifth = rng.uniform(0.05, 0.25, n)
+    seventh = rng.uniform(0.01, 0.1, n)
 
-
-def background(draws: Draws) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Healthy-transformer differential current (n, 3, T) and its parameters.
-
-    CT mismatch: balanced positive-sequence fundamental, 0.2-1.2 % of load current (load 20-110 %),
-    i.e. at most about 0.013 in the units of the data. Magnetising current: balanced, with the odd
-    harmonics (3rd 25 %, 5th 8 %) of a core at rated flux, about 0.001-0.005. Noise: white, 0.0005-0.004 rms.
-    """
-    n = draws.n
-    rng = draws.rng
-    loading = draws.uniform("loading_percent", 20.0, 110.0)
-    mismatch = rng.uniform(0.002, 0.012, n) * loading / 100.0
-    magnetising = rng.uniform(0.001, 0.005, n)
-    noise_std = rng.uniform(0.0005, 0.004, n)
-    angle = rng.uniform(0.0, 2.0 * np.pi, n)
-    phase_shift = np.array([0.0, -2.0 * np.pi / 3.0, 2.0 * np.pi / 3.0])
-    theta = OMEGA * T_S[None, None, :] + angle[:, None, None] + phase_shift[None, :, None]
-    # magnetising current lags the voltage by 90 degrees, the mismatch follows the load angle
-    load_angle = rng.uniform(-0.6, 0.2, n)[:, None, None]
-    wave = mismatch[:, None, None] * np.cos(theta + load_angle)
-    wave += magnetising[:, None, None] * (
-        np.sin(theta) + 0.25 * np.sin(3.0 * theta) + 0.08 * np.sin(5.0 * theta)
-    )
-    wave += noise_std[:, None, None] * rng.standard_normal((n, N_PHASES, N_SAMPLES))
+    theta = voltage_angle[:, None, None] + OMEGA * T_S[None, None, :] + PHASE_OFFSETS[None, :, None]
+    wave = mismatch[:, None, None] * np.cos(theta + mismatch_dir[:, None, None])
+    # magnetising current lags the voltage by 90 deg and peaks with the flux
+    flux_angle = theta - np.pi / 2.0
+    shape = np.cos(flux_angle) + third[:, None, None] * np.cos(3.0 * flux_angle)
+    shape += fifth[:, None, None] * np.cos(5.0 * flux_angle) + seventh[:, None, None] * np.cos(7.0 * flux_angle)
+    wave += magnetising[:, None, None] * shape
+    ratio = mismatch / load_peak
+    is_pt = unit == 0
     params = {
+        "standing_current_ka": level,
         "loading_percent": loading,
-        "ct_mismatch": mismatch,
-        "magnetising_current": magnetising,
-        "noise_std": noise_std,
+        "ratio_mismatch": np.where(is_pt, ratio, np.nan),
+        "uncompensated_shift_deg": np.where(
+            is_pt, np.nan, shift_sign * np.rad2deg(2.0 * np.arcsin(np.minimum(ratio / 2.0, 1.0)))),
+        "standing_mismatch_ka": mismatch,
+        "magnetising_ka": magnetising,
+        "magnetising_h3": third, "magnetising_h5": fifth, "magnetising_h7": seventh,
     }
+    return wave, params
+
+
+def measurement(draws: Draws, wave: np.ndarray) -> tuple[np.ndarray, dict]:
+    """White noise and, in half of the windows, sampling-clock jitter (first-order: x + dt x')."""
+    n, rng = draws.n, draws.rng
+    noise = draws.spec(STANDING_SPECS["noise_std_ka"])
+    jitter_draw = rng.uniform(0.0, STANDING_SPECS["sampling_jitter_us"].high, n)
+    jitter_us = draws.take("sampling_jitter_us", np.where(rng.random(n) < 0.5, 0.0, jitter_draw))
+    offsets = rng.standard_normal((n, 1, N_SAMPLES)) * (jitter_us * 1e-6)[:, None, None]
+    wave = wave + np.gradient(wave, DT_S, axis=2) * offsets
+    wave += noise[:, None, None] * rng.standard_normal((n, N_PHASES, N_SAMPLES))
+    return wave, {"noise_std_ka": noise, "sampling_jitter_us": jitter_us}
+
+
+def finish(event: np.ndarray, draws: Draws, unit: np.ndarray, tap: np.ndarray,
+           params: dict) -> tuple[np.ndarray, dict]:
+    """Event + standing current + measurement; the parameters of all three merged into `params`."""
+    base, base_params = standing_current(draws, unit, tap)
+    wave, measured = measurement(draws, event + base)
+    params.update(base_params)
+    params.update(measured)
     return wave, params
 
 

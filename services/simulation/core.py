@@ -15,87 +15,36 @@ from typing import Any
 import numpy as np
 
 from services.labels import LABELS, label_parts, resolve_label
-from services.simulation.common import WINDOW_MS, Draws, to_float32
-from services.simulation.faults import LOOP_X_OVER_R, simulate_faults
-from services.simulation.transients import TRANSIENT_SIMULATORS
+from services.simulation.common import STANDING_SPECS, Draws, ParameterSpec, to_float32
+from services.simulation.faults import LOOP_X_OVER_R, RELAY_VIEWS, fault_specs, simulate_faults
+from services.simulation.transients import TRANSIENT_SIMULATORS, TRANSIENT_SPECS
 
-_INCEPTION = {"name": "inception_ms", "title": "Event inception", "unit": "ms",
-              "min": 0.0, "max": round(0.6 * WINDOW_MS, 2), "default": 10.0, "step": 0.1}
+__all__ = ["LOOP_X_OVER_R", "RELAY_VIEWS", "all_parameter_specs", "class_generator", "generate_dataset",
+           "parameter_specs", "resolve_classes", "simulate_event"]
 
-
-def _spec(name: str, title: str, unit: str, low: float, high: float, default: float, step: float) -> dict:
-    return {"name": name, "title": title, "unit": unit, "min": low, "max": high,
-            "default": default, "step": step}
+#: the standing-current and measurement parameters every label accepts as overrides
+_COMMON_SPECS: tuple[ParameterSpec, ...] = tuple(STANDING_SPECS.values())
 
 
-_RESISTANCE = _spec("fault_resistance_ohm", "Fault resistance", "ohm", 0.01, 100.0, 1.0, 0.01)
-_WINDING = _spec("winding_percent", "Winding involved", "%", 5.0, 100.0, 50.0, 1.0)
-_TURNS = _spec("shorted_turns_percent", "Shorted turns", "%", 1.0, 20.0, 5.0, 0.5)
-_TAP = _spec("tap_position", "Regulator tap position", "step", -16.0, 16.0, 8.0, 1.0)
-_LOADING = _spec("loading_percent", "Transformer loading", "%", 20.0, 110.0, 80.0, 1.0)
-
-_TRANSIENT_SPECS: dict[str, list[dict]] = {
-    "magnetising_inrush": [
-        _spec("switching_angle_deg", "Voltage angle at energisation", "deg", 0.0, 360.0, 0.0, 1.0),
-        _spec("remanence_percent", "Core remanence", "% of rated flux", 0.0, 80.0, 50.0, 1.0),
-        _spec("saturation_flux_pu", "Saturation (knee) flux", "pu", 1.05, 1.4, 1.2, 0.01),
-        _spec("decay_time_constant_ms", "Inrush decay time constant", "ms", 40.0, 300.0, 150.0, 5.0),
-        _INCEPTION,
-    ],
-    "sympathetic_inrush": [
-        _spec("dc_flux_offset_pu", "DC flux offset reached", "pu", 0.35, 0.9, 0.6, 0.01),
-        _spec("build_up_time_ms", "Build-up time constant", "ms", 15.0, 50.0, 25.0, 0.5),
-        _spec("saturation_flux_pu", "Saturation (knee) flux", "pu", 1.0, 1.2, 1.1, 0.01),
-        _spec("switching_angle_deg", "Neighbour's energisation angle", "deg", 0.0, 360.0, 0.0, 1.0),
-        _INCEPTION,
-    ],
-    "capacitor_switching": [
-        _spec("resonant_frequency_hz", "Resonant frequency 1/(2 pi sqrt(LC))", "Hz", 250.0, 1200.0, 500.0, 5.0),
-        _spec("damping_time_constant_ms", "Damping time constant", "ms", 2.0, 15.0, 6.0, 0.5),
-        _spec("steady_current", "Bank steady-state current", "", 0.1, 1.5, 0.5, 0.01),
-        _spec("switching_angle_deg", "Voltage angle at closing", "deg", 0.0, 360.0, 90.0, 1.0),
-        _INCEPTION,
-    ],
-    "external_fault_ct_saturation": [
-        _spec("fault_current", "Through-fault current", "", 15.0, 60.0, 30.0, 0.5),
-        _spec("x_over_r", "System X/R (DC offset decay)", "", 10.0, 40.0, 25.0, 0.5),
-        _spec("saturation_factor", "CT knee / symmetrical flux", "", 1.2, 40.0, 4.0, 0.1),
-        _spec("remanence_percent", "CT remanence", "% of knee", -80.0, 80.0, 0.0, 1.0),
-        _INCEPTION,
-    ],
-    "ferroresonance": [
-        _spec("mode_index", "Mode (0 fundamental, 1 30 Hz, 2 20 Hz, 3 chaotic)", "", 0.0, 3.0, 2.0, 1.0),
-        _spec("flux_peak_pu", "Peak core flux", "pu", 1.05, 1.5, 1.3, 0.01),
-        _spec("peak_current", "Peak current", "", 0.8, 12.0, 4.0, 0.1),
-        _INCEPTION,
-    ],
-    "non_linear_load_switching": [
-        _spec("load_current", "Rectifier load current (fundamental)", "", 0.2, 3.0, 1.0, 0.05),
-        _spec("commutation_overlap_deg", "Commutation overlap", "deg", 5.0, 30.0, 15.0, 0.5),
-        _spec("rise_time_ms", "Current rise time constant", "ms", 0.5, 5.0, 2.0, 0.1),
-        _INCEPTION,
-    ],
-}
-_INTEGER_PARAMS = {"tap_position", "mode_index"}
+def all_parameter_specs(label: str | int) -> list[ParameterSpec]:
+    """Every overridable parameter of a label (form ones first): the one table of ranges that the
+    physics draws from and that validation and the dashboard form read."""
+    parts = label_parts(LABELS[resolve_label(label)])
+    if parts.category == "transient":
+        specs = list(TRANSIENT_SPECS[parts.kind])
+    else:
+        specs = fault_specs(parts.equipment, parts.kind)
+    return specs + list(_COMMON_SPECS)
 
 
 def parameter_specs(label: str | int) -> list[dict]:
-    """Main physical parameters of a label's physics: name, title, unit, min, max, default, step."""
-    parts = label_parts(LABELS[resolve_label(label)])
-    if parts.category == "transient":
-        specs = _TRANSIENT_SPECS[parts.kind]
-    else:
-        size = _TURNS if parts.kind == "turn-to-turn" else _WINDING
-        fourth = _LOADING if parts.equipment == "power_transformer" else _TAP
-        low, high = LOOP_X_OVER_R[parts.equipment]
-        x_over_r = _spec("x_over_r", "Fault-loop X/R (DC offset decay)", "", low, high,
-                         round((low + high) / 2.0, 1), 0.1)
-        specs = [_RESISTANCE, size, _INCEPTION, x_over_r, fourth]
-    return [dict(spec) for spec in specs]
+    """Main physical parameters of a label's physics for the form: name, title, unit, min, max,
+    default, step (the form subset of `all_parameter_specs`)."""
+    return [spec.form_dict() for spec in all_parameter_specs(label) if spec.form]
 
 
 def _validate_overrides(label: str, overrides: Mapping[str, Any]) -> dict[str, float]:
-    specs = {spec["name"]: spec for spec in parameter_specs(label)}
+    specs = {spec.name: spec for spec in all_parameter_specs(label)}
     clean: dict[str, float] = {}
     for name, value in overrides.items():
         if name not in specs:
@@ -108,23 +57,23 @@ def _validate_overrides(label: str, overrides: Mapping[str, Any]) -> dict[str, f
             number = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"parameter {name!r} must be a number, got {value!r}") from None
-        spec = specs[name]
-        if not math.isfinite(number) or not spec["min"] <= number <= spec["max"]:
-            raise ValueError(
-                f"parameter {name!r} = {value!r} is out of range [{spec['min']}, {spec['max']}]"
-            )
-        if name in _INTEGER_PARAMS and number != round(number):
-            raise ValueError(f"parameter {name!r} must be a whole number, got {value!r}")
+        specs[name].check(number)
         clean[name] = number
     return clean
 
 
+def _check_relay_view(relay_view: str | None) -> None:
+    if relay_view is not None and relay_view not in RELAY_VIEWS:
+        raise ValueError(f"relay_view must be one of {', '.join(RELAY_VIEWS)}, got {relay_view!r}")
+
+
 def _simulate_batch(
-    label_id: int, rng: np.random.Generator, n: int, overrides: Mapping[str, float]
+    label_id: int, rng: np.random.Generator, n: int, overrides: Mapping[str, float],
+    relay_view: str | None = None,
 ) -> tuple[np.ndarray, list[dict]]:
     label = LABELS[label_id]
     parts = label_parts(label)
-    draws = Draws(rng, n, overrides)
+    draws = Draws(rng, n, overrides, relay_view)
     if parts.category == "transient":
         wave, columns = TRANSIENT_SIMULATORS[parts.kind](draws)
     else:
@@ -158,16 +107,20 @@ def class_generator(seed: int, label_id: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(label_id)]))
 
 
-def simulate_event(label: str | int, seed: int | None = None, **params: Any) -> tuple[np.ndarray, dict]:
-    """One window (float32 (3, 726)) of `label` and the parameters actually used.
+def simulate_event(label: str | int, seed: int | None = None, *, relay_view: str | None = None,
+                   **params: Any) -> tuple[np.ndarray, dict]:
+    """One window (float32 (3, 726), kA) of `label` and the parameters actually used.
 
-    Keyword parameters (names from `parameter_specs(label)`) replace the random draws; an unknown
-    name or an out-of-range value raises ValueError naming the parameter.
+    Keyword parameters (names from `all_parameter_specs(label)`, the form shows
+    `parameter_specs(label)`) replace the random draws; an unknown name or an out-of-range value
+    raises ValueError naming the parameter. `relay_view` (one of RELAY_VIEWS) forces the relay view
+    of an internal fault.
     """
     label_id = resolve_label(label)
     overrides = _validate_overrides(LABELS[label_id], params)
+    _check_relay_view(relay_view)
     rng = np.random.default_rng() if seed is None else class_generator(seed, label_id)
-    wave, rows = _simulate_batch(label_id, rng, 1, overrides)
+    wave, rows = _simulate_batch(label_id, rng, 1, overrides, relay_view)
     return wave[0], rows[0]
 
 
@@ -179,11 +132,18 @@ def resolve_classes(classes: Iterable[str | int] | None) -> list[int]:
 
 
 def generate_dataset(
-    per_class: int, seed: int, classes: Sequence[str | int] | None = None, progress: bool = False
+    per_class: int, seed: int, classes: Sequence[str | int] | None = None, progress: bool = False,
+    relay_view: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """`per_class` windows of each class: X float32 (n, 3, 726), y int64 (n,), params (JSON strings)."""
+    """`per_class` windows of each class: X float32 (n, 3, 726) in kA, y int64 (n,), params (JSON).
+
+    `relay_view` (one of RELAY_VIEWS) forces that relay view for every internal-fault window (a
+    validation set with the views swapped); None draws the mixture. All other draws, and every
+    transient window, are the same whatever `relay_view` is.
+    """
     if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
         raise ValueError(f"per_class must be a whole number >= 1, got {per_class!r}")
+    _check_relay_view(relay_view)
     ids = resolve_classes(classes)
     bar = None
     if progress:
@@ -193,7 +153,8 @@ def generate_dataset(
     waves, labels, params = [], [], []
     try:
         for label_id in ids:
-            wave, rows = _simulate_batch(label_id, class_generator(seed, label_id), int(per_class), {})
+            wave, rows = _simulate_batch(label_id, class_generator(seed, label_id), int(per_class), {},
+                                         relay_view)
             waves.append(wave)
             labels.append(np.full(per_class, label_id, dtype=np.int64))
             params.extend(json.dumps(row, sort_keys=True) for row in rows)

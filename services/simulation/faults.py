@@ -1,70 +1,68 @@
 """Internal faults of the power transformer and of the ISPAR series and exciting units.
 
-Physics and derivation of the signatures
-----------------------------------------
-A fault is described in the *winding frame* by the complex phasor vector F (3,) of the fault
-currents that leave the three windings of the faulted unit. The relay measures the differential
-currents D = M F, where M (3 x 3) is the connection matrix of the unit between its windings and the
-measured lines. Over the window each phase then carries
+Model
+-----
+A fault is a phasor vector F (3,) of the currents leaving the faulted windings (winding frame).
+The relay sees D = M F, where M (3 x 3) is the connection between those windings and the measured
+differential currents (the relay view). Each phase then carries
 
-    i_k(t) = Re[ D_k e^{j(theta - phi_z)} (z(t - t0) - z(0) e^{-(t - t0)/tau}) ],  t >= t0
+    i_k(t) = Re[ D_k (z(t - t0) - z(0) e^{-(t - t0)/tau}) ],  t0 <= t < clearing of phase k
 
-with theta the voltage angle at inception t0, phi_z = atan(X/R) the fault-loop angle, tau = (X/R)/omega
-the decay of the DC offset (the subtracted term makes the current start at zero, which is what
-produces the offset), and z(t) = e^{j omega t} (plus arc harmonics for turn-to-turn faults). The
-breaker may clear the fault inside the window; the current then falls to zero within a few ms.
+with z(t) = e^{j(omega t + theta - phi_z)} (plus arc harmonics for turn-to-turn faults), phi_z =
+atan(X/R) and tau = (X/R)/omega: the offset that makes the current start from zero (Horowitz &
+Phadke, "Power System Relaying", ch. 1-2, the DC offset of a fault current on an R-L circuit).
 
-Fault vectors F (winding frame, x/y = faulted phases, (x, y) in cyclic order A->B->C->A):
-- xG (Class1-3): e_x                                  single phase, zero sequence = the fault current
-- xy (Class8-10): e_x - rho e^{j eps} e_y               rho 0.95-1.05, |eps| < 4 deg: sum ~ 0
-- xyG (Class4-6): e_x + r e^{-j Delta} e_y              Delta 100-150 deg, r 0.7-1.4: a neutral current.
-  Delta is 60 deg for a solid fault with Z0 -> 0, 120 deg for Z0 = Z1 and tends to 180 deg (the xy
-  case) only for a very high ground resistance; the range keeps a 30 deg margin to both the xy
-  case and the point (Delta = 60 deg, r = 1) where the negative sequence vanishes and xyG would
-  look like a grounded three-phase fault.
-- ABC (class11): positive sequence (1, a^2, a) with per-phase imbalance < 3 %
-- ABCG (Class7): positive sequence + a neutral (zero-sequence) share of 0.25-0.5 as measured, from
-  unequal phase / ground fault resistances
-- tt: e_x with an arc (flattened current: 3rd harmonic 25-45 %, 5th 5-12 % of the fundamental),
-  small amplitude growing with the shorted turns, build-up over 3-12 ms as the arc establishes
-- ww: a current that leaves one winding and enters another; F is then already the measured route:
-  power transformer (HV winding of phase x to LV winding of phase y != x): e_x - r e^{j phi} e_y,
-  r 0.25-0.45 (the LV share referred through the turns ratio), |phi| < 10 deg;
-  ISPAR series unit (primary to its own delta secondary): e_x + w e^{j phi} (e_{x+1} - e_{x+2}),
-  w 0.5-0.9, |phi| < 20 deg: the current enters the delta and leaves through the two other lines;
-  ISPAR exciting unit (exciting winding to its regulating winding): e_x - r e^{j phi}(e_{x+1} +
-  e_{x+2}), r 0.35-0.6, |phi| < 15 deg: both quadrature phases in phase, opposite to phase x.
+Fault vectors F (x, y the faulted phases; which winding currents a fault drives, Blackburn & Domin,
+"Protective Relaying", ch. 4 and 9):
+- xG: e_x. xy: e_x - rho e^{j eps} e_y (rho 0.95-1.05, |eps| < 4 deg).
+- xyG: e_x + r e^{-j Delta} e_y (Delta 100-150 deg, r 0.7-1.4): the ground return.
+- ABC: positive sequence, < 3 % imbalance. ABCG: positive sequence + a ground (zero-sequence) share
+  drawn from 0 to 0.5: a bolted three-phase fault to ground can carry no ground current at all.
+- tt: e_x with arc distortion (3rd 25-45 %, 5th 5-12 %), amplitude growing with the shorted turns,
+  build-up 3-12 ms (the arc of an inter-turn fault; IEEE C37.91-2021 on turn-to-turn faults:
+  small terminal current).
+- ww: a current from a winding of phase x into a winding of phase y != x: e_x - r e^{j phi} e_y,
+  r 0.25-0.7, |phi| < 15 deg. Same form for every unit (no source fixes a unit-specific route).
 
-Connection matrices M (P = cyclic shift: column k -> row k+1):
-- power transformer, YNyn, the relay keeps the zero sequence: M = I. Only the faulted phases carry
-  current: xG -> [1,0,0], AB -> [1,-1,0] (sum 0), ABG -> two phases 100-150 deg apart with a
-  neutral current, ABC balanced with sum 0, ABCG balanced + neutral.
-- ISPAR series unit: its secondary is delta-connected, so a winding current of phase k also flows,
-  transformed, in the line the delta ties it to: M = I + s e^{j psi} P, s = 0.6 + 0.25 |tap|/16 (the
-  unit ratio grows with the phase shift 2.5 deg/step), psi = 30 deg (the delta) + 0.25 x phase
-  shift (20-40 deg). xG -> [1, s e^{j psi}, 0]: two phases, ratio 0.6-0.85, 20-40 deg apart, which
-  a power-transformer fault never gives. Sequence gains: zero 1 + s e^{j psi} (about 1.8), positive
-  1 + s e^{j(psi+120)} (about 0.5): ground faults show a strong neutral share.
-- ISPAR exciting unit: grounded wye-wye with the tap changer; the regulating winding of phase k
-  feeds the series units of the two quadrature phases (the series unit of A is excited by V_bc),
-  so M = I + j sigma t e^{j delta}(P - P^2): a fault in phase A's exciting winding also shows in B and
-  C with equal magnitude t = 0.15 + 0.13 |tap|/16 at +90 and -90 deg (sigma = sign of the tap, advance
-  or retard), |delta| < 8 deg. xG -> [1, +-jt, -+jt]. Sequence gains: zero 1, positive
-  1 - sqrt(3) sigma t, negative 1 + sqrt(3) sigma t; t stays below 0.3 so that neither sequence is
-  cancelled (t = 0.58 would erase one and merge the fault types).
-Since every M is circulant, a balanced (positive-sequence) fault stays balanced in every unit, so
-the phasor pattern cannot tell the units apart for ABC / ABCG faults. What does is the fault loop:
-X/R 20-40 for the power transformer (leakage reactance of a 500 MVA unit), 5-9 for the series unit
-(fed through the line), 1.5-3 for the exciting unit (regulating winding and tap-changer transition
-resistance in the loop), seen in the DC offset decay (tau 53-106 ms, 13-24 ms, 4-8 ms: at least one
-phase of a three-phase fault always carries a large offset), and the unit's short-circuit level.
-The pattern distance (1 - |<P, Q>|^2 / (|P|^2 |Q|^2))^0.5 between any two fault types of one unit,
-minimised over the random parameters, is at least 0.10 (checked by sampling).
+Relay views (RELAY_VIEWS). Which currents each unit's differential relay compares (CT placement,
+winding connections as the relay sees them) is not publicly documented for the data set's units
+(DESIGN.md section 4); it is randomised across plausible alternatives with the SAME mixture for
+every unit and recorded in params["relay_view"]:
+- "faulted_windings": M = I, the faulted windings' currents as they are (CTs in the winding
+  leads, zero sequence kept: a wye-grounded winding with wye CTs, Blackburn & Domin ch. 9).
+- "zero_sequence_removed": M = I - J/3 (J all ones): the zero sequence is removed, as delta-connected
+  CTs or a numerical relay's zero-sequence elimination do on a grounded-wye winding (IEEE
+  C37.91-2021, Blackburn & Domin ch. 9). An AG fault shows (2/3, -1/3, -1/3): still most in A.
+- "delta_tied": M = I + s e^{+-j psi} Q, Q the cyclic shift to the next or the previous line: a delta
+  ties the winding current into a second line at about 30 deg (psi 20-40 deg, s 0.3-0.9): the
+  standard 30 deg shift of a delta winding (GE P64x manual, "phase and amplitude compensation";
+  Blackburn & Domin ch. 9); s < 1 keeps the faulted phase the largest.
+`generate_dataset(..., relay_view=...)` forces one view for every fault window.
 
-Amplitude (peak of the largest phase, units of the data): L (0.15 + 0.85 w) / (1 + R_f / 15 ohm) for
-winding fraction w, fault resistance R_f (log-uniform 0.01-100 ohm) and the unit level L = 4 (power
-transformer), 2 (series), 1.2 (exciting) -> about 0.03 to 4; turn-to-turn: L (0.03 + 0.15
-(turns / 20 %)^0.8) / (1 + R_f / 100 ohm) -> about 0.02 to 0.7.
+Unit differences that REMAIN (each with its source):
+- short-circuit level: the peak current of a solid full-winding fault is drawn per unit in
+  overlapping ranges (power transformer 2.5-5 kA, series 1.2-3 kA, exciting 0.8-2 kA): the large
+  transformer's lower impedance; the data set's internal faults span roughly 0.05-4 kA (Bera et al.
+  2020 and DESIGN.md section 3); the exact levels are not publicly documented; randomised;
+- the composition of the standing current (common.standing_current): the exciting unit's
+  magnetising current grows with the tap (Kramer & Ruff 1998); the ISPAR units' mismatch is an
+  uncompensated phase shift (IEEE C37.245-2018), the power transformer's a ratio mismatch (Hayder et
+  al. 2008); the ISPAR units carry a tap position, the power transformer does not.
+Unit differences REMOVED (no public source supports them): the exciting unit's quadrature (+-90 deg)
+cross-phase coupling, the series unit's fixed delta coupling, the unit-specific winding-to-winding
+routes, and the X/R (DC time constant) per unit: X/R is now drawn log-uniform 1.5-40 for every unit,
+because it depends on the source, the fault location and the fault resistance, not on which unit is
+faulted (Horowitz & Phadke ch. 2; IEEE C37.91-2021 on DC offset and CT performance).
+
+Timing: the data set's protocol (Bera et al. 2020; arXiv 2302.03826): the fault is applied for
+0.05 s and then removed; each phase is interrupted at its next current zero (a fault switch or
+breaker interrupts at a current zero: Blackburn & Domin ch. 1), so the current returns to the
+standing level inside the window. 30 % of windows are augmented: inception anywhere in the first
+60 %, and cleared after 2-3.5 cycles or not inside the window.
+
+Amplitude (peak of the largest phase, kA): L (0.15 + 0.85 w) / (1 + R_f / 15 ohm) for winding
+fraction w, fault resistance R_f (log-uniform 0.01-100 ohm) and unit level L -> about 0.02 to 5;
+turn-to-turn: L (0.03 + 0.15 (turns / 20 %)^0.8) / (1 + R_f / 100 ohm) -> about 0.01 to 0.8.
 """
 
 from __future__ import annotations
@@ -73,34 +71,76 @@ import numpy as np
 
 from services.simulation.common import (
     CYCLE_MS,
+    DEG_PER_TAP_STEP,
+    FAULT_DURATION_MS,
+    INCEPTION,
     OMEGA,
     POSITIVE_SEQUENCE,
     T_MS,
-    WINDOW_MS,
+    UNIT_INDEX,
     Draws,
-    background,
-    clearing_envelope,
+    ParameterSpec,
+    active_mask,
     elapsed_s,
+    finish,
 )
+from services.waveform import N_SAMPLES
 
 FAULT_PHASES: dict[str, tuple[int, ...]] = {
     "AG": (0,), "BG": (1,), "CG": (2,), "ABG": (0, 1), "ACG": (2, 0), "BCG": (1, 2),
     "ABCG": (0, 1, 2), "AB": (0, 1), "AC": (2, 0), "BC": (1, 2), "ABC": (0, 1, 2),
 }
-_EYE = np.eye(3, dtype=np.complex128)
-_SHIFT = np.roll(_EYE, 1, axis=0)  # column k -> row k+1
-_SHIFT2 = _SHIFT @ _SHIFT
-#: peak current of a solid fault over the whole winding, units of the data (unit short-circuit level)
-FAULT_LEVEL = {"power_transformer": 4.0, "ispar_series": 2.0, "ispar_exciting": 1.2}
-#: X/R of the fault loop: the large transformer's leakage reactance, the line feeding the series
-#: unit, the regulating winding and tap-changer transition resistance of the exciting unit
-LOOP_X_OVER_R = {"power_transformer": (20.0, 40.0), "ispar_series": (5.0, 9.0),
-                 "ispar_exciting": (1.5, 3.0)}
 EQUIPMENT_TITLES = {
     "power_transformer": "power transformer",
     "ispar_series": "ISPAR series unit",
     "ispar_exciting": "ISPAR exciting unit",
 }
+#: relay views and their weights: identical for every unit (no public source fixes one per unit)
+RELAY_VIEWS: tuple[str, ...] = ("faulted_windings", "zero_sequence_removed", "delta_tied")
+RELAY_VIEW_WEIGHTS = (0.45, 0.2, 0.35)
+
+_EYE = np.eye(3, dtype=np.complex128)
+_NEXT = np.roll(_EYE, 1, axis=0)  # column k -> row k+1
+_PREVIOUS = _NEXT.T
+_ZERO = np.full((3, 3), 1.0 / 3.0, dtype=np.complex128)
+
+# --- the one table of fault parameter ranges ------------------------------------------------------
+FAULT_SPECS = {
+    "fault_resistance_ohm": ParameterSpec("fault_resistance_ohm", "Fault resistance", "ohm",
+                                          0.01, 100.0, 1.0, 0.01, dist="log"),
+    "winding_percent": ParameterSpec("winding_percent", "Winding involved", "%", 5.0, 100.0, 50.0, 1.0),
+    "shorted_turns_percent": ParameterSpec("shorted_turns_percent", "Shorted turns", "%",
+                                           1.0, 20.0, 5.0, 0.5),
+    # one X/R range for every unit: it belongs to the source and the fault loop, not to the unit
+    "x_over_r": ParameterSpec("x_over_r", "Fault-loop X/R (DC offset decay)", "", 1.5, 40.0, 10.0,
+                              0.1, dist="log"),
+    "tap_position": ParameterSpec("tap_position", "Regulator tap position", "step", -16.0, 16.0,
+                                  8.0, 1.0, dist="int"),
+    "inception_angle_deg": ParameterSpec("inception_angle_deg", "Voltage angle at inception", "deg",
+                                         0.0, 360.0, 0.0, 1.0, form=False),
+}
+#: peak current of a solid full-winding fault (kA): the unit's short-circuit level, overlapping
+UNIT_FAULT_LEVEL = {
+    "power_transformer": ParameterSpec("unit_fault_level_ka", "Unit fault level", "kA", 2.5, 5.0, 4.0,
+                                       0.1, form=False),
+    "ispar_series": ParameterSpec("unit_fault_level_ka", "Unit fault level", "kA", 1.2, 3.0, 2.0, 0.1,
+                                  form=False),
+    "ispar_exciting": ParameterSpec("unit_fault_level_ka", "Unit fault level", "kA", 0.8, 2.0, 1.2,
+                                    0.1, form=False),
+}
+#: X/R range per unit, kept for importers: the same for every unit now
+LOOP_X_OVER_R = {unit: (FAULT_SPECS["x_over_r"].low, FAULT_SPECS["x_over_r"].high)
+                 for unit in EQUIPMENT_TITLES}
+
+
+def fault_specs(equipment: str, kind: str) -> list[ParameterSpec]:
+    """Every parameter of a fault label, form ones first (the form shows five)."""
+    size = FAULT_SPECS["shorted_turns_percent" if kind == "turn-to-turn" else "winding_percent"]
+    specs = [FAULT_SPECS["fault_resistance_ohm"], size, INCEPTION, FAULT_SPECS["x_over_r"]]
+    if equipment != "power_transformer":
+        specs.append(FAULT_SPECS["tap_position"])
+    specs += [FAULT_SPECS["inception_angle_deg"], UNIT_FAULT_LEVEL[equipment]]
+    return specs
 
 
 def _unit(n: int, index: np.ndarray | int) -> np.ndarray:
@@ -109,31 +149,33 @@ def _unit(n: int, index: np.ndarray | int) -> np.ndarray:
     return out
 
 
-def _connection(equipment: str, tap: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """(n, 3, 3) connection matrices and the derived coupling parameters."""
-    n = tap.shape[0]
-    if equipment == "power_transformer":
-        return np.broadcast_to(_EYE, (n, 3, 3)).copy(), {"phase_shift_deg": np.full(n, np.nan)}
-    phase_shift = 2.5 * tap
-    if equipment == "ispar_series":
-        ratio = 0.6 + 0.25 * np.abs(tap) / 16.0
-        psi = np.deg2rad(30.0 + 0.25 * phase_shift + rng.uniform(-2.0, 2.0, n))
-        coupling = ratio * np.exp(1j * psi)
-        matrix = _EYE[None] + coupling[:, None, None] * _SHIFT[None]
-        return matrix, {"phase_shift_deg": phase_shift, "coupling_ratio": ratio,
-                        "coupling_angle_deg": np.rad2deg(psi)}
-    ratio = 0.15 + 0.13 * np.abs(tap) / 16.0
-    sigma = np.where(tap < 0, -1.0, 1.0)
-    delta = np.deg2rad(rng.uniform(-8.0, 8.0, n))
-    coupling = 1j * sigma * ratio * np.exp(1j * delta)
-    matrix = _EYE[None] + coupling[:, None, None] * (_SHIFT - _SHIFT2)[None]
-    return matrix, {"phase_shift_deg": phase_shift, "coupling_ratio": ratio,
-                    "coupling_angle_deg": np.rad2deg(np.angle(coupling))}
+def relay_view_matrices(draws: Draws) -> tuple[np.ndarray, dict]:
+    """(n, 3, 3) relay-view matrices M and the drawn view (same mixture for every unit)."""
+    n, rng = draws.n, draws.rng
+    view = rng.choice(len(RELAY_VIEWS), size=n, p=RELAY_VIEW_WEIGHTS)
+    tie_ratio = rng.uniform(0.3, 0.9, n)
+    tie_angle = rng.uniform(20.0, 40.0, n)
+    to_next = rng.random(n) < 0.5
+    if draws.relay_view is not None:
+        view = np.full(n, RELAY_VIEWS.index(draws.relay_view))
+    sign = np.where(to_next, 1.0, -1.0)
+    shift = np.where(to_next[:, None, None], _NEXT[None], _PREVIOUS[None])
+    tie = tie_ratio * np.exp(1j * np.deg2rad(sign * tie_angle))
+    matrices = np.where(
+        (view == 0)[:, None, None], _EYE[None],
+        np.where((view == 1)[:, None, None], (_EYE - _ZERO)[None], _EYE[None] + tie[:, None, None] * shift),
+    )
+    tied = view == 2
+    params = {
+        "relay_view": np.array(RELAY_VIEWS)[view],
+        "tie_ratio": np.where(tied, tie_ratio, np.nan),
+        "tie_angle_deg": np.where(tied, sign * tie_angle, np.nan),
+        "tie_line": np.where(tied, np.where(to_next, "next", "previous"), None),
+    }
+    return matrices, params
 
 
-def _fault_vector(
-    kind: str, equipment: str, draws: Draws, sequence_gain_ratio: np.ndarray
-) -> tuple[np.ndarray, dict]:
+def _fault_vector(kind: str, draws: Draws) -> tuple[np.ndarray, dict]:
     """(n, 3) winding-frame fault currents for a fault kind (see module docstring)."""
     n, rng = draws.n, draws.rng
     extra: dict[str, np.ndarray] = {}
@@ -152,69 +194,62 @@ def _fault_vector(
     if kind in ("ABC", "ABCG"):
         imbalance = 1.0 + 0.03 * rng.uniform(0.0, 1.0, (n, 3)) * np.exp(2j * np.pi * rng.random((n, 3)))
         vector = POSITIVE_SEQUENCE[None, :] * imbalance
+        share = rng.uniform(0.0, 0.5, n)
+        zero_angle = np.exp(2j * np.pi * rng.random(n))
         if kind == "ABCG":
-            # neutral-current share as measured (after the unit's zero/positive sequence gains)
-            extra["zero_sequence_ratio"] = rng.uniform(0.25, 0.5, n)
-            zero = extra["zero_sequence_ratio"] * np.exp(2j * np.pi * rng.random(n))
-            vector = vector + zero[:, None] * sequence_gain_ratio[:, None]
+            extra["ground_share"] = share
+            vector = vector + (share * zero_angle)[:, None]
         return vector, extra
     faulted = rng.integers(0, 3, n)
-    extra["faulted_phase"] = faulted
+    other = (faulted + rng.integers(1, 3, n)) % 3
+    ratio = rng.uniform(0.25, 0.7, n) * np.exp(1j * np.deg2rad(rng.uniform(-15.0, 15.0, n)))
+    extra["faulted_phase"] = np.array(["A", "B", "C"])[faulted]
     if kind == "turn-to-turn":
         return _unit(n, faulted), extra
-    # winding-to-winding
-    phi = np.deg2rad(rng.uniform(-1.0, 1.0, n))
-    if equipment == "power_transformer":
-        other = (faulted + rng.integers(1, 3, n)) % 3
-        ratio = 0.25 + 0.2 * rng.random(n)
-        extra["second_phase"] = other
-        return _unit(n, faulted) - (ratio * np.exp(10j * phi))[:, None] * _unit(n, other), extra
-    nxt, nxt2 = _unit(n, (faulted + 1) % 3), _unit(n, (faulted + 2) % 3)
-    if equipment == "ispar_series":
-        ratio = rng.uniform(0.5, 0.9, n) * np.exp(20j * phi)
-        return _unit(n, faulted) + ratio[:, None] * (nxt - nxt2), extra
-    ratio = rng.uniform(0.35, 0.6, n) * np.exp(15j * phi)
-    return _unit(n, faulted) - ratio[:, None] * (nxt + nxt2), extra
+    extra["second_phase"] = np.array(["A", "B", "C"])[other]
+    return _unit(n, faulted) - ratio[:, None] * _unit(n, other), extra
+
+
+def clear_at_current_zero(current: np.ndarray, command_ms: np.ndarray) -> np.ndarray:
+    """(n, 3) sample index at which each phase is interrupted: its first current zero at or after
+    the clearing command (N_SAMPLES when it has none inside the window or no command)."""
+    command = np.where(np.isnan(command_ms), np.inf, command_ms)
+    after = T_MS[None, None, 1:] >= command[:, None, None]
+    crossing = (current[:, :, 1:] * current[:, :, :-1] <= 0.0) & after
+    first = np.argmax(crossing, axis=2) + 1
+    return np.where(crossing.any(axis=2), first, N_SAMPLES)
 
 
 def simulate_faults(equipment: str, kind: str, draws: Draws) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Batch of internal-fault windows (n, 3, T) and their parameter columns."""
+    """Batch of internal-fault windows (n, 3, T) in kA and their parameter columns."""
     n, rng = draws.n, draws.rng
     turn_fault = kind == "turn-to-turn"
-    resistance = draws.log_uniform("fault_resistance_ohm", 0.01, 100.0)
-    level = FAULT_LEVEL[equipment]
+    resistance = draws.spec(FAULT_SPECS["fault_resistance_ohm"])
+    level = draws.spec(UNIT_FAULT_LEVEL[equipment])
     if turn_fault:
-        turns = draws.uniform("shorted_turns_percent", 1.0, 20.0)
-        amplitude = level * (0.03 + 0.15 * (turns / 20.0) ** 0.8) / (1.0 + resistance / 100.0)
+        size = draws.spec(FAULT_SPECS["shorted_turns_percent"])
+        amplitude = level * (0.03 + 0.15 * (size / 20.0) ** 0.8) / (1.0 + resistance / 100.0)
     else:
-        winding = draws.uniform("winding_percent", 5.0, 100.0)
-        amplitude = level * (0.15 + 0.85 * winding / 100.0) / (1.0 + resistance / 15.0)
-    inception = draws.inception_ms()
-    angle = draws.uniform("inception_angle_deg", 0.0, 360.0)
-    x_over_r = draws.uniform("x_over_r", *LOOP_X_OVER_R[equipment])
+        size = draws.spec(FAULT_SPECS["winding_percent"])
+        amplitude = level * (0.15 + 0.85 * size / 100.0) / (1.0 + resistance / 15.0)
+    inception, augmented = draws.inception_ms()
+    angle = draws.spec(FAULT_SPECS["inception_angle_deg"])
+    x_over_r = draws.spec(FAULT_SPECS["x_over_r"])
+    tap = draws.spec(FAULT_SPECS["tap_position"])
     if equipment == "power_transformer":
-        tap = np.zeros(n)
-    else:
-        sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
-        tap = draws.integers("tap_position", 0, 16) * sign
-        if "tap_position" in draws.overrides:
-            tap = np.full(n, float(draws.overrides["tap_position"]))
-    matrix, coupling = _connection(equipment, tap, rng)
-    positive_gain = np.einsum("nij,j->ni", matrix, POSITIVE_SEQUENCE)[:, 0]
-    zero_gain = matrix.sum(axis=2)[:, 0]
-    vector, extra = _fault_vector(kind, equipment, draws, positive_gain / zero_gain)
-    # a winding-to-winding vector is already the measured route between the two windings
-    measured = vector if kind == "winding-to-winding" else np.einsum("nij,nj->ni", matrix, vector)
+        tap = np.full(n, np.nan)
+    matrix, view_params = relay_view_matrices(draws)
+    vector, extra = _fault_vector(kind, draws)
+    measured = np.einsum("nij,nj->ni", matrix, vector)
     measured *= (amplitude / np.abs(measured).max(axis=1))[:, None]
 
-    # breaker clearing: 2-3.5 cycles after inception in half of the windows, if inside the window
-    delay = rng.uniform(2.0, 3.5, n) * CYCLE_MS
-    cleared = (rng.random(n) < 0.5) & (inception + delay < WINDOW_MS - 4.0)
-    clear_ms = np.where(cleared, inception + delay, np.nan)
-    arc_tau = rng.uniform(0.3, 1.2, n)
+    # timing: protocol 50 ms then the next current zero; augmented: 2-3.5 cycles or none
+    late_delay = rng.uniform(2.0, 3.5, n) * CYCLE_MS
+    keeps_on = rng.random(n) < 0.5
+    command = np.where(augmented, np.where(keeps_on, np.nan, inception + late_delay),
+                       inception + FAULT_DURATION_MS)
 
-    t = elapsed_s(inception)  # (n, T)
-    active = (T_MS[None, :] >= inception[:, None])
+    t = elapsed_s(inception)
     tau = x_over_r / OMEGA
     theta = np.deg2rad(angle) - np.arctan(x_over_r)  # current angle at inception
     harmonics = {1: np.ones(n, dtype=np.complex128)}
@@ -228,29 +263,34 @@ def simulate_faults(equipment: str, kind: str, draws: Draws) -> tuple[np.ndarray
         z += rotation[:, None] * np.exp(1j * order * OMEGA * t)
         z0 += rotation
     z -= z0[:, None] * np.exp(-t / tau[:, None])
-    envelope = active * clearing_envelope(clear_ms, arc_tau)
+    envelope = active_mask(inception).astype(np.float64)
     if turn_fault:
         build_up = rng.uniform(3.0, 12.0, n)
         envelope = envelope * (1.0 - np.exp(-t * 1000.0 / build_up[:, None]))
     z *= envelope
-    wave = np.real(measured[:, :, None] * z[:, None, :])
+    event = np.real(measured[:, :, None] * z[:, None, :])
+    stop = clear_at_current_zero(event, command)
+    event *= np.arange(N_SAMPLES)[None, None, :] < stop[:, :, None]
+    significant = np.abs(measured) > 0.02 * np.abs(measured).max(axis=1, keepdims=True)
+    last = np.where(significant, stop, -1).max(axis=1)
+    clearing = np.where(last < N_SAMPLES, last / 10.0, np.nan)
 
-    base, base_params = background(draws)
-    params: dict[str, np.ndarray] = {
-        "fault_resistance_ohm": resistance,
+    params: dict = {
+        "timing": np.where(augmented, "augmented", "protocol"),
         "inception_ms": inception,
+        "clearing_command_ms": command,
+        "clearing_ms": clearing,
+        "fault_resistance_ohm": resistance,
         "inception_angle_deg": angle,
         "x_over_r": x_over_r,
         "dc_time_constant_ms": tau * 1000.0,
-        "peak_fault_current": amplitude,
-        "clearing_ms": clear_ms,
-        "tap_position": tap if equipment != "power_transformer" else np.full(n, np.nan),
-        **coupling,
+        "unit_fault_level_ka": level,
+        "peak_fault_current_ka": amplitude,
+        "tap_position": tap,
+        "phase_shift_deg": DEG_PER_TAP_STEP * tap,
+        **view_params,
         **extra,
-        **base_params,
     }
-    if turn_fault:
-        params["shorted_turns_percent"] = turns
-    else:
-        params["winding_percent"] = winding
-    return wave + base, params
+    params["shorted_turns_percent" if turn_fault else "winding_percent"] = size
+    unit = np.full(n, UNIT_INDEX[equipment])
+    return finish(event, draws, unit, tap, params)

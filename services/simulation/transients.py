@@ -1,33 +1,44 @@
 """Transients that are not internal faults, each from its own physics (vectorised over windows).
 
-- Magnetising inrush: energising a transformer at voltage angle theta_k leaves in each core the flux
-  lambda_k(t) = (lambda_r,k + cos theta_k) e^{-t/tau} - cos(omega t + theta_k) (per unit of rated flux,
-  lambda_r,k = remanence, differing per phase). The core draws current only above the saturation flux
-  lambda_s (1.05-1.4 pu): i = (|lambda| - lambda_s)+ / L_air. The result is unipolar, peaked, with gaps
-  where the core is unsaturated (hence a strong 2nd harmonic), decaying over many cycles (tau 40-300 ms).
+Every window also carries the standing differential current of a unit drawn at random
+(`common.finish`), so the standing current says nothing about the class.
+
+- Magnetising inrush: energising phase k at voltage angle theta_k leaves in its core the flux
+  lambda_k(t) = (lambda_r,k + cos theta_k) e^{-t/tau} - cos(omega t + theta_k) (per unit of rated
+  flux); the core draws current only above the saturation flux lambda_s: i = (|lambda| - lambda_s)+
+  / L_air: unipolar, peaked, gapped, with a strong 2nd harmonic (IEEE C37.91-2021, inrush;
+  Blackburn & Domin, "Protective Relaying", ch. 9; Horowitz & Phadke, "Power System Relaying",
+  ch. 8). Remanence: a bank of single-phase units has independent remanence per phase; a three-limb
+  core's remanent fluxes are coupled and sum to about zero (Blackburn & Domin ch. 9); both are drawn
+  (`core_type`). Each pole closes at its own instant (breaker pole scatter, 0-3 ms: not publicly
+  documented for the data set; randomised), so each phase has its own energisation angle.
 - Sympathetic inrush: the parallel, already energised transformer sees the DC voltage drop of its
-  neighbour's inrush across the shared source resistance: its flux takes an offset of the opposite
-  polarity, built up over a few cycles (build-up 15-50 ms): the same core law gives peaks of opposite
-  polarity to the neighbour's inrush that grow during the window instead of starting at their largest.
-- Capacitor switching: closing an uncharged bank through the source inductance at voltage angle theta:
-  i(t) = I_ss [cos(omega t + theta) - cos(theta) cos(omega_r t) e^{-t/tau}
-  + (omega_r/omega) sin(theta) sin(omega_r t) e^{-t/tau}],  f_r = 1/(2 pi sqrt(LC)) 250-1200 Hz
-  (derived from the LC circuit with i(0) = 0, v_C(0) = 0), per phase at theta - k 120 deg.
-- External fault with CT saturation: the through-fault primary current (with DC offset, X/R 10-40)
-  is reproduced by both CT sets until one CT core saturates; the CT flux follows
-  d lambda / dt = R_b (i_p - i_m(lambda)) with the magnetising current i_m rising steeply above the knee.
-  The differential current is i_m: zero until saturation, then clipped, distorted half-cycles. Time to
-  saturation follows from DC offset, X/R, burden (saturation factor) and remanence. Integrated with
-  backward Euler on the piecewise-linear core (stable for the steep saturated slope), one time step
-  at a time but vectorised over all windows and phases.
-- Ferroresonance: a saturable magnetising reactance in resonance with line/grading capacitance
-  sustains a flux that is fundamental (distorted), sub-harmonic (30 Hz, 20 Hz) or chaotic
-  (quasi-periodic, incommensurate components); the current is the core's steep non-linear function
-  i = k (0.15 lambda + lambda |lambda|^8) of that flux: sustained, peaky, distorted.
-- Non-linear load switching: a six-pulse rectifier load switched in at t0 (inside the protected
-  zone, e.g. on a tertiary or station-service winding): i_k = I_1 sum_h s_h F_h(mu)/h cos(h(omega t +
-  theta_k)), h = 1, 5, 7, 11, 13 with the signs (-, +, -, +) of six-pulse theory and the commutation
-  overlap mu reducing the higher orders; the current rises with the DC-side time constant.
+  neighbour's inrush across the shared source resistance; its flux takes an offset of opposite
+  polarity built up over a few cycles (Horowitz & Phadke ch. 8; IEEE C37.91-2021).
+- Capacitor switching: closing an uncharged bank through the source inductance, the exact LC
+  solution i(t) = I_ss [cos(omega t + theta) - cos(theta) cos(omega_r t) e^{-t/tau}
+  + (omega_r/omega) sin(theta) sin(omega_r t) e^{-t/tau}], f_r = 1/(2 pi sqrt(LC)) 250-1200 Hz
+  (Greenwood, "Electrical Transients in Power Systems", capacitor energisation).
+- External fault with CT saturation: the through-fault primary current (DC offset, X/R 10-40) is
+  reproduced by both CT sets until one CT core saturates; its flux follows d lambda/dt = R_b (i_p -
+  i_m(lambda)) and the differential current is i_m (IEEE C37.110-2007, CT saturation and time to
+  saturation; IEEE C37.91-2021). Every window saturates inside the window: a window that would not
+  gets the full-offset inception angle and then a lower knee (checked, never silently kept).
+- Ferroresonance: a saturable magnetising reactance in resonance with line / grading capacitance
+  sustains fundamental (distorted), sub-harmonic (30 Hz, 20 Hz) or chaotic flux; the current is the
+  core's steep function of that flux (Greenwood; IEEE C37.91-2021 lists ferroresonance among
+  conditions a differential relay sees).
+- Non-linear load switching: a rectifier load inside the zone switched in at t0. Line current of a
+  six-pulse bridge through a wye-wye transformer: I_1 sum_h s_h F_h(mu) / h cos(h(omega t + theta_k
+  - alpha')), characteristic orders h = kp +- 1 with s_h = +1 for h = 6k + 1 (positive sequence)
+  and -1 for h = 6k - 1 (negative sequence); a delta-wye transformer shifts each harmonic by
+  s_h x 30 deg, which reverses the 5th, 7th, 17th, 19th relative to the fundamental; a 12-pulse
+  rectifier (one wye-wye and one delta-wye bridge) cancels them up to a small bridge imbalance
+  (IEEE 519-2022 and Arrillaga & Watson, "Power System Harmonics", characteristic harmonics
+  h = kp +- 1; Acha et al., "Power Electronic Control in Electrical Systems", 12-pulse wye/delta
+  cancellation of the 5th and 7th). Firing delay alpha and commutation overlap mu delay the current
+  by alpha + mu/2 and reduce the harmonics by F_h(mu) = |sin(h mu/2) / (h mu/2)| (a first-order
+  overlap model, Arrillaga & Watson).
 """
 
 from __future__ import annotations
@@ -36,21 +47,103 @@ import numpy as np
 
 from services.simulation.common import (
     DT_S,
+    INCEPTION,
     OMEGA,
+    PHASE_OFFSETS,
     POSITIVE_SEQUENCE,
     T_MS,
     Draws,
-    background,
+    ParameterSpec,
+    active_mask,
     elapsed_s,
+    finish,
 )
+from services.waveform import N_SAMPLES, SAMPLES_PER_CYCLE
 
-_PHASE_OFFSETS = np.array([0.0, -2.0 * np.pi / 3.0, 2.0 * np.pi / 3.0])
 FERRO_MODES = ("fundamental", "subharmonic_30Hz", "subharmonic_20Hz", "chaotic")
+CORE_TYPES = ("single_phase_bank", "three_limb")
+RECTIFIER_CONNECTIONS = ("wye-wye", "delta-wye")
 
 
-def _phase_angles(angle_deg: np.ndarray) -> np.ndarray:
-    """(n, 3) voltage angles of phases A, B, C at inception."""
-    return np.deg2rad(angle_deg)[:, None] + _PHASE_OFFSETS[None, :]
+def _s(name, title, unit, low, high, default, step, **kw) -> ParameterSpec:
+    return ParameterSpec(name, title, unit, low, high, default, step, **kw)
+
+
+#: the one table of transient parameter ranges: form ones first, then hidden ones
+TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
+    "magnetising_inrush": [
+        _s("switching_angle_deg", "Voltage angle at energisation", "deg", 0.0, 360.0, 0.0, 1.0),
+        _s("remanence_percent", "Core remanence", "% of rated flux", 0.0, 80.0, 50.0, 1.0),
+        _s("saturation_flux_pu", "Saturation (knee) flux", "pu", 1.05, 1.4, 1.2, 0.01),
+        _s("decay_time_constant_ms", "Inrush decay time constant", "ms", 40.0, 300.0, 150.0, 5.0),
+        INCEPTION,
+        _s("core_type", "Core (0 single-phase bank, 1 three-limb)", "", 0.0, 1.0, 1.0, 1.0,
+           dist="choice", choices=(0.0, 1.0), form=False),
+        _s("pole_scatter_ms", "Breaker pole scatter", "ms", 0.0, 3.0, 1.0, 0.1, form=False),
+        _s("inrush_scale_ka", "Core current per pu flux above the knee", "kA", 8.0, 60.0, 20.0, 1.0,
+           dist="log", form=False),
+    ],
+    "sympathetic_inrush": [
+        _s("dc_flux_offset_pu", "DC flux offset reached", "pu", 0.35, 0.9, 0.6, 0.01),
+        _s("build_up_time_ms", "Build-up time constant", "ms", 15.0, 50.0, 25.0, 0.5),
+        _s("saturation_flux_pu", "Saturation (knee) flux", "pu", 1.0, 1.2, 1.1, 0.01),
+        _s("switching_angle_deg", "Neighbour's energisation angle", "deg", 0.0, 360.0, 0.0, 1.0),
+        INCEPTION,
+        _s("inrush_scale_ka", "Core current per pu flux above the knee", "kA", 6.0, 40.0, 15.0, 1.0,
+           dist="log", form=False),
+    ],
+    "capacitor_switching": [
+        _s("resonant_frequency_hz", "Resonant frequency 1/(2 pi sqrt(LC))", "Hz", 250.0, 1200.0, 500.0, 5.0),
+        _s("damping_time_constant_ms", "Damping time constant", "ms", 2.0, 15.0, 6.0, 0.5),
+        _s("steady_current", "Bank steady-state current", "kA", 0.1, 1.5, 0.5, 0.01, dist="log"),
+        _s("switching_angle_deg", "Voltage angle at closing", "deg", 0.0, 360.0, 90.0, 1.0),
+        INCEPTION,
+    ],
+    "external_fault_ct_saturation": [
+        _s("fault_current", "Through-fault current", "kA", 15.0, 60.0, 30.0, 0.5, dist="log"),
+        _s("x_over_r", "System X/R (DC offset decay)", "", 10.0, 40.0, 25.0, 0.5),
+        _s("saturation_factor", "CT knee / symmetrical flux", "", 1.2, 40.0, 4.0, 0.1, dist="custom"),
+        _s("remanence_percent", "CT remanence", "% of knee", -80.0, 80.0, 0.0, 1.0),
+        INCEPTION,
+        _s("inception_angle_deg", "Voltage angle at inception", "deg", 0.0, 360.0, 0.0, 1.0, form=False),
+    ],
+    "ferroresonance": [
+        _s("mode_index", "Mode (0 fundamental, 1 30 Hz, 2 20 Hz, 3 chaotic)", "", 0.0, 3.0, 2.0, 1.0,
+           dist="int"),
+        _s("flux_peak_pu", "Peak core flux", "pu", 1.05, 1.5, 1.3, 0.01),
+        _s("peak_current", "Peak current", "kA", 0.8, 12.0, 4.0, 0.1, dist="log"),
+        INCEPTION,
+    ],
+    "non_linear_load_switching": [
+        _s("load_current", "Rectifier load current (fundamental)", "kA", 0.1, 3.0, 1.0, 0.05, dist="log"),
+        _s("pulse_number", "Rectifier pulse number", "", 6.0, 12.0, 6.0, 6.0, dist="choice",
+           choices=(6.0, 12.0)),
+        _s("transformer_connection", "Rectifier transformer (0 wye-wye, 1 delta-wye)", "", 0.0, 1.0,
+           0.0, 1.0, dist="choice", choices=(0.0, 1.0)),
+        _s("firing_angle_deg", "Firing delay angle", "deg", 0.0, 60.0, 15.0, 1.0),
+        INCEPTION,
+        _s("commutation_overlap_deg", "Commutation overlap", "deg", 2.0, 30.0, 15.0, 0.5, form=False),
+        _s("rise_time_ms", "Current rise time constant", "ms", 0.5, 5.0, 2.0, 0.1, form=False),
+        _s("bridge_imbalance", "12-pulse bridge imbalance", "", 0.0, 0.03, 0.0, 0.001, form=False),
+    ],
+}
+
+
+def _spec(kind: str, name: str) -> ParameterSpec:
+    return next(spec for spec in TRANSIENT_SPECS[kind] if spec.name == name)
+
+
+def _draw(draws: Draws, kind: str, name: str) -> np.ndarray:
+    return draws.spec(_spec(kind, name))
+
+
+def _finish(event: np.ndarray, draws: Draws, params: dict) -> tuple[np.ndarray, dict]:
+    """Standing current of a unit drawn at random (with its tap), measurement, parameters."""
+    n, rng = draws.n, draws.rng
+    unit = rng.integers(0, 3, n)
+    tap = np.where(unit == 0, np.nan, rng.integers(-16, 17, n).astype(np.float64))
+    params["standing_unit"] = np.array(["power_transformer", "ispar_series", "ispar_exciting"])[unit]
+    return finish(event, draws, unit, tap, params)
 
 
 def _core_current(flux: np.ndarray, knee: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -60,52 +153,57 @@ def _core_current(flux: np.ndarray, knee: np.ndarray, scale: np.ndarray) -> np.n
     return scale[:, None, None] * excess
 
 
-def _with_background(event: np.ndarray, draws: Draws, params: dict) -> tuple[np.ndarray, dict]:
-    base, base_params = background(draws)
-    params.update(base_params)
-    return event + base, params
-
-
 def magnetising_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
+    kind = "magnetising_inrush"
     n, rng = draws.n, draws.rng
-    inception = draws.inception_ms()
-    angle = draws.uniform("switching_angle_deg", 0.0, 360.0)
-    remanence = draws.uniform("remanence_percent", 0.0, 80.0)
-    saturation = draws.uniform("saturation_flux_pu", 1.05, 1.4)
-    tau_ms = draws.uniform("decay_time_constant_ms", 40.0, 300.0)
-    scale = draws.log_uniform("inrush_scale", 8.0, 60.0)
-    rem_angle = rng.uniform(0.0, 2.0 * np.pi, n)
-    residual = (remanence / 100.0)[:, None] * np.cos(rem_angle[:, None] + _PHASE_OFFSETS[None, :])
-    theta = _phase_angles(angle)
+    inception, _ = draws.inception_ms()
+    angle = _draw(draws, kind, "switching_angle_deg")
+    remanence = _draw(draws, kind, "remanence_percent")
+    saturation = _draw(draws, kind, "saturation_flux_pu")
+    tau_ms = _draw(draws, kind, "decay_time_constant_ms")
+    core = _draw(draws, kind, "core_type").astype(int)
+    scatter_ms = _draw(draws, kind, "pole_scatter_ms")
+    scale = _draw(draws, kind, "inrush_scale_ka")
+    independent = rng.uniform(-1.0, 1.0, (n, 3))
+    coupled = np.cos(rng.uniform(0.0, 2.0 * np.pi, n)[:, None] + PHASE_OFFSETS[None, :])
+    residual = (remanence / 100.0)[:, None] * np.where(core[:, None] == 0, independent, coupled)
+    # each pole closes at its own instant; phase k's voltage angle at its closing
+    delay_ms = rng.uniform(0.0, 1.0, (n, 3)) * scatter_ms[:, None]
+    delay_ms -= delay_ms.min(axis=1, keepdims=True)
+    theta = np.deg2rad(angle)[:, None] + PHASE_OFFSETS[None, :] + OMEGA * delay_ms / 1000.0
     if "saturation_flux_pu" not in draws.overrides:
-        # an energisation that never drives the core past its knee is no inrush event: keep the
-        # knee at least 0.25 pu below the largest flux peak the switching angle and remanence give
-        # (and no more than 1.1 pu below it: deeper saturation is beyond a real core's remanence)
+        # an energisation that never drives a core past its knee is no inrush event: keep the knee
+        # at least 0.25 pu below the largest flux peak (and no more than 1.1 pu below it)
         reachable = 1.0 + np.abs(residual + np.cos(theta)).max(axis=1)
         saturation = np.clip(saturation, reachable - 1.1, reachable - 0.25).clip(1.02, None)
-    t = elapsed_s(inception)[:, None, :]
-    active = (T_MS[None, :] >= inception[:, None])[:, None, :]
+    start = inception[:, None] + delay_ms  # (n, 3)
+    t = np.maximum(T_MS[None, None, :] - start[:, :, None], 0.0) / 1000.0
+    active = T_MS[None, None, :] >= start[:, :, None]
     dc = (residual + np.cos(theta))[:, :, None] * np.exp(-t / (tau_ms[:, None, None] / 1000.0))
     flux = dc - np.cos(OMEGA * t + theta[:, :, None])
     event = _core_current(flux, saturation, scale) * active
     params = {
         "inception_ms": inception, "switching_angle_deg": angle, "remanence_percent": remanence,
-        "saturation_flux_pu": saturation, "decay_time_constant_ms": tau_ms, "inrush_scale": scale,
-        "peak_current": np.abs(event).max(axis=(1, 2)),
+        "saturation_flux_pu": saturation, "decay_time_constant_ms": tau_ms, "inrush_scale_ka": scale,
+        "core_type": core.astype(np.float64), "core": np.array(CORE_TYPES)[core],
+        "pole_scatter_ms": scatter_ms, "peak_current": np.abs(event).max(axis=(1, 2)),
     }
-    return _with_background(event, draws, params)
+    for k, phase in enumerate("abc"):
+        params[f"remanence_{phase}_pu"] = residual[:, k]
+    return _finish(event, draws, params)
 
 
 def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
+    kind = "sympathetic_inrush"
     n, rng = draws.n, draws.rng
-    inception = draws.inception_ms()
-    angle = draws.uniform("switching_angle_deg", 0.0, 360.0)
-    offset = draws.uniform("dc_flux_offset_pu", 0.35, 0.9)
-    build_ms = draws.uniform("build_up_time_ms", 15.0, 50.0)
-    saturation = draws.uniform("saturation_flux_pu", 1.0, 1.2)
-    scale = draws.log_uniform("inrush_scale", 6.0, 40.0)
+    inception, _ = draws.inception_ms()
+    offset = _draw(draws, kind, "dc_flux_offset_pu")
+    build_ms = _draw(draws, kind, "build_up_time_ms")
+    saturation = _draw(draws, kind, "saturation_flux_pu")
+    angle = _draw(draws, kind, "switching_angle_deg")
+    scale = _draw(draws, kind, "inrush_scale_ka")
     decay_ms = rng.uniform(300.0, 1500.0, n)
-    theta = _phase_angles(angle)
+    theta = np.deg2rad(angle)[:, None] + PHASE_OFFSETS[None, :]
     # polarity of the neighbour's inrush per phase (its DC flux), the offset here is opposite
     neighbour_dc = np.cos(theta) + 0.4 * rng.uniform(-1.0, 1.0, (n, 1)) * np.cos(theta + 0.5)
     polarity = -np.sign(neighbour_dc + 1e-9)
@@ -117,54 +215,50 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     dc = (polarity * weight * offset[:, None])[:, :, None] * growth
     # the energised transformer's flux lags its voltage: -cos of the phase angle, from before t0
     steady = -np.cos(OMEGA * (T_MS[None, None, :] - inception[:, None, None]) / 1000.0 + theta[:, :, None])
-    flux = dc + steady
-    event = _core_current(flux, saturation, scale)
+    event = _core_current(dc + steady, saturation, scale)
     params = {
         "inception_ms": inception, "switching_angle_deg": angle, "dc_flux_offset_pu": offset,
-        "build_up_time_ms": build_ms, "saturation_flux_pu": saturation, "inrush_scale": scale,
+        "build_up_time_ms": build_ms, "saturation_flux_pu": saturation, "inrush_scale_ka": scale,
         "peak_current": np.abs(event).max(axis=(1, 2)),
     }
-    return _with_background(event, draws, params)
+    return _finish(event, draws, params)
 
 
 def capacitor_switching(draws: Draws) -> tuple[np.ndarray, dict]:
-    inception = draws.inception_ms()
-    angle = draws.uniform("switching_angle_deg", 0.0, 360.0)
-    f_res = draws.uniform("resonant_frequency_hz", 250.0, 1200.0)
-    damping_ms = draws.uniform("damping_time_constant_ms", 2.0, 15.0)
-    steady = draws.log_uniform("steady_current", 0.1, 1.5)
-    theta = _phase_angles(angle)[:, :, None]
+    kind = "capacitor_switching"
+    inception, _ = draws.inception_ms()
+    f_res = _draw(draws, kind, "resonant_frequency_hz")
+    damping_ms = _draw(draws, kind, "damping_time_constant_ms")
+    steady = _draw(draws, kind, "steady_current")
+    angle = _draw(draws, kind, "switching_angle_deg")
+    theta = (np.deg2rad(angle)[:, None] + PHASE_OFFSETS[None, :])[:, :, None]
     t = elapsed_s(inception)[:, None, :]
-    active = (T_MS[None, :] >= inception[:, None])[:, None, :]
     omega_r = 2.0 * np.pi * f_res[:, None, None]
     decay = np.exp(-t / (damping_ms[:, None, None] / 1000.0))
     event = np.cos(OMEGA * t + theta) - np.cos(theta) * np.cos(omega_r * t) * decay
     event += (omega_r / OMEGA) * np.sin(theta) * np.sin(omega_r * t) * decay
-    event *= steady[:, None, None] * active
+    event *= steady[:, None, None] * active_mask(inception)[:, None, :]
     params = {
         "inception_ms": inception, "switching_angle_deg": angle, "resonant_frequency_hz": f_res,
         "damping_time_constant_ms": damping_ms, "steady_current": steady,
         "peak_current": np.abs(event).max(axis=(1, 2)),
     }
-    return _with_background(event, draws, params)
+    return _finish(event, draws, params)
 
 
 _EXTERNAL_FAULTS = ("AG", "BG", "CG", "AB", "BC", "CA", "ABG", "BCG", "CAG", "ABC")
+_CT_SLOPE = 30.0  # saturated magnetising current per unit flux above the knee (air-core slope)
+_SATURATION_THRESHOLD = 0.02  # i_m in units of the fault current: the CT has saturated
+#: the CT must saturate at least one cycle before the end of the window (a visible event)
+_SATURATION_HORIZON = N_SAMPLES - int(round(SAMPLES_PER_CYCLE))
 
 
-def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
-    n, rng = draws.n, draws.rng
-    inception = draws.inception_ms()
-    fault_current = draws.log_uniform("fault_current", 15.0, 60.0)
-    x_over_r = draws.uniform("x_over_r", 10.0, 40.0)
-    angle = draws.uniform("inception_angle_deg", 0.0, 360.0)
-    remanence = draws.uniform("remanence_percent", -80.0, 80.0)
-    fault_index = rng.integers(0, len(_EXTERNAL_FAULTS), n)
-    # primary through-fault phasors of the external fault (the power-transformer patterns)
+def _external_phasors(fault_index: np.ndarray) -> np.ndarray:
+    n = fault_index.shape[0]
     phasors = np.zeros((n, 3), dtype=np.complex128)
     for i, name in enumerate(_EXTERNAL_FAULTS):
         rows = fault_index == i
-        phases = ["ABC".index(c) for c in name.rstrip("G")] if name != "ABC" else [0, 1, 2]
+        phases = ["ABC".index(c) for c in name.rstrip("G")]
         if name == "ABC":
             phasors[rows] = POSITIVE_SEQUENCE
         elif len(phases) == 1:
@@ -175,55 +269,105 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
         else:
             phasors[rows, phases[0]] = 1.0
             phasors[rows, phases[1]] = -1.0
+    return phasors
+
+
+def _primary(phasors, angle_deg, x_over_r, inception) -> np.ndarray:
+    """Through-fault primary current (n, 3, T) per unit of the fault current, with its DC offset."""
     tau = x_over_r / OMEGA
-    theta = np.deg2rad(angle) - np.arctan(x_over_r)
+    theta = np.deg2rad(angle_deg) - np.arctan(x_over_r)
     t = elapsed_s(inception)
     rotation = phasors * np.exp(1j * theta)[:, None]
     primary = np.real(
         rotation[:, :, None] * (np.exp(1j * OMEGA * t) - np.exp(-t / tau[:, None]))[:, None, :]
     )
-    primary *= (T_MS[None, :] >= inception[:, None])[:, None, :]
-    # CT core flux in units of the symmetrical flux R_b I_f / omega (burden x current), knee at
-    # `saturation_factor`. Without an override the knee is drawn below the flux this fault's DC
-    # offset actually builds inside the window (otherwise the window would show no event at all).
+    return primary * active_mask(inception)[:, None, :]
+
+
+def _ct_magnetising(primary: np.ndarray, knee: np.ndarray, flux0: np.ndarray) -> np.ndarray:
+    """CT magnetising current (n, 3, T) by backward Euler on the piecewise-linear core (stable for
+    the steep saturated slope), vectorised over windows and phases, one time step at a time."""
     h = OMEGA * DT_S
-    unsaturated = h * np.cumsum(primary, axis=2)
-    peak = np.abs(unsaturated).max(axis=(1, 2))
-    drawn = rng.uniform(0.3, 0.8, n) * peak
-    spread = rng.uniform(0.7, 1.0, (n, 3))  # remanence differs a little between the three cores
-    remanent = (remanence / 100.0)[:, None] * drawn[:, None] * spread
-    reached = np.abs(unsaturated + remanent[:, :, None]).max(axis=(1, 2))
-    factor = draws.take("saturation_factor", np.clip(np.minimum(drawn, 0.85 * reached), 1.2, 40.0))
-    slope = 30.0  # saturated magnetising current per unit flux above the knee (air-core slope)
-    knee = factor[:, None]
-    flux = (remanence / 100.0)[:, None] * knee * spread
+    flux = flux0.copy()
     magnetising = np.zeros_like(primary)
     for step in range(primary.shape[2]):
         candidate = flux + h * primary[:, :, step]
         sign = np.sign(candidate)
         saturated = np.abs(candidate) > knee
-        implicit = (candidate + h * slope * knee * sign) / (1.0 + h * slope)
+        implicit = (candidate + h * _CT_SLOPE * knee * sign) / (1.0 + h * _CT_SLOPE)
         flux = np.where(saturated, implicit, candidate)
-        magnetising[:, :, step] = slope * np.maximum(np.abs(flux) - knee, 0.0) * sign
+        magnetising[:, :, step] = _CT_SLOPE * np.maximum(np.abs(flux) - knee, 0.0) * sign
+    return magnetising
+
+
+def _unsaturated(magnetising: np.ndarray) -> np.ndarray:
+    """(n,) True where no CT saturates at least one cycle before the end of the window."""
+    return np.abs(magnetising[:, :, :_SATURATION_HORIZON]).max(axis=(1, 2)) <= _SATURATION_THRESHOLD
+
+
+def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
+    kind = "external_fault_ct_saturation"
+    n, rng = draws.n, draws.rng
+    inception, _ = draws.inception_ms()
+    fault_current = _draw(draws, kind, "fault_current")
+    x_over_r = _draw(draws, kind, "x_over_r")
+    remanence = _draw(draws, kind, "remanence_percent")
+    angle = _draw(draws, kind, "inception_angle_deg")
+    fault_index = rng.integers(0, len(_EXTERNAL_FAULTS), n)
+    phasors = _external_phasors(fault_index)
+    spread = rng.uniform(0.7, 1.0, (n, 3))  # remanence differs a little between the three cores
+    fraction = rng.uniform(0.3, 0.8, n)
+    h = OMEGA * DT_S
+
+    def knee_for(primary: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        # CT flux in units of the symmetrical flux R_b I_f / omega; the knee is drawn below the flux
+        # this fault's DC offset builds inside the window (otherwise there would be no event)
+        unsaturated = h * np.cumsum(primary[:, :, :_SATURATION_HORIZON], axis=2)
+        peak = np.abs(unsaturated).max(axis=(1, 2))
+        drawn = fraction[rows] * peak
+        remanent = (remanence[rows] / 100.0)[:, None] * drawn[:, None] * spread[rows]
+        reached = np.abs(unsaturated + remanent[:, :, None]).max(axis=(1, 2))
+        return np.clip(np.minimum(drawn, 0.85 * reached), 1.2, 40.0)
+
+    every = np.arange(n)
+    primary = _primary(phasors, angle, x_over_r, inception)
+    factor = draws.take("saturation_factor", knee_for(primary, every))
+    magnetising = _ct_magnetising(primary, factor[:, None],
+                                  (remanence / 100.0)[:, None] * factor[:, None] * spread)
+    missing = _unsaturated(magnetising)
+    if missing.any() and "inception_angle_deg" not in draws.overrides:
+        # redraw: the inception angle that gives this fault loop its full DC offset
+        rows = np.flatnonzero(missing)
+        angle[rows] = (np.rad2deg(np.arctan(x_over_r[rows])) + 180.0 * (rng.random(rows.size) < 0.5)) % 360.0
+        primary[rows] = _primary(phasors[rows], angle[rows], x_over_r[rows], inception[rows])
+        if "saturation_factor" not in draws.overrides:
+            factor[rows] = knee_for(primary[rows], rows)
+        magnetising[rows] = _ct_magnetising(
+            primary[rows], factor[rows, None],
+            (remanence[rows] / 100.0)[:, None] * factor[rows, None] * spread[rows])
+        missing = _unsaturated(magnetising)
+    if missing.any():
+        raise ValueError("these parameters do not saturate the CT inside the window: lower "
+                         "saturation_factor or choose an earlier inception")
     event = magnetising * fault_current[:, None, None]
-    first = np.argmax(np.abs(magnetising).max(axis=1) > 0.02, axis=1).astype(np.float64)
-    saturates = (np.abs(magnetising).max(axis=(1, 2)) > 0.02)
+    first = np.argmax(np.abs(magnetising).max(axis=1) > _SATURATION_THRESHOLD, axis=1) / 10.0
     params = {
         "inception_ms": inception, "fault_current": fault_current, "x_over_r": x_over_r,
         "inception_angle_deg": angle, "remanence_percent": remanence, "saturation_factor": factor,
         "external_fault_type": np.array(_EXTERNAL_FAULTS)[fault_index],
-        "time_to_saturation_ms": np.where(saturates, first / 10.0 - inception, np.nan),
+        "time_to_saturation_ms": first - inception,
         "peak_differential": np.abs(event).max(axis=(1, 2)),
     }
-    return _with_background(event, draws, params)
+    return _finish(event, draws, params)
 
 
 def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
+    kind = "ferroresonance"
     n, rng = draws.n, draws.rng
-    inception = draws.inception_ms()
-    mode = draws.integers("mode_index", 0, 3).astype(int)
-    flux_peak = draws.uniform("flux_peak_pu", 1.05, 1.5)
-    peak_current = draws.log_uniform("peak_current", 0.8, 12.0)
+    inception, _ = draws.inception_ms()
+    mode = _draw(draws, kind, "mode_index").astype(int)
+    flux_peak = _draw(draws, kind, "flux_peak_pu")
+    peak_current = _draw(draws, kind, "peak_current")
     build_ms = rng.uniform(2.0, 10.0, n)
     t = elapsed_s(inception)[:, None, :]
     phase = rng.uniform(0.0, 2.0 * np.pi, (n, 3))[:, :, None]
@@ -244,39 +388,69 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     shape /= np.abs(shape).max(axis=2, keepdims=True) + 1e-12
     flux = flux_peak[:, None, None] * shape * (1.0 - np.exp(-t * 1000.0 / build_ms[:, None, None]))
     current = 0.15 * flux + flux * np.abs(flux) ** 8
-    current *= (T_MS[None, :] >= inception[:, None])[:, None, :] * weight[:, :, None]
+    current *= active_mask(inception)[:, None, :] * weight[:, :, None]
     current *= (peak_current / (np.abs(current).max(axis=(1, 2)) + 1e-12))[:, None, None]
     params = {
         "inception_ms": inception, "mode_index": mode.astype(np.float64),
         "mode": np.array(FERRO_MODES)[mode], "flux_peak_pu": flux_peak, "peak_current": peak_current,
     }
-    return _with_background(current, draws, params)
+    return _finish(current, draws, params)
 
 
-_SIX_PULSE = ((1, 1.0), (5, -1.0), (7, 1.0), (11, -1.0), (13, 1.0))
+_HARMONIC_ORDERS = (1, 5, 7, 11, 13, 17, 19, 23, 25)
+
+
+def rectifier_current(draws_n: int, pulse: np.ndarray, connection: np.ndarray, firing_deg: np.ndarray,
+                      overlap_deg: np.ndarray, imbalance: np.ndarray, theta: np.ndarray,
+                      wt: np.ndarray) -> np.ndarray:
+    """(n, 3, T) rectifier line current per unit of its fundamental (see module docstring).
+
+    theta (n, 3) phase angles, wt (n, 1, T) omega t since switching. A bridge behind a delta-wye
+    transformer adds (s_h - h) 30 deg to harmonic h: -180 deg for the 5th, 7th, 17th, 19th."""
+    mu = np.deg2rad(overlap_deg)[:, None, None]
+    delay = np.deg2rad(firing_deg)[:, None, None] + mu / 2.0
+    angle = wt + theta[:, :, None] - delay
+    twelve = (pulse == 12.0)[:, None, None]
+    delta = (connection == 1.0)[:, None, None]
+    weight_wye = np.where(twelve, (1.0 + imbalance[:, None, None]) / 2.0, np.where(delta, 0.0, 1.0))
+    weight_delta = np.where(twelve, (1.0 - imbalance[:, None, None]) / 2.0, np.where(delta, 1.0, 0.0))
+    shift = np.pi / 6.0
+    current = np.zeros((draws_n, 3, wt.shape[2]))
+    for order in _HARMONIC_ORDERS:
+        sequence = 1.0 if order % 6 == 1 else -1.0
+        reduction = 1.0 if order == 1 else np.abs(np.sinc(order * mu / (2.0 * np.pi)))
+        term = order * angle
+        current += sequence * reduction / order * (
+            weight_wye * np.cos(term) + weight_delta * np.cos(term + (sequence - order) * shift))
+    return current
 
 
 def non_linear_load_switching(draws: Draws) -> tuple[np.ndarray, dict]:
-    n = draws.n
-    inception = draws.inception_ms()
-    load = draws.log_uniform("load_current", 0.2, 3.0)
-    overlap = draws.uniform("commutation_overlap_deg", 5.0, 30.0)
-    rise_ms = draws.uniform("rise_time_ms", 0.5, 5.0)
-    angle = draws.rng.uniform(0.0, 360.0, n)
-    theta = _phase_angles(angle)[:, :, None]
+    kind = "non_linear_load_switching"
+    n, rng = draws.n, draws.rng
+    inception, _ = draws.inception_ms()
+    load = _draw(draws, kind, "load_current")
+    pulse = _draw(draws, kind, "pulse_number")
+    connection = _draw(draws, kind, "transformer_connection")
+    firing = _draw(draws, kind, "firing_angle_deg")
+    overlap = _draw(draws, kind, "commutation_overlap_deg")
+    rise_ms = _draw(draws, kind, "rise_time_ms")
+    imbalance = _draw(draws, kind, "bridge_imbalance")
+    angle = rng.uniform(0.0, 2.0 * np.pi, n)
+    theta = angle[:, None] + PHASE_OFFSETS[None, :]
     t = elapsed_s(inception)[:, None, :]
-    mu = np.deg2rad(overlap)[:, None, None]
-    event = np.zeros((n, 3, T_MS.size))
-    for order, sign in _SIX_PULSE:
-        reduction = 1.0 if order == 1 else np.abs(np.sinc(order * mu / (2.0 * np.pi)))
-        event += sign * reduction / order * np.cos(order * (OMEGA * t + theta))
-    envelope = (1.0 - np.exp(-t * 1000.0 / rise_ms[:, None, None]))
-    event *= load[:, None, None] * envelope * (T_MS[None, :] >= inception[:, None])[:, None, :]
+    event = rectifier_current(n, pulse, connection, firing, overlap, imbalance, theta, OMEGA * t)
+    envelope = 1.0 - np.exp(-t * 1000.0 / rise_ms[:, None, None])
+    event *= load[:, None, None] * envelope * active_mask(inception)[:, None, :]
     params = {
-        "inception_ms": inception, "load_current": load, "commutation_overlap_deg": overlap,
-        "rise_time_ms": rise_ms, "firing_angle_deg": angle,
+        "inception_ms": inception, "load_current": load, "pulse_number": pulse,
+        "transformer_connection": connection,
+        "connection": np.where(pulse == 12.0, "wye-wye + delta-wye",
+                               np.array(RECTIFIER_CONNECTIONS)[connection.astype(int)]),
+        "firing_angle_deg": firing, "commutation_overlap_deg": overlap, "rise_time_ms": rise_ms,
+        "bridge_imbalance": imbalance,
     }
-    return _with_background(event, draws, params)
+    return _finish(event, draws, params)
 
 
 TRANSIENT_SIMULATORS = {
