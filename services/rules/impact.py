@@ -322,6 +322,34 @@ def _feeder_of(grid: Microgrid, node_id: str) -> str | None:
     return next((f for f in FEEDERS if f in grid.node_by_id and node_id in grid.downstream(f)), None)
 
 
+#: the boxes of the original application's diagram (its front end colours only these ids)
+ORIGINAL_DIAGRAM_IDS: tuple[str, ...] = (
+    "prosumer-a", "prosumer-b", "community-battery", "micro-industry", "consumer-home", "ev-hub",
+    "local-business", "consumer-load", "microgrid-hub",
+)
+_UPSTREAM_KINDS = frozenset({"utility", "transformer", "bus", "capacitor"})
+
+
+def original_diagram_keys(grid: Microgrid, node_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The original diagram's ids that stand for `node_ids`, so its front end lights the right boxes.
+
+    Its diagram has the peers and the microgrid hub only: equipment upstream of the hub
+    (utility, ISPAR units, transformers, bus, capacitor bank) is drawn as the hub; a feeder, or a
+    load on a feeder that the diagram lacks (the non-linear load), as the diagram's peers on it.
+    """
+    keys: list[str] = []
+    for node_id in node_ids:
+        if node_id in ORIGINAL_DIAGRAM_IDS:
+            keys.append(node_id)
+        elif node_id in grid.node_by_id and grid.node(node_id).kind in _UPSTREAM_KINDS:
+            keys.append("microgrid-hub")
+        else:
+            feeder = node_id if node_id in FEEDERS else _feeder_of(grid, node_id)
+            if feeder is not None:
+                keys += [n for n in grid.downstream(feeder) if n in ORIGINAL_DIAGRAM_IDS]
+    return _unique(keys)
+
+
 @lru_cache(maxsize=4096)
 def _consequences(grid: Microgrid, rules: tuple[EventRule, ...], sender: str, receiver: str, kw: float,
                   restoration_h: float) -> _Consequences:
@@ -507,7 +535,9 @@ def _build_report(grid: Microgrid, reading: EventReading, decision: _Decision, c
     highlight += [i["grid_former"] for i in c.islands if i["energised"]]
     if c.status != "continues":
         highlight += [sender, receiver]
-    highlight_keys = tuple(n for n in _unique(highlight) if n in grid.node_by_id)
+    ours = tuple(n for n in _unique(highlight) if n in grid.node_by_id)
+    # the original front end knows only its own diagram's ids: always add the ones the event touches
+    highlight_keys = _unique(list(ours) + list(original_diagram_keys(grid, ours))) or ("microgrid-hub",)
 
     affected_edges = _unique(list(c.opened_edges) + (list(c.path_edges) if c.status != "continues" else []))
 
