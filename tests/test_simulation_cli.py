@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,16 @@ def test_simcli001_tiny_run_writes_x_y_labels_params(tmp_path):
     assert out.read_bytes() == again.read_bytes()
 
 
+def test_simcli004_relay_view_flag_forces_the_view_of_every_fault(tmp_path):
+    out = tmp_path / "views.npz"
+    result = _run("--per-class", "3", "--seed", "2", "--out", str(out), "--classes", "0", "27",
+                  "--relay-view", "zero_sequence_removed")
+    assert result.returncode == 0, result.stderr
+    with np.load(out) as data:
+        rows = [json.loads(str(row)) for row in data["params"]]
+    assert [row["relay_view"] for row in rows] == ["zero_sequence_removed"] * 6
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -46,6 +57,7 @@ def test_simcli001_tiny_run_writes_x_y_labels_params(tmp_path):
         (["--per-class", "0", "--seed", "1"], "--per-class"),
         (["--per-class", "-3", "--seed", "1"], "--per-class"),
         (["--per-class", "two", "--seed", "1"], "--per-class"),
+        (["--per-class", "1", "--seed", "1", "--relay-view", "sideways"], "--relay-view"),
     ],
 )
 def test_simcli002_bad_arguments_exit_2_with_one_line(tmp_path, args, needle):

@@ -1,4 +1,5 @@
-"""Command line: python -m services.simulation --per-class N --seed S --out FILE.npz [--classes ...]."""
+"""Command line: python -m services.simulation --per-class N --seed S --out FILE.npz [--classes ...]
+[--relay-view VIEW] (windows in kA on the data set's 500 MVA, 230 kV reference system)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from services.labels import LABELS
-from services.simulation.core import generate_dataset, resolve_classes
+from services.simulation.core import RELAY_VIEWS, generate_dataset, resolve_classes
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -30,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, required=True, help="random seed (same seed, same bytes)")
     parser.add_argument("--out", type=Path, required=True, help="output .npz file")
     parser.add_argument("--classes", nargs="+", metavar="LABEL", help="label names or ids (default: all 45)")
+    parser.add_argument("--relay-view", choices=RELAY_VIEWS, default=None,
+                        help="force this relay view for every internal fault (default: the random mixture)")
     return parser
 
 
@@ -47,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"cannot write {str(out)!r}: it is a folder")
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
         parser.error(f"cannot write {str(out)!r}: the folder does not exist or is not writable")
-    X, y, params = generate_dataset(args.per_class, args.seed, classes, progress=sys.stderr.isatty())
+    X, y, params = generate_dataset(args.per_class, args.seed, classes, progress=sys.stderr.isatty(),
+                                 relay_view=args.relay_view)
     buffer = io.BytesIO()
     np.savez(buffer, X=X, y=y, labels=np.array(LABELS), params=np.array(params))
     try:

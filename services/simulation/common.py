@@ -169,6 +169,22 @@ class Draws:
         return self.take(INCEPTION.name, np.where(augmented, anywhere, protocol)), augmented
 
 
+def harmonic_sum(coefficients: np.ndarray, orders: tuple[int, ...]) -> np.ndarray:
+    """(n, 3, T) sum over h of Re[c_{n,k,h} e^{j h omega t}] for coefficients (n, 3, H): the
+    steady-state waveform of given phasors, with no transcendental function per sample (a
+    multiply-add per order on the precomputed e^{j h omega t}; deterministic summation order)."""
+    out = np.zeros(coefficients.shape[:2] + (N_SAMPLES,))
+    for index, order in enumerate(orders):
+        rotation = _ROTATIONS.setdefault(order, np.exp(1j * order * OMEGA * T_S))
+        c = coefficients[:, :, index, None]
+        out += c.real * rotation.real[None, None, :]
+        out -= c.imag * rotation.imag[None, None, :]
+    return out
+
+
+_ROTATIONS: dict[int, np.ndarray] = {}
+
+
 def elapsed_s(start_ms: np.ndarray) -> np.ndarray:
     """(n, T) seconds since inception, 0 before it."""
     return np.maximum(T_S[None, :] - start_ms[:, None] / 1000.0, 0.0)
@@ -224,13 +240,18 @@ def standing_current(draws: Draws, unit: np.ndarray, tap: np.ndarray) -> tuple[n
     fifth = rng.uniform(0.05, 0.25, n)
     seventh = rng.uniform(0.01, 0.1, n)
 
-    theta = voltage_angle[:, None, None] + OMEGA * T_S[None, None, :] + PHASE_OFFSETS[None, :, None]
-    wave = mismatch[:, None, None] * np.cos(theta + mismatch_dir[:, None, None])
-    # magnetising current lags the voltage by 90 deg and peaks with the flux
-    flux_angle = theta - np.pi / 2.0
-    shape = np.cos(flux_angle) + third[:, None, None] * np.cos(3.0 * flux_angle)
-    shape += fifth[:, None, None] * np.cos(5.0 * flux_angle) + seventh[:, None, None] * np.cos(7.0 * flux_angle)
-    wave += magnetising[:, None, None] * shape
+    # phasors at t = 0 of phase k: voltage angle v - k 120 deg; the mismatch along its direction,
+    # the magnetising current lagging the voltage by 90 deg and peaking with the flux (odd orders)
+    phase = (voltage_angle[:, None] + PHASE_OFFSETS[None, :])  # (n, 3)
+    flux = phase - np.pi / 2.0
+    orders = (1, 3, 5, 7)
+    coefficients = np.stack([
+        mismatch[:, None] * np.exp(1j * (phase + mismatch_dir[:, None])) + magnetising[:, None] * np.exp(1j * flux),
+        (magnetising * third)[:, None] * np.exp(3j * flux),
+        (magnetising * fifth)[:, None] * np.exp(5j * flux),
+        (magnetising * seventh)[:, None] * np.exp(7j * flux),
+    ], axis=2)
+    wave = harmonic_sum(coefficients, orders)
     ratio = mismatch / load_peak
     is_pt = unit == 0
     params = {
@@ -253,8 +274,11 @@ def measurement(draws: Draws, wave: np.ndarray) -> tuple[np.ndarray, dict]:
     jitter_draw = rng.uniform(0.0, STANDING_SPECS["sampling_jitter_us"].high, n)
     jitter_us = draws.take("sampling_jitter_us", np.where(rng.random(n) < 0.5, 0.0, jitter_draw))
     offsets = rng.standard_normal((n, 1, N_SAMPLES)) * (jitter_us * 1e-6)[:, None, None]
-    wave = wave + np.gradient(wave, DT_S, axis=2) * offsets
-    wave += noise[:, None, None] * rng.standard_normal((n, N_PHASES, N_SAMPLES))
+    wave = wave + noise[:, None, None] * rng.standard_normal((n, N_PHASES, N_SAMPLES))
+    rows = np.flatnonzero(jitter_us > 0.0)
+    if rows.size:
+        # sampled at t + dt instead of t: x(t + dt) = x(t) + dt x'(t) to first order
+        wave[rows] += np.gradient(wave[rows], DT_S, axis=2) * offsets[rows]
     return wave, {"noise_std_ka": noise, "sampling_jitter_us": jitter_us}
 
 

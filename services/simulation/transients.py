@@ -57,6 +57,7 @@ from services.simulation.common import (
     active_mask,
     elapsed_s,
     finish,
+    harmonic_sum,
 )
 from services.waveform import N_SAMPLES, SAMPLES_PER_CYCLE
 
@@ -400,29 +401,29 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
 _HARMONIC_ORDERS = (1, 5, 7, 11, 13, 17, 19, 23, 25)
 
 
-def rectifier_current(draws_n: int, pulse: np.ndarray, connection: np.ndarray, firing_deg: np.ndarray,
-                      overlap_deg: np.ndarray, imbalance: np.ndarray, theta: np.ndarray,
-                      wt: np.ndarray) -> np.ndarray:
-    """(n, 3, T) rectifier line current per unit of its fundamental (see module docstring).
-
-    theta (n, 3) phase angles, wt (n, 1, T) omega t since switching. A bridge behind a delta-wye
-    transformer adds (s_h - h) 30 deg to harmonic h: -180 deg for the 5th, 7th, 17th, 19th."""
-    mu = np.deg2rad(overlap_deg)[:, None, None]
-    delay = np.deg2rad(firing_deg)[:, None, None] + mu / 2.0
-    angle = wt + theta[:, :, None] - delay
-    twelve = (pulse == 12.0)[:, None, None]
-    delta = (connection == 1.0)[:, None, None]
-    weight_wye = np.where(twelve, (1.0 + imbalance[:, None, None]) / 2.0, np.where(delta, 0.0, 1.0))
-    weight_delta = np.where(twelve, (1.0 - imbalance[:, None, None]) / 2.0, np.where(delta, 1.0, 0.0))
-    shift = np.pi / 6.0
-    current = np.zeros((draws_n, 3, wt.shape[2]))
-    for order in _HARMONIC_ORDERS:
+def rectifier_current(pulse: np.ndarray, connection: np.ndarray, firing_deg: np.ndarray,
+                      overlap_deg: np.ndarray, imbalance: np.ndarray, phase0: np.ndarray,
+                      start_ms: np.ndarray) -> np.ndarray:
+    """(n, 3, T) steady rectifier line current per unit of its fundamental (see module docstring),
+    phase A at angle phase0 at the switching instant start_ms. A bridge behind a delta-wye
+    transformer adds (s_h - h) 30 deg = -k 180 deg to harmonic h = 6k +- 1: the 5th, 7th, 17th and
+    19th reverse, the 11th, 13th, 23rd, 25th do not."""
+    mu = np.deg2rad(overlap_deg)
+    # phase of phase A's fundamental at t = 0 (the window start), delayed by alpha + mu / 2
+    base = phase0 - OMEGA * start_ms / 1000.0 - np.deg2rad(firing_deg) - mu / 2.0
+    twelve = pulse == 12.0
+    delta = connection == 1.0
+    weight_wye = np.where(twelve, (1.0 + imbalance) / 2.0, np.where(delta, 0.0, 1.0))
+    weight_delta = np.where(twelve, (1.0 - imbalance) / 2.0, np.where(delta, 1.0, 0.0))
+    coefficients = np.zeros((pulse.shape[0], 3, len(_HARMONIC_ORDERS)), dtype=np.complex128)
+    for index, order in enumerate(_HARMONIC_ORDERS):
         sequence = 1.0 if order % 6 == 1 else -1.0
         reduction = 1.0 if order == 1 else np.abs(np.sinc(order * mu / (2.0 * np.pi)))
-        term = order * angle
-        current += sequence * reduction / order * (
-            weight_wye * np.cos(term) + weight_delta * np.cos(term + (sequence - order) * shift))
-    return current
+        delta_sign = np.cos((sequence - order) * np.pi / 6.0).round()
+        magnitude = sequence * reduction / order * (weight_wye + delta_sign * weight_delta)
+        coefficients[:, :, index] = magnitude[:, None] * np.exp(
+            1j * order * (base[:, None] + PHASE_OFFSETS[None, :]))
+    return harmonic_sum(coefficients, _HARMONIC_ORDERS)
 
 
 def non_linear_load_switching(draws: Draws) -> tuple[np.ndarray, dict]:
@@ -436,10 +437,9 @@ def non_linear_load_switching(draws: Draws) -> tuple[np.ndarray, dict]:
     overlap = _draw(draws, kind, "commutation_overlap_deg")
     rise_ms = _draw(draws, kind, "rise_time_ms")
     imbalance = _draw(draws, kind, "bridge_imbalance")
-    angle = rng.uniform(0.0, 2.0 * np.pi, n)
-    theta = angle[:, None] + PHASE_OFFSETS[None, :]
+    phase0 = rng.uniform(0.0, 2.0 * np.pi, n)
     t = elapsed_s(inception)[:, None, :]
-    event = rectifier_current(n, pulse, connection, firing, overlap, imbalance, theta, OMEGA * t)
+    event = rectifier_current(pulse, connection, firing, overlap, imbalance, phase0, inception)
     envelope = 1.0 - np.exp(-t * 1000.0 / rise_ms[:, None, None])
     event *= load[:, None, None] * envelope * active_mask(inception)[:, None, :]
     params = {
