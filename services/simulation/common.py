@@ -13,8 +13,11 @@ Every window is the sum of
   current. Source: Hayder, Schaerli, Feser, Schiel, "Universal Adaptive Differential Protection for
   Regulating Transformers", IEEE Trans. Power Delivery 23(2), 568-, 2008 (the CT ratios of a
   regulating transformer match one tap position only, so a load-proportional differential flows at
-  the others, and the relay must tolerate it); IEEE C37.245-2018 (guide for protecting phase-angle
-  regulating transformers) for the same standing differential of phase shifters;
+  the others, and the relay must tolerate it); IEEE C37.245-2018 (Guide for the Application of
+  Protective Relaying for Phase-Shifting Transformers); M. Thompson (SEL), "Protection System for
+  Phase-Shifting Transformers Improves Simplicity, Dependability, and Security": a tap changer
+  unbalances ampere-turns by about 10 % in an ordinary transformer and far more on a PST's
+  regulating core;
 - the event itself (`faults`, `transients`), starting at the inception sample;
 - white measurement noise and, in half of the windows, a small sampling-clock jitter.
 

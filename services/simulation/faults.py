@@ -31,12 +31,17 @@ every unit and recorded in params["relay_view"]:
 - "faulted_windings": M = I, the faulted windings' currents as they are (CTs in the winding
   leads, zero sequence kept: a wye-grounded winding with wye CTs, Blackburn & Domin ch. 9).
 - "zero_sequence_removed": M = I - J/3 (J all ones): the zero sequence is removed, as delta-connected
-  CTs or a numerical relay's zero-sequence elimination do on a grounded-wye winding (IEEE
-  C37.91-2021, Blackburn & Domin ch. 9). An AG fault shows (2/3, -1/3, -1/3): still most in A.
+  CTs or a numerical relay's zero-sequence elimination do on a grounded-wye winding (GE Multilin 745
+  and G30 instruction manuals, "zero-sequence component removal": the software mimics the delta CT
+  connection; IEEE C37.91-2021). An AG fault shows (2/3, -1/3, -1/3): still most in A.
 - "delta_tied": M = I + s e^{+-j psi} Q, Q the cyclic shift to the next or the previous line: a delta
   ties the winding current into a second line at about 30 deg (psi 20-40 deg, s 0.3-0.9): the
   standard 30 deg shift of a delta winding (GE P64x manual, "phase and amplitude compensation";
   Blackburn & Domin ch. 9); s < 1 keeps the faulted phase the largest.
+Several PST protection schemes compare only source- and load-side CTs (a current-balance
+differential) while others balance ampere-turns per core (M. Thompson, SEL, "Protection System for
+Phase-Shifting Transformers Improves Simplicity, Dependability, and Security"; IEEE C37.245-2018):
+which one the data set's relay models is not stated, hence the mixture.
 `generate_dataset(..., relay_view=...)` forces one view for every fault window.
 
 Unit differences that REMAIN (each with its source):

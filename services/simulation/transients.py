@@ -9,7 +9,9 @@ Every window also carries the standing differential current of a unit drawn at r
   / L_air: unipolar, peaked, gapped, with a strong 2nd harmonic (IEEE C37.91-2021, inrush;
   Blackburn & Domin, "Protective Relaying", ch. 9; Horowitz & Phadke, "Power System Relaying",
   ch. 8). Remanence: a bank of single-phase units has independent remanence per phase; a three-limb
-  core's remanent fluxes are coupled and sum to about zero (Blackburn & Domin ch. 9); both are drawn
+  core's remanent fluxes are coupled and sum to about zero (no return limb: the limb fluxes must
+  close through each other; residual flux per limb of three- and five-limb cores: de Leon et al.,
+  IEEE Trans. Power Delivery 30(4), 2015); both are drawn
   (`core_type`). Each pole closes at its own instant (breaker pole scatter, 0-3 ms: not publicly
   documented for the data set; randomised), so each phase has its own energisation angle.
 - Sympathetic inrush: the parallel, already energised transformer sees the DC voltage drop of its
