@@ -503,29 +503,43 @@ def bridge_line_current(theta: np.ndarray, alpha, mu) -> np.ndarray:
     return block(-np.pi / 3 + alpha) - block(2 * np.pi / 3 + alpha)
 
 
+_YD = np.array([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0], [-1.0, 0.0, 1.0]]) / np.sqrt(3.0)
+
+
+def converter_currents(th: np.ndarray, alpha: np.ndarray, mu: np.ndarray, config: np.ndarray,
+                       imbalance: np.ndarray) -> np.ndarray:
+    """Primary line currents (n,3,N), per unit of Id, of a converter seen through its transformer.
+
+    th (n,N) phase-A voltage angle; alpha, mu (n,1) rad; config (n,) one of '6p_wye_wye',
+    '6p_delta_wye', '12p'; imbalance (n,) ratio of the delta-wye bridge's Id to the wye-wye one's in
+    the 12-pulse pair. The delta-wye bridge's secondary voltages lag 30 deg; its currents come back
+    through the delta advanced 30 deg for positive and retarded 30 deg for negative sequence, so the
+    5th and 7th of the two bridges are in antiphase and cancel in the 12-pulse sum."""
+    def bridge(shift):
+        return np.stack([bridge_line_current(th + shift + PHASE_SHIFT[p], alpha, mu) for p in range(3)], axis=1)
+
+    wye = bridge(0.0)
+    dy = np.einsum("ij,njk->nik", _YD, bridge(-np.pi / 6))
+    return np.where((config == "6p_wye_wye")[:, None, None], wye,
+                    np.where((config == "6p_delta_wye")[:, None, None], dy,
+                             0.5 * (wye + imbalance[:, None, None] * dy)))
+
+
 def non_linear_load_switching(rng: np.random.Generator, n: int, omega: np.ndarray):
     config = rng.choice(["6p_wye_wye", "6p_delta_wye", "12p"], size=n, p=[0.35, 0.35, 0.3])
     alpha = np.deg2rad(rng.uniform(0.0, 60.0, size=n))
     mu = np.deg2rad(rng.uniform(3.0, 30.0, size=n))
     theta0 = rng.uniform(0, 2 * np.pi, size=n)
-    t = T[None, :]
-    th = omega[:, None] * t + theta0[:, None]
-    al, mm = alpha[:, None], mu[:, None]
-    yd = np.array([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0], [-1.0, 0.0, 1.0]]) / np.sqrt(3.0)
-
-    def bridge(shift):
-        return np.stack([bridge_line_current(th + shift + PHASE_SHIFT[p], al, mm) for p in range(3)], axis=1)
-
-    wye = bridge(0.0)
-    # the delta-wye bridge's secondary voltages lag 30 deg; its currents come back through the
-    # delta with a +30 deg shift for positive sequence and -30 deg for negative sequence
-    dy = np.einsum("ij,njk->nik", yd, bridge(-np.pi / 6))
+    th = omega[:, None] * T[None, :] + theta0[:, None]
     imbalance = 1.0 + rng.uniform(-0.03, 0.03, size=n)
-    shape = np.where((config == "6p_wye_wye")[:, None, None], wye,
-                     np.where((config == "6p_delta_wye")[:, None, None], dy, 0.5 * (wye + imbalance[:, None, None] * dy)))
-    # DC-side ripple at six times the fundamental (finite smoothing reactor)
+    shape = converter_currents(th, alpha[:, None], mu[:, None], config, imbalance)
+    # DC-side ripple (finite smoothing reactor) at the pulse number times the fundamental: 6th for a
+    # 6-pulse bridge, 12th for the 12-pulse pair, so it adds sidebands at the characteristic
+    # harmonics only (h = kp +/- 1)
     ripple = rng.uniform(0.0, 0.08, size=n)
-    shape = shape * (1.0 + ripple[:, None, None] * np.cos(6 * th[:, None, :] + rng.uniform(0, 2 * np.pi, (n, 1, 1))))
+    pulses = np.where(config == "12p", 12.0, 6.0)
+    shape = shape * (1.0 + ripple[:, None, None]
+                     * np.cos(pulses[:, None, None] * th[:, None, :] + rng.uniform(0, 2 * np.pi, (n, 1, 1))))
     load = rng.uniform(0.1, 1.0, size=n) * I_RATED_KA  # kA rms of the fundamental
     fund_per_id = np.sqrt(6.0) / np.pi  # fundamental rms of a 6-pulse line current per unit Id
     i_d = load / fund_per_id
@@ -533,7 +547,7 @@ def non_linear_load_switching(rng: np.random.Generator, n: int, omega: np.ndarra
     action = rng.choice(["on", "off", "running"], size=n, p=[0.65, 0.2, 0.15])
     t_sw = rng.uniform(0.005, 0.035, size=n)
     tau_d = rng.uniform(0.002, 0.02, size=n)
-    dt = t - t_sw[:, None]
+    dt = T[None, :] - t_sw[:, None]
     env_on = np.where(dt >= 0, 1.0 - np.exp(-np.maximum(dt, 0) / tau_d[:, None]), 0.0)
     env_off = np.where(dt >= 0, np.exp(-np.maximum(dt, 0) / tau_d[:, None]), 1.0)
     env = np.where((action == "on")[:, None], env_on, np.where((action == "off")[:, None], env_off, 1.0))
