@@ -255,6 +255,7 @@ def test_magnetising_inrush_has_second_harmonic(transients_set):
 def test_sympathetic_inrush_opposite_polarity_and_second_harmonic(transients_set):
     x, params = _select(transients_set, 44)
     assert np.mean([p["opposite_polarity"] for p in params]) >= 0.9
+    assert all(p["in_service_flux_over_knee"] > 1.0 for p in params)  # driven into saturation
     worst = x[np.arange(len(x)), np.abs(x).max(axis=-1).argmax(axis=-1)]
     assert (_harmonic(worst, 2) / _harmonic(worst, 1) > 0.15).mean() >= 0.8
 

@@ -408,8 +408,9 @@ def magnetising_inrush(rng: np.random.Generator, n: int, omega: np.ndarray):
     return x, params
 
 
-def sympathetic_inrush(rng: np.random.Generator, n: int, omega: np.ndarray):
-    """T1 in service, T2 energised at t_c on the same bus; the relay of T1 sees T1's current."""
+def _sympathetic_once(rng: np.random.Generator, n: int, omega: np.ndarray):
+    """One batch: T1 in service, T2 energised at t_c on the same bus; T1's relay sees T1's current.
+    Returns the window currents (kA), params and whether T1's flux passed the knee in the window."""
     lam_k = rng.uniform(1.1, 1.3, size=(n, 1))
     l_air1 = rng.uniform(0.2, 0.5, size=(n, 1))
     l_air2 = rng.uniform(0.15, 0.5, size=(n, 1))
@@ -421,9 +422,9 @@ def sympathetic_inrush(rng: np.random.Generator, n: int, omega: np.ndarray):
     rem2 = np.where(single_phase_bank[:, None], rng.uniform(-0.8, 0.8, size=(n, 3)),
                     rng.uniform(0.3, 0.8, size=(n, 1)) * np.cos(rng.uniform(0, 2 * np.pi, (n, 1)) + PHASE_SHIFT[None, :]))
     v_over = rng.uniform(1.0, 1.05, size=(n, 1))  # bus voltage, pu
-    # the window shows the build-up: energisation 2 to 20 cycles before the window, some at its start
-    early = rng.uniform(size=n) < 0.1
-    t_c = np.where(early, rng.uniform(-0.005, 0.01, size=n), -rng.uniform(2.0, 20.0, size=n) / 60.0)
+    # sympathetic saturation builds up over cycles (Bronzeado & Yacamini): the window is taken 3 to
+    # 25 cycles after the other unit's energisation, when the in-service unit's current shows
+    t_c = -rng.uniform(3.0, 25.0, size=n) / 60.0
     theta = rng.uniform(0, 2 * np.pi, size=(n, 1))
     substeps = 2
     h = TS / substeps
@@ -435,6 +436,7 @@ def sympathetic_inrush(rng: np.random.Generator, n: int, omega: np.ndarray):
     lam2 = rem2.copy()
     out = np.zeros((n, 3, N_SAMPLES))
     out2 = np.zeros((n, 3, N_SAMPLES))
+    flux_peak = np.zeros(n)
     total = n_pre + N_SAMPLES * substeps
 
     def currents(l1, l2):
@@ -461,6 +463,7 @@ def sympathetic_inrush(rng: np.random.Generator, n: int, omega: np.ndarray):
             i1, i2 = currents(lam1, lam2)
             out[:, :, (s - n_pre) // substeps] = i1
             out2[:, :, (s - n_pre) // substeps] = i2 * on2
+            flux_peak = np.maximum(flux_peak, (np.abs(lam1) / lam_k).max(axis=1))
     rating = rng.uniform(0.5, 1.0, size=n)
     x = out * (rating * I_RATED_PEAK_KA)[:, None, None]
     # polarity check: in the phase where the in-service unit's current is most one-sided, its DC
@@ -473,10 +476,26 @@ def sympathetic_inrush(rng: np.random.Generator, n: int, omega: np.ndarray):
         {"core": "single_phase_bank" if single_phase_bank[i] else "three_limb",
          "t_energise_other_ms": float(t_c[i] * 1e3), "source_resistance_pu": float(r_s[i, 0]),
          "in_service_peak_pu": float(np.abs(out[i]).max()), "energised_peak_pu": float(np.abs(out2[i]).max()),
-         "opposite_polarity": bool(opposite[i]),
+         "opposite_polarity": bool(opposite[i]), "in_service_flux_over_knee": float(flux_peak[i]),
          "rating_over_base": float(rating[i])}
         for i in range(n)
     ]
+    return x, params, flux_peak > 1.0
+
+
+def sympathetic_inrush(rng: np.random.Generator, n: int, omega: np.ndarray):
+    """Sympathetic inrush in which the in-service unit's core does reach saturation: windows where
+    the drawn circuit is too stiff for that are drawn again (up to four times)."""
+    x, params, ok = _sympathetic_once(rng, n, omega)
+    for _ in range(4):
+        bad = np.flatnonzero(~ok)
+        if bad.size == 0:
+            break
+        x2, p2, ok2 = _sympathetic_once(rng, bad.size, omega[bad])
+        x[bad] = x2
+        for j, i in enumerate(bad):
+            params[i] = p2[j]
+        ok[bad] = ok2
     return x, params
 
 
