@@ -1,8 +1,8 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py` serves the dashboard and the API.
 
-Environment: GEM_BIND (default GEM_HOST:GEM_PORT, i.e. 127.0.0.1:8050), GEM_WORKERS (2),
-GEM_WORKER_CLASS (sync), GEM_WORKER_THREADS (threads per worker for gthread; 4), GEM_WARMUP (1: load the
-model right after fork), GEM_ACCESS_LOG (unset: no access log; "-" for stdout), plus the app's GEM_* settings.
+Every value comes from `app.settings.Settings` (GEM_BIND, GEM_WORKERS, GEM_WORKER_CLASS,
+GEM_WORKER_THREADS, GEM_WARMUP, GEM_ACCESS_LOG, GEM_LOG_LEVEL, GEM_CONTROL_SOCKET and the app's own;
+the README's configuration table lists them all).
 
 Why sync workers, one per core: every request is CPU work (the network, the checks, the history
 write), so a worker can only ever use one core, and threads inside it only queue for the GIL.
@@ -30,30 +30,32 @@ import os
 for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GEM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
+from app.settings import Settings  # noqa: E402  (after the thread variables above)
+
+_settings = Settings.from_env()
 wsgi_app = "app:create_server()"
-bind = os.environ.get("GEM_BIND") or f"{os.environ.get('GEM_HOST', '127.0.0.1')}:{os.environ.get('GEM_PORT', '8050')}"
-workers = int(os.environ.get("GEM_WORKERS", "2"))
-worker_class = os.environ.get("GEM_WORKER_CLASS", "sync")
+bind = _settings.bind_address
+workers = _settings.workers
+worker_class = _settings.worker_class
 # gunicorn turns a sync worker with threads > 1 into gthread: threads only for an explicit gthread
-threads = int(os.environ.get("GEM_WORKER_THREADS", "4")) if worker_class == "gthread" else 1
+threads = _settings.worker_threads if worker_class == "gthread" else 1
 preload_app = False
 timeout = 60
 graceful_timeout = 20
 keepalive = 5
 backlog = 2048
-accesslog = os.environ.get("GEM_ACCESS_LOG") or None
+accesslog = _settings.access_log
 errorlog = "-"
 # gunicorn's control socket has one default path per user: two servers (tests, benchmarks) would clash
-control_socket_disable = os.environ.get("GEM_CONTROL_SOCKET", "0") != "1"
-loglevel = os.environ.get("GEM_LOG_LEVEL", "info")
+control_socket_disable = not _settings.control_socket
+loglevel = _settings.log_level
 
 
 def on_starting(server) -> None:
     """Create the history schema once in the master, before workers race to do it."""
-    from app.settings import Settings
     from services.history import HistoryStore
 
-    store = HistoryStore(Settings.from_env().resolved_database_url)
+    store = HistoryStore(_settings.resolved_database_url)
     store.dispose()
 
 
@@ -70,7 +72,7 @@ def post_fork(server, worker) -> None:
 
 def post_worker_init(worker) -> None:
     """Load the model and run one prediction before taking traffic (GEM_WARMUP=0 skips it)."""
-    if os.environ.get("GEM_WARMUP", "1") == "0":
+    if not _settings.warmup:
         return
     from services.analysis import EXTENSION_KEY, warm_up
 

@@ -22,22 +22,24 @@ from services.analysis import (
     AnalysisContext,
     AnalysisError,
     analyze,
+    api_view,
     check_peers,
     check_transfer_kw,
     list_samples,
     load_sample,
 )
-from services.comtrade_ingest import MAX_RECORD_BYTES, parse_channel_spec
-from services.history import HistoryQueryError
+from services.comtrade_ingest import parse_channel_spec
+from services.history import HistoryQueryError, filters_from_ag_grid
 from services.ingest import parse_uploaded_files
+from services.units import convert
 from services.waveform import WaveformError
 
 log = logging.getLogger(__name__)
 
 MAX_HISTORY_PAGE = 1000
 DEFAULT_HISTORY_PAGE = 50
-#: `POST /api/predict-file` takes a whole COMTRADE record (up to 10 MB) plus the multipart framing
-MAX_FILE_BODY_BYTES = MAX_RECORD_BYTES + 256 * 1024
+#: room for the multipart framing around the files of `POST /api/predict-file`
+MULTIPART_OVERHEAD_BYTES = 256 * 1024
 FILE_FIELD = "file"
 
 
@@ -92,11 +94,11 @@ def _limit_body() -> None:
 
 
 def _body_limit() -> int:
-    """The configured JSON body limit (1 MB), or room for a whole recording on the file route."""
-    limit = current_app.config["GEM_SETTINGS"].max_body_bytes
+    """The JSON body limit (`Settings.max_body_bytes`), or the upload limit on the file route."""
+    settings = current_app.config["GEM_SETTINGS"]
     if (request.endpoint or "").endswith(".predict_file"):
-        return max(limit, MAX_FILE_BODY_BYTES)
-    return limit
+        return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    return settings.max_body_bytes
 
 
 def _http_error(exc: HTTPException) -> Response:
@@ -138,7 +140,10 @@ def _required_string(payload: Mapping[str, Any], name: str) -> str:
 
 # -- views --------------------------------------------------------------------------------------
 def predict() -> Response:
-    """Classify a sample (`sample_filename`) or a raw `waveform` and assess the P2P impact."""
+    """Classify a sample (`sample_filename`) or a raw `waveform` and assess the P2P impact.
+
+    A raw waveform may come in amperes, kA or per unit: `unit` ("window" by default, "A", "kA",
+    "pu") and `rated_current_a` (the recorded unit's rating) say how to bring it to window units."""
     payload = _json_object()
     context = _context()
     sender = _required_string(payload, "sender_peer")
@@ -147,37 +152,51 @@ def predict() -> Response:
     transfer_kw = check_transfer_kw(payload.get("transfer_kw"))
     sample_name = payload.get("sample_filename")
     waveform = payload.get("waveform")
+    unit, rated_current_a = payload.get("unit"), payload.get("rated_current_a")
     if sample_name is not None and waveform is not None:
         raise ApiError(400, "give either sample_filename or waveform, not both")
     if sample_name is None and waveform is None:
         raise ApiError(400, "missing field sample_filename (or a raw waveform of 3 x 726 numbers)")
+    units = None
     if sample_name is not None:
+        if unit is not None or rated_current_a is not None:
+            raise ApiError(400, "unit and rated_current_a apply to a raw waveform; samples are in window units")
         x, entry = load_sample(sample_name, context.artifacts_dir)
         source, name, true_label = "sample", entry.name, entry.true_label
     else:
         if not isinstance(waveform, list):
             raise ApiError(400, "waveform must be an array of 3 arrays of 726 numbers (phases A, B, C)")
         x, source, name, true_label = waveform, "api", None, None
+        if unit is not None or rated_current_a is not None:
+            x, units = _to_window_units(waveform, unit, rated_current_a)
     predictor = _predictor(context)
-    result = analyze(
-        x,
-        source=source,
-        sender=sender,
-        receiver=receiver,
-        transfer_kw=transfer_kw,
-        sample_name=name,
-        true_label=true_label,
-        predictor=predictor,
-        store=context.store,
-    )
-    return json_response(result)
+    analysis = analyze(x, source=source, sender=sender, receiver=receiver, transfer_kw=transfer_kw,
+                       sample_name=name, true_label=true_label, units=units, predictor=predictor,
+                       store=context.store)
+    return json_response(api_view(analysis))
+
+
+def _to_window_units(waveform: list, unit: Any, rated_current_a: Any) -> tuple[Any, dict[str, Any]]:
+    import numpy as np
+
+    try:
+        array = np.asarray(waveform, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ApiError(400, "waveform must be an array of 3 arrays of 726 numbers (phases A, B, C)") from None
+    try:
+        converted, conversion = convert(array, unit, rated_current_a)
+    except WaveformError as exc:
+        raise ApiError(400, str(exc)) from None
+    return converted, conversion.to_dict()
 
 
 def predict_file() -> Response:
     """Classify an uploaded recording: multipart field `file` holds a `.npy`/CSV window or a
     COMTRADE record (`.cfg` and `.dat`, or one `.cff`); form fields `sender_peer`,
-    `receiver_peer`, optional `transfer_kw` and `channels` (COMTRADE channel names or numbers).
-    Answers like `/predict`; for a record, `recording` says which channels and window were read."""
+    `receiver_peer`, optional `transfer_kw`, `channels` (COMTRADE channel names or numbers), `unit`
+    and `rated_current_a` (how a window's values convert to window units). Answers like
+    `/predict`; `recording` says which channels and window of a record were read, `units` which
+    conversion was applied."""
     if request.mimetype != "multipart/form-data":
         raise ApiError(415, f"send the recording as multipart/form-data: field '{FILE_FIELD}' (the file or "
                             "files) plus sender_peer and receiver_peer")
@@ -192,11 +211,13 @@ def predict_file() -> Response:
                             ".dat (or one .cff)")
     files = [(upload.filename or "upload", upload.read()) for upload in uploads]
     try:
-        loaded = parse_uploaded_files(files, channels=parse_channel_spec(form.get("channels")))
+        loaded = parse_uploaded_files(files, channels=parse_channel_spec(form.get("channels")),
+                                      unit=form.get("unit") or None,
+                                      rated_current_a=form.get("rated_current_a") or None)
     except WaveformError as exc:
         raise ApiError(400, str(exc)) from None
     context = _context()
-    result = analyze(
+    analysis = analyze(
         loaded.waveform,
         source="upload",
         sender=sender,
@@ -204,10 +225,11 @@ def predict_file() -> Response:
         transfer_kw=transfer_kw,
         sample_name=loaded.name,
         recording=loaded.comtrade.to_dict() if loaded.comtrade is not None else None,
+        units=loaded.units.to_dict() if loaded.units is not None else None,
         predictor=_predictor(context),
         store=context.store,
     )
-    return json_response(result)
+    return json_response(api_view(analysis))
 
 
 def _form_number(value: str | None, name: str) -> float | None:
@@ -248,7 +270,18 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def _history_filters() -> dict[str, Any]:
-    return {name: request.args.get(name) or None for name in ("label", "category", "peer", "since", "until", "source")}
+    """The history filters of the query string: simple ones (label, category, peer, since, until,
+    source) and `filter`, the History grid's AG Grid filter model as JSON (what the grid shows)."""
+    filters = {name: request.args.get(name) or None for name in ("label", "category", "peer", "since", "until",
+                                                                 "source")}
+    grid_model = request.args.get("filter")
+    if grid_model:
+        try:
+            model = orjson.loads(grid_model)
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "filter must be the grid's filter model as JSON") from None
+        filters["filters"] = filters_from_ag_grid(model if isinstance(model, dict) else None)
+    return filters
 
 
 def history() -> Response:

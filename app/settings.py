@@ -1,70 +1,138 @@
-"""Runtime settings of the app: one frozen object, read from environment variables or CLI flags.
+"""Every setting of the app, read once: one frozen object from GEM_* environment variables and CLI flags.
+
+`SETTINGS` below is the one table of settings (environment variable, field, type, default, what
+it does); the README's configuration table is written from it and a test keeps them equal. Nothing
+else reads `os.environ` for a GEM_* variable: services receive what they need as arguments.
 
 Frozen so that every worker and every request sees the same configuration; change it by building
-a new Settings (``dataclasses.replace``) and a new app.
+a new Settings (``with_overrides``) and a new app.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_ARTIFACTS_DIR = REPO_ROOT / "artifacts"
-DEFAULT_INSTANCE_DIR = REPO_ROOT / "instance"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8050
-#: the API refuses bodies above this size with 413 (a 3 x 726 waveform as JSON is about 60 kB)
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+from services.comtrade_ingest import MAX_RECORD_BYTES
 
-#: environment variable -> Settings field, documented in the README
-ENV_VARS: dict[str, str] = {
-    "GEM_HOST": "host",
-    "GEM_PORT": "port",
-    "GEM_ARTIFACTS_DIR": "artifacts_dir",
-    "GEM_DATABASE_URL": "database_url",
-    "GEM_INSTANCE_DIR": "instance_dir",
-    "GEM_DEBUG": "debug",
-}
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+#: the shipped model (artifact contract, docs/contracts.md) beside the code, whatever the cwd
+DEFAULT_ARTIFACTS_DIR = PACKAGE_ROOT / "artifacts"
+#: where the default SQLite history lives: ./instance of the folder the app is started from
+DEFAULT_INSTANCE_DIR = Path("instance")
 
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
 
 
+class Setting(NamedTuple):
+    """One row of the settings table."""
+
+    variable: str
+    field: str
+    kind: str  # "text", "int", "float", "bool", "path"
+    default: Any
+    help: str
+
+
+#: the settings table: (variable, field, type, default, meaning). The README's table is this one.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("GEM_HOST", "host", "text", "127.0.0.1", "interface `python -m app` and gunicorn listen on"),
+    Setting("GEM_PORT", "port", "int", 8050, "port `python -m app` and gunicorn listen on"),
+    Setting("GEM_DEBUG", "debug", "bool", False, "Dash debug mode (`python -m app` only)"),
+    Setting("GEM_ARTIFACTS_DIR", "artifacts_dir", "path", DEFAULT_ARTIFACTS_DIR,
+            "model artifacts folder (the shipped `artifacts/` of the installed package by default)"),
+    Setting("GEM_INSTANCE_DIR", "instance_dir", "path", DEFAULT_INSTANCE_DIR,
+            "folder of the default SQLite history (`instance/` of the working folder)"),
+    Setting("GEM_DATABASE_URL", "database_url", "text", None,
+            "SQLAlchemy URL of the history, e.g. `postgresql+psycopg://user@host/db`; unset: "
+            "`sqlite:///<instance>/history.db`"),
+    Setting("GEM_MAX_BODY_BYTES", "max_body_bytes", "int", 1024 * 1024,
+            "largest JSON body the API reads (`/predict`, 413 above it)"),
+    Setting("GEM_MAX_UPLOAD_BYTES", "max_upload_bytes", "int", MAX_RECORD_BYTES,
+            "largest upload, dashboard and `/api/predict-file` alike (files of one recording together)"),
+    Setting("GEM_THREADS", "inference_threads", "int", None,
+            "threads of one inference call (unset: the inference service's default)"),
+    Setting("GEM_BACKEND", "inference_backend", "text", "onnxruntime",
+            "`onnxruntime`, or `torch` to force the torch fallback"),
+    Setting("GEM_CACHE_DIR", "cache_dir", "path", None,
+            "where the exported ONNX graph is cached (unset: `~/.cache/grid-event-monitor`)"),
+    Setting("GEM_ORT_SPINNING", "ort_spinning", "bool", False, "let ONNX Runtime threads spin between calls"),
+    Setting("GEM_MAX_BATCH", "max_batch", "int", None,
+            "largest batch of windows in one inference call (unset: the inference service's default)"),
+    Setting("GEM_FEED_IN_TARIFF", "feed_in_tariff", "float", None, "feed-in tariff per kWh (unset: built-in)"),
+    Setting("GEM_RETAIL_TARIFF", "retail_tariff", "float", None, "retail tariff per kWh (unset: built-in)"),
+    Setting("GEM_P2P_SHARE", "p2p_share", "float", None,
+            "where the P2P price sits between feed-in and retail, 0 to 1 (unset: built-in)"),
+    Setting("GEM_CURRENCY", "currency", "text", None, "currency of the tariffs (unset: built-in)"),
+    Setting("GEM_BIND", "bind", "text", None, "gunicorn: address to bind (unset: `GEM_HOST:GEM_PORT`)"),
+    Setting("GEM_WORKERS", "workers", "int", 2, "gunicorn: worker processes"),
+    Setting("GEM_WORKER_CLASS", "worker_class", "text", "sync", "gunicorn: `sync` or `gthread`"),
+    Setting("GEM_WORKER_THREADS", "worker_threads", "int", 4, "gunicorn: threads per `gthread` worker"),
+    Setting("GEM_WARMUP", "warmup", "bool", True, "gunicorn: load the model and run one analysis after fork"),
+    Setting("GEM_ACCESS_LOG", "access_log", "text", None, "gunicorn: access log file, `-` for stdout (unset: none)"),
+    Setting("GEM_LOG_LEVEL", "log_level", "text", "info", "gunicorn: log level"),
+    Setting("GEM_CONTROL_SOCKET", "control_socket", "bool", False, "gunicorn: keep its control socket"),
+)
+#: environment variable -> Settings field
+ENV_VARS: dict[str, str] = {setting.variable: setting.field for setting in SETTINGS}
+_BY_FIELD: dict[str, Setting] = {setting.field: setting for setting in SETTINGS}
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Where the app listens, where the model and the history live."""
+    """Where the app listens, where the model and the history live, the limits, inference, tariffs
+    and gunicorn; every field is a row of SETTINGS (defaults there)."""
 
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    artifacts_dir: Path = field(default=DEFAULT_ARTIFACTS_DIR)
-    #: SQLAlchemy URL of the history database; None means SQLite at <instance_dir>/history.db
-    database_url: str | None = None
-    instance_dir: Path = field(default=DEFAULT_INSTANCE_DIR)
+    host: str = "127.0.0.1"
+    port: int = 8050
     debug: bool = False
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    artifacts_dir: Path = DEFAULT_ARTIFACTS_DIR
+    instance_dir: Path = DEFAULT_INSTANCE_DIR
+    database_url: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = MAX_RECORD_BYTES
+    inference_threads: int | None = None
+    inference_backend: str = "onnxruntime"
+    cache_dir: Path | None = None
+    ort_spinning: bool = False
+    max_batch: int | None = None
+    feed_in_tariff: float | None = None
+    retail_tariff: float | None = None
+    p2p_share: float | None = None
+    currency: str | None = None
+    bind: str | None = None
+    workers: int = 2
+    worker_class: str = "sync"
+    worker_threads: int = 4
+    warmup: bool = True
+    access_log: str | None = None
+    log_level: str = "info"
+    control_socket: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "artifacts_dir", Path(self.artifacts_dir).expanduser().resolve())
         object.__setattr__(self, "instance_dir", Path(self.instance_dir).expanduser().resolve())
+        if self.cache_dir is not None:
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
         if not 0 < int(self.port) < 65536:
             raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
-        if self.max_body_bytes <= 0:
-            raise SettingsError("max_body_bytes must be positive")
+        for name in ("max_body_bytes", "max_upload_bytes", "workers", "worker_threads"):
+            if int(getattr(self, name)) <= 0:
+                raise SettingsError(f"{name} ({_BY_FIELD[name].variable}) must be positive")
+        for name in ("inference_threads", "max_batch"):
+            if getattr(self, name) is not None and int(getattr(self, name)) <= 0:
+                raise SettingsError(f"{name} ({_BY_FIELD[name].variable}) must be positive")
+        if self.inference_backend not in ("onnxruntime", "torch"):
+            raise SettingsError(f"GEM_BACKEND must be onnxruntime or torch, got {self.inference_backend!r}")
+        if self.worker_class not in ("sync", "gthread"):
+            raise SettingsError(f"GEM_WORKER_CLASS must be sync or gthread, got {self.worker_class!r}")
         if self.database_url is not None and not self.database_url.strip():
             object.__setattr__(self, "database_url", None)
-
-    @property
-    def samples_dir(self) -> Path:
-        """The folder of sample waveforms (artifact contract: <artifacts>/sample_data)."""
-        return self.artifacts_dir / "sample_data"
-
-    @property
-    def samples_info_path(self) -> Path:
-        return self.artifacts_dir / "samples_info.json"
 
     @property
     def resolved_database_url(self) -> str:
@@ -73,16 +141,21 @@ class Settings:
             return self.database_url
         return f"sqlite:///{self.instance_dir / 'history.db'}"
 
+    @property
+    def bind_address(self) -> str:
+        """gunicorn's bind: GEM_BIND, else host:port."""
+        return self.bind or f"{self.host}:{self.port}"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from GEM_* environment variables; keyword overrides (e.g. CLI flags) win."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for variable, name in ENV_VARS.items():
-            raw = environ.get(variable)
-            if raw is None or raw == "":
+        for setting in SETTINGS:
+            raw = environ.get(setting.variable)
+            if raw is None or raw.strip() == "":
                 continue
-            values[name] = _parse(variable, name, raw)
+            values[setting.field] = _parse(setting, raw)
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
 
@@ -91,19 +164,60 @@ class Settings:
         return replace(self, **{key: value for key, value in overrides.items() if value is not None})
 
 
-def _parse(variable: str, name: str, raw: str) -> object:
-    if name == "port":
+def _number(kind: type) -> Callable[[Setting, str], object]:
+    def parse(setting: Setting, raw: str) -> object:
         try:
-            return int(raw)
+            return kind(raw.strip())
         except ValueError:
-            raise SettingsError(f"{variable} must be an integer port, got {raw!r}") from None
-    if name == "debug":
-        lowered = raw.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise SettingsError(f"{variable} must be true or false, got {raw!r}")
-    if name in {"artifacts_dir", "instance_dir"}:
-        return Path(raw)
-    return raw
+            word = "an integer" if kind is int else "a number"
+            raise SettingsError(f"{setting.variable} must be {word}, got {raw!r}") from None
+    return parse
+
+
+def _bool(setting: Setting, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{setting.variable} must be true or false, got {raw!r}")
+
+
+_PARSERS: dict[str, Callable[[Setting, str], object]] = {
+    "text": lambda _setting, raw: raw.strip(),
+    "int": _number(int),
+    "float": _number(float),
+    "bool": _bool,
+    "path": lambda _setting, raw: Path(raw.strip()),
+}
+
+
+def _parse(setting: Setting, raw: str) -> object:
+    return _PARSERS[setting.kind](setting, raw)
+
+
+def markdown_table() -> str:
+    """The README's configuration table, from SETTINGS."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        default = setting.default
+        if isinstance(default, Path):
+            default = "`artifacts/`" if default == DEFAULT_ARTIFACTS_DIR else f"`{default}/`"
+        elif isinstance(default, bool):
+            default = "`1`" if default else "`0`"
+        elif default is None:
+            default = "unset"
+        else:
+            default = f"`{default}`"
+        rows.append(f"| `{setting.variable}` | {default} | {setting.help} |")
+    return "\n".join(rows)
+
+
+def _check_table() -> None:
+    """Every Settings field has a row, with the same default (import-time guard)."""
+    names = [item.name for item in fields(Settings)]
+    if names != [setting.field for setting in SETTINGS]:
+        raise RuntimeError("Settings fields and the SETTINGS table differ")
+
+
+_check_table()

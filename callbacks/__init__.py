@@ -1,23 +1,22 @@
-"""Callback registration: thin glue that reads inputs, calls services and builds components.
+"""The dashboard's callbacks, one module per page, each registered on an app by its `register`.
 
-Page callbacks use `@dash.callback` in the modules below (one per page); `app.create_app` adopts
-them into every app it builds. Importing them here makes sure they exist even for an app whose
-pages were not loaded yet.
+`app.create_app` calls `register_callbacks(app, context)` once per app it builds: every callback is
+an `app.callback` of that app and closes over that app's AnalysisContext (its history store and
+artifacts folder), so several apps in one process never share or lose callbacks. The modules keep
+the logic in plain functions (inputs in, outputs out) that the tests call without a browser.
 """
 
 from __future__ import annotations
 
-import importlib
+import dash
 
-PAGE_CALLBACK_MODULES: tuple[str, ...] = (
-    "callbacks.analyze",
-    "callbacks.history",
-    "callbacks.analysis",
-    "callbacks.network",
-)
+from callbacks import analysis_detail, analyze, history, network
+from services.analysis import AnalysisContext
 
 
-def register_callbacks(app) -> None:
-    """Register the dashboard's callbacks for `app` (the page modules' @callback functions)."""
-    for module in PAGE_CALLBACK_MODULES:
-        importlib.import_module(module)
+def register_callbacks(app: dash.Dash, context: AnalysisContext) -> None:
+    """Register every page's callbacks on `app`."""
+    analyze.register(app, context)
+    history.register(app, context)
+    analysis_detail.register(app, context)
+    network.register(app, context)

@@ -11,38 +11,40 @@ import base64
 import binascii
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from callbacks import data
-from callbacks.views import (
+from components import ids
+from components.analysis_panels import (
     confidence_for,
     description_for,
     graph_caption,
     graph_for,
     headline_for,
     impact_for,
-    view_from_result,
     waveform_panel,
 )
-from components import ids
 from components.cards import sim_param_inputs, upload_status
 from components.tables import latest_table
-from services.analysis import AnalysisContext, AnalysisError
-from services.comtrade_ingest import MAX_RECORD_BYTES, is_comtrade_name, parse_channel_spec
+from services.analysis import Analysis, AnalysisContext, AnalysisError
+from services.comtrade_ingest import parse_channel_spec
+from services.grid import MAX_TRANSFER_KW, default_graph, display_names, transfer_path_edges
 from services.ingest import UPLOAD_SUFFIXES, LoadedWaveform, parse_uploaded_files
 from services.simulation import parameter_specs, simulate_event
 from services.waveform import WaveformError
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-OUTPUT_KEYS: tuple[str, ...] = ("graph", "caption", "headline", "waveform", "confidence", "description", "impact", "latest", "alert",
-                                "result", "upload_store", "upload_status")
+OUTPUT_KEYS: tuple[str, ...] = ("graph", "caption", "headline", "waveform", "confidence", "description", "impact",
+                                "latest", "alert", "result", "upload_store", "upload_status")
+#: the panels an analysis fills; a new transfer (sender or receiver) empties them all
+RESULT_KEYS: tuple[str, ...] = ("headline", "waveform", "confidence", "description", "impact", "result")
+LATEST_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,13 @@ class AnalyzeRequest:
     upload_filename: str | Sequence[str] | None = None
     upload_store: Mapping[str, Any] | None = None
     upload_channels: str | None = None  # COMTRADE channels typed by the user, e.g. "IdA, IdB, IdC"
+    upload_unit: str | None = None  # unit of a .npy/CSV window's values: window (default), A, kA, pu
+    upload_rated_current_a: float | str | None = None  # rated current of the recorded unit, amperes
     sender: str | None = None
     receiver: str | None = None
     transfer_kw: float | None = None
     view_mode: str = "raw"
-    result: Mapping[str, Any] | None = None
+    result: Mapping[str, Any] | None = None  # the Analysis shown (`Analysis.to_json`, in the browser)
 
 
 class InputProblem(ValueError):
@@ -87,9 +91,15 @@ def _channels_key(text: str | None) -> str | None:
     return ", ".join(str(item) for item in spec) if spec else None
 
 
+def _units_key(request: AnalyzeRequest) -> str:
+    return f"{request.upload_unit or 'window'} {request.upload_rated_current_a or ''}".strip()
+
+
 def decode_uploads(contents: str | Sequence[str] | None, filenames: str | Sequence[str] | None,
-                   channels: str | None = None) -> LoadedWaveform:
-    """The window of one upload (a `.npy`/CSV file or a COMTRADE record), or InputProblem saying why not."""
+                   channels: str | None = None, *, max_bytes: int, unit: str | None = None,
+                   rated_current_a: float | str | None = None) -> LoadedWaveform:
+    """The window of one upload (a `.npy`/CSV file or a COMTRADE record) in window units, or
+    InputProblem saying why not. `max_bytes` is the upload limit (`Settings.max_upload_bytes`)."""
     encoded_files = _as_list(contents)
     if not any(encoded_files):
         raise InputProblem("no file received")
@@ -99,31 +109,25 @@ def decode_uploads(contents: str | Sequence[str] | None, filenames: str | Sequen
         if not name.lower().endswith(UPLOAD_SUFFIXES):
             raise InputProblem(f"{name}: expected a .npy array, a CSV/text table (time, Ia, Ib, Ic) or a COMTRADE "
                                f"record (.cfg + .dat, or .cff), one of {', '.join(UPLOAD_SUFFIXES)}")
-    record = len(names) > 1 or any(is_comtrade_name(name) for name in names)
-    limit = MAX_RECORD_BYTES if record else MAX_UPLOAD_BYTES
     files: list[tuple[str, bytes]] = []
     total = 0
     for name, content in zip(names, encoded_files, strict=False):
         _, _, encoded = str(content or "").partition(",")
         total += len(encoded) * 3 // 4
-        if total > limit + 3:
-            raise InputProblem(f"{name}: the upload is too large (at most {limit / 1e6:.0f} MB"
-                               f"{' for a whole COMTRADE record' if record else ''})")
+        if total > max_bytes + 3:
+            raise InputProblem(f"{name}: the upload is too large (at most {max_bytes / 2**20:g} MB in all)")
         try:
             files.append((name, base64.b64decode(encoded, validate=True)))
         except (binascii.Error, ValueError):
             raise InputProblem(f"{name}: the file could not be read (bad encoding)") from None
     try:
-        return parse_uploaded_files(files, channels=parse_channel_spec(channels))
+        return parse_uploaded_files(files, channels=parse_channel_spec(channels),
+                                    unit=None if unit in (None, "", "window") else unit,
+                                    rated_current_a=rated_current_a if rated_current_a not in ("", None) else None)
     except WaveformError as exc:
         message = str(exc)
         raise InputProblem(message if any(message.startswith(name) for name in names)
                            else f"{names[0]}: {message}") from None
-
-
-def decode_upload(contents: str | None, filename: str | None) -> Any:
-    """The (3, 726) waveform of one uploaded file, or InputProblem saying what is wrong with it."""
-    return decode_uploads(contents, filename).waveform
 
 
 def _digest(contents: str | Sequence[str] | None) -> str:
@@ -135,17 +139,19 @@ def _digest(contents: str | Sequence[str] | None) -> str:
     return digest.hexdigest()
 
 
-def _store_entry(loaded: LoadedWaveform, contents: str | Sequence[str] | None, channels: str | None
-                 ) -> dict[str, Any]:
+def _store_entry(loaded: LoadedWaveform, request: AnalyzeRequest) -> dict[str, Any]:
     """What the browser keeps of a good upload, so Analyze can run it again without the files."""
-    return {"filename": loaded.name, "files": list(loaded.files), "digest": _digest(contents),
+    return {"filename": loaded.name, "files": list(loaded.files), "digest": _digest(request.upload_contents),
             "waveform": loaded.waveform.tolist(),
-            "channels": _channels_key(channels) if loaded.comtrade else None,
-            "comtrade": loaded.comtrade.to_dict() if loaded.comtrade else None, "summary": loaded.summary}
+            "channels": _channels_key(request.upload_channels) if loaded.comtrade else None,
+            "units_key": _units_key(request),
+            "comtrade": loaded.comtrade.to_dict() if loaded.comtrade else None,
+            "units": loaded.units.to_dict() if loaded.units is not None else None, "summary": loaded.summary}
 
 
 def _upload_is_new(request: AnalyzeRequest) -> bool:
-    """True when the files in the drop zone are not the stored upload (a failed drop, or new COMTRADE channels)."""
+    """True when the files in the drop zone are not the stored upload (a failed drop, new COMTRADE
+    channels, or a new unit or rated current)."""
     if not _as_list(request.upload_contents):
         return False
     stored = request.upload_store or {}
@@ -153,33 +159,72 @@ def _upload_is_new(request: AnalyzeRequest) -> bool:
         return True
     if stored.get("digest") and stored["digest"] != _digest(request.upload_contents):
         return True
+    if stored.get("units_key", "window") != _units_key(request):
+        return True
     return bool(stored.get("comtrade")) and stored.get("channels") != _channels_key(request.upload_channels)
+
+
+def check_sim_params(label: str, given: Mapping[str, Any]) -> dict[str, float]:
+    """The simulation parameters the operator typed, checked against the simulator's own ranges
+    (`services.simulation.parameter_specs`); InputProblem naming the parameter and its range."""
+    try:
+        specs = {spec["name"]: spec for spec in parameter_specs(label)}
+    except ValueError as exc:
+        raise InputProblem(f"simulation: {exc}") from None
+    params: dict[str, float] = {}
+    for name, value in given.items():
+        if value in (None, ""):
+            continue
+        spec = specs.get(name)
+        if spec is None:
+            raise InputProblem(f"simulation: {label} has no parameter {name!r}")
+        title = f"{spec.get('title') or name} ({name})"
+        unit = f" {spec['unit']}" if spec.get("unit") else ""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InputProblem(f"simulation: {title} must be a number") from None
+        if not spec["min"] <= number <= spec["max"]:
+            raise InputProblem(f"simulation: {title} must be between {spec['min']:g} and {spec['max']:g}{unit}, "
+                               f"got {number:g}")
+        params[name] = number
+    return params
+
+
+def _simulated(request: AnalyzeRequest) -> tuple[Any, dict[str, Any]]:
+    """(waveform, analyze() keyword arguments) of the event to simulate; the history keeps its parameters."""
+    if not request.sim_label:
+        raise InputProblem("choose an event to simulate")
+    params = check_sim_params(request.sim_label, request.sim_params)
+    seed = int(request.sim_seed) if request.sim_seed not in (None, "") else None
+    try:
+        waveform, used = simulate_event(request.sim_label, seed, **params)
+    except ValueError as exc:
+        raise InputProblem(f"simulation: {exc}") from None
+    details = ([f"seed {seed}"] if seed is not None else []) + [f"{key} {value:g}" for key, value in params.items()]
+    simulation = {"label": request.sim_label, "seed": seed, "parameters": params, "used": dict(used)}
+    return waveform, {"source": "simulated", "sample_name": f"simulated ({'; '.join(details)})" if details
+                      else "simulated", "true_label": used.get("label"), "simulation": simulation}
 
 
 def _event(request: AnalyzeRequest, context: AnalysisContext
            ) -> tuple[Any, dict[str, Any], LoadedWaveform | None]:
     """(waveform, analyze() keyword arguments, the upload read for it if any) for the event asked for."""
     if request.trigger == ids.UPLOAD or (request.source_tab == ids.SOURCE_UPLOAD and _upload_is_new(request)):
-        loaded = decode_uploads(request.upload_contents, request.upload_filename, request.upload_channels)
-        recording = loaded.comtrade.to_dict() if loaded.comtrade else None
-        return loaded.waveform, {"source": "upload", "sample_name": loaded.name, "recording": recording}, loaded
+        loaded = decode_uploads(request.upload_contents, request.upload_filename, request.upload_channels,
+                                max_bytes=context.settings.max_upload_bytes, unit=request.upload_unit,
+                                rated_current_a=request.upload_rated_current_a)
+        return loaded.waveform, {"source": "upload", "sample_name": loaded.name,
+                                 "recording": loaded.comtrade.to_dict() if loaded.comtrade else None,
+                                 "units": loaded.units.to_dict() if loaded.units is not None else None}, loaded
     if request.source_tab == ids.SOURCE_UPLOAD:
         stored = request.upload_store or {}
         if not stored.get("waveform"):
             raise InputProblem("upload a .npy or CSV recording or a COMTRADE record first (Upload tab)")
         return stored["waveform"], {"source": "upload", "sample_name": stored.get("filename"),
-                                    "recording": stored.get("comtrade")}, None
+                                    "recording": stored.get("comtrade"), "units": stored.get("units")}, None
     if request.source_tab == ids.SOURCE_SIMULATE:
-        if not request.sim_label:
-            raise InputProblem("choose an event to simulate")
-        params = {name: value for name, value in request.sim_params.items() if value not in (None, "")}
-        seed = int(request.sim_seed) if request.sim_seed not in (None, "") else None
-        try:
-            waveform, used = simulate_event(request.sim_label, seed, **params)
-        except ValueError as exc:
-            raise InputProblem(f"simulation: {exc}") from None
-        name = f"simulated (seed {seed})" if seed is not None else "simulated"
-        return waveform, {"source": "simulated", "sample_name": name, "true_label": used.get("label")}, None
+        return (*_simulated(request), None)
     if not request.sample or str(request.sample).startswith("__group__"):
         raise InputProblem("choose a recorded event")
     try:
@@ -197,39 +242,59 @@ def _refusal(request: AnalyzeRequest, alert: dbc.Alert, status: str) -> dict[str
     return outputs
 
 
+def result_panels(analysis: Analysis | None, view_mode: str = "raw", *, sender: str | None = None,
+                  receiver: str | None = None, href_for: Callable[[int], str] | None = None) -> dict[str, Any]:
+    """Every panel an analysis fills, for `analysis` (None: the empty page for sender -> receiver)."""
+    names = display_names()
+    if analysis is not None:
+        sender, receiver = analysis.sender, analysis.receiver
+    return {
+        "graph": graph_for(default_graph(), analysis, sender=sender, receiver=receiver,
+                           path_edges=transfer_path_edges(sender, receiver)),
+        "caption": graph_caption(analysis, names, sender=sender, receiver=receiver),
+        "headline": headline_for(analysis, names, href_for),
+        "waveform": waveform_panel(analysis, view_mode, ids.WAVEFORM),
+        "confidence": confidence_for(analysis),
+        "description": description_for(analysis),
+        "impact": impact_for(analysis, names),
+        "result": analysis.to_json(saliency=False) if analysis is not None else None,
+    }
+
+
 def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
-                        grid: Mapping[str, list[dict]] | None = None) -> dict[str, Any]:
+                        href_for: Callable[[int], str] = lambda analysis_id: f"/analysis/{analysis_id}"
+                        ) -> dict[str, Any]:
     """The outputs to change for one trigger of the Analyze page (keys of OUTPUT_KEYS).
 
     - the RMS/raw toggle redraws the waveform of the result already shown;
-    - a sender/receiver change redraws the transfer path on the graph;
+    - a sender/receiver change draws the new transfer path and empties every result panel: the
+      analysis shown was assessed for the old transfer, so keeping it would contradict the graph;
     - Analyze (or a new upload) runs `services.analysis.analyze` once and updates graph, waveform,
       confidence, description, impact and the latest-analyses table together; with the Upload tab
       open it reads the files in the drop zone again when they are not the stored upload (the last
-      drop failed) or when the COMTRADE channels typed since differ.
-    Bad input returns only an alert (and the upload status): nothing else changes.
+      drop failed) or when the COMTRADE channels, the unit or the rated current typed since differ.
+    Bad input returns only an alert (and the upload status): nothing else changes. `href_for`
+    gives the permanent link of an analysis id (under the app's URL prefix).
     """
-    grid = grid or data.grid_data()
     if request.trigger == ids.WAVEFORM_VIEW:
-        return {"waveform": waveform_panel(request.result, request.view_mode, ids.WAVEFORM)}
+        shown = Analysis.from_json(request.result) if request.result else None
+        return {"waveform": waveform_panel(shown, request.view_mode, ids.WAVEFORM)}
     if request.trigger in (ids.SENDER, ids.RECEIVER):
-        return {"graph": graph_for(grid, None, sender=request.sender, receiver=request.receiver),
-                "caption": graph_caption(None, data.node_names(), sender=request.sender, receiver=request.receiver),
-                "alert": None}
+        return {**result_panels(None, sender=request.sender, receiver=request.receiver), "alert": None}
 
     from services.inference import ModelUnavailable  # torch loads in the worker, not at import
 
     outputs: dict[str, Any] = {}
     try:
         if request.transfer_kw in (None, ""):
-            raise InputProblem("enter the P2P transfer power in kW (a number above 0)")
+            raise InputProblem(f"enter the P2P transfer power: a number of kW from 0 to {MAX_TRANSFER_KW:g}")
         waveform, event, loaded = _event(request, context)
         if loaded is not None:
-            outputs["upload_store"] = _store_entry(loaded, request.upload_contents, request.upload_channels)
+            outputs["upload_store"] = _store_entry(loaded, request)
             outputs["upload_status"] = upload_status(" + ".join(loaded.files), outputs["upload_store"]["comtrade"],
                                                      loaded.summary)
-        result = context.analyze(waveform, sender=request.sender, receiver=request.receiver,
-                                 transfer_kw=request.transfer_kw, **event)
+        analysis = context.analyze(waveform, sender=request.sender, receiver=request.receiver,
+                                   transfer_kw=request.transfer_kw, **event)
     except (InputProblem, AnalysisError) as exc:
         return _refusal(request, _alert(str(exc)), str(exc))
     except ModelUnavailable as exc:
@@ -240,20 +305,12 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
         return _refusal(request, _alert("an internal error stopped the analysis; it has been logged",
                                         title="Analysis failed"), "not analysed: internal error")
 
-    view = view_from_result(result)
-    names = data.node_names()
+    rows, _ = context.store.query(limit=LATEST_ROWS, offset=0)
     return {
         **outputs,
-        "graph": graph_for(grid, view),
-        "caption": graph_caption(view, names),
-        "waveform": waveform_panel(view, request.view_mode, ids.WAVEFORM),
-        "confidence": confidence_for(view),
-        "description": description_for(view),
-        "impact": impact_for(view, names),
-        "headline": headline_for(view, names, data.analysis_href),
-        "latest": latest_table(data.latest_rows(context), data.analysis_href),
+        **result_panels(analysis, request.view_mode, href_for=href_for),
+        "latest": latest_table(rows, href_for),
         "alert": None,
-        "result": view,
     }
 
 
@@ -269,52 +326,61 @@ def sim_params_for(label: str | None) -> list:
 
 # --- Dash wiring ------------------------------------------------------------------------------------
 
-@callback(
-    Output(ids.MICROGRID, "elements"),
-    Output(ids.MICROGRID_CAPTION, "children"),
-    Output(ids.RESULT_HEADLINE, "children"),
-    Output(ids.WAVEFORM_CONTAINER, "children"),
-    Output(ids.CONFIDENCE, "children"),
-    Output(ids.DESCRIPTION, "children"),
-    Output(ids.IMPACT, "children"),
-    Output(ids.LATEST_TABLE, "children"),
-    Output(ids.ANALYZE_ALERT, "children"),
-    Output(ids.ANALYZE_RESULT_STORE, "data"),
-    Output(ids.UPLOAD_STORE, "data"),
-    Output(ids.UPLOAD_STATUS, "children"),
-    Input(ids.ANALYZE_BUTTON, "n_clicks"),
-    Input(ids.UPLOAD, "contents"),
-    Input(ids.WAVEFORM_VIEW, "value"),
-    Input(ids.SENDER, "value"),
-    Input(ids.RECEIVER, "value"),
-    State(ids.UPLOAD, "filename"),
-    State(ids.EVENT_SOURCE_TABS, "active_tab"),
-    State(ids.SAMPLE, "value"),
-    State(ids.SIM_LABEL, "value"),
-    State(ids.SIM_SEED, "value"),
-    State({"type": ids.SIM_PARAM_TYPE, "name": ALL}, "value"),
-    State({"type": ids.SIM_PARAM_TYPE, "name": ALL}, "id"),
-    State(ids.UPLOAD_STORE, "data"),
-    State(ids.UPLOAD_CHANNELS, "value"),
-    State(ids.TRANSFER_KW, "value"),
-    State(ids.ANALYZE_RESULT_STORE, "data"),
-    prevent_initial_call=True,
-)
-def on_analyze(_clicks, upload_contents, view_mode, sender, receiver, upload_filename, source_tab, sample,
-               sim_label, sim_seed, sim_values, sim_ids, upload_store, upload_channels, transfer_kw, result):
-    """Analyze button, upload, RMS toggle and peer changes: one callback, told apart by ctx.triggered_id."""
-    request = AnalyzeRequest(
-        trigger=ctx.triggered_id, source_tab=source_tab, sample=sample, sim_label=sim_label, sim_seed=sim_seed,
-        sim_params={item["name"]: value for item, value in zip(sim_ids or [], sim_values or [], strict=False)},
-        upload_contents=upload_contents, upload_filename=upload_filename, upload_store=upload_store,
-        upload_channels=upload_channels,
-        sender=sender, receiver=receiver, transfer_kw=transfer_kw, view_mode=view_mode or "raw", result=result,
+def register(app: dash.Dash, context: AnalysisContext) -> None:
+    """The Analyze page's callbacks on `app`, with `app`'s context and URL prefix."""
+
+    def href_for(analysis_id: int) -> str:
+        return app.get_relative_path(f"/analysis/{int(analysis_id)}")
+
+    @app.callback(
+        Output(ids.MICROGRID, "elements"),
+        Output(ids.MICROGRID_CAPTION, "children"),
+        Output(ids.RESULT_HEADLINE, "children"),
+        Output(ids.WAVEFORM_CONTAINER, "children"),
+        Output(ids.CONFIDENCE, "children"),
+        Output(ids.DESCRIPTION, "children"),
+        Output(ids.IMPACT, "children"),
+        Output(ids.LATEST_TABLE, "children"),
+        Output(ids.ANALYZE_ALERT, "children"),
+        Output(ids.ANALYZE_RESULT_STORE, "data"),
+        Output(ids.UPLOAD_STORE, "data"),
+        Output(ids.UPLOAD_STATUS, "children"),
+        Input(ids.ANALYZE_BUTTON, "n_clicks"),
+        Input(ids.UPLOAD, "contents"),
+        Input(ids.WAVEFORM_VIEW, "value"),
+        Input(ids.SENDER, "value"),
+        Input(ids.RECEIVER, "value"),
+        State(ids.UPLOAD, "filename"),
+        State(ids.EVENT_SOURCE, "data"),
+        State(ids.SAMPLE, "value"),
+        State(ids.SIM_LABEL, "value"),
+        State(ids.SIM_SEED, "value"),
+        State({"type": ids.SIM_PARAM_TYPE, "name": ALL}, "value"),
+        State({"type": ids.SIM_PARAM_TYPE, "name": ALL}, "id"),
+        State(ids.UPLOAD_STORE, "data"),
+        State(ids.UPLOAD_CHANNELS, "value"),
+        State(ids.UPLOAD_UNIT, "value"),
+        State(ids.UPLOAD_RATED_CURRENT, "value"),
+        State(ids.TRANSFER_KW, "value"),
+        State(ids.ANALYZE_RESULT_STORE, "data"),
+        prevent_initial_call=True,
     )
-    outputs = analyze_page_update(request, data.context())
-    return tuple(outputs.get(key, no_update) for key in OUTPUT_KEYS)
+    def on_analyze(_clicks, upload_contents, view_mode, sender, receiver, upload_filename, source_tab, sample,
+                   sim_label, sim_seed, sim_values, sim_ids, upload_store, upload_channels, upload_unit,
+                   upload_rated_current_a, transfer_kw, result):
+        """Analyze button, upload, RMS toggle and peer changes: one callback, told apart by ctx.triggered_id."""
+        request = AnalyzeRequest(
+            trigger=ctx.triggered_id, source_tab=source_tab, sample=sample, sim_label=sim_label,
+            sim_seed=sim_seed,
+            sim_params={item["name"]: value for item, value in zip(sim_ids or [], sim_values or [], strict=False)},
+            upload_contents=upload_contents, upload_filename=upload_filename, upload_store=upload_store,
+            upload_channels=upload_channels, upload_unit=upload_unit, upload_rated_current_a=upload_rated_current_a,
+            sender=sender, receiver=receiver, transfer_kw=transfer_kw, view_mode=view_mode or "raw", result=result,
+        )
+        outputs = analyze_page_update(request, context, href_for)
+        return tuple(outputs.get(key, no_update) for key in OUTPUT_KEYS)
 
-
-@callback(Output(ids.SIM_PARAMS, "children"), Input(ids.SIM_LABEL, "value"), prevent_initial_call=True)
-def on_sim_label(label):
-    """Show the chosen label's physical parameters."""
-    return sim_params_for(label)
+    @app.callback(Output(ids.SIM_PARAMS, "children"), Input(ids.SIM_LABEL, "value"), prevent_initial_call=True)
+    def on_sim_label(label):
+        """Show the chosen label's physical parameters."""
+        return sim_params_for(label)

@@ -2,27 +2,29 @@
 
 `history_rows` is the pure function behind the callback: an AG Grid `getRowsRequest` in, a
 `getRowsResponse` out. Sorting and filtering happen in SQL, so 100,000 rows cost one indexed page.
+The CSV export link carries the grid's own filter model, which the export route reads with the same
+`services.history.filters_from_ag_grid`: the file always holds the rows the grid shows.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from dash import Input, Output, callback, html
+import dash
+from dash import Input, Output, html, no_update
 
-from callbacks import data
 from components import ids
 from components.tables import history_row
+from services.analysis import AnalysisContext
 from services.history import HistoryQueryError, HistoryStore, filters_from_ag_grid
 
 log = logging.getLogger(__name__)
 
 MAX_BLOCK = 1000
-#: grid filters that the CSV export route understands (it takes simple equality/time filters)
-CSV_EQUALS = {"label": "label", "category": "category", "source": "source", "sender": "peer", "receiver": "peer"}
 
 
 def history_rows(request: Mapping[str, Any] | None, store: HistoryStore,
@@ -43,35 +45,28 @@ def history_rows(request: Mapping[str, Any] | None, store: HistoryStore,
 
 
 def csv_href(filter_model: Mapping[str, Any] | None, base: str) -> str:
-    """Link to the CSV export with the grid filters the export route understands."""
-    args: dict[str, str] = {}
-    for column, model in (filter_model or {}).items():
-        if not isinstance(model, Mapping):
-            continue
-        if column in CSV_EQUALS and model.get("type") == "equals" and model.get("filter"):
-            args[CSV_EQUALS[column]] = str(model["filter"])
-        elif column == "created_at" and model.get("filterType") == "date":
-            kind, low, high = model.get("type"), model.get("dateFrom"), model.get("dateTo")
-            if kind in ("greaterThan", "inRange") and low:
-                args["since"] = str(low)
-            if kind == "lessThan" and low:
-                args["until"] = str(low)
-            if kind == "inRange" and high:
-                args["until"] = str(high)
-    return f"{base}?{urlencode(args)}" if args else base
+    """Link to the CSV export of the rows the grid shows: its filter model, as JSON in `filter`."""
+    if not filter_model:
+        return base
+    return f"{base}?{urlencode({'filter': json.dumps(filter_model, separators=(',', ':'), sort_keys=True)})}"
 
 
-@callback(
-    Output(ids.HISTORY_GRID, "getRowsResponse"),
-    Output(ids.HISTORY_TOTAL, "children"),
-    Output(ids.HISTORY_CSV_LINK, "href"),
-    Input(ids.HISTORY_GRID, "getRowsRequest"),
-)
-def on_rows_request(request):
-    """Serve one block of rows; the grid asks again when it scrolls, sorts or filters."""
-    if not request:
-        from dash import no_update
+def register(app: dash.Dash, context: AnalysisContext) -> None:
+    """The History page's callbacks on `app`."""
 
-        return no_update, no_update, no_update
-    response, status = history_rows(request, data.context().store, data.analysis_href)
-    return response, html.Span(status), csv_href(request.get("filterModel"), data.href("/api/history.csv"))
+    def href_for(analysis_id: int) -> str:
+        return app.get_relative_path(f"/analysis/{int(analysis_id)}")
+
+    @app.callback(
+        Output(ids.HISTORY_GRID, "getRowsResponse"),
+        Output(ids.HISTORY_TOTAL, "children"),
+        Output(ids.HISTORY_CSV_LINK, "href"),
+        Input(ids.HISTORY_GRID, "getRowsRequest"),
+    )
+    def on_rows_request(request):
+        """Serve one block of rows; the grid asks again when it scrolls, sorts or filters."""
+        if not request:
+            return no_update, no_update, no_update
+        response, status = history_rows(request, context.store, href_for)
+        return response, html.Span(status), csv_href(request.get("filterModel"),
+                                                     app.get_relative_path("/api/history.csv"))

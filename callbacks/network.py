@@ -9,16 +9,29 @@ import logging
 import math
 from typing import Any
 
+import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, html
+from dash import Input, Output, html, no_update
 
-from callbacks import data
 from components import ids
 from components.cards import stat_tile
 from components.figures import bar_figure
 from components.microgrid import microgrid_elements
 from components.tables import simple_table
-from services.grid import PEERS, RECEIVERS, SENDERS, Transfer, TransferError, microgrid, run_power_flow
+from services.analysis import AnalysisContext
+from services.grid import (
+    MAX_TRANSFER_KW,
+    PEERS,
+    RECEIVERS,
+    SENDERS,
+    Transfer,
+    TransferError,
+    default_graph,
+    display_names,
+    microgrid,
+    run_power_flow,
+    transfer_path_edges,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +79,10 @@ def peers_table(transfer: Transfer | None) -> Any:
 def network_update(sender: str | None, receiver: str | None, kw: float | None) -> dict[str, Any]:
     """Outputs of the Network page for one transfer; a bad transfer gives only an alert."""
     try:
-        if not sender or not receiver or kw is None:
-            raise TransferError("choose a sender, a receiver and the power in kW")
+        if not sender or not receiver:
+            raise TransferError("choose a sender and a receiver")
+        if kw is None or kw == "":
+            raise TransferError(f"enter the transfer power: a number of kW above 0, at most {MAX_TRANSFER_KW:g}")
         transfer = Transfer(str(sender), str(receiver), float(kw))
         result = run_power_flow(transfer)
     except (TransferError, ValueError) as exc:
@@ -76,11 +91,11 @@ def network_update(sender: str | None, receiver: str | None, kw: float | None) -
         log.exception("power flow failed")
         return {"alert": dbc.Alert("The power flow failed; the error has been logged.", color="danger",
                                    className="py-2 small")}
-    grid = data.grid_data()
-    names = {node["id"]: node["name"] for node in grid["nodes"]}
-    edge_names = {edge["id"]: edge["name"] for edge in grid["edges"]}
+    grid = default_graph()
+    names = edge_names = display_names()
     elements = microgrid_elements(
         grid["nodes"], grid["edges"], sender=transfer.sender, receiver=transfer.receiver,
+        path_edges=transfer_path_edges(transfer.sender, transfer.receiver),
         voltages_pu=dict(result.bus_voltage_pu), loadings_percent=dict(result.line_loading_percent),
         deenergised=sorted(result.energisation.deenergised), show_ratings=True,
     )
@@ -120,21 +135,22 @@ def network_update(sender: str | None, receiver: str | None, kw: float | None) -
     }
 
 
-@callback(
-    Output(ids.NETWORK_GRAPH, "elements"),
-    Output(ids.NETWORK_SUMMARY, "children"),
-    Output(ids.NETWORK_BUSES, "figure"),
-    Output(ids.NETWORK_LINES, "figure"),
-    Output(ids.NETWORK_PEERS, "children"),
-    Output(ids.NETWORK_ALERT, "children"),
-    Input(ids.NETWORK_SENDER, "value"),
-    Input(ids.NETWORK_RECEIVER, "value"),
-    Input(ids.NETWORK_KW, "value"),
-    prevent_initial_call=True,
-)
-def on_transfer(sender, receiver, kw):
-    """Re-run the power flow when the transfer changes."""
-    from dash import no_update
+def register(app: dash.Dash, context: AnalysisContext) -> None:
+    """The Network page's callback on `app` (the power flow needs no per-app state)."""
 
-    outputs = network_update(sender, receiver, kw)
-    return tuple(outputs.get(key, no_update) for key in OUTPUT_KEYS)
+    @app.callback(
+        Output(ids.NETWORK_GRAPH, "elements"),
+        Output(ids.NETWORK_SUMMARY, "children"),
+        Output(ids.NETWORK_BUSES, "figure"),
+        Output(ids.NETWORK_LINES, "figure"),
+        Output(ids.NETWORK_PEERS, "children"),
+        Output(ids.NETWORK_ALERT, "children"),
+        Input(ids.NETWORK_SENDER, "value"),
+        Input(ids.NETWORK_RECEIVER, "value"),
+        Input(ids.NETWORK_KW, "value"),
+        prevent_initial_call=True,
+    )
+    def on_transfer(sender, receiver, kw):
+        """Re-run the power flow when the transfer changes."""
+        outputs = network_update(sender, receiver, kw)
+        return tuple(outputs.get(key, no_update) for key in OUTPUT_KEYS)

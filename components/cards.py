@@ -184,6 +184,21 @@ def event_card(
                       placeholder="automatic, or e.g. IdA, IdB, IdC"),
             html.Div("Phases A, B, C: channel names or analog channel numbers of the .cfg. "
                      "Press Analyze to read the record again with them.", className="form-text"),
+            dbc.Row(
+                [
+                    dbc.Col([dbc.Label("Values in", html_for=ids.UPLOAD_UNIT, className="small mb-0"),
+                             dbc.Select(id=ids.UPLOAD_UNIT, size="sm", value="window",
+                                        options=[{"label": "window (kA, 500 MVA base)", "value": "window"},
+                                                 {"label": "A", "value": "A"}, {"label": "kA", "value": "kA"},
+                                                 {"label": "per unit", "value": "pu"}])], width=6),
+                    dbc.Col([dbc.Label("Rated current (A)", html_for=ids.UPLOAD_RATED_CURRENT, className="small mb-0"),
+                             dbc.Input(id=ids.UPLOAD_RATED_CURRENT, type="number", size="sm", min=0, debounce=True,
+                                       placeholder="optional")], width=6),
+                ],
+                className="g-2 mt-1",
+            ),
+            html.Div("For A or kA, the rated current of the unit recorded; a COMTRADE record's own unit wins.",
+                     className="form-text"),
             html.Div(id=ids.UPLOAD_STATUS, className="small mt-1"),
         ],
         label="Upload", tab_id=ids.SOURCE_UPLOAD,

@@ -28,6 +28,8 @@ SIM_PARAM_TYPE = "analyze-sim-param"  # pattern-matching type: {"type": SIM_PARA
 UPLOAD = "analyze-upload"
 UPLOAD_STATUS = "analyze-upload-status"
 UPLOAD_STORE = "analyze-upload-store"  # the last good upload: {"filename", "files", "waveform", "channels", "comtrade"}
+UPLOAD_RATED_CURRENT = "analyze-upload-rated-current"  # the recording unit's rated current (A), optional
+UPLOAD_UNIT = "analyze-upload-unit"  # unit of a .npy/CSV window: window (default), A, kA, pu
 UPLOAD_CHANNELS = "analyze-upload-channels"  # optional COMTRADE channels, e.g. "IdA, IdB, IdC" or "7, 8, 9"
 ANALYZE_BUTTON = "analyze-button"
 ANALYZE_ALERT = "analyze-alert"
@@ -67,6 +69,7 @@ HISTORY_TOTAL = "history-total"
 # --- Analysis page ("/analysis/<analysis_id>") -----------------------------------------------
 ANALYSIS_PAGE = "analysis-page"
 ANALYSIS_NOT_FOUND = "analysis-not-found"
+NOT_FOUND_PAGE = "not-found-page"
 ANALYSIS_HEADER = "analysis-header"
 ANALYSIS_RECORDING = "analysis-recording"  # the COMTRADE record an uploaded analysis came from
 ANALYSIS_MICROGRID = "analysis-microgrid"

@@ -6,7 +6,6 @@ draws the Analyze page, a stored analysis and the power-flow state of the Networ
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 import dash_cytoscape as cyto
@@ -39,38 +38,6 @@ def normalise_severity(severity: object) -> str:
     return word if word in SEVERITY_COLOURS else "major"
 
 
-def transfer_path(edges: Sequence[Mapping], sender: str | None, receiver: str | None) -> list[str]:
-    """Edge ids of the shortest path from sender to receiver (breadth-first; [] when none)."""
-    if not sender or not receiver or sender == receiver:
-        return []
-    neighbours: dict[str, list[tuple[str, str]]] = {}
-    for edge in edges:
-        if edge.get("normally_open"):
-            continue  # an open breaker carries no power
-        source, target, edge_id = str(edge["source"]), str(edge["target"]), str(edge["id"])
-        neighbours.setdefault(source, []).append((target, edge_id))
-        neighbours.setdefault(target, []).append((source, edge_id))
-    previous: dict[str, tuple[str, str] | None] = {sender: None}
-    queue: deque[str] = deque([sender])
-    while queue:
-        node = queue.popleft()
-        if node == receiver:
-            break
-        for other, edge_id in neighbours.get(node, []):
-            if other not in previous:
-                previous[other] = (node, edge_id)
-                queue.append(other)
-    if receiver not in previous:
-        return []
-    path: list[str] = []
-    step = previous[receiver]
-    while step is not None:
-        node, edge_id = step
-        path.append(edge_id)
-        step = previous[node]
-    return path[::-1]
-
-
 RATING_UNITS = {"transformer": "kVA", "capacitor": "kvar", "utility": ""}
 
 
@@ -98,7 +65,7 @@ def microgrid_elements(
     deenergised: Iterable[str] = (),
     located: Iterable[str] = (),
     transfer_blocked: bool = False,
-    path_edges: Iterable[str] | None = None,
+    path_edges: Iterable[str] = (),
     voltages_pu: Mapping[str, float] | None = None,
     loadings_percent: Mapping[str, float] | None = None,
     show_ratings: bool = False,
@@ -107,13 +74,13 @@ def microgrid_elements(
 
     Nodes carry their kind as a class; the sender, receiver and the transfer path get classes of
     their own; nodes and edges hit by an event get `affected sev-<level>`; the equipment where the
-    event was located gets `located`; everything else is drawn as normal (green). `path_edges`
-    (from the impact report) overrides the shortest path computed here.
+    event was located gets `located`; everything else is drawn as normal (green). `path_edges` is the
+    transfer's path (`services.grid.transfer_path_edges` or the impact report's): it is not searched here.
     """
     level = normalise_severity(severity)
     affected_node_set, affected_edge_set = set(affected_nodes), set(affected_edges)
     dead, located_set = set(deenergised), set(located)
-    path = set(path_edges) if path_edges is not None else set(transfer_path(edges, sender, receiver))
+    path = set(path_edges)
     voltages_pu = voltages_pu or {}
     loadings_percent = loadings_percent or {}
     elements: list[dict] = []

@@ -26,7 +26,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from services.grid import DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW, RECEIVERS, SENDERS
-from services.history import SOURCES, HistoryStore
+from services.history import SOURCES, HistoryStore, parse_time
 from services.labels import label_parts, pretty_label
 from services.rules import ImpactInputError, assess_impact
 from services.waveform import WaveformError, validate_waveform
@@ -224,21 +224,240 @@ def check_transfer_kw(value: object) -> float:
     return number
 
 
-def prediction_fields(prediction: Any) -> dict[str, Any]:
-    """The prediction's fields as a dict, without copying them.
+# -- the analysis ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Analysis:
+    """One analysis, the only shape there is: made by `analyze`, kept by the history store
+    (`to_record` / `from_record`), drawn by the pages and rendered by the API (`api_view`, with the
+    original `/predict` fields in `legacy_view`).
 
-    `Prediction.to_dict()` deep-copies every field (dataclasses.asdict), about 1 ms a call for the
-    726-value saliency, on the hot path of every request; the fields are immutable, so a shallow
-    view is enough (tuples inside are written as JSON arrays by every encoder we use).
+    Values are kept as what they are (confidence a float, no label "N/A"); views format them. A new
+    field is one line here plus the views that show it (`to_json` / `from_json` follow the fields).
     """
-    if dataclasses.is_dataclass(prediction) and not isinstance(prediction, type):
-        return {item.name: getattr(prediction, item.name) for item in dataclasses.fields(prediction)}
-    return dict(prediction.to_dict())
+
+    # what was analysed
+    source: str
+    sender: str
+    receiver: str
+    transfer_kw: float
+    waveform: tuple[tuple[float, ...], ...]  # (3, 726) in the window unit, phases A, B, C
+    sample_name: str | None = None
+    true_label: str | None = None
+    #: where an uploaded window came from (`ComtradeWindow.to_dict()`), else None
+    recording: Mapping[str, Any] | None = None
+    #: how an upload's values became window values (`UnitConversion.to_dict()`), else None
+    units: Mapping[str, Any] | None = None
+    #: a simulated event's label, seed and parameters (what `simulate_event` used), else None
+    simulation: Mapping[str, Any] | None = None
+    # what the model answered (services.inference.Prediction)
+    label: str = ""
+    label_id: int = 0
+    confidence: float = 0.0
+    top5: tuple[tuple[str, float], ...] = ()
+    #: probability of each category, equipment and kind (sums of the softmax over their labels)
+    marginals: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    unknown: bool = False
+    unknown_reason: str | None = None
+    explanation: tuple[tuple[float, float], ...] = ()
+    inception_ms: float | None = None
+    saliency: tuple[float, ...] = ()
+    levels: Mapping[str, Any] = field(default_factory=dict)
+    headline: str = ""
+    event_detected: bool = True
+    # what it means (fault_descriptions.json) and what it does (services.rules.ImpactReport.to_dict())
+    description: str = ""
+    causes: tuple[str, ...] = ()
+    impact: Mapping[str, Any] = field(default_factory=dict)
+    # bookkeeping
+    analysis_id: int | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    model_fingerprint: str | None = None
+
+    # -- derived ----------------------------------------------------------------------------------
+    @property
+    def parts(self) -> Any:
+        """The label's category, equipment and kind (`services.labels.label_parts`)."""
+        return label_parts(self.label)
+
+    @property
+    def pretty_label(self) -> str:
+        return pretty_label(self.label)
+
+    @property
+    def equipment_uncertain(self) -> bool:
+        return bool((self.levels.get("equipment") or {}).get("uncertain", False))
+
+    @property
+    def severity(self) -> str | None:
+        return self.impact.get("severity")
+
+    @property
+    def transfer_status(self) -> str | None:
+        return self.impact.get("transfer_status")
+
+    @property
+    def impact_summary(self) -> str | None:
+        return self.impact.get("summary")
+
+    def with_id(self, analysis_id: int | None) -> Analysis:
+        return dataclasses.replace(self, analysis_id=analysis_id)
+
+    # -- JSON (the browser's dcc.Store, the history's JSON column) --------------------------------
+    def to_json(self, *, waveform: bool = True, saliency: bool = True) -> dict[str, Any]:
+        """Every field as plain JSON (tuples as lists, the time as ISO 8601 UTC)."""
+        data = {item.name: getattr(self, item.name) for item in dataclasses.fields(self)}
+        data["created_at"] = _iso(self.created_at)
+        if not waveform:
+            data.pop("waveform")
+        if not saliency:
+            data.pop("saliency")
+        return _plain_json(data)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Analysis:
+        """The analysis `to_json` wrote (unknown keys ignored, missing ones at their defaults)."""
+        known = {item.name for item in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["waveform"] = _rows(values.get("waveform") or ())
+        values["top5"] = tuple((str(name), float(p)) for name, p in values.get("top5") or ())
+        values["explanation"] = tuple((float(a), float(b)) for a, b in values.get("explanation") or ())
+        values["saliency"] = tuple(float(v) for v in values.get("saliency") or ())
+        values["causes"] = tuple(str(cause) for cause in values.get("causes") or ())
+        values["confidence"] = float(values.get("confidence") or 0.0)
+        values["transfer_kw"] = float(values.get("transfer_kw") or 0.0)
+        if values.get("created_at") is not None:
+            values["created_at"] = parse_time(values["created_at"], "created_at")
+        else:
+            values.pop("created_at", None)
+        return cls(**values)
+
+    # -- the history row --------------------------------------------------------------------------
+    def to_record(self) -> dict[str, Any]:
+        """The history row: the columns the history lists, sorts and filters on, plus the rest of
+        the analysis in the `prediction` JSON column (description and saliency are not kept)."""
+        parts = self.parts
+        columns = {
+            "created_at": self.created_at, "source": self.source, "sample_name": self.sample_name,
+            "sender": self.sender, "receiver": self.receiver, "transfer_kw": self.transfer_kw,
+            "label": self.label, "label_id": self.label_id, "confidence": self.confidence,
+            "category": parts.category, "equipment": parts.equipment, "kind": parts.kind,
+            "unknown": self.unknown, "unknown_reason": self.unknown_reason, "true_label": self.true_label,
+            "severity": self.severity, "transfer_status": self.transfer_status,
+            "impact_summary": self.impact_summary, "impact": self.impact,
+            "model_fingerprint": self.model_fingerprint, "recording": self.recording,
+            "waveform": np.asarray(self.waveform, dtype=np.float32),
+        }
+        rest = self.to_json(waveform=False, saliency=False)
+        for key in (*columns, "analysis_id", "description", "causes"):
+            rest.pop(key, None)
+        return {**columns, "prediction": rest}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], description: Mapping[str, Any] | None = None) -> Analysis:
+        """The analysis of a stored row (`HistoryStore.get`), with the label's description.
+
+        Rows written before this type kept the marginals as `category`/`equipment`/`kind` dicts in
+        the JSON column: read them as marginals."""
+        rest = dict(record.get("prediction") or {})
+        if "marginals" not in rest:
+            rest["marginals"] = {key: rest[key] for key in ("category", "equipment", "kind")
+                                 if isinstance(rest.get(key), Mapping)}
+        columns = {key: record.get(key) for key in (
+            "created_at", "source", "sample_name", "sender", "receiver", "transfer_kw", "label", "label_id",
+            "confidence", "unknown_reason", "true_label", "impact", "model_fingerprint", "recording", "waveform")}
+        columns["unknown"] = bool(record.get("unknown"))
+        columns["impact"] = dict(columns["impact"] or {})
+        description = description or {}
+        return cls.from_json({**rest, **columns, "analysis_id": record.get("id"),
+                              "description": description.get("description", ""),
+                              "causes": description.get("causes") or ()})
+
+
+def legacy_view(analysis: Analysis) -> dict[str, Any]:
+    """The original `/predict` response, field for field (docs/contracts.md, "The JSON API")."""
+    return {
+        "selected_sample": analysis.sample_name,
+        "sender_peer": analysis.sender,
+        "receiver_peer": analysis.receiver,
+        "predicted_label": analysis.label,
+        "confidence": format_confidence(analysis.confidence),
+        "true_label": analysis.true_label or "N/A",
+        "description": analysis.description,
+        "causes": list(analysis.causes),
+        "p2p_impact_details": dict(analysis.impact.get("p2p_impact_details") or {}),
+        "waveform_data": [list(row) for row in analysis.waveform],
+    }
+
+
+def api_view(analysis: Analysis) -> dict[str, Any]:
+    """What `/predict` and `/api/predict-file` answer: the original fields, then the extensions."""
+    parts = analysis.parts
+    return {
+        **legacy_view(analysis),
+        "analysis_id": analysis.analysis_id,
+        "created_at": _iso(analysis.created_at),
+        "source": analysis.source,
+        "transfer_kw": analysis.transfer_kw,
+        "label_id": analysis.label_id,
+        "pretty_label": analysis.pretty_label,
+        "confidence_value": analysis.confidence,
+        "category": parts.category,
+        "equipment": parts.equipment,
+        "kind": parts.kind,
+        "top5": [list(item) for item in analysis.top5],
+        "marginals": dict(analysis.marginals),
+        "levels": dict(analysis.levels),
+        "headline": analysis.headline,
+        "equipment_uncertain": analysis.equipment_uncertain,
+        "event_detected": analysis.event_detected,
+        "unknown": analysis.unknown,
+        "unknown_reason": analysis.unknown_reason,
+        "explanation": [list(span) for span in analysis.explanation],
+        "inception_ms": analysis.inception_ms,
+        "saliency": list(analysis.saliency),
+        "severity": analysis.severity,
+        "transfer_status": analysis.transfer_status,
+        "impact_summary": analysis.impact_summary,
+        "impact": dict(analysis.impact),
+        "model_fingerprint": analysis.model_fingerprint,
+        "recording": analysis.recording,
+        "units": analysis.units,
+        "simulation": analysis.simulation,
+    }
+
+
+def _fields(prediction: Any) -> dict[str, Any]:
+    """A Prediction's fields as a mapping for the impact rules, without copying them (its `to_dict`
+    deep-copies the 726-value saliency, about 1 ms, on every request)."""
+    fields = {item.name: getattr(prediction, item.name) for item in dataclasses.fields(prediction)}
+    return fields | {"equipment_uncertain": getattr(prediction, "equipment_uncertain", False)}
 
 
 def format_confidence(confidence: float) -> str:
     """The original API's confidence string, e.g. 0.99994 -> "99.99%"."""
     return f"{confidence * 100:.2f}%"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _rows(waveform: Any) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(v) for v in row) for row in np.asarray(waveform, dtype=np.float64).tolist()) \
+        if len(waveform) else ()
+
+
+def _plain_json(value: Any) -> Any:
+    """Tuples and numpy values as JSON types, mappings as dicts (recursively)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 # -- the path -----------------------------------------------------------------------------------
@@ -252,17 +471,17 @@ def analyze(
     sample_name: str | None = None,
     true_label: str | None = None,
     recording: Mapping[str, Any] | None = None,
+    units: Mapping[str, Any] | None = None,
+    simulation: Mapping[str, Any] | None = None,
     predictor: Predictor,
     store: HistoryStore | None,
-) -> dict[str, Any]:
+) -> Analysis:
     """Classify one window, assess its impact on the P2P transfer and record it.
 
-    Raises AnalysisError (bad input; nothing recorded). Returns a JSON-able dict holding every
-    field of the original `/predict` response plus the extensions (analysis id, top-5, marginals,
-    unknown flag, explanation, inception, saliency, the full impact report). `recording` says
-    where an uploaded window came from (a COMTRADE record's `ComtradeWindow.to_dict()`); it is
-    kept with the history row and echoed. `store=None` skips the history row (analysis_id is
-    then None).
+    Raises AnalysisError (bad input; nothing recorded). `recording`, `units` and `simulation` say
+    where the window came from (a COMTRADE record, the unit conversion of an upload, a simulated
+    event's parameters) and are kept with it. `store=None` skips the history row (then
+    `analysis_id` is None).
     """
     if source not in SOURCES:
         raise AnalysisError(f"source must be one of {', '.join(SOURCES)}")
@@ -274,90 +493,29 @@ def analyze(
         raise AnalysisError(str(exc)) from None
 
     prediction = predictor.predict(x)
-    predicted = prediction_fields(prediction)
-    label = predicted["label"]
     try:
-        report = assess_impact(predicted, sender, receiver, kw)
+        report = assess_impact(_fields(prediction), sender, receiver, kw)
     except ImpactInputError as exc:
         raise AnalysisError(str(exc)) from None
-    description = predictor.describe(label)
-    parts = label_parts(label)
-    impact = report.to_dict()
-    confidence = float(predicted["confidence"])
-    fingerprint = getattr(predictor, "fingerprint", None)
-    recorded_from = dict(recording) if recording else None
-
-    analysis_id: int | None = None
-    created = datetime.now(UTC)
+    description = predictor.describe(prediction.label)
+    analysis = Analysis(
+        source=source, sender=sender, receiver=receiver, transfer_kw=kw, waveform=_rows(x),
+        sample_name=sample_name, true_label=true_label,
+        recording=dict(recording) if recording else None, units=dict(units) if units else None,
+        simulation=_plain_json(dict(simulation)) if simulation else None,
+        label=prediction.label, label_id=int(prediction.label_id), confidence=float(prediction.confidence),
+        top5=tuple((str(name), float(p)) for name, p in prediction.top5),
+        marginals={"category": prediction.category, "equipment": prediction.equipment, "kind": prediction.kind},
+        unknown=bool(prediction.unknown), unknown_reason=prediction.unknown_reason,
+        explanation=tuple((float(a), float(b)) for a, b in prediction.explanation),
+        inception_ms=prediction.inception_ms, saliency=tuple(float(v) for v in prediction.saliency),
+        levels=prediction.levels, headline=prediction.headline, event_detected=bool(prediction.event_detected),
+        description=str(description.get("description", "")), causes=tuple(description.get("causes", ())),
+        impact=report.to_dict(), model_fingerprint=getattr(predictor, "fingerprint", None),
+    )
     if store is not None:
-        record = {
-            "created_at": created,
-            "source": source,
-            "sample_name": sample_name,
-            "sender": sender,
-            "receiver": receiver,
-            "transfer_kw": kw,
-            "label": label,
-            "label_id": int(predicted["label_id"]),
-            "confidence": confidence,
-            "category": parts.category,
-            "equipment": parts.equipment,
-            "kind": parts.kind,
-            "unknown": bool(predicted.get("unknown", False)),
-            "unknown_reason": predicted.get("unknown_reason"),
-            "true_label": true_label,
-            "severity": str(report.severity),
-            "transfer_status": str(report.transfer_status),
-            "impact_summary": report.summary,
-            "impact": impact,
-            "prediction": {key: value for key, value in predicted.items() if key != "saliency"},
-            "model_fingerprint": fingerprint,
-            "recording": recorded_from,
-            "waveform": x,
-        }
-        analysis_id = store.add(record)
-
-    return {
-        # the original response, field for field (DESIGN.md section 6)
-        "selected_sample": sample_name,
-        "sender_peer": sender,
-        "receiver_peer": receiver,
-        "predicted_label": label,
-        "confidence": format_confidence(confidence),
-        "true_label": true_label or "N/A",
-        "description": description.get("description", ""),
-        "causes": list(description.get("causes", [])),
-        "p2p_impact_details": report.p2p_impact_details(),
-        "waveform_data": x.tolist(),
-        # extensions
-        "analysis_id": analysis_id,
-        "created_at": created.isoformat().replace("+00:00", "Z"),
-        "source": source,
-        "transfer_kw": kw,
-        "label_id": int(predicted["label_id"]),
-        "pretty_label": pretty_label(label),
-        "confidence_value": confidence,
-        "category": parts.category,
-        "equipment": parts.equipment,
-        "kind": parts.kind,
-        "top5": predicted.get("top5"),
-        "marginals": {
-            "category": predicted.get("category"),
-            "equipment": predicted.get("equipment"),
-            "kind": predicted.get("kind"),
-        },
-        "unknown": bool(predicted.get("unknown", False)),
-        "unknown_reason": predicted.get("unknown_reason"),
-        "explanation": predicted.get("explanation"),
-        "inception_ms": predicted.get("inception_ms"),
-        "saliency": predicted.get("saliency"),
-        "severity": str(report.severity),
-        "transfer_status": str(report.transfer_status),
-        "impact_summary": report.summary,
-        "impact": impact,
-        "model_fingerprint": fingerprint,
-        "recording": recorded_from,
-    }
+        analysis = analysis.with_id(store.add(analysis.to_record()))
+    return analysis
 
 
 def analyze_sample(
@@ -369,7 +527,7 @@ def analyze_sample(
     transfer_kw: float | None = None,
     predictor: Predictor,
     store: HistoryStore | None,
-) -> dict[str, Any]:
+) -> Analysis:
     """`analyze` on a file of the sample folder, with its true label from samples_info.json."""
     check_peers(sender, receiver)
     check_transfer_kw(transfer_kw)
@@ -385,6 +543,15 @@ def analyze_sample(
         predictor=predictor,
         store=store,
     )
+
+
+def parse_analysis_id(value: object) -> int | None:
+    """A positive integer id from a URL or a request, or None for anything else."""
+    text = str(value if value is not None else "").strip()
+    if not text.isdigit() or len(text) > 18:
+        return None
+    number = int(text)
+    return number if number > 0 else None
 
 
 # -- model status -------------------------------------------------------------------------------
@@ -488,11 +655,33 @@ class AnalysisContext:
     def load_sample(self, name: object) -> tuple[np.ndarray, SampleEntry]:
         return load_sample(name, self.artifacts_dir)
 
-    def analyze(self, waveform: Any, **kwargs: Any) -> dict[str, Any]:
+    def analyze(self, waveform: Any, **kwargs: Any) -> Analysis:
         """`analyze` with this app's predictor and store filled in."""
         return analyze(waveform, predictor=self.predictor(), store=self.store, **kwargs)
 
-    def analyze_sample(self, name: object, **kwargs: Any) -> dict[str, Any]:
+    def describe(self, label: str) -> dict[str, Any]:
+        """The label's description from the model's artifacts, or the built-in one without a model."""
+        try:
+            return dict(self.predictor().describe(label))
+        except Exception:  # model missing: a stored analysis must still open
+            from services.inference.descriptions import describe_label
+
+            return dict(describe_label(label))
+
+    def load(self, analysis_id: object) -> Analysis | None:
+        """The stored analysis `analysis_id` (an int or the text of a URL), or None when the id is
+        malformed or unknown."""
+        number = parse_analysis_id(analysis_id)
+        record = self.store.get(number) if number is not None else None
+        if record is None:
+            return None
+        return Analysis.from_record(record, self.describe(record["label"]))
+
+    def exists(self, analysis_id: object) -> bool:
+        number = parse_analysis_id(analysis_id)
+        return number is not None and self.store.get(number, include_waveform=False) is not None
+
+    def analyze_sample(self, name: object, **kwargs: Any) -> Analysis:
         return analyze_sample(
             name, artifacts_dir=self.artifacts_dir, predictor=self.predictor(), store=self.store, **kwargs
         )

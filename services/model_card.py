@@ -1,4 +1,4 @@
-"""Model page data: the model card of the loaded artifacts, read into what the page draws.
+"""The model card of the artifacts (model_card.json), read into what the Model page draws.
 
 The card is `Predictor.model_card` (artifacts/model_card.json, written by services.training). When
 the model cannot load, the card file is still read directly so the page can say what was shipped.
@@ -44,9 +44,9 @@ def read_card_file(artifacts_dir: Path) -> dict[str, Any] | None:
     return loaded if isinstance(loaded, dict) else None
 
 
-def load_card(context: AnalysisContext, status: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The model card: from the loaded predictor, else from the file."""
-    if status.get("loaded"):
+def load_card(context: AnalysisContext, *, loaded: bool) -> dict[str, Any] | None:
+    """The model card: from the loaded predictor (`loaded`), else from the file."""
+    if loaded:
         try:
             card = context.predictor().model_card
             if card:

@@ -90,7 +90,9 @@ def test_api_file002_comtrade_pair_in_any_order_says_what_was_read(app, client):
     stored = _store(app).get(body["analysis_id"])
     assert stored["recording"] == body["recording"]  # the history keeps where the window came from
     recovered = np.asarray(body["waveform_data"])
-    assert np.abs(recovered - window).max() < 1e-3 * np.abs(window).max()
+    factor = body["units"]["factor"]  # the record's amperes in window units (services.units)
+    assert body["units"]["unit"] == "A" and body["units"]["source"] == "COMTRADE .cfg"
+    assert np.abs(recovered - factor * window).max() < 1e-3 * np.abs(factor * window).max()
     assert _store(app).count() == 1
 
 
@@ -153,7 +155,7 @@ def test_api_file007_path_like_file_names_are_only_names(app, client, artifacts_
 
 
 def test_api_file008_the_permanent_page_says_which_record_and_window_were_analysed(app, client, artifacts_copy):
-    from app.pages import analysis as analysis_page
+    from app.pages import analysis_detail as analysis_page
     from components import ids
 
     cfg, dat, _ = _fault_record()

@@ -15,20 +15,30 @@ import numpy as np
 import pytest
 
 from app import create_app
+from app.pages.analyze import default_sample, sample_groups
 from app.settings import Settings
-from callbacks import data
-from callbacks.analysis import load_view, parse_analysis_id
-from callbacks.analyze import OUTPUT_KEYS, AnalyzeRequest, InputProblem, analyze_page_update, decode_upload
+from callbacks.analyze import (
+    OUTPUT_KEYS,
+    RESULT_KEYS,
+    AnalyzeRequest,
+    InputProblem,
+    analyze_page_update,
+    decode_uploads,
+)
 from callbacks.history import csv_href, history_rows
-from callbacks.model import card_view, safe_card_view
 from callbacks.network import network_update
 from components import ids
-from services.analysis import EXTENSION_KEY
+from services.analysis import EXTENSION_KEY, parse_analysis_id
 from services.labels import LABELS, label_parts
+from services.model_card import card_view, safe_card_view
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("GEM_ARTIFACTS_DIR") or ROOT / "artifacts")
 PEERS = {"sender": "prosumer-a", "receiver": "consumer-home", "transfer_kw": 5.0}
+
+
+def analysis_href(analysis_id: int) -> str:
+    return f"/analysis/{analysis_id}"
 
 
 def _app(tmp_path: Path, artifacts: Path = ARTIFACTS):
@@ -83,7 +93,7 @@ def test_analyze_button_updates_every_panel_and_adds_one_history_row(context):
     stored = context.store.get(view["analysis_id"])
     assert context.store.count() == 1
     assert stored["sample_name"] == sample and stored["source"] == "sample"
-    assert view["prediction"]["label"] == stored["label"]
+    assert view["label"] == stored["label"]
     assert outputs["waveform"].id == ids.WAVEFORM and len(outputs["waveform"].figure["data"]) == 3
     assert view["impact"]["severity"] == stored["severity"]
     assert any(f"sev-{view['impact']['severity']}" in e["classes"] for e in outputs["graph"])
@@ -99,14 +109,23 @@ def test_view_toggle_redraws_only_the_waveform(context):
     assert context.store.count() == 1
 
 
-def test_peer_change_redraws_the_transfer_path_only(context):
-    outputs = analyze_page_update(AnalyzeRequest(trigger=ids.RECEIVER, sender="prosumer-b", receiver="ev-hub"),
-                                  context)
-    assert set(outputs) == {"graph", "caption", "alert"}
+def test_peer_change_draws_the_new_path_and_clears_the_old_result(context):
+    shown = analyze_page_update(AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context), **PEERS),
+                                context)
+    assert shown["result"] is not None
+    outputs = analyze_page_update(AnalyzeRequest(trigger=ids.RECEIVER, sender="prosumer-b", receiver="ev-hub",
+                                                 result=shown["result"]), context)
+    assert set(outputs) == {"graph", "caption", "alert", *RESULT_KEYS}
     path = {e["data"]["id"] for e in outputs["graph"] if "path" in e["classes"].split()}
     assert {"line-f1-3", "line-f1-2", "line-f1-1", "cb-feeder-1", "cb-feeder-2", "line-f2-3"} <= path
     assert "line-f3-1" not in path
-    assert context.store.count() == 0
+    assert not any("sev-" in e["classes"] for e in outputs["graph"])
+    # nothing on the page still speaks of the old transfer's analysis
+    assert outputs["result"] is None
+    for key in ("headline", "confidence", "impact", "description"):
+        assert "Run an analysis" in str(outputs[key]) or "appear" in str(outputs[key]), key
+    assert "no event analysed yet" in outputs["caption"] and "Prosumer Beta" in outputs["caption"]
+    assert context.store.count() == 1
 
 
 def test_simulated_event_is_analysed_with_its_true_label(context):
@@ -116,6 +135,11 @@ def test_simulated_event_is_analysed_with_its_true_label(context):
     view = analyze_page_update(request, context)["result"]
     stored = context.store.get(view["analysis_id"])
     assert stored["source"] == "simulated" and stored["true_label"] == label
+    # the history keeps what was simulated, not only the seed
+    reopened = context.load(view["analysis_id"])
+    assert reopened.simulation["seed"] == 3 and reopened.simulation["parameters"] == {"resonant_frequency_hz": 600}
+    assert reopened.simulation["used"]["label"] == label
+    assert "resonant_frequency_hz 600" in stored["sample_name"] and "seed 3" in stored["sample_name"]
 
 
 def test_simulation_parameter_out_of_range_shows_an_alert_and_records_nothing(context):
@@ -125,6 +149,17 @@ def test_simulation_parameter_out_of_range_shows_an_alert_and_records_nothing(co
     outputs = analyze_page_update(request, context)
     assert set(outputs) == {"alert"}
     assert "resonant_frequency_hz" in str(outputs["alert"])
+    assert context.store.count() == 0
+
+
+def test_ferroresonance_mode_out_of_range_is_refused_with_its_range(context):
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, source_tab=ids.SOURCE_SIMULATE,
+                             sim_label="transient_ferroresonance", sim_seed=7, sim_params={"mode_index": 999999},
+                             **PEERS)
+    outputs = analyze_page_update(request, context)
+    assert set(outputs) == {"alert"}
+    message = str(outputs["alert"])
+    assert "mode_index" in message and "between 0 and 3" in message and "999999" in message
     assert context.store.count() == 0
 
 
@@ -139,7 +174,7 @@ def test_good_csv_upload_is_analysed_and_kept_for_the_next_click(context):
     assert np.allclose(outputs["upload_store"]["waveform"], wave, atol=1e-5)
     again = analyze_page_update(AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, source_tab=ids.SOURCE_UPLOAD,
                                                upload_store=outputs["upload_store"], **PEERS), context)
-    assert again["result"]["prediction"]["label"] == outputs["result"]["prediction"]["label"]
+    assert again["result"]["label"] == outputs["result"]["label"]
     rows, total = context.store.query(limit=5)
     assert total == 2 and {row["source"] for row in rows} == {"upload"}
 
@@ -168,11 +203,25 @@ def test_bad_upload_shows_its_message_and_changes_nothing(context, filename, pay
     assert context.store.count() == 0
 
 
-def test_decode_upload_rejects_garbage_encoding():
+def test_decode_upload_rejects_garbage_encoding_and_too_large_uploads():
     with pytest.raises(InputProblem, match="could not be read"):
-        decode_upload("data:x;base64,@@@not-base64@@@", "x.npy")
+        decode_uploads("data:x;base64,@@@not-base64@@@", "x.npy", max_bytes=1000)
     with pytest.raises(InputProblem, match="no file"):
-        decode_upload(None, "x.npy")
+        decode_uploads(None, "x.npy", max_bytes=1000)
+    with pytest.raises(InputProblem, match="too large"):
+        decode_uploads(_upload("x.npy", b"0" * 2000), "x.npy", max_bytes=1000)
+
+
+def test_upload_in_amperes_is_converted_with_the_rated_current_and_kept(context):
+    wave = np.load(ARTIFACTS / "sample_data" / _first_sample(context)).astype(np.float64)
+    amperes = wave * 1000.0  # kA of the 1255.1 A reference -> A of the same unit
+    request = AnalyzeRequest(trigger=ids.UPLOAD, upload_contents=_upload("r.npy", _npy_bytes(amperes)),
+                             upload_filename="r.npy", upload_unit="A", upload_rated_current_a=1255.1, **PEERS)
+    outputs = analyze_page_update(request, context)
+    assert outputs["alert"] is None
+    assert np.allclose(outputs["upload_store"]["waveform"], wave, rtol=1e-4, atol=1e-4)
+    analysis = context.load(outputs["result"]["analysis_id"])
+    assert analysis.units["unit"] == "A" and analysis.units["rated_current_a"] == pytest.approx(1255.1)
 
 
 def test_analyze_with_the_upload_tab_but_no_upload_asks_for_one(context):
@@ -193,6 +242,7 @@ def test_empty_transfer_power_is_asked_for_not_defaulted(context):
                              receiver="consumer-home", transfer_kw=None)
     outputs = analyze_page_update(request, context)
     assert set(outputs) == {"alert"} and "kW" in str(outputs["alert"])
+    assert "500" in str(outputs["alert"]) and "above 0" not in str(outputs["alert"])  # the real limit
     assert context.store.count() == 0
 
 
@@ -202,7 +252,7 @@ def test_missing_model_gives_a_clear_alert_not_a_traceback(no_model_context):
     outputs = analyze_page_update(request, no_model_context)
     assert set(outputs) == {"alert"}
     assert "Model unavailable" in str(outputs["alert"]) and "best_model.pth" in str(outputs["alert"])
-    assert data.model_status(no_model_context)["loaded"] is False
+    assert no_model_context.model_status().loaded is False
 
 
 # --- History and the permanent page ------------------------------------------------------------------
@@ -220,20 +270,20 @@ def test_history_rows_page_sort_and_filter_on_the_server(no_model_context):
     store = no_model_context.store
     for index in range(60):
         store.add(_record(index))
-    response, status = history_rows({"startRow": 0, "endRow": 25}, store, data.analysis_href)
+    response, status = history_rows({"startRow": 0, "endRow": 25}, store, analysis_href)
     assert response["rowCount"] == 60 and len(response["rowData"]) == 25 and status == "60 analyses"
     assert response["rowData"][0]["analysis_id"] == 60  # newest first
     assert response["rowData"][0]["id"] == "[#60](/analysis/60)"
-    page = history_rows({"startRow": 50, "endRow": 75}, store, data.analysis_href)[0]
+    page = history_rows({"startRow": 50, "endRow": 75}, store, analysis_href)[0]
     assert [row["analysis_id"] for row in page["rowData"]] == list(range(10, 0, -1))
     by_confidence = history_rows({"startRow": 0, "endRow": 5, "sortModel": [{"colId": "confidence", "sort": "desc"}]},
-                                 store, data.analysis_href)[0]
+                                 store, analysis_href)[0]
     assert [row["confidence"] for row in by_confidence["rowData"]] == [0.9] * 5
     filtered = history_rows(
         {"startRow": 0, "endRow": 100,
          "filterModel": {"category": {"filterType": "text", "type": "equals", "filter": "transient"},
                          "sender": {"filterType": "text", "type": "equals", "filter": "prosumer-a"}}},
-        store, data.analysis_href)[0]
+        store, analysis_href)[0]
     assert filtered["rowCount"] == len(filtered["rowData"]) > 0
     assert all(row["category"] == "transient" and row["sender"] == "prosumer-a" for row in filtered["rowData"])
 
@@ -242,33 +292,63 @@ def test_history_rows_with_a_bad_filter_says_why(no_model_context):
     response, status = history_rows(
         {"startRow": 0, "endRow": 10, "filterModel": {"confidence": {"filterType": "number", "type": "equals",
                                                                      "filter": "abc"}}},
-        no_model_context.store, data.analysis_href)
+        no_model_context.store, analysis_href)
     assert response == {"rowData": [], "rowCount": 0}
     assert status.startswith("Filter not applied") and "number" in status
 
 
-def test_csv_href_passes_the_filters_the_export_understands():
-    model = {"label": {"filterType": "text", "type": "equals", "filter": LABELS[0]},
-             "kind": {"filterType": "text", "type": "contains", "filter": "AG"},
-             "created_at": {"filterType": "date", "type": "inRange", "dateFrom": "2026-01-01 00:00:00",
-                            "dateTo": "2026-02-01 00:00:00"}}
-    href = csv_href(model, "/grid/api/history.csv")
-    assert href.startswith("/grid/api/history.csv?label=")
-    assert "since=2026-01-01" in href and "until=2026-02-01" in href and "kind" not in href
+def test_csv_export_holds_exactly_the_rows_the_grid_shows(no_model_context):
+    """Event "contains capacitor" filters on the text shown (the pretty label), in the grid and the CSV alike."""
+    store = no_model_context.store
+    for index in range(len(LABELS) * 2):
+        store.add(_record(index))
+    model = {"label": {"filterType": "text", "type": "contains", "filter": "Capacitor"},
+             "kind": {"filterType": "text", "type": "notContains", "filter": "inrush"},
+             "created_at": {"filterType": "date", "type": "inRange", "dateFrom": "2000-01-01 00:00:00",
+                            "dateTo": "2100-02-01 00:00:00"}}
+    grid, _ = history_rows({"startRow": 0, "endRow": 500, "filterModel": model}, store, analysis_href)
+    grid_ids = {row["analysis_id"] for row in grid["rowData"]}
+    assert grid_ids and all("Capacitor" in row["event"] for row in grid["rowData"])
+    href = csv_href(model, "/api/history.csv")
+    assert href.startswith("/api/history.csv?filter=")
+    client = no_model_context_client(no_model_context)
+    lines = client.get(href).get_data(as_text=True).strip().splitlines()
+    assert {int(line.split(",")[0]) for line in lines[1:]} == grid_ids
+    # the displayed text, not the stored one: "power transformer" is in no label string with a space
+    shown = history_rows({"startRow": 0, "endRow": 500, "filterModel": {
+        "label": {"filterType": "text", "type": "startsWith", "filter": "power transformer - ab"}}}, store,
+        analysis_href)[0]
+    assert shown["rowCount"] > 0 and all(row["event"].startswith("Power transformer - AB") for row in shown["rowData"])
     assert csv_href({}, "/api/history.csv") == "/api/history.csv"
+
+
+def no_model_context_client(context):
+    from flask import current_app
+
+    return current_app.test_client()
+
+
+def test_severity_sorts_by_rank_not_alphabetically(no_model_context):
+    store = no_model_context.store
+    for index, severity in enumerate(("major", "info", "critical", "minor")):
+        store.add({**_record(index), "severity": severity})
+    rows = history_rows({"startRow": 0, "endRow": 10, "sortModel": [{"colId": "severity", "sort": "desc"}]},
+                        store, analysis_href)[0]["rowData"]
+    assert [row["severity"] for row in rows] == ["critical", "major", "minor", "info"]
 
 
 def test_permanent_page_reloads_the_stored_analysis(context):
     request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context), **PEERS)
     shown = analyze_page_update(request, context)["result"]
-    reopened = load_view(context, str(shown["analysis_id"]))
-    assert reopened["prediction"]["label"] == shown["prediction"]["label"]
-    assert reopened["prediction"]["confidence"] == pytest.approx(shown["prediction"]["confidence"])
-    assert [list(item) for item in reopened["prediction"]["top5"]] == [list(item) for item in shown["prediction"]["top5"]]
-    assert np.allclose(reopened["waveform"], shown["waveform"])
-    assert reopened["impact"] == shown["impact"]
-    assert reopened["description"]["description"] == shown["description"]["description"]
-    assert load_view(context, "999") is None
+    reopened = context.load(str(shown["analysis_id"]))
+    assert reopened.label == shown["label"]
+    assert reopened.confidence == pytest.approx(shown["confidence"])
+    assert [list(item) for item in reopened.top5] == [list(item) for item in shown["top5"]]
+    assert np.allclose(reopened.waveform, shown["waveform"])
+    assert reopened.impact == shown["impact"]
+    assert reopened.description == shown["description"]
+    assert reopened.headline == shown["headline"] and reopened.levels == shown["levels"]
+    assert context.load("999") is None
     for bad in ("abc", "-1", "0", "1e3", "", None, "9" * 30):
         assert parse_analysis_id(bad) is None
 
@@ -313,10 +393,10 @@ def test_card_view_reads_the_training_pipelines_model_card():
 def test_samples_are_grouped_by_equipment_and_category():
     samples = [{"filename": f"s_{LABELS[i]}.npy", "true_label": LABELS[i], "true_label_id": i} for i in (0, 13, 26, 41)]
     samples.append({"filename": "mystery.npy", "true_label": None, "true_label_id": None})
-    display, groups = data.sample_groups(samples)
+    display, groups = sample_groups(samples)
     assert groups["Power transformer internal faults"] == [f"s_{LABELS[26]}.npy"]
     assert groups["ISPAR series unit internal faults"] == [f"s_{LABELS[13]}.npy"]
     assert groups["Transients (no internal fault)"] == [f"s_{LABELS[41]}.npy"]
     assert groups["Other recordings"] == ["mystery.npy"]
     assert display[f"s_{LABELS[26]}.npy"] == "AG fault \u00b7 s"
-    assert data.default_sample(samples) == f"s_{LABELS[26]}.npy"
+    assert default_sample(samples) == f"s_{LABELS[26]}.npy"

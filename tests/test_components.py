@@ -30,10 +30,9 @@ from components.microgrid import (
     microgrid_elements,
     microgrid_stylesheet,
     normalise_severity,
-    transfer_path,
 )
 from components.tables import history_row, latest_table
-from services.grid import graph_elements
+from services.grid import graph_elements, transfer_path_edges
 from services.labels import LABELS
 from services.rules import SEVERITIES, assess_impact
 from services.simulation import parameter_specs
@@ -157,14 +156,16 @@ def _element(elements, element_id):
 
 
 def test_transfer_path_follows_the_feeder_and_skips_the_open_bypass():
-    assert transfer_path(GRID["edges"], "prosumer-a", "consumer-home") == ["line-f1-2"]
-    path = transfer_path(GRID["edges"], "prosumer-b", "ev-hub")
+    assert transfer_path_edges("prosumer-a", "consumer-home") == ("line-f1-2",)
+    path = transfer_path_edges("prosumer-b", "ev-hub")
     assert path[0] == "line-f1-3" and path[-1] == "line-f2-3"
-    assert "ispar-bypass" not in transfer_path(GRID["edges"], "utility-grid", "mv-bus")
+    assert "ispar-bypass" not in transfer_path_edges("utility-grid", "mv-bus")
+    assert transfer_path_edges("prosumer-a", None) == () and transfer_path_edges("nobody", "ev-hub") == ()
 
 
 def test_microgrid_elements_draw_every_node_and_edge_normal_before_an_event():
-    elements = microgrid_elements(GRID["nodes"], GRID["edges"], sender="prosumer-a", receiver="consumer-home")
+    elements = microgrid_elements(GRID["nodes"], GRID["edges"], sender="prosumer-a", receiver="consumer-home",
+                                  path_edges=transfer_path_edges("prosumer-a", "consumer-home"))
     assert len(elements) == len(GRID["nodes"]) + len(GRID["edges"])
     assert "sender" in _element(elements, "prosumer-a")["classes"]
     assert "receiver" in _element(elements, "consumer-home")["classes"]
@@ -178,7 +179,7 @@ def test_microgrid_elements_colour_affected_parts_by_severity():
     elements = microgrid_elements(
         GRID["nodes"], GRID["edges"], sender="prosumer-a", receiver="consumer-home", severity="critical",
         affected_nodes=["power-transformer"], affected_edges=["cb-pt-hv"], deenergised=["microgrid-hub"],
-        located=["power-transformer"], transfer_blocked=True,
+        located=["power-transformer"], transfer_blocked=True, path_edges=["line-f1-2"],
     )
     assert {"affected", "located", "sev-critical"} <= set(_element(elements, "power-transformer")["classes"].split())
     assert "sev-critical" in _element(elements, "cb-pt-hv")["classes"]

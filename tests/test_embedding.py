@@ -113,7 +113,7 @@ def test_settings_come_from_environment_and_flags(tmp_path):
     assert overridden.port == 9100 and overridden.database_url == env["GEM_DATABASE_URL"]
     default = Settings.from_env({"GEM_INSTANCE_DIR": str(tmp_path / "inst")})
     assert default.resolved_database_url == f"sqlite:///{(tmp_path / 'inst').resolve() / 'history.db'}"
-    assert default.samples_dir == (ROOT / "artifacts" / "sample_data").resolve()
+    assert default.artifacts_dir == (ROOT / "artifacts").resolve()
     with pytest.raises(SettingsError, match="GEM_PORT"):
         Settings.from_env({"GEM_PORT": "eighty"})
     with pytest.raises(SettingsError, match="port"):

@@ -146,9 +146,12 @@ def test_ag_grid_filter_model_text_number_and_combined(store):
         {"confidence": {"filterType": "number", "type": "inRange", "filter": 0.2, "filterTo": 0.85}}
     )
     assert store.query(filters=in_range)[1] == 2
-    text_filter = filters_from_ag_grid({"label": {"filterType": "text", "type": "contains", "filter": "POWER_transformer"}})
+    # the Event column filters on the text it shows ("Power transformer - AG fault"), not the label string
+    text_filter = filters_from_ag_grid({"label": {"filterType": "text", "type": "contains", "filter": "POWER transformer"}})
     rows, total = store.query(filters=text_filter)
     assert total == 1 and rows[0]["label_id"] == 26
+    internal = filters_from_ag_grid({"label": {"filterType": "text", "type": "contains", "filter": "power_transformer"}})
+    assert store.query(filters=internal)[1] == 0
     literal_percent = [ColumnFilter("sample_name", "contains", "100%")]
     assert store.query(filters=literal_percent)[1] == 1
     assert store.query(filters=[ColumnFilter("sample_name", "contains", "10_")])[1] == 0  # _ is literal

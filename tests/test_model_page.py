@@ -12,10 +12,10 @@ import pytest
 
 from app import create_app
 from app.settings import Settings
-from callbacks.model import card_view
 from components import ids
 from components.figures import confusion_figure, reliability_figure
 from services.labels import LABELS
+from services.model_card import card_view
 from services.training.metrics import calibration_report
 from tests.layout import find_by_id, text_of
 
@@ -118,7 +118,7 @@ def _model_page(tmp_path, card: dict):
     (folder / "model_card.json").write_text(json.dumps(card))
     app = create_app(settings=Settings(artifacts_dir=folder, database_url=f"sqlite:///{tmp_path / 'h.db'}",
                                        instance_dir=tmp_path / "instance"))
-    from app.pages import model as model_page
+    from app.pages import model_card as model_page
 
     with app.server.test_request_context("/model"):
         return model_page.layout()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-import callbacks.analysis  # noqa: F401  (registers this page's callbacks)
-from callbacks import data
-from callbacks.analysis import load_view
-from callbacks.views import (
+from app.context import analysis_context, href, model_status
+from components import ids
+from components.analysis_panels import (
     confidence_for,
     description_for,
     graph_caption,
@@ -17,96 +15,103 @@ from callbacks.views import (
     headline_for,
     impact_for,
     recording_text,
+    simulation_text,
     waveform_for,
 )
-from components import ids
 from components.cards import GRAPH_CONFIG, model_banner, result_card, section_title, waveform_header
 from components.microgrid import microgrid_graph
 from components.tables import format_time, severity_badge
+from services.analysis import Analysis
+from services.grid import default_graph, display_names, transfer_path_edges
 from services.labels import pretty_label
 
-dash.register_page(__name__, path_template="/analysis/<analysis_id>", name="Analysis",
-                   title="Analysis - Grid Event Monitor", order=9)
+PAGE = {"path_template": "/analysis/<analysis_id>", "name": "Analysis", "title": "Analysis - Grid Event Monitor",
+        "order": 9}
 
 
-def _title(label: str | None) -> str:
-    try:
-        return pretty_label(str(label))
-    except ValueError:
-        return str(label or "")
-
-
-def _header(view: dict) -> html.Div:
-    prediction = view["prediction"]
-    peers = data.peer_names()
+def _header(analysis: Analysis, names: dict[str, str]) -> html.Div:
+    source = f"source: {analysis.source}" + (f" ({analysis.sample_name})" if analysis.sample_name else "")
     facts = [
-        f"{format_time(view.get('created_at'))} UTC",
-        f"source: {view.get('source') or 'n/a'}" + (f" ({view['sample_name']})" if view.get("sample_name") else ""),
-        f"transfer {peers.get(view.get('sender'), view.get('sender'))} \u2192 "
-        f"{peers.get(view.get('receiver'), view.get('receiver'))}, {float(view.get('transfer_kw') or 0):g} kW",
+        f"{format_time(analysis.created_at)} UTC",
+        source,
+        f"transfer {names.get(analysis.sender, analysis.sender)} \u2192 "
+        f"{names.get(analysis.receiver, analysis.receiver)}, {analysis.transfer_kw:g} kW",
     ]
-    if view.get("true_label"):
-        facts.append(f"true label: {_title(view['true_label'])}")
-    recording = recording_text(view)
+    if analysis.true_label:
+        facts.append(f"true label: {_title(analysis.true_label)}")
+    origin = recording_text(analysis) or simulation_text(analysis)
+    units = (analysis.units or {}).get("summary")
     return html.Div(
         [
             html.Div(
-                [html.H4([f"Analysis #{view['analysis_id']}: ", _title(prediction.get("label"))],
-                         className="mb-1 me-3"),
-                 severity_badge((view.get("impact") or {}).get("severity"))],
+                [html.H1([f"Analysis #{analysis.analysis_id}: ", analysis.pretty_label], className="h4 mb-1 me-3"),
+                 severity_badge(analysis.severity)],
                 className="d-flex align-items-center",
             ),
             html.Div(" \u00b7 ".join(facts), className="text-muted small"),
-            html.Div(recording, id=ids.ANALYSIS_RECORDING, className="text-muted small") if recording else None,
-            dcc.Link("\u2190 History", href=data.href("/history"), className="small"),
+            html.Div(origin, id=ids.ANALYSIS_RECORDING, className="text-muted small") if origin else None,
+            html.Div(f"units: {units}", className="text-muted small") if units else None,
+            dcc.Link("\u2190 History", href=href("/history"), className="small"),
         ],
         id=ids.ANALYSIS_HEADER, className="mb-3",
     )
 
 
+def _title(label: str) -> str:
+    try:
+        return pretty_label(label)
+    except ValueError:
+        return label
+
+
+def not_found(analysis_id: object) -> html.Div:
+    """What the page says for an id without an analysis (the server answers 404 too)."""
+    return html.Div(
+        dbc.Alert(
+            [html.H1("Analysis not found", className="h4 alert-heading"),
+             f"There is no analysis with id {analysis_id!s:.30}. ",
+             dcc.Link("Browse the history", href=href("/history"))],
+            color="warning",
+        ),
+        id=ids.ANALYSIS_NOT_FOUND,
+    )
+
+
 def layout(analysis_id: str | None = None, **_query) -> html.Div:
-    context = data.context()
-    view = load_view(context, analysis_id)
-    if view is None:
-        return html.Div(
-            dbc.Alert(
-                [html.Strong("Analysis not found. "),
-                 f"There is no analysis with id {analysis_id!s:.30}. ",
-                 dcc.Link("Browse the history", href=data.href("/history"))],
-                color="warning",
-            ),
-            id=ids.ANALYSIS_NOT_FOUND,
-        )
-    grid = data.grid_data()
+    analysis = analysis_context().load(analysis_id)
+    if analysis is None:
+        return not_found(analysis_id)
+    names = display_names()
     waveform_card = dbc.Card(
         [
             waveform_header(ids.ANALYSIS_WAVEFORM_VIEW),
-            dcc.Graph(id=ids.ANALYSIS_WAVEFORM, figure=waveform_for(view), config=GRAPH_CONFIG)
-            if view.get("waveform") else html.Div("The waveform of this analysis was not stored.",
-                                                  className="text-muted small py-3"),
+            dcc.Graph(id=ids.ANALYSIS_WAVEFORM, figure=waveform_for(analysis), config=GRAPH_CONFIG)
+            if analysis.waveform else html.Div("The waveform of this analysis was not stored.",
+                                               className="text-muted small py-3"),
             html.Hr(className="my-2"),
-            html.Div(headline_for(view, data.node_names())),
+            html.Div(headline_for(analysis, names)),
         ],
         body=True, className="mb-3 shadow-sm h-100",
     )
+    graph = graph_for(default_graph(), analysis, path_edges=transfer_path_edges(analysis.sender, analysis.receiver))
     graph_card = dbc.Card(
-        [section_title("P2P microgrid"), microgrid_graph(ids.ANALYSIS_MICROGRID, graph_for(grid, view)),
-         html.Div(graph_caption(view, data.node_names()), id=ids.ANALYSIS_MICROGRID_CAPTION, className="small mt-1")],
+        [section_title("P2P microgrid"), microgrid_graph(ids.ANALYSIS_MICROGRID, graph),
+         html.Div(graph_caption(analysis, names), id=ids.ANALYSIS_MICROGRID_CAPTION, className="small mt-1")],
         body=True, className="mb-3 shadow-sm h-100",
     )
     return html.Div(
         [
-            model_banner(data.model_status(context)),
-            dcc.Store(id=ids.ANALYSIS_WAVEFORM_STORE, data={"waveform": view.get("waveform"),
-                                                            "prediction": view["prediction"]}),
-            _header(view),
+            model_banner(model_status()),
+            dcc.Store(id=ids.ANALYSIS_WAVEFORM_STORE, data=analysis.to_json(saliency=False)),
+            _header(analysis, names),
             dbc.Row([dbc.Col(waveform_card, xl=7), dbc.Col(graph_card, xl=5)], className="g-3 mb-3"),
             dbc.Row(
                 [
-                    dbc.Col(result_card("Model confidence", ids.ANALYSIS_CONFIDENCE, confidence_for(view)), xl=4),
+                    dbc.Col(result_card("Model confidence", ids.ANALYSIS_CONFIDENCE, confidence_for(analysis)),
+                            xl=4),
                     dbc.Col(result_card("Impact on the P2P network", ids.ANALYSIS_IMPACT,
-                                        impact_for(view, data.node_names())), xl=5),
-                    dbc.Col(result_card("What happened", ids.ANALYSIS_DESCRIPTION, description_for(view)), xl=3),
+                                        impact_for(analysis, names)), xl=5),
+                    dbc.Col(result_card("What happened", ids.ANALYSIS_DESCRIPTION, description_for(analysis)), xl=3),
                 ],
                 className="g-3",
             ),

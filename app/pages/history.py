@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import html
 
-import callbacks.history  # noqa: F401  (registers this page's callbacks)
-from callbacks import data
+from app.context import href, model_status
 from components import ids
 from components.cards import model_banner, section_title
 from components.tables import history_grid
 
-dash.register_page(__name__, path="/history", name="History", title="History - Grid Event Monitor", order=1)
+PAGE = {"path": "/history", "name": "History", "title": "History - Grid Event Monitor", "order": 1}
 
 
 def layout(**_query) -> html.Div:
-    context = data.context()
     header = html.Div(
         [
-            html.Div([html.H4("Analysis history", className="mb-0"),
+            html.Div([html.H1("Analysis history", className="h4 mb-0"),
                       html.Div(["Sort and filter from the column headers; ", html.Span(id=ids.HISTORY_TOTAL),
                                 " in total. The # link reopens an analysis."], className="text-muted small")]),
             html.Div(
-                [dbc.Button("Export CSV", id=ids.HISTORY_CSV_LINK, href=data.href("/api/history.csv"),
+                [dbc.Button("Export CSV", id=ids.HISTORY_CSV_LINK, href=href("/api/history.csv"),
                             external_link=True, color="outline-primary", size="sm"),
-                 html.Div("label, category, source, peer and time filters apply", className="text-muted small")],
+                 html.Div("the rows the grid shows, with its filters", className="text-muted small")],
                 className="text-end",
             ),
         ],
@@ -33,7 +30,7 @@ def layout(**_query) -> html.Div:
     )
     return html.Div(
         [
-            model_banner(data.model_status(context)),
+            model_banner(model_status()),
             header,
             dbc.Card([section_title("All analyses"), history_grid()], body=True, className="shadow-sm"),
         ],

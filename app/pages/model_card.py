@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from callbacks import data
-from callbacks.model import load_card, safe_card_view
+from app.context import analysis_context, model_status
 from components import ids
 from components.cards import GRAPH_CONFIG, model_banner, section_title, stat_tile
 from components.figures import (
@@ -20,14 +18,17 @@ from components.figures import (
     training_curve_figure,
 )
 from components.tables import key_value_table, simple_table
+from services.model_card import load_card, safe_card_view
 
-dash.register_page(__name__, path="/model", name="Model", title="Model - Grid Event Monitor", order=2)
+PAGE = {"path": "/model", "name": "Model", "title": "Model - Grid Event Monitor", "order": 2}
 
-PERCENT_METRICS = ("accuracy", "f1", "recall", "precision", "top")
+#: metrics that are fractions, shown as percentages (the expected calibration error is one too)
+PERCENT_METRICS = ("accuracy", "f1", "recall", "precision", "top", "ece", "rate")
 
 
 def _metric_text(name: str, value: float) -> str:
-    if any(word in name.lower() for word in PERCENT_METRICS) and 0 <= value <= 1:
+    if any(word in name.lower().split("_") or name.lower().startswith(word) for word in PERCENT_METRICS) \
+            and 0 <= value <= 1:
         return f"{value:.2%}"
     return f"{value:,.4g}"
 
@@ -107,9 +108,8 @@ def _robustness_view(view: Mapping) -> list:
 
 
 def layout(**_query) -> html.Div:
-    context = data.context()
-    status = data.model_status(context)
-    view, problem = safe_card_view(load_card(context, status))
+    status = model_status()
+    view, problem = safe_card_view(load_card(analysis_context(), loaded=bool(status.get("loaded"))))
     metrics = view["metrics"]
     tiles = [dbc.Col(stat_tile(_title(name), _metric_text(name, float(value))), lg=2, md=4, sm=6, className="mb-3")
              for name, value in list(metrics.items())[:6]]
@@ -118,17 +118,16 @@ def layout(**_query) -> html.Div:
     fingerprint = status.get("fingerprint") or "n/a (model not loaded)"
     identity = key_value_table(
         [("Artifacts fingerprint", html.Code(fingerprint, id=ids.MODEL_FINGERPRINT)),
-         ("Artifacts folder", status.get("artifacts_dir") or str(context.artifacts_dir)),
          ("Inference backend", status.get("backend") or "n/a"),
          ("Status", status.get("message"))]
         + [(_title(k), v) for k, v in view["facts"].items()][:10]
     )
-    calibration_facts = [(_title(k), f"{v:.4g}" if isinstance(v, float) else v)
+    calibration_facts = [(_title(k), _metric_text(k, v) if isinstance(v, float) else v)
                          for k, v in view["calibration_facts"].items()]
     return html.Div(
         [
             model_banner(status, component_id=ids.MODEL_BANNER),
-            html.H4("Model card", className="mb-3"),
+            html.H1("Model card", className="h4 mb-3"),
             dbc.Alert(problem, color="warning") if problem else None,
             dbc.Row(tiles, id=ids.MODEL_METRICS, className="g-3"),
             dbc.Row(

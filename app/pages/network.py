@@ -2,47 +2,55 @@
 
 from __future__ import annotations
 
-import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-import callbacks.network  # noqa: F401  (registers this page's callbacks)
-from callbacks import data
+from app.context import analysis_context, model_status
 from callbacks.network import network_update
 from components import ids
 from components.cards import GRAPH_CONFIG, model_banner, section_title
 from components.figures import empty_figure
 from components.microgrid import microgrid_graph
-from services.grid import DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW
+from services.grid import (
+    DEFAULT_RECEIVER,
+    DEFAULT_SENDER,
+    DEFAULT_TRANSFER_KW,
+    MAX_TRANSFER_KW,
+    RECEIVERS,
+    SENDERS,
+    display_names,
+)
 
-dash.register_page(__name__, path="/network", name="Network", title="Network - Grid Event Monitor", order=3)
+PAGE = {"path": "/network", "name": "Network", "title": "Network - Grid Event Monitor", "order": 3}
 
 
 def _current_transfer() -> tuple[str, str, float]:
     """The transfer of the latest analysis (what the operator last looked at), else the default."""
-    rows = data.latest_rows(limit=1)
+    rows, _ = analysis_context().store.query(limit=1)
     if rows:
         row = rows[0]
         return row["sender"], row["receiver"], float(row.get("transfer_kw") or DEFAULT_TRANSFER_KW)
-    return data.DEFAULT_SENDER, data.DEFAULT_RECEIVER, float(DEFAULT_TRANSFER_KW)
+    return DEFAULT_SENDER, DEFAULT_RECEIVER, float(DEFAULT_TRANSFER_KW)
 
 
 def layout(**_query) -> html.Div:
     sender, receiver, kw = _current_transfer()
-    senders, receivers = data.peer_options()
+    names = display_names()
+    senders = [(peer, names[peer]) for peer in SENDERS]
+    receivers = [(peer, names[peer]) for peer in RECEIVERS]
     state = network_update(sender, receiver, kw)
     controls = dbc.Card(
         [
             section_title("Current P2P transfer"),
             dbc.Row(
                 [
-                    dbc.Col([dbc.Label("Sender", className="small mb-1"),
-                             dcc.Dropdown(id=ids.NETWORK_SENDER, value=sender, clearable=False,
-                                          options=[{"label": n, "value": p} for p, n in senders])], md=4),
-                    dbc.Col([dbc.Label("Receiver", className="small mb-1"),
-                             dcc.Dropdown(id=ids.NETWORK_RECEIVER, value=receiver, clearable=False,
-                                          options=[{"label": n, "value": p} for p, n in receivers])], md=4),
-                    dbc.Col([dbc.Label("Power (kW)", className="small mb-1"),
+                    dbc.Col([dbc.Label("Sender", html_for=ids.NETWORK_SENDER, className="small mb-1"),
+                             dbc.Select(id=ids.NETWORK_SENDER, value=sender,
+                                        options=[{"label": n, "value": p} for p, n in senders])], md=4),
+                    dbc.Col([dbc.Label("Receiver", html_for=ids.NETWORK_RECEIVER, className="small mb-1"),
+                             dbc.Select(id=ids.NETWORK_RECEIVER, value=receiver,
+                                        options=[{"label": n, "value": p} for p, n in receivers])], md=4),
+                    dbc.Col([dbc.Label("Power (kW)", html_for=ids.NETWORK_KW, className="small mb-1"),
                              dbc.Input(id=ids.NETWORK_KW, type="number", value=kw, min=0.1, max=MAX_TRANSFER_KW,
                                        step=0.1, debounce=True)], md=4),
                 ],
@@ -54,9 +62,10 @@ def layout(**_query) -> html.Div:
     )
     graph = dbc.Card(
         [section_title("Power flow on the microgrid"),
-         microgrid_graph(ids.NETWORK_GRAPH, state.get("graph", []), height="640px"),
-         html.Div("Node captions: rating and bus voltage (pu); edge captions: line loading. Red outline: voltage "
-                  "outside 0.95-1.05 pu; dashed red: overloaded line; dotted: normally open breaker.",
+         microgrid_graph(ids.NETWORK_GRAPH, state.get("graph", []), height="760px"),
+         html.Div("Node captions: rating and bus voltage (pu); line captions: loading in % of the line's rating. "
+                  "Red outline: voltage outside 0.95-1.05 pu; dashed red: overloaded line; dotted: normally open "
+                  "breaker.",
                   className="small text-muted")],
         body=True, className="shadow-sm h-100",
     )
@@ -67,7 +76,8 @@ def layout(**_query) -> html.Div:
     )
     return html.Div(
         [
-            model_banner(data.model_status()),
+            html.H1("Network: power flow and P2P transfer", className="visually-hidden"),
+            model_banner(model_status()),
             controls,
             html.Div(state.get("summary"), id=ids.NETWORK_SUMMARY, className="mb-3"),
             dbc.Row([dbc.Col(graph, xl=6), dbc.Col(charts, xl=6)], className="g-3 mb-3"),

@@ -15,6 +15,8 @@ from services.grid.model import (
     COMMUNITY_BATTERY,
     CONSUMER_HOME,
     CONSUMER_LOAD,
+    DEFAULT_RECEIVER,
+    DEFAULT_SENDER,
     DEFAULT_TRANSFER_KW,
     EV_HUB,
     FEEDER_1,
@@ -47,8 +49,11 @@ from services.grid.model import (
     Tariffs,
     Transfer,
     TransformerData,
+    default_graph,
+    display_names,
     graph_elements,
     microgrid,
+    transfer_path_edges,
 )
 from services.grid.powerflow import (
     PowerFlowResult,
@@ -61,11 +66,11 @@ from services.grid.powerflow import (
 __all__ = [
     "CAPACITOR_BANK", "CB_CAPACITOR", "CB_FEEDER_1", "CB_FEEDER_2", "CB_FEEDER_3", "CB_ISPAR_LOAD",
     "CB_ISPAR_SOURCE", "CB_PT_HV", "CB_PT_LV", "CB_PTX_HV", "CB_PTX_LV", "COMMUNITY_BATTERY", "CONSUMER_HOME",
-    "CONSUMER_LOAD", "DEFAULT_TRANSFER_KW", "EV_HUB", "FEEDER_1", "FEEDER_2", "FEEDER_3", "FEEDERS",
+    "CONSUMER_LOAD", "DEFAULT_RECEIVER", "DEFAULT_SENDER", "DEFAULT_TRANSFER_KW", "EV_HUB", "FEEDER_1", "FEEDER_2", "FEEDER_3", "FEEDERS",
     "ISPAR_BYPASS", "ISPAR_EXCITATION", "ISPAR_EXCITING", "ISPAR_SERIES", "LOCAL_BUSINESS", "MAX_TRANSFER_KW",
     "MICRO_INDUSTRY", "MICROGRID_HUB", "MV_BUS", "NONLINEAR_LOAD", "PARALLEL_TRANSFORMER", "PEERS",
     "POWER_TRANSFORMER", "PROSUMER_A", "PROSUMER_B", "RECEIVERS", "SENDERS", "UTILITY_GRID",
     "Edge", "Energisation", "Island", "Microgrid", "Node", "PowerFlowResult", "Tariffs", "Transfer",
-    "TransferError", "TransformerData", "clear_caches", "graph_elements", "microgrid", "run_power_flow",
-    "validate_transfer",
+    "TransferError", "TransformerData", "clear_caches", "default_graph", "display_names", "graph_elements", "microgrid",
+    "run_power_flow", "transfer_path_edges", "validate_transfer",
 ]

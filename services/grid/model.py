@@ -68,6 +68,8 @@ NODE_KINDS = ("utility", "transformer", "bus", "hub", "feeder", "capacitor", "pr
 EDGE_KINDS = ("line", "transformer", "breaker-switch", "connection")
 
 DEFAULT_TRANSFER_KW = 5.0
+#: the transfer the pages show before the operator picks one
+DEFAULT_SENDER, DEFAULT_RECEIVER = PROSUMER_A, CONSUMER_HOME
 #: no single P2P trade in a microgrid of this size can be larger than this
 MAX_TRANSFER_KW = 500.0
 
@@ -481,6 +483,27 @@ def graph_elements(grid: Microgrid | None = None) -> dict[str, list[dict]]:
             "rating_kva": round(e.rating_kva(voltage), 1),
         })
     return {"nodes": nodes, "edges": edges}
+
+
+@lru_cache(maxsize=1)
+def default_graph() -> Mapping[str, list[dict]]:
+    """`graph_elements` of the default microgrid, built once per process (read it, never change it)."""
+    return graph_elements(microgrid())
+
+
+def display_names(grid: Microgrid | None = None) -> dict[str, str]:
+    """Node id -> the name people read ("prosumer-b" -> "Prosumer Beta"), peers and equipment alike."""
+    grid = grid or microgrid()
+    return {n.id: n.name for n in grid.nodes} | {e.id: e.name for e in grid.edges}
+
+
+def transfer_path_edges(sender: str | None, receiver: str | None, grid: Microgrid | None = None) -> tuple[str, ...]:
+    """Edge ids of the path a P2P transfer takes (`Microgrid.path`); () for a missing or unknown peer."""
+    grid = grid or microgrid()
+    if not sender or not receiver or sender == receiver or sender not in grid.node_by_id \
+            or receiver not in grid.node_by_id:
+        return ()
+    return grid.path(sender, receiver)[1]
 
 
 # --- the default microgrid -------------------------------------------------------------------------

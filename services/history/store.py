@@ -32,6 +32,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     and_,
+    case,
     create_engine,
     event,
     func,
@@ -46,6 +47,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 from sqlalchemy.pool import StaticPool
 
 from services.history.schema import SOURCES, build_table, utc_now
+from services.labels import LABELS, pretty_label
+from services.rules.events import SEVERITIES
 from services.waveform import N_PHASES, N_SAMPLES
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,18 @@ CHECKPOINT_INTERVAL_S = 0.05
 WAL_AUTOCHECKPOINT_PAGES = 16_000
 
 TEXT_OPS = ("equals", "notEqual", "contains", "notContains", "startsWith", "endsWith", "blank", "notBlank")
+#: columns whose sort follows a rank, not the alphabet (severity: info < minor < major < critical)
+RANKED_COLUMNS: dict[str, tuple[str, ...]] = {"severity": SEVERITIES}
+#: columns shown as another text than the one stored: their text filters match what is shown
+DISPLAYED_AS = {"label": pretty_label}
+_TEXT_MATCH = {
+    "equals": lambda shown, wanted: shown == wanted,
+    "notEqual": lambda shown, wanted: shown != wanted,
+    "contains": lambda shown, wanted: wanted in shown,
+    "notContains": lambda shown, wanted: wanted not in shown,
+    "startsWith": lambda shown, wanted: shown.startswith(wanted),
+    "endsWith": lambda shown, wanted: shown.endswith(wanted),
+}
 RANGE_OPS = (
     "equals", "notEqual", "lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual",
     "inRange", "blank", "notBlank",
@@ -136,7 +151,19 @@ def filters_from_ag_grid(filter_model: Mapping[str, Any] | None) -> list[ColumnF
 def _ag_condition(column: str, model: Mapping[str, Any]) -> ColumnFilter:
     if model.get("filterType") == "date":
         return ColumnFilter(column, model.get("type", "equals"), model.get("dateFrom"), model.get("dateTo"))
-    return ColumnFilter(column, model.get("type", "equals"), model.get("filter"), model.get("filterTo"))
+    op = model.get("type", "equals")
+    if column in DISPLAYED_AS and op in _TEXT_MATCH:
+        return displayed_text_filter(column, op, model.get("filter"))
+    return ColumnFilter(column, op, model.get("filter"), model.get("filterTo"))
+
+
+def displayed_text_filter(column: str, op: str, text: Any) -> ColumnFilter:
+    """A text filter on what the grid shows for `column` (e.g. 'Capacitor switching' for the label
+    'transient_capacitor_switching'), as the set of stored values that show a match (case-insensitive)."""
+    wanted = str(text or "").strip().lower()
+    show = DISPLAYED_AS[column]
+    matching = tuple(value for value in LABELS if _TEXT_MATCH[op](show(value).lower(), wanted))
+    return ColumnFilter(column, "in", matching)
 
 
 def parse_sort(sort: Any) -> list[tuple[str, bool]]:
@@ -403,10 +430,12 @@ class HistoryStore:
             raise HistoryQueryError("offset must be 0 or more")
         where = self._where(label, category, peer, since, until, filters, source)
         self._ready()
-        order = [
-            (self.table.c[name].desc() if descending else self.table.c[name].asc())
-            for name, descending in parse_sort(sort)
-        ]
+        order = []
+        for name, descending in parse_sort(sort):
+            key = self.table.c[name]
+            if name in RANKED_COLUMNS:
+                key = case({value: rank for rank, value in enumerate(RANKED_COLUMNS[name])}, value=key, else_=-1)
+            order.append(key.desc() if descending else key.asc())
         order.append(self.table.c.id.desc())
         columns = [self.table.c[name] for name in LIST_COLUMNS]
         page = select(*columns).where(*where).order_by(*order).limit(limit).offset(offset)
@@ -489,6 +518,8 @@ class HistoryStore:
             return column.is_(None)
         if spec.op == "notBlank":
             return column.is_not(None)
+        if spec.op == "in":
+            return column.in_([str(value) for value in spec.value or ()])
         column_type = column.type
         if isinstance(column_type, Boolean):
             return self._compare(column, spec, _as_bool(spec.value, spec.column), None, ("equals", "notEqual"))
