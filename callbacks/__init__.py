@@ -16,7 +16,12 @@ from services.analysis import AnalysisContext
 
 def register_callbacks(app: dash.Dash, context: AnalysisContext) -> None:
     """Register every page's callbacks on `app`."""
-    analyze.register(app, context)
-    history.register(app, context)
-    analysis_detail.register(app, context)
-    network.register(app, context)
+
+    def analysis_href(analysis_id: int) -> str:
+        """The permanent page of an analysis, under this app's URL prefix."""
+        return app.get_relative_path(f"/analysis/{int(analysis_id)}")
+
+    analyze.register(app, context, analysis_href)
+    history.register(app, context, analysis_href)
+    analysis_detail.register(app)
+    network.register(app)

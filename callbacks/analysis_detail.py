@@ -10,7 +10,7 @@ from dash import Input, Output, State
 
 from components import ids
 from components.analysis_panels import waveform_for
-from services.analysis import Analysis, AnalysisContext
+from services.analysis import Analysis
 
 
 def redraw_waveform(stored: Mapping[str, Any] | None, mode: str | None) -> Any:
@@ -18,7 +18,7 @@ def redraw_waveform(stored: Mapping[str, Any] | None, mode: str | None) -> Any:
     return waveform_for(Analysis.from_json(stored) if stored else None, mode or "raw")
 
 
-def register(app: dash.Dash, context: AnalysisContext) -> None:
+def register(app: dash.Dash) -> None:
     @app.callback(
         Output(ids.ANALYSIS_WAVEFORM, "figure"),
         Input(ids.ANALYSIS_WAVEFORM_VIEW, "value"),

@@ -326,11 +326,8 @@ def sim_params_for(label: str | None) -> list:
 
 # --- Dash wiring ------------------------------------------------------------------------------------
 
-def register(app: dash.Dash, context: AnalysisContext) -> None:
-    """The Analyze page's callbacks on `app`, with `app`'s context and URL prefix."""
-
-    def href_for(analysis_id: int) -> str:
-        return app.get_relative_path(f"/analysis/{int(analysis_id)}")
+def register(app: dash.Dash, context: AnalysisContext, href_for: Callable[[int], str]) -> None:
+    """The Analyze page's callbacks on `app`, with `app`'s context and permanent links."""
 
     @app.callback(
         Output(ids.MICROGRID, "elements"),

@@ -51,11 +51,8 @@ def csv_href(filter_model: Mapping[str, Any] | None, base: str) -> str:
     return f"{base}?{urlencode({'filter': json.dumps(filter_model, separators=(',', ':'), sort_keys=True)})}"
 
 
-def register(app: dash.Dash, context: AnalysisContext) -> None:
-    """The History page's callbacks on `app`."""
-
-    def href_for(analysis_id: int) -> str:
-        return app.get_relative_path(f"/analysis/{int(analysis_id)}")
+def register(app: dash.Dash, context: AnalysisContext, href_for: Callable[[int], str]) -> None:
+    """The History page's callbacks on `app`, with `app`'s history and permanent links."""
 
     @app.callback(
         Output(ids.HISTORY_GRID, "getRowsResponse"),

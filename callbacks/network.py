@@ -18,7 +18,6 @@ from components.cards import stat_tile
 from components.figures import bar_figure
 from components.microgrid import microgrid_elements
 from components.tables import simple_table
-from services.analysis import AnalysisContext
 from services.grid import (
     MAX_TRANSFER_KW,
     PEERS,
@@ -135,7 +134,7 @@ def network_update(sender: str | None, receiver: str | None, kw: float | None) -
     }
 
 
-def register(app: dash.Dash, context: AnalysisContext) -> None:
+def register(app: dash.Dash) -> None:
     """The Network page's callback on `app` (the power flow needs no per-app state)."""
 
     @app.callback(

@@ -6,18 +6,8 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.context import analysis_context, href, model_status
+from components import analysis_panels as panels
 from components import ids
-from components.analysis_panels import (
-    confidence_for,
-    description_for,
-    graph_caption,
-    graph_for,
-    headline_for,
-    impact_for,
-    recording_text,
-    simulation_text,
-    waveform_for,
-)
 from components.cards import GRAPH_CONFIG, model_banner, result_card, section_title, waveform_header
 from components.microgrid import microgrid_graph
 from components.tables import format_time, severity_badge
@@ -39,7 +29,7 @@ def _header(analysis: Analysis, names: dict[str, str]) -> html.Div:
     ]
     if analysis.true_label:
         facts.append(f"true label: {_title(analysis.true_label)}")
-    origin = recording_text(analysis) or simulation_text(analysis)
+    origin = panels.recording_text(analysis) or panels.simulation_text(analysis)
     units = (analysis.units or {}).get("summary")
     return html.Div(
         [
@@ -85,18 +75,18 @@ def layout(analysis_id: str | None = None, **_query) -> html.Div:
     waveform_card = dbc.Card(
         [
             waveform_header(ids.ANALYSIS_WAVEFORM_VIEW),
-            dcc.Graph(id=ids.ANALYSIS_WAVEFORM, figure=waveform_for(analysis), config=GRAPH_CONFIG)
+            dcc.Graph(id=ids.ANALYSIS_WAVEFORM, figure=panels.waveform_for(analysis), config=GRAPH_CONFIG)
             if analysis.waveform else html.Div("The waveform of this analysis was not stored.",
                                                className="text-muted small py-3"),
             html.Hr(className="my-2"),
-            html.Div(headline_for(analysis, names)),
+            html.Div(panels.headline_for(analysis, names)),
         ],
         body=True, className="mb-3 shadow-sm h-100",
     )
-    graph = graph_for(default_graph(), analysis, path_edges=transfer_path_edges(analysis.sender, analysis.receiver))
+    graph = panels.graph_for(default_graph(), analysis, path_edges=transfer_path_edges(analysis.sender, analysis.receiver))
     graph_card = dbc.Card(
         [section_title("P2P microgrid"), microgrid_graph(ids.ANALYSIS_MICROGRID, graph),
-         html.Div(graph_caption(analysis, names), id=ids.ANALYSIS_MICROGRID_CAPTION, className="small mt-1")],
+         html.Div(panels.graph_caption(analysis, names), id=ids.ANALYSIS_MICROGRID_CAPTION, className="small mt-1")],
         body=True, className="mb-3 shadow-sm h-100",
     )
     return html.Div(
@@ -107,11 +97,11 @@ def layout(analysis_id: str | None = None, **_query) -> html.Div:
             dbc.Row([dbc.Col(waveform_card, xl=7), dbc.Col(graph_card, xl=5)], className="g-3 mb-3"),
             dbc.Row(
                 [
-                    dbc.Col(result_card("Model confidence", ids.ANALYSIS_CONFIDENCE, confidence_for(analysis)),
+                    dbc.Col(result_card("Model confidence", ids.ANALYSIS_CONFIDENCE, panels.confidence_for(analysis)),
                             xl=4),
                     dbc.Col(result_card("Impact on the P2P network", ids.ANALYSIS_IMPACT,
-                                        impact_for(analysis, names)), xl=5),
-                    dbc.Col(result_card("What happened", ids.ANALYSIS_DESCRIPTION, description_for(analysis)), xl=3),
+                                        panels.impact_for(analysis, names)), xl=5),
+                    dbc.Col(result_card("What happened", ids.ANALYSIS_DESCRIPTION, panels.description_for(analysis)), xl=3),
                 ],
                 className="g-3",
             ),

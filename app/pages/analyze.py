@@ -24,15 +24,7 @@ from components.cards import (
 )
 from components.microgrid import microgrid_graph, severity_legend
 from components.tables import latest_table
-from services.grid import (
-    DEFAULT_RECEIVER,
-    DEFAULT_SENDER,
-    DEFAULT_TRANSFER_KW,
-    MAX_TRANSFER_KW,
-    RECEIVERS,
-    SENDERS,
-    display_names,
-)
+from services.grid import DEFAULT_RECEIVER, DEFAULT_SENDER, DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW, peer_choices
 from services.labels import LABELS, label_parts, pretty_label
 
 PAGE = {"path": "/", "name": "Analyze", "title": "Analyze - Grid Event Monitor", "order": 0}
@@ -45,12 +37,6 @@ SAMPLE_GROUPS: tuple[tuple[str, str, str], ...] = (
     ("ISPAR exciting unit internal faults", "internal_fault", "ispar_exciting"),
     ("Transients (no internal fault)", "transient", "none"),
 )
-
-
-def peer_options() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(senders, receivers) as (id, display name) pairs, in the original interface's order."""
-    names = display_names()
-    return [(peer, names.get(peer, peer)) for peer in SENDERS], [(peer, names.get(peer, peer)) for peer in RECEIVERS]
 
 
 def sample_groups(samples: list[Mapping[str, Any]]) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -109,7 +95,7 @@ def layout(**_query) -> html.Div:
     """The page, with the transfer and a sample preselected so that one click analyses."""
     context = analysis_context()
     status = model_status()
-    senders, receivers = peer_options()
+    senders, receivers = peer_choices()
     samples = context.samples()
     display, groups = sample_groups(samples)
     sample = default_sample(samples)

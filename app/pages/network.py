@@ -11,15 +11,7 @@ from components import ids
 from components.cards import GRAPH_CONFIG, model_banner, section_title
 from components.figures import empty_figure
 from components.microgrid import microgrid_graph
-from services.grid import (
-    DEFAULT_RECEIVER,
-    DEFAULT_SENDER,
-    DEFAULT_TRANSFER_KW,
-    MAX_TRANSFER_KW,
-    RECEIVERS,
-    SENDERS,
-    display_names,
-)
+from services.grid import DEFAULT_RECEIVER, DEFAULT_SENDER, DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW, peer_choices
 
 PAGE = {"path": "/network", "name": "Network", "title": "Network - Grid Event Monitor", "order": 3}
 
@@ -35,9 +27,7 @@ def _current_transfer() -> tuple[str, str, float]:
 
 def layout(**_query) -> html.Div:
     sender, receiver, kw = _current_transfer()
-    names = display_names()
-    senders = [(peer, names[peer]) for peer in SENDERS]
-    receivers = [(peer, names[peer]) for peer in RECEIVERS]
+    senders, receivers = peer_choices()
     state = network_update(sender, receiver, kw)
     controls = dbc.Card(
         [

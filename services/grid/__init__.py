@@ -1,6 +1,6 @@
 """The P2P microgrid: one data definition (nodes, edges, ratings, tariffs) and its AC power flow."""
 
-from services.grid.model import (
+from services.grid.microgrid import (
     CAPACITOR_BANK,
     CB_CAPACITOR,
     CB_FEEDER_1,
@@ -53,6 +53,7 @@ from services.grid.model import (
     display_names,
     graph_elements,
     microgrid,
+    peer_choices,
     transfer_path_edges,
 )
 from services.grid.powerflow import (
@@ -71,6 +72,6 @@ __all__ = [
     "MICRO_INDUSTRY", "MICROGRID_HUB", "MV_BUS", "NONLINEAR_LOAD", "PARALLEL_TRANSFORMER", "PEERS",
     "POWER_TRANSFORMER", "PROSUMER_A", "PROSUMER_B", "RECEIVERS", "SENDERS", "UTILITY_GRID",
     "Edge", "Energisation", "Island", "Microgrid", "Node", "PowerFlowResult", "Tariffs", "Transfer",
-    "TransferError", "TransformerData", "clear_caches", "default_graph", "display_names", "graph_elements", "microgrid",
+    "TransferError", "TransformerData", "clear_caches", "default_graph", "display_names", "graph_elements", "microgrid", "peer_choices",
     "run_power_flow", "transfer_path_edges", "validate_transfer",
 ]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 
-from services.grid.model import (
+from services.grid.microgrid import (
     MAX_TRANSFER_KW,
     RECEIVERS,
     SENDERS,

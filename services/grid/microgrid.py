@@ -497,6 +497,12 @@ def display_names(grid: Microgrid | None = None) -> dict[str, str]:
     return {n.id: n.name for n in grid.nodes} | {e.id: e.name for e in grid.edges}
 
 
+def peer_choices(grid: Microgrid | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(senders, receivers) as (id, display name) pairs, in the original interface's order."""
+    names = display_names(grid)
+    return [(peer, names[peer]) for peer in SENDERS], [(peer, names[peer]) for peer in RECEIVERS]
+
+
 def transfer_path_edges(sender: str | None, receiver: str | None, grid: Microgrid | None = None) -> tuple[str, ...]:
     """Edge ids of the path a P2P transfer takes (`Microgrid.path`); () for a missing or unknown peer."""
     grid = grid or microgrid()
