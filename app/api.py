@@ -1,4 +1,4 @@
-"""The JSON API: the original `POST /predict` (DESIGN.md section 6) plus samples, history, health.
+"""The JSON API: the original `POST /predict` (docs/contracts.md, "JSON API") plus samples, history, health.
 
 Every answer is JSON; every error is `{"error": "<reason>"}` with a 4xx/5xx status and never a
 traceback. Bodies over the configured limit (1 MB) are refused with 413 before they are read.

@@ -6,8 +6,8 @@ fixed time with `wrk` (a Lua script cycles through the request bodies) when it i
 with a Python client (one keep-alive connection per thread). Afterwards it checks that the history
 holds one row per answered request. Only 127.0.0.1 is ever contacted.
 
-The bodies cycle through every bundled sample (the original front end's request, DESIGN.md
-section 6), so no single cached file flatters the figure; `--raw-waveform` posts raw 3 x 726
+The bodies cycle through every bundled sample (the original front end's request, docs/contracts.md,
+"JSON API"), so no single cached file flatters the figure; `--raw-waveform` posts raw 3 x 726
 waveforms instead, 500 distinct ones (the samples with a little noise), more than any
 per-process cache holds.
 
@@ -90,7 +90,7 @@ def sample_names(base: str) -> list[str]:
 
 
 RAW_BODIES = 500
-#: sender -> receiver pairs the bodies take in turn (ids of DESIGN.md section 7)
+#: sender -> receiver pairs the bodies take in turn (ids of docs/contracts.md, "Microgrid ids")
 PEERS = (("prosumer-a", "consumer-home"), ("prosumer-b", "ev-hub"), ("micro-industry", "local-business"))
 
 

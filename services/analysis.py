@@ -196,7 +196,7 @@ def list_samples(artifacts_dir: str | Path) -> list[dict[str, Any]]:
 
 # -- validation ---------------------------------------------------------------------------------
 def check_peers(sender: object, receiver: object) -> tuple[str, str]:
-    """Sender and receiver ids of the microgrid (DESIGN.md section 7), distinct."""
+    """Sender and receiver ids of the microgrid (docs/contracts.md, "Microgrid ids"), distinct."""
     if not isinstance(sender, str) or not sender:
         raise AnalysisError("sender_peer must be a non-empty string")
     if not isinstance(receiver, str) or not receiver:

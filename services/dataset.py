@@ -19,7 +19,7 @@ notebooks) shows the tree after unzipping:
 
 Each file (PSCAD multiple-run output, e.g. `ep_back_tfull20_r00002_01.txt`) is a comma-separated
 table without a header: time (s), Ia, Ib, Ic, 726 rows at 10 kHz, differential currents in kA
-(DESIGN.md section 3). Our 45 label strings are that path with spaces as underscores
+(docs/contracts.md, "Waveforms"). Our 45 label strings are that path with spaces as underscores
 (`internal_..._Class1`, `transient_capacitor_switching`).
 
 A file's label comes from its folder path, read leniently: case, `-`/`_`/space separators,

@@ -234,7 +234,7 @@ def load_labelled_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Load a labelled data set strictly: X float32 (n, 3, 726) and y int64 (n,).
 
     Any layout `services.dataset.load_dataset_tree` reads: one folder per label (a label string of
-    DESIGN.md section 4 or an id 0-44, `.npy`, CSV/text or COMTRADE files), the nested layout of the
+    docs/contracts.md, "Labels" or an id 0-44, `.npy`, CSV/text or COMTRADE files), the nested layout of the
     original data set (e.g. `transient/capacitor_switching/`), or the public data set's tree as
     downloaded. Unlike `load_dataset_tree`, which lists bad files and skips them, this raises
     WaveformError naming the unreadable files or unrecognised folders (duplicates are dropped).

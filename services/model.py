@@ -1,4 +1,4 @@
-"""The 1-D ConvNet of DESIGN.md section 5, and its BatchNorm-folded serving form.
+"""The 1-D ConvNet of docs/contracts.md, "Artifacts", and its BatchNorm-folded serving form.
 
 The module names (`f`, `cls`) and layer order are the state_dict contract with the original
 application: its `best_model.pth` loads into `ConvNet` and ours loads into it.
@@ -104,7 +104,7 @@ def make_scale_invariant(model: ConvNet) -> ConvNet:
     What remains (convolutions, per-channel BatchNorm gains, ReLU, max-pooling, linear layers
     without bias) is positively homogeneous: model(a * x) = a * model(x) for a > 0, so the
     predicted label does not depend on the window's amplitude. The state_dict keeps the layout
-    of DESIGN.md section 5 (the biases are just zeros), so the original application loads it and
+    of docs/contracts.md, "Artifacts" (the biases are just zeros), so the original application loads it and
     reaches the same labels without knowing about the window-peak scaling.
     """
     with torch.no_grad():

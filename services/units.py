@@ -1,6 +1,6 @@
 """Amplitude in stated units: a recording's currents brought to the model's window unit.
 
-The window unit is the data set's (DESIGN.md section 3): differential current in kA on the
+The window unit is the data set's (docs/contracts.md, "Waveforms"): differential current in kA on the
 public data set's 500 MVA, 230 kV system (Bera, Isik, Kumar, IEEE DataPort 2020,
 DOI 10.21227/1d1w-q940), whose rated (base) current is
 I_base = S_base / (sqrt(3) * V_base,LL) = 500 MVA / (sqrt(3) * 230 kV) = 1.2551 kA

@@ -1,4 +1,4 @@
-"""Waveform conventions of DESIGN.md section 3 and the one validator every entry point uses."""
+"""Waveform conventions of docs/contracts.md, "Waveforms" and the one validator every entry point uses."""
 
 from __future__ import annotations
 

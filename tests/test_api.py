@@ -1,4 +1,4 @@
-"""The JSON API against the real model, rules and history (DESIGN.md section 6, issue 3 items 2-3)."""
+"""The JSON API against the real model, rules and history (docs/contracts.md, "JSON API", issue 3 items 2-3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ConvNet matches DESIGN.md section 5 and its serving form computes the same numbers."""
+"""The ConvNet matches docs/contracts.md, "Artifacts" and its serving form computes the same numbers."""
 
 from __future__ import annotations
 

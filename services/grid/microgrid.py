@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
-# --- node ids of the original interface (DESIGN.md section 7) -------------------------------------
+# --- node ids of the original interface (docs/contracts.md, "Microgrid ids") -------------------------------------
 PROSUMER_A = "prosumer-a"
 PROSUMER_B = "prosumer-b"
 COMMUNITY_BATTERY = "community-battery"

@@ -1,4 +1,4 @@
-"""Reading and checking an artifacts folder (DESIGN.md section 5), ours or the original application's.
+"""Reading and checking an artifacts folder (docs/contracts.md, "Artifacts"), ours or the original application's.
 
 Required: `best_model.pth` (ConvNet state_dict), `labels.json`, `normalization_stats.npz`.
 Optional extras that the original application ignores: `fault_descriptions.json`,
@@ -156,7 +156,7 @@ def _read_labels(path: Path) -> tuple[str, ...]:
     labels = tuple(str(raw[str(i)]) for i in ids)
     unknown = [label for label in labels if label not in LABEL_TO_ID]
     if unknown:
-        raise ModelUnavailable(f"{path}: unknown label(s) {', '.join(unknown[:3])}; expected those of DESIGN.md")
+        raise ModelUnavailable(f"{path}: unknown label(s) {', '.join(unknown[:3])}; expected those of docs/contracts.md")
     return labels
 
 
@@ -198,7 +198,7 @@ def _read_model(path: Path, n_labels: int) -> ConvNet:
     try:
         model.load_state_dict({key: value.float() for key, value in state.items()})
     except RuntimeError as exc:
-        raise ModelUnavailable(f"{path} does not fit the ConvNet of DESIGN.md: {str(exc).splitlines()[0]}") from None
+        raise ModelUnavailable(f"{path} does not fit the ConvNet of docs/contracts.md: {str(exc).splitlines()[0]}") from None
     return model.eval()
 
 

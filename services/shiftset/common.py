@@ -4,7 +4,7 @@ differential current and the measurement chain (CT errors, sampling jitter, nois
 Written apart from ``services.simulation`` on purpose (issue 10, item 3): the shift set is a second
 opinion on the physics and must not share code, constants or habits with the training generator.
 Only the waveform conventions (``services.waveform``) and the label strings (``services.labels``)
-are shared, because they are the contract of DESIGN.md sections 3 and 4.
+are shared, because they are the contract of docs/contracts.md, "Waveforms" and "Labels".
 
 Units: instantaneous differential current in kA on the data set's 500 MVA, 230 kV base
 (rated current 500e6 / (sqrt(3) * 230e3) = 1.2551 kA rms), the unit of the public PSCAD/EMTDC data
@@ -31,8 +31,8 @@ PHASE_SHIFT = np.array([0.0, -2.0 * np.pi / 3.0, 2.0 * np.pi / 3.0])
 # --------------------------------------------------------------------------------------------
 # relay views
 # --------------------------------------------------------------------------------------------
-# Which currents each unit's differential relay compares is not publicly documented (DESIGN.md
-# section 4), so the shift set draws the view from several textbook alternatives:
+# Which currents each unit's differential relay compares is not publicly documented (docs/contracts.md,
+# "Labels"), so the shift set draws the view from several textbook alternatives:
 #   windings         the faulted windings' own currents (wye CTs, wye-wye unit, no compensation)
 #   yd_lag / yd_lead the delta-connected CTs or numerical compensation of a Yd1 / Yd11 unit:
 #                    differences of two phase currents over sqrt(3), which shifts 30 degrees and

@@ -1,6 +1,6 @@
 """Physics-based simulator of the 45 grid events (issue 10 item 1; physics notes in docs/physics.md).
 
-Windows follow DESIGN.md section 3: float32 (3, 726) differential currents of phases A, B, C at
+Windows follow docs/contracts.md, "Waveforms": float32 (3, 726) differential currents of phases A, B, C at
 10 kHz on a 60 Hz system, in kA on the data set's 500 MVA, 230 kV reference system. Internal faults
 come from `faults` (winding-frame fault currents seen through a randomised relay view), transients
 from `transients` (core saturation, LC resonance, CT flux, ferroresonance, rectifier harmonics);

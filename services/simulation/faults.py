@@ -26,7 +26,7 @@ Fault vectors F (x, y the faulted phases; which winding currents a fault drives,
 
 Relay views (RELAY_VIEWS). Which currents each unit's differential relay compares (CT placement,
 winding connections as the relay sees them) is not publicly documented for the data set's units
-(DESIGN.md section 4); it is randomised across plausible alternatives with the SAME mixture for
+(docs/contracts.md, "Labels"); it is randomised across plausible alternatives with the SAME mixture for
 every unit and recorded in params["relay_view"]:
 - "faulted_windings": M = I, the faulted windings' currents as they are (CTs in the winding
   leads, zero sequence kept: a wye-grounded winding with wye CTs, Blackburn & Domin ch. 9).
@@ -48,7 +48,7 @@ Unit differences that REMAIN (each with its source):
 - short-circuit level: the peak current of a solid full-winding fault is drawn per unit in
   overlapping ranges (power transformer 2.5-5 kA, series 1.2-3 kA, exciting 0.8-2 kA): the large
   transformer's lower impedance; the data set's internal faults span roughly 0.05-4 kA (Bera et al.
-  2020 and DESIGN.md section 3); the exact levels are not publicly documented; randomised;
+  2020 and docs/contracts.md, "Waveforms"); the exact levels are not publicly documented; randomised;
 - the composition of the standing current (common.standing_current): the exciting unit's
   magnetising current grows with the tap (Kramer & Ruff 1998); the ISPAR units' mismatch is an
   uncompensated phase shift (IEEE C37.245-2018), the power transformer's a ratio mismatch (Hayder et

@@ -89,7 +89,7 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
 
 
 def evaluate_labelled(predictor: Predictor, X: np.ndarray, y: np.ndarray) -> dict:
-    """Figures of one predictor on labelled windows (label ids 0-44 of DESIGN.md): accuracy, macro-F1,
+    """Figures of one predictor on labelled windows (label ids 0-44 of docs/contracts.md): accuracy, macro-F1,
     per-label recall, category and equipment accuracy, calibration, unknown-flag rate."""
     label_ids = np.array([LABEL_TO_ID[label] for label in predictor.labels])
     started = time.perf_counter()

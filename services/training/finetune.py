@@ -18,8 +18,8 @@ records (the public data set's tree as downloaded, or one folder per label; serv
 4. the unknown detector (if the folder has one) is refitted in the new hidden space;
 5. a complete new artifacts folder is written: every file of the source folder copied, then
    `best_model.pth`, `calibration.json`'s temperature, `unknown_detector.npz` and a `finetune`
-   block in `model_card.json` replaced or added. The state_dict keeps the layout of DESIGN.md
-   section 5, so the original application loads the result too.
+   block in `model_card.json` replaced or added. The state_dict keeps the layout of docs/contracts.md
+   ("Artifacts"), so the original application loads the result too.
 
 Scale invariance: a model trained with `input_scaling: window_peak` has every bias at zero (so that
 its decision does not depend on the window's amplitude, services.model.make_scale_invariant); the

@@ -3,7 +3,7 @@
 data (simulated or a labelled folder) -> normalisation from the training split -> training with
 augmentation and early stopping on the validation split -> temperature scaling on the validation
 split -> unknown-detector calibration -> evaluation on a test set drawn with a seed never used in
-training -> artifacts (DESIGN.md section 5 plus extras) written atomically into the output folder.
+training -> artifacts (docs/contracts.md, "Artifacts" plus extras) written atomically into the output folder.
 """
 
 from __future__ import annotations
@@ -368,7 +368,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     detector, unknown = calibrate_unknown_detector(model, mean_np, std_np, train_set, validation, test, config)
 
     card = {
-        "model": "ConvNet (DESIGN.md section 5): 3 conv blocks + Linear(11520, 256) + Linear(256, 45)",
+        "model": "ConvNet (docs/contracts.md, "Artifacts"): 3 conv blocks + Linear(11520, 256) + Linear(256, 45)",
         "labels": len(labels),
         "training_data": splits.description,
         "data": {"source": "simulation" if config.data_dir is None else str(config.data_dir),
