@@ -92,7 +92,7 @@ def label_parts(label: str) -> LabelParts:
                 return LabelParts(label, "internal_fault", equipment, FAULT_KINDS[suffix], suffix)
     if label in TRANSIENT_KINDS:
         return LabelParts(label, "transient", "none", TRANSIENT_KINDS[label], None)
-    raise ValueError(f"unknown label {label!r}: expected one of the 45 labels of docs/contracts.md, "Labels"")
+    raise ValueError(f"unknown label {label!r}: expected one of the 45 labels of docs/contracts.md (Labels)")
 
 
 def resolve_label(value: str | int) -> int:

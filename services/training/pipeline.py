@@ -368,7 +368,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     detector, unknown = calibrate_unknown_detector(model, mean_np, std_np, train_set, validation, test, config)
 
     card = {
-        "model": "ConvNet (docs/contracts.md, "Artifacts"): 3 conv blocks + Linear(11520, 256) + Linear(256, 45)",
+        "model": "ConvNet (docs/contracts.md, Artifacts): 3 conv blocks + Linear(11520, 256) + Linear(256, 45)",
         "labels": len(labels),
         "training_data": splits.description,
         "data": {"source": "simulation" if config.data_dir is None else str(config.data_dir),
