@@ -230,6 +230,23 @@ def test_relay_views_vary_within_each_unit(faults_set):
         assert len(views) >= 4, (unit, views)
 
 
+def test_views_can_be_restricted_and_phases_seen_are_reported():
+    x, y, params = generate_shift_set(30, SEED, classes=[0, 7, 10], views=["windings"])
+    assert {p["view"] for p in params} == {"windings"}
+    assert all(p["phases_identifiable"] for p in params)
+    assert {p["seen_phases"] for p in params if p["kind"] == "AG"} == {"AG"}
+    assert {p["seen_phases"] for p in params if p["kind"] == "AB"} == {"AB"}
+    # ungrounded faults: the three phase currents sum to zero, up to the CT ratio and phase errors
+    # (at most 3 % and 0.5 deg per phase), the standing current's zero-sequence harmonics and noise
+    for i in np.flatnonzero(np.isin(y, [7, 10])):
+        assert np.abs(x[i].astype(np.float64).sum(axis=0)).max() < 0.08 * np.abs(x[i]).max() + 0.03
+    # a Yd-compensated relay shows an AG fault in A and C: the phases are not readable there
+    _, _, yd = generate_shift_set(10, SEED, classes=[0], views=["yd_lag"])
+    assert {p["seen_phases"] for p in yd} == {"AC"} and not any(p["phases_identifiable"] for p in yd)
+    with pytest.raises(ValueError):
+        generate_shift_set(1, SEED, classes=[0], views=["no_such_view"])
+
+
 def test_abcg_ground_share_goes_down_to_zero():
     _, _, params = generate_shift_set(60, SEED, classes=[6])
     share = np.array([p["ground_share"] for p in params])

@@ -22,42 +22,48 @@ from collections.abc import Iterable
 import numpy as np
 
 from services.labels import LABELS, TRANSIENT_LABELS, resolve_label
+from services.shiftset.common import VIEWS
 from services.shiftset.faults import fault_windows
 from services.shiftset.transients import transient_windows
 
 TRANSIENT_IDS: tuple[int, ...] = tuple(LABELS.index(label) for label in TRANSIENT_LABELS)
 
-__all__ = ["TRANSIENT_IDS", "generate_independent_transients", "generate_shift_set", "generate_class"]
+__all__ = ["TRANSIENT_IDS", "VIEWS", "generate_class", "generate_independent_transients", "generate_shift_set"]
 
 
-def generate_class(label_id: int, n: int, seed: int) -> tuple[np.ndarray, list[dict]]:
+def generate_class(label_id: int, n: int, seed: int, views: Iterable[str] | None = None
+                   ) -> tuple[np.ndarray, list[dict]]:
     """n windows of one label. The random stream depends only on (seed, label_id), so a class's
     windows are the same whichever other classes are generated with it."""
     rng = np.random.default_rng([int(seed), int(label_id), 0x5A17])
+    allowed = None if views is None else tuple(views)
     if label_id in TRANSIENT_IDS:
-        return transient_windows(label_id, n, rng)
-    return fault_windows(label_id, n, rng)
+        return transient_windows(label_id, n, rng, allowed)
+    return fault_windows(label_id, n, rng, allowed)
 
 
-def generate_shift_set(per_class: int, seed: int, classes: Iterable[int | str] | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def generate_shift_set(per_class: int, seed: int, classes: Iterable[int | str] | None = None,
+                       views: Iterable[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Shift-set windows: X float32 (n, 3, 726) in kA, y int64 (n,), params (one dict per window).
 
     ``classes``: label ids or label strings (default: all 45), generated in the order given.
-    Deterministic for a given (per_class, seed, classes).
+    ``views``: limit the relay views (names in ``common.VIEWS``; default all six). For example
+    ``views=["windings"]`` gives windows whose faulted phases are readable from the currents.
+    Deterministic for a given (per_class, seed, classes, views).
     """
     if per_class < 1:
         raise ValueError("per_class must be at least 1")
     ids = list(range(len(LABELS))) if classes is None else [resolve_label(c) for c in classes]
     xs, ys, params = [], [], []
     for label_id in ids:
-        x, p = generate_class(label_id, per_class, seed)
+        x, p = generate_class(label_id, per_class, seed, views)
         xs.append(x)
         ys.append(np.full(per_class, label_id, dtype=np.int64))
         params.extend(p)
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys), params
 
 
-def generate_independent_transients(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def generate_independent_transients(per_class: int, seed: int, views: Iterable[str] | None = None
+                                    ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """The six transient labels (ids 39-44) only, from the textbook-physics generators."""
-    return generate_shift_set(per_class, seed, classes=TRANSIENT_IDS)
+    return generate_shift_set(per_class, seed, classes=TRANSIENT_IDS, views=views)

@@ -67,6 +67,16 @@ def view_matrix(view: str, quadrature_deg: float = 0.0) -> np.ndarray:
     return _FIXED_VIEW_MATRICES[view]
 
 
+def restrict_weights(weights: dict[str, float], allowed: tuple[str, ...] | None) -> dict[str, float]:
+    """The view weights limited to ``allowed`` (None: all); ValueError for an unknown view name."""
+    if allowed is None:
+        return weights
+    unknown = [v for v in allowed if v not in VIEWS]
+    if unknown or not allowed:
+        raise ValueError(f"unknown relay view(s) {unknown}: expected some of {', '.join(VIEWS)}")
+    return {k: (weights.get(k, 0.0) or 1e-3) for k in allowed}
+
+
 def draw_views(rng: np.random.Generator, n: int, weights: dict[str, float]):
     """Draw n views with the given weights; return the names, the (n, 3, 3) matrices and the
     quadrature angles (degrees, used by the quadrature view only)."""

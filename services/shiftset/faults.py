@@ -49,10 +49,11 @@ from services.shiftset.common import (
     draw_views,
     log_uniform,
     measurement_chain,
+    restrict_weights,
     standing_current,
     system_frequency,
 )
-from services.waveform import N_SAMPLES
+from services.waveform import N_SAMPLES, SAMPLE_RATE_HZ
 
 #: fault kind -> faulted phases (0=A, 1=B, 2=C) and whether ground is involved
 SHUNT_FAULTS: dict[str, tuple[tuple[int, ...], bool]] = {
@@ -127,23 +128,49 @@ def _inception_times(rng: np.random.Generator, n: int):
     return t0, t0 + DATASET_FAULT_DURATION_S, mode
 
 
-def _clear_at_current_zero(comp: np.ndarray, t_clear: np.ndarray) -> np.ndarray:
-    """Zero each phase's fault component from its first zero crossing after t_clear (n,3,N)."""
+def _first_zero_after(comp: np.ndarray, k_from: np.ndarray) -> np.ndarray:
+    """Index of the first sign change of comp (..., N) at or after k_from (...); N if none."""
     s = np.signbit(comp)
     cross = np.zeros_like(s)
     cross[..., 1:] = s[..., 1:] != s[..., :-1]
-    after = T[None, None, :] >= t_clear[:, None, None]
-    cand = cross & after
-    has = cand.any(axis=-1)
-    first = np.where(has, cand.argmax(axis=-1), N_SAMPLES)
-    keep = np.arange(N_SAMPLES)[None, None, :] < first[..., None]
-    return comp * keep
+    cand = cross & (np.arange(N_SAMPLES) >= k_from[..., None])
+    return np.where(cand.any(axis=-1), cand.argmax(axis=-1), N_SAMPLES)
+
+
+def _clear_at_current_zero(comp: np.ndarray, t_clear: np.ndarray, grounded: np.ndarray) -> np.ndarray:
+    """Interrupt the fault component (n,3,N) after t_clear as a three-pole breaker does.
+
+    Grounded faults: each pole at its own next current zero. Ungrounded faults: the first pole to
+    clear interrupts at its current zero; the two others then carry one phase-to-phase loop
+    current, (i_q - i_r)/2 and its negative, until that current's next zero (the first-pole-to-
+    clear sequence; Greenwood, "Electrical Transients in Power Systems", ch. 4)."""
+    k_clear = np.ceil(t_clear * SAMPLE_RATE_HZ).astype(np.int64)
+    first = _first_zero_after(comp, np.broadcast_to(k_clear[:, None], comp.shape[:2]))
+    idx = np.arange(N_SAMPLES)
+    out = comp * (idx[None, None, :] < first[..., None])
+    carrying = np.abs(comp).max(axis=-1) > 0
+    for i in np.flatnonzero(~grounded):
+        live = np.flatnonzero(carrying[i])
+        if live.size < 3:
+            continue  # a two-phase loop: both poles see the same current and clear together
+        p = live[np.argmin(first[i, live])]
+        k1 = first[i, p]
+        if k1 >= N_SAMPLES:
+            continue
+        q, r = [j for j in live if j != p]
+        loop = 0.5 * (comp[i, q] - comp[i, r])
+        k2 = int(_first_zero_after(loop[None, :], np.array([k1]))[0])
+        out[i, :, k1:] = 0.0
+        out[i, q, k1:k2] = loop[k1:k2]
+        out[i, r, k1:k2] = -loop[k1:k2]
+    return out
 
 
 def _time_domain(amp: np.ndarray, phi: np.ndarray, tau: np.ndarray, omega: np.ndarray,
-                 t0: np.ndarray, t_clear: np.ndarray) -> np.ndarray:
+                 t0: np.ndarray, t_clear: np.ndarray, grounded: np.ndarray) -> np.ndarray:
     """Fault component of each phase: A [cos(wt+phi) - cos(w t0+phi) exp(-(t-t0)/tau)] from t0,
-    removed at the first current zero after t_clear. amp, phi, tau: (n,3); omega, t0: (n,)."""
+    interrupted after t_clear (see ``_clear_at_current_zero``). amp, phi, tau: (n,3); omega, t0,
+    t_clear, grounded: (n,)."""
     t = T[None, None, :]
     w = omega[:, None, None]
     t0b = t0[:, None, None]
@@ -151,12 +178,13 @@ def _time_domain(amp: np.ndarray, phi: np.ndarray, tau: np.ndarray, omega: np.nd
     ac = np.cos(w * t + phi[..., None])
     dc = np.cos(w * t0b + phi[..., None]) * np.exp(-dt / tau[..., None])
     comp = amp[..., None] * (ac - dc) * (t >= t0b)
-    return _clear_at_current_zero(comp, t_clear)
+    return _clear_at_current_zero(comp, t_clear, grounded)
 
 
 def _ringing(rng: np.random.Generator, n: int, peak: np.ndarray, t0: np.ndarray,
-             t_clear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Damped oscillation at inception in the faulted phases' share (n,3,N) and its frequency."""
+             t_clear: np.ndarray, grounded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Damped oscillation at inception in the faulted phases' share (n,3,N) and its frequency;
+    zero-sum over the phases when the fault loop has no ground path."""
     on = rng.uniform(size=n) < 0.5
     f = rng.uniform(500.0, 3000.0, size=n)
     decay = rng.uniform(0.0005, 0.004, size=n)
@@ -167,11 +195,40 @@ def _ringing(rng: np.random.Generator, n: int, peak: np.ndarray, t0: np.ndarray,
     env = np.where(dt >= 0, np.exp(-np.maximum(dt, 0) / decay[:, None, None]), 0.0)
     env = env * (t < t_clear[:, None, None])
     x = (rel * 1.0)[:, None, None] * peak[..., None] * env * np.sin(2 * np.pi * f[:, None, None] * np.maximum(dt, 0) + ph[..., None])
+    x = np.where(grounded[:, None, None], x, x - x.mean(axis=1, keepdims=True))
     return x, np.where(on, f, 0.0)
 
 
-def fault_windows(label_id: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
-    """n shift-set windows (n,3,726) float32 in kA for one internal-fault label, and their params."""
+def seen_phases(seen_fault: np.ndarray, rel: float = 0.2) -> list[str]:
+    """The fault as the relay's inputs show it: phases whose fault component reaches ``rel`` of the
+    largest, plus 'G' when the seen component carries zero sequence (its phase sum is at least
+    ``rel`` of the largest phase). seen_fault (n,3,N) is the viewed fault component alone."""
+    ph_rms = np.sqrt(np.mean(seen_fault**2, axis=-1))
+    zs_rms = np.sqrt(np.mean(seen_fault.sum(axis=1) ** 2, axis=-1))
+    top = np.maximum(ph_rms.max(axis=1), 1e-12)
+    out = []
+    for i in range(seen_fault.shape[0]):
+        phases = "".join("ABC"[p] for p in range(3) if ph_rms[i, p] >= rel * top[i])
+        out.append(phases + ("G" if zs_rms[i] >= rel * top[i] else ""))
+    return out
+
+
+def _true_phases(kind: str, extra: dict) -> str | None:
+    """Faulted phases (and G) of a shunt fault as the windings see them; None for tt/ww."""
+    if kind in SHUNT_FAULTS:
+        phases, ground = SHUNT_FAULTS[kind]
+        return "".join("ABC"[p] for p in phases) + ("G" if ground and extra.get("ground_share", 1.0) > 1e-6 else "")
+    return None
+
+
+def fault_windows(label_id: int, n: int, rng: np.random.Generator, views: tuple[str, ...] | None = None
+                  ) -> tuple[np.ndarray, list[dict]]:
+    """n shift-set windows (n,3,726) float32 in kA for one internal-fault label, and their params.
+
+    ``views`` limits the relay views drawn (default: all six, unit-specific weights). Each window's
+    params say which phases the relay's inputs show the fault in (``seen_phases``) and whether
+    that equals the faulted windings' phases (``phases_identifiable``): a Yd-compensated relay shows
+    an AG fault in A and C, exactly as an AC fault, so no model can read the phases there."""
     parts = label_parts(LABELS[label_id])
     if parts.category != "internal_fault":
         raise ValueError(f"label {label_id} is not an internal fault")
@@ -203,6 +260,7 @@ def fault_windows(label_id: int, n: int, rng: np.random.Generator) -> tuple[np.n
             grounded = np.full(n, ground)
         faulted = np.zeros((n, 3), dtype=bool)
         faulted[:, list(phases)] = True
+        loop_grounded = grounded
         e = np.exp(1j * (delta[:, None] + PHASE_SHIFT[None, :]))
         i_pu = shunt_fault_currents(e, phase_impedance(z1, z2, z0), faulted, z_f, z_g, grounded)
         # position along the winding: terminal current falls ~x to x^2 towards the neutral
@@ -212,7 +270,9 @@ def fault_windows(label_id: int, n: int, rng: np.random.Generator) -> tuple[np.n
         amp = np.abs(i_pu) * np.sqrt(2.0) * I_RATED_KA * share[:, None]
         phi = np.angle(i_pu)
         tau_base = np.imag(z1) / (omega * (np.real(z1) + r_f))
-        tau = np.clip(tau_base, 0.003, 0.2)[:, None] * rng.uniform(0.9, 1.1, size=(n, 3))
+        # grounded faults: each phase loop its own X/R (+/-10 %); ungrounded: one loop, one tau, so
+        # the phase currents keep summing to zero
+        tau = np.clip(tau_base, 0.003, 0.2)[:, None] * np.where(grounded[:, None], rng.uniform(0.9, 1.1, size=(n, 3)), 1.0)
         for i in range(n):
             g_share = float(np.abs(i_pu[i].sum()) / max(np.abs(i_pu[i]).max(), 1e-12))
             extra[i] = {
@@ -221,6 +281,7 @@ def fault_windows(label_id: int, n: int, rng: np.random.Generator) -> tuple[np.n
                 "ground_share": g_share, "winding_position": float(x_w[i]),
             }
     elif kind == "turn-to-turn":
+        loop_grounded = np.ones(n, dtype=bool)
         ph = rng.integers(0, 3, size=n)
         mag = log_uniform(rng, 0.03, 1.2, n)
         lag = np.deg2rad(rng.uniform(55.0, 88.0, size=n))
@@ -233,6 +294,7 @@ def fault_windows(label_id: int, n: int, rng: np.random.Generator) -> tuple[np.n
         for i in range(n):
             extra[i] = {"faulted_phase": "ABC"[ph[i]], "turn_fault_peak_kA": float(mag[i])}
     elif kind == "winding-to-winding":
+        loop_grounded = np.ones(n, dtype=bool)
         p = rng.integers(0, 3, size=n)
         same = rng.uniform(size=n) < 0.4
         q = np.where(same, p, (p + rng.integers(1, 3, size=n)) % 3)
@@ -251,19 +313,23 @@ def fault_windows(label_id: int, n: int, rng: np.random.Generator) -> tuple[np.n
     else:  # pragma: no cover - every fault kind is handled above
         raise ValueError(kind)
 
-    zone = _time_domain(amp, phi, tau, omega, t0, t_clear)
-    ring, ring_f = _ringing(rng, n, amp, t0, t_clear)
+    zone = _time_domain(amp, phi, tau, omega, t0, t_clear, loop_grounded)
+    ring, ring_f = _ringing(rng, n, amp, t0, t_clear, loop_grounded)
     zone = zone + ring
-    views, mats, psi = draw_views(rng, n, VIEW_WEIGHTS[unit])
+    view_names, mats, psi = draw_views(rng, n, restrict_weights(VIEW_WEIGHTS[unit], views))
     seen = apply_view(zone, mats)
-    standing, s_info = standing_current(rng, n, omega, views)
+    seen_str = seen_phases(seen)
+    standing, s_info = standing_current(rng, n, omega, view_names)
     x, m_info = measurement_chain(rng, seen + standing, omega)
     params = []
     for i in range(n):
+        true = _true_phases(kind, extra[i])
         d = {
             "label": LABELS[label_id], "label_id": int(label_id), "family": "internal_fault",
-            "equipment": unit, "kind": kind, "view": views[i],
-            "quadrature_deg": float(psi[i]) if views[i] == "quadrature" else None,
+            "equipment": unit, "kind": kind, "view": view_names[i],
+            "quadrature_deg": float(psi[i]) if view_names[i] == "quadrature" else None,
+            "seen_phases": seen_str[i],
+            "phases_identifiable": (seen_str[i] == true) if true is not None else view_names[i] in ("windings", "uncompensated"),
             "system_frequency_hz": float(f_sys[i]), "placement": str(placement[i]),
             "t_inception_ms": float(t0[i] * 1e3), "t_clear_ms": float(t_clear[i] * 1e3),
             "fault_peak_kA": float(amp[i].max()), "tau_dc_ms": float(tau[i].max() * 1e3),

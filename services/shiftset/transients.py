@@ -55,6 +55,7 @@ from services.shiftset.common import (
     draw_views,
     log_uniform,
     measurement_chain,
+    restrict_weights,
     standing_current,
     system_frequency,
 )
@@ -592,8 +593,10 @@ GENERATORS = {
 }
 
 
-def transient_windows(label_id: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
-    """n independent-transient windows (n,3,726) float32 in kA for one transient label."""
+def transient_windows(label_id: int, n: int, rng: np.random.Generator, views: tuple[str, ...] | None = None
+                      ) -> tuple[np.ndarray, list[dict]]:
+    """n independent-transient windows (n,3,726) float32 in kA for one transient label; ``views``
+    limits the relay views drawn (default: all)."""
     label = LABELS[label_id]
     if label not in TRANSIENT_LABELS:
         raise ValueError(f"label {label_id} is not a transient")
@@ -601,14 +604,14 @@ def transient_windows(label_id: int, n: int, rng: np.random.Generator) -> tuple[
     f_sys = system_frequency(rng, n)
     omega = 2.0 * np.pi * f_sys
     zone, extra = GENERATORS[kind](rng, n, omega)
-    views, mats, psi = draw_views(rng, n, TRANSIENT_VIEW_WEIGHTS)
+    view_names, mats, psi = draw_views(rng, n, restrict_weights(TRANSIENT_VIEW_WEIGHTS, views))
     seen = apply_view(zone, mats)
-    standing, s_info = standing_current(rng, n, omega, views)
+    standing, s_info = standing_current(rng, n, omega, view_names)
     x, m_info = measurement_chain(rng, seen + standing, omega)
     params = []
     for i in range(n):
         d = {"label": label, "label_id": int(label_id), "family": "transient", "equipment": "none", "kind": kind,
-             "view": views[i], "quadrature_deg": float(psi[i]) if views[i] == "quadrature" else None,
+             "view": view_names[i], "quadrature_deg": float(psi[i]) if view_names[i] == "quadrature" else None,
              "system_frequency_hz": float(f_sys[i])}
         d.update(extra[i])
         d.update(s_info[i])
