@@ -37,20 +37,21 @@ class Setting(NamedTuple):
     kind: str  # "text", "int", "float", "bool", "path"
     default: Any
     help: str
+    flag: str | None = None  # the `python -m app` flag that overrides it
 
 
 #: the settings table: (variable, field, type, default, meaning). The README's table is this one.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("GEM_HOST", "host", "text", "127.0.0.1", "interface `python -m app` and gunicorn listen on"),
-    Setting("GEM_PORT", "port", "int", 8050, "port `python -m app` and gunicorn listen on"),
-    Setting("GEM_DEBUG", "debug", "bool", False, "Dash debug mode (`python -m app` only)"),
+    Setting("GEM_HOST", "host", "text", "127.0.0.1", "interface `python -m app` and gunicorn listen on", flag="--host"),
+    Setting("GEM_PORT", "port", "int", 8050, "port `python -m app` and gunicorn listen on", flag="--port"),
+    Setting("GEM_DEBUG", "debug", "bool", False, "Dash debug mode (`python -m app` only)", flag="--debug"),
     Setting("GEM_ARTIFACTS_DIR", "artifacts_dir", "path", DEFAULT_ARTIFACTS_DIR,
-            "model artifacts folder (the shipped `artifacts/` of the installed package by default)"),
+            "model artifacts folder (the shipped `artifacts/` of the installed package by default)", flag="--artifacts"),
     Setting("GEM_INSTANCE_DIR", "instance_dir", "path", DEFAULT_INSTANCE_DIR,
-            "folder of the default SQLite history (`instance/` of the working folder)"),
+            "folder of the default SQLite history (`instance/` of the working folder)", flag="--instance"),
     Setting("GEM_DATABASE_URL", "database_url", "text", None,
             "SQLAlchemy URL of the history, e.g. `postgresql+psycopg://user@host/db`; unset: "
-            "`sqlite:///<instance>/history.db`"),
+            "`sqlite:///<instance>/history.db`", flag="--database-url"),
     Setting("GEM_MAX_BODY_BYTES", "max_body_bytes", "int", 1024 * 1024,
             "largest JSON body the API reads (`/predict`, 413 above it)"),
     Setting("GEM_MAX_UPLOAD_BYTES", "max_upload_bytes", "int", MAX_RECORD_BYTES,
@@ -198,7 +199,7 @@ def _parse(setting: Setting, raw: str) -> object:
 
 def markdown_table() -> str:
     """The README's configuration table, from SETTINGS."""
-    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    rows = ["| Variable | Flag | Default | Meaning |", "| --- | --- | --- | --- |"]
     for setting in SETTINGS:
         default = setting.default
         if isinstance(default, Path):
@@ -209,7 +210,8 @@ def markdown_table() -> str:
             default = "unset"
         else:
             default = f"`{default}`"
-        rows.append(f"| `{setting.variable}` | {default} | {setting.help} |")
+        flag = f"`{setting.flag}`" if setting.flag else ""
+        rows.append(f"| `{setting.variable}` | {flag} | {default} | {setting.help} |")
     return "\n".join(rows)
 
 
