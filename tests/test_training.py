@@ -223,7 +223,10 @@ def test_train012_evaluate_update_card_adds_the_bins_and_changes_no_other_file(t
 def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
     from types import SimpleNamespace
 
-    from services.training.levels_report import format_table, score_levels
+    from services.training.levels_report import format_table, phase_set, score_levels
+
+    assert [phase_set(k) for k in ("ABG", "AB", "ABCG", "AG", "turn-to-turn")] == ["AB", "AB", "ABC", "A",
+                                                                                    "turn-to-turn"]
 
     def answer(label_id: int, equipment: str, p_equipment: float, kind: str, category: str, unknown=False):
         return SimpleNamespace(label_id=label_id, confidence=p_equipment, unknown=unknown, levels={
@@ -239,6 +242,7 @@ def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
     ]
     report = score_levels(predictions, y)
     assert report["category_accuracy"] == 1.0 and report["phases_accuracy"] == 1.0
+    assert report["fault_kind_accuracy"] == 1.0
     assert report["transient_kind_accuracy"] == 0.0 and report["equipment_accuracy"] == pytest.approx(1 / 3)
     assert report["exact_accuracy"] == 0.25
     assert report["confidently_wrong_equipment"] == pytest.approx(1 / 3)

@@ -8,9 +8,13 @@
 - "independent_transients": the six transients written from textbook physics in
   `services.shiftset.transients`.
 
-For each: accuracy per level (category; faulted phases and fault kind for internal faults; which
-transient; equipment), the exact label, and the confidently wrong rates: wrong at p >= 0.8 and not
-flagged unknown, for the equipment of internal faults and for the label.
+For each: accuracy per level (category; for internal faults the faulted phases, i.e. which of A, B,
+C are involved, and the fault kind, which adds whether ground is involved; which transient;
+equipment), the exact label, and the confidently wrong rates: wrong at p >= 0.8 and not flagged
+unknown, for the equipment of internal faults and for the label. Ground involvement is scored
+apart from the phases because a relay view that removes the zero sequence (delta CTs, numerical
+zero-sequence elimination) makes a three-phase fault to ground without ground current look
+exactly like a three-phase fault.
 
 `python -m services.training.levels_report --artifacts artifacts --update-card` measures all
 three and writes `levels_report` into the folder's model_card.json.
@@ -45,6 +49,13 @@ NOTES = (
 )
 
 
+def phase_set(kind: str) -> str:
+    """The phases a fault kind involves, without ground: 'ABG' and 'AB' -> 'AB'; tt/ww stay themselves."""
+    if kind in ("turn-to-turn", "winding-to-winding"):
+        return kind
+    return kind.rstrip("G") if kind.endswith("G") and len(kind) > 1 else kind
+
+
 def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = LABELS) -> dict:
     """Per-level accuracy and confidently-wrong rates of `predictions` (services.inference.Prediction)."""
     y = np.asarray(y)
@@ -54,6 +65,8 @@ def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = L
     category_right = np.array([p.levels["category"]["value"] == t.category for p, t in zip(predictions, truth,
                                                                                                strict=True)])
     kind_right = np.array([p.levels["kind"]["value"] == t.kind for p, t in zip(predictions, truth, strict=True)])
+    phases_right = np.array([phase_set(p.levels["kind"]["value"]) == phase_set(t.kind)
+                             for p, t in zip(predictions, truth, strict=True)])
     equipment_value = [p.levels["equipment"]["value"] for p in predictions]
     equipment_p = np.array([p.levels["equipment"]["probability"] for p in predictions])
     equipment_right = np.array([e == t.equipment for e, t in zip(equipment_value, truth, strict=True)])
@@ -70,7 +83,8 @@ def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = L
         "windows": int(n),
         "internal_fault_windows": int(internal.sum()),
         "category_accuracy": share(category_right),
-        "phases_accuracy": share(kind_right, internal),
+        "phases_accuracy": share(phases_right, internal),
+        "fault_kind_accuracy": share(kind_right, internal),
         "transient_kind_accuracy": share(kind_right, ~internal),
         "equipment_accuracy": share(equipment_right, internal),
         "exact_accuracy": share(exact),
@@ -112,7 +126,7 @@ def _percent(value: float | None) -> str:
 def format_table(report: dict) -> str:
     """The report as a plain-text table (columns: the three sets)."""
     sets = [name for name in ("simulator", "shift", "independent_transients") if name in report]
-    rows = ("category_accuracy", "phases_accuracy", "transient_kind_accuracy", "equipment_accuracy",
+    rows = ("category_accuracy", "phases_accuracy", "fault_kind_accuracy", "transient_kind_accuracy", "equipment_accuracy",
             "exact_accuracy", "confidently_wrong_equipment", "confidently_wrong_label", "equipment_uncertain_rate",
             "unknown_rate")
     lines = [f"{'':32}" + "".join(f"{name:>26}" for name in sets),

@@ -109,12 +109,17 @@ def load_splits(config: TrainingConfig, log: Callable[[str], None]) -> Splits:
     """Training, validation and test sets: simulated with three seeds, or split from a folder."""
     test_seed = config.test_seed if config.test_seed is not None else config.seed + TEST_SEED_OFFSET
     if config.data_dir is not None:
-        from services.ingest import load_labelled_folder
+        from services.dataset import load_dataset_tree
 
-        X, y = load_labelled_folder(config.data_dir)
+        X, y, _, skipped = load_dataset_tree(config.data_dir)
+        for path, reason in skipped[:20]:
+            log(f"skipped {path}: {reason}")
+        if len(skipped) > 20:
+            log(f"... and {len(skipped) - 20} more skipped files")
         train, validation, test = _stratified_split(X, y, config.seed)
         return Splits(train, validation, test, f"labelled folder {config.data_dir} ({len(y)} windows, "
-                      f"{len(np.unique(y))} labels), stratified 70/15/15 split with seed {config.seed}")
+                      f"{len(np.unique(y))} labels, {len(skipped)} files skipped), stratified 70/15/15 split "
+                      f"with seed {config.seed}")
     if test_seed in (config.seed, config.seed + VALIDATION_SEED_OFFSET):
         raise ValueError("the test seed must differ from the training and validation seeds")
     from services.simulation import generate_dataset
