@@ -672,7 +672,7 @@ def test_ctr023_the_analyze_page_reads_a_dropped_pair_and_says_what_it_analysed(
     request = AnalyzeRequest(trigger=ids.UPLOAD, upload_contents=[_data_url(cfg), _data_url(dat)],
                              upload_filename=["fault.cfg", "fault.dat"], **peers)
     outputs = analyze_page_update(request, context)
-    assert outputs["alert"] is None and outputs["result"]["prediction"]["label"] in LABELS
+    assert outputs["alert"] is None and outputs["result"]["label"] in LABELS
     store = outputs["upload_store"]
     assert store["filename"] == "fault.cfg" and store["comtrade"]["channels"] == ["IdA", "IdB", "IdC"]
     status = str(outputs["upload_status"])
