@@ -6,6 +6,7 @@ Pure layout: every function takes plain data (dicts from `Prediction.to_dict()` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import dash_bootstrap_components as dbc
@@ -16,8 +17,9 @@ from components.figures import marginals_figure, top5_figure
 from components.microgrid import normalise_severity
 from services.labels import pretty_label
 
-#: dcc.Graph config: figures carry their own height, so no "responsive" (it would stretch them)
-GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": "hover", "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+#: dcc.Graph config: figures carry their own height, so no "responsive" (it would stretch them). No mode
+#: bar: it covered titles and legends on narrow cards; dragging still zooms and a double click resets
+GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 #: small charts inside cards: no mode bar over the bars
 SMALL_GRAPH_CONFIG = {"displayModeBar": False}
 
@@ -30,8 +32,9 @@ def _title(label: object) -> str:
         return str(label)
 
 
-def section_title(text: str, icon: str = "") -> html.H6:
-    return html.H6([html.Span(icon, className="me-2") if icon else None, text],
+def section_title(text: str, icon: str = "") -> html.H2:
+    """A card's title: a level-2 heading (below the page's h1) set small and upper-case."""
+    return html.H2([html.Span(icon, className="me-2", **{"aria-hidden": "true"}) if icon else None, text],
                    className="card-title text-uppercase text-muted small fw-bold mb-3")
 
 
@@ -62,14 +65,14 @@ def transfer_card(
         [
             section_title("P2P energy transfer"),
             dbc.Label("Sender (seller)", html_for=ids.SENDER, className="small mb-1"),
-            dcc.Dropdown(
+            dbc.Select(
                 id=ids.SENDER, options=[{"label": name, "value": peer} for peer, name in senders],
-                value=sender, clearable=False, className="mb-2",
+                value=sender, className="mb-2",
             ),
             dbc.Label("Receiver (buyer)", html_for=ids.RECEIVER, className="small mb-1"),
-            dcc.Dropdown(
+            dbc.Select(
                 id=ids.RECEIVER, options=[{"label": name, "value": peer} for peer, name in receivers],
-                value=receiver, clearable=False, className="mb-2",
+                value=receiver, className="mb-2",
             ),
             dbc.Label("Power (kW)", html_for=ids.TRANSFER_KW, className="small mb-1"),
             dbc.Input(id=ids.TRANSFER_KW, type="number", min=0.1, max=max_kw, step=0.1, value=transfer_kw),
@@ -80,7 +83,7 @@ def transfer_card(
 
 
 def grouped_sample_options(samples: Mapping[str, str], groups: Mapping[str, Sequence[str]]) -> list[dict]:
-    """Dropdown options grouped by category: a disabled header option before each group.
+    """Options of a native select grouped by category: a disabled header option before each group.
 
     `samples` maps file name -> display label; `groups` maps group title -> file names.
     """
@@ -88,12 +91,8 @@ def grouped_sample_options(samples: Mapping[str, str], groups: Mapping[str, Sequ
     for group, filenames in groups.items():
         if not filenames:
             continue
-        options.append({
-            "label": html.Span(group, className="dropdown-group-header"),
-            "value": f"__group__{group}", "disabled": True, "search": "",
-        })
-        for filename in filenames:
-            options.append({"label": samples[filename], "value": filename, "search": f"{group} {samples[filename]}"})
+        options.append({"label": f"\u2014 {group} \u2014", "value": f"__group__{group}", "disabled": True})
+        options.extend({"label": samples[filename], "value": filename} for filename in filenames)
     return options
 
 
@@ -103,6 +102,15 @@ def label_options(labels: Sequence[str]) -> list[dict]:
     for label in labels:
         groups["Transients" if label.startswith("transient_") else "Internal faults"].append(label)
     return grouped_sample_options({label: _title(label) for label in labels}, groups)
+
+
+def dom_id(component_id: str | Mapping) -> str:
+    """The id a component gets in the page: pattern-matching (dict) ids as the Dash renderer writes them
+    (keys sorted, JSON values), so that a <label for=...> can point at them."""
+    if not isinstance(component_id, Mapping):
+        return str(component_id)
+    return "{" + ",".join(f"{json.dumps(str(key))}:{json.dumps(component_id[key])}"
+                          for key in sorted(component_id)) + "}"
 
 
 def sim_param_inputs(specs: Sequence[Mapping]) -> list:
@@ -116,7 +124,8 @@ def sim_param_inputs(specs: Sequence[Mapping]) -> list:
         rows.append(
             dbc.Row(
                 [
-                    dbc.Col(dbc.Label(f"{spec.get('title') or spec['name']}{unit}", className="small mb-0"), width=7),
+                    dbc.Col(dbc.Label(f"{spec.get('title') or spec['name']}{unit}", html_for=dom_id(input_id),
+                                      className="small mb-0"), width=7),
                     dbc.Col(
                         dbc.Input(
                             id=input_id, type="number", size="sm", value=spec.get("default"),
@@ -131,6 +140,33 @@ def sim_param_inputs(specs: Sequence[Mapping]) -> list:
     return rows
 
 
+def event_tabs(panes: Sequence[tuple[str, str, list]], active: str) -> html.Div:
+    """Tabs that a keyboard reaches: a role="tablist" of buttons (TAB to each, ENTER or SPACE opens it),
+    one role="tabpanel" per tab, and a store holding the open tab (`ids.EVENT_SOURCE`).
+
+    `panes` are (tab id, title, children). Switching is a clientside callback
+    (`components.shell.register_shell_callbacks`): the hidden panels stay in the page, so their
+    inputs keep their values.
+    """
+    buttons, panels = [], []
+    for tab_id, title, children in panes:
+        selected = tab_id == active
+        buttons.append(html.Button(
+            title, id=tab_id, n_clicks=0, type="button", role="tab",
+            className="nav-link active" if selected else "nav-link",
+            **{"aria-selected": "true" if selected else "false",
+               "aria-controls": tab_id + ids.EVENT_SOURCE_PANE_SUFFIX},
+        ))
+        panels.append(html.Div(children, id=tab_id + ids.EVENT_SOURCE_PANE_SUFFIX, role="tabpanel",
+                               hidden=not selected, **{"aria-labelledby": tab_id}))
+    return html.Div([
+        dcc.Store(id=ids.EVENT_SOURCE, data=active),
+        html.Div(buttons, id=ids.EVENT_SOURCE_TABS, role="tablist", className="nav nav-tabs",
+                 **{"aria-label": "Event source"}),
+        html.Div(panels, className="tab-content"),
+    ])
+
+
 def event_card(
     sample_options: list[dict],
     sample: str | None,
@@ -139,79 +175,74 @@ def event_card(
     simulate_params: list,
 ) -> dbc.Card:
     """The grid event: a bundled sample, a simulated event or an uploaded recording."""
-    sample_tab = dbc.Tab(
-        [
-            dbc.Label("Recorded event", html_for=ids.SAMPLE, className="small mb-1 mt-2"),
-            dcc.Dropdown(id=ids.SAMPLE, options=sample_options, value=sample, clearable=False,
-                         optionHeight=30, maxHeight=360),
-            html.Div("Bundled recordings of the 45 event classes, grouped by category.",
-                     className="form-text"),
-        ],
-        label="Sample", tab_id=ids.SOURCE_SAMPLE,
-    )
-    simulate_tab = dbc.Tab(
-        [
-            dbc.Label("Event to simulate", html_for=ids.SIM_LABEL, className="small mb-1 mt-2"),
-            dcc.Dropdown(id=ids.SIM_LABEL, options=simulate_options, value=simulate_label, clearable=False,
-                         optionHeight=30, maxHeight=360, className="mb-2"),
-            html.Div(simulate_params, id=ids.SIM_PARAMS),
-            dbc.Row(
-                [
-                    dbc.Col(dbc.Label("Random seed", className="small mb-0"), width=7),
-                    dbc.Col(dbc.Input(id=ids.SIM_SEED, type="number", size="sm", value=7, min=0, step=1), width=5),
-                ],
-                className="g-2 mt-1 align-items-center",
-            ),
-        ],
-        label="Simulate", tab_id=ids.SOURCE_SIMULATE,
-    )
-    upload_tab = dbc.Tab(
-        [
-            dcc.Upload(
-                id=ids.UPLOAD,
-                children=html.Div(["Drop a recording here or ", html.Span("choose files", className="link-primary")]),
-                className="upload-zone mt-2",
-                accept=".npy,.csv,.txt,.dat,.tsv,.cfg,.cff,.hdr,.inf",
-                multiple=True,
-            ),
-            html.Div(
-                "A .npy array (3 x 726), a CSV with columns time, Ia, Ib, Ic (10 kHz, 726 rows), or a "
-                "60 Hz COMTRADE record: its .cfg and .dat together, or one .cff. A good file is analysed at once.",
-                className="form-text",
-            ),
-            dbc.Label("COMTRADE channels (optional)", html_for=ids.UPLOAD_CHANNELS, className="small mb-0 mt-2"),
-            dbc.Input(id=ids.UPLOAD_CHANNELS, type="text", size="sm", debounce=True,
-                      placeholder="automatic, or e.g. IdA, IdB, IdC"),
-            html.Div("Phases A, B, C: channel names or analog channel numbers of the .cfg. "
-                     "Press Analyze to read the record again with them.", className="form-text"),
-            dbc.Row(
-                [
-                    dbc.Col([dbc.Label("Values in", html_for=ids.UPLOAD_UNIT, className="small mb-0"),
-                             dbc.Select(id=ids.UPLOAD_UNIT, size="sm", value="window",
-                                        options=[{"label": "window (kA, 500 MVA base)", "value": "window"},
-                                                 {"label": "A", "value": "A"}, {"label": "kA", "value": "kA"},
-                                                 {"label": "per unit", "value": "pu"}])], width=6),
-                    dbc.Col([dbc.Label("Rated current (A)", html_for=ids.UPLOAD_RATED_CURRENT, className="small mb-0"),
-                             dbc.Input(id=ids.UPLOAD_RATED_CURRENT, type="number", size="sm", min=0, debounce=True,
-                                       placeholder="optional")], width=6),
-                ],
-                className="g-2 mt-1",
-            ),
-            html.Div("For A or kA, the rated current of the unit recorded; a COMTRADE record's own unit wins.",
-                     className="form-text"),
-            html.Div(id=ids.UPLOAD_STATUS, className="small mt-1"),
-        ],
-        label="Upload", tab_id=ids.SOURCE_UPLOAD,
-    )
+    seed_id = ids.SIM_SEED
+    sample_pane = [
+        dbc.Label("Recorded event", html_for=ids.SAMPLE, className="small mb-1 mt-2"),
+        dbc.Select(id=ids.SAMPLE, options=sample_options, value=sample),
+        html.Div("Bundled recordings of the 45 event classes, grouped by category.", className="form-text"),
+    ]
+    simulate_pane = [
+        dbc.Label("Event to simulate", html_for=ids.SIM_LABEL, className="small mb-1 mt-2"),
+        dbc.Select(id=ids.SIM_LABEL, options=simulate_options, value=simulate_label, className="mb-2"),
+        html.Div(simulate_params, id=ids.SIM_PARAMS),
+        dbc.Row(
+            [
+                dbc.Col(dbc.Label("Random seed", html_for=seed_id, className="small mb-0"), width=7),
+                dbc.Col(dbc.Input(id=seed_id, type="number", size="sm", value=7, min=0, step=1), width=5),
+            ],
+            className="g-2 mt-1 align-items-center",
+        ),
+    ]
+    upload_pane = [
+        dcc.Upload(
+            id=ids.UPLOAD,
+            children=html.Div(["Drop a recording here or ",
+                               html.Button("choose files", type="button", className="btn btn-link btn-sm p-0 "
+                                           "align-baseline upload-choose")]),
+            className="upload-zone mt-2",
+            accept=".npy,.csv,.txt,.dat,.tsv,.cfg,.cff,.hdr,.inf",
+            multiple=True,
+        ),
+        html.Div(
+            "A .npy array (3 x 726), a CSV with columns time, Ia, Ib, Ic (10 kHz, 726 rows), or a "
+            "60 Hz COMTRADE record: its .cfg and .dat together, or one .cff. A good file is analysed at once.",
+            className="form-text",
+        ),
+        dbc.Label("COMTRADE channels (optional)", html_for=ids.UPLOAD_CHANNELS, className="small mb-0 mt-2"),
+        dbc.Input(id=ids.UPLOAD_CHANNELS, type="text", size="sm", debounce=True,
+                  placeholder="automatic, or e.g. IdA, IdB, IdC"),
+        html.Div("Phases A, B, C: channel names or analog channel numbers of the .cfg. "
+                 "Press Analyze to read the record again with them.", className="form-text"),
+        *rated_current_inputs(),
+        html.Div(id=ids.UPLOAD_STATUS, className="small mt-1", role="status"),
+    ]
     return dbc.Card(
         [
             section_title("Grid event"),
-            dbc.Tabs([sample_tab, simulate_tab, upload_tab], id=ids.EVENT_SOURCE_TABS,
-                     active_tab=ids.SOURCE_SAMPLE),
+            event_tabs([(ids.SOURCE_SAMPLE, "Sample", sample_pane), (ids.SOURCE_SIMULATE, "Simulate", simulate_pane),
+                        (ids.SOURCE_UPLOAD, "Upload", upload_pane)], ids.SOURCE_SAMPLE),
         ],
         body=True,
         className="mb-3 shadow-sm",
     )
+
+
+def rated_current_inputs() -> list:
+    """The Upload tab's unit of the values and the rated current of the protected unit (both optional)."""
+    return [
+        dbc.Label("Values in", html_for=ids.UPLOAD_UNIT, className="small mb-0 mt-2"),
+        dbc.Select(id=ids.UPLOAD_UNIT, size="sm", value="window",
+                   options=[{"label": "window units (kA, 500 MVA base)", "value": "window"},
+                            {"label": "A", "value": "A"}, {"label": "kA", "value": "kA"},
+                            {"label": "per unit", "value": "pu"}]),
+        dbc.Label("Rated current of the protected unit (A)", html_for=ids.UPLOAD_RATED_CURRENT,
+                  className="small mb-0 mt-2"),
+        dbc.Input(id=ids.UPLOAD_RATED_CURRENT, type="number", size="sm", min=0, debounce=True,
+                  placeholder="optional"),
+        html.Div("Optional. The window is converted to the data set's units: kA on a 500 MVA, 230 kV "
+                 "reference (rated 1.2551 kA). A COMTRADE record's own channel unit wins.",
+                 id=ids.UPLOAD_RATED_CURRENT + "-help", className="form-text"),
+    ]
 
 
 def upload_status(name: str, details: Mapping | None = None, summary: str | None = None) -> html.Div:
@@ -278,7 +309,8 @@ def confidence_body(prediction: Mapping | None) -> list:
             ],
             className="mb-1",
         ),
-        dbc.Progress(value=confidence * 100, color=colour, className="mb-3", style={"height": "6px"}),
+        html.Div(html.Div(className=f"progress-bar bg-{colour}", style={"width": f"{confidence * 100:.1f}%"}),
+                 className="progress mb-3", style={"height": "6px"}, **{"aria-hidden": "true"}),  # the value is above
         html.Div("Top 5 labels", className="small text-muted"),
         dcc.Graph(id=ids.TOP5_GRAPH, figure=top5_figure(prediction.get("top5") or []), config=SMALL_GRAPH_CONFIG),
         html.Div("Category, equipment and kind", className="small text-muted mt-2"),
@@ -302,7 +334,7 @@ def description_body(label: str | None, description: Mapping | None) -> list:
     description = description or {}
     causes = [str(cause) for cause in description.get("causes") or []]
     return [
-        html.H6(_title(label), className="fw-semibold"),
+        html.H3(_title(label), className="h6 fw-semibold"),
         html.P(str(description.get("description") or "No description available."), className="small"),
         html.Div("Typical causes", className="small text-muted") if causes else None,
         html.Ul([html.Li(cause) for cause in causes], className="small mb-0") if causes else None,
@@ -326,9 +358,70 @@ def _money(value: object, currency: str = "") -> str:
 TRANSFER_STATUS_COLOURS = {"continues": "success", "curtailed": "warning", "disrupted": "danger"}
 
 
+EQUIPMENT_NAMES = {"power_transformer": "power transformer", "ispar_series": "ISPAR series unit",
+                   "ispar_exciting": "ISPAR exciting unit", "none": "none (no unit faulted)"}
+CATEGORY_NAMES = {"internal_fault": "Internal fault", "transient": "Transient", "no_event": "No event"}
+
+
+def _percent(value: object) -> str:
+    try:
+        return f"{float(value):.0%}"
+    except (TypeError, ValueError):
+        return ""
+
+
+def _level_row(title: str, value: object, probability: object, extra: list | None = None) -> html.Div:
+    return html.Div(
+        [html.Span(title, className="level-title text-muted"),
+         html.Span([html.Span(str(value), className="fw-semibold me-1"),
+                    html.Span(_percent(probability), className="text-muted me-1") if probability is not None
+                    else None, *(extra or [])], className="level-value")],
+        className="level-row",
+    )
+
+
+def levels_block(levels: Mapping | None) -> html.Div | None:
+    """The answer in three small rows: category / phases and kind / equipment, each with its probability.
+
+    `levels` is `Prediction.levels` (services.inference): {"category": {"value", "probability"},
+    "kind": {"value", "phases", "probability"}, "equipment": {"value", "probability", "uncertain",
+    "candidates": [[equipment, probability], ...]}}. When the unit is uncertain the equipment row says
+    so with a badge and lists the candidate units with their probabilities. None without levels.
+    """
+    if not isinstance(levels, Mapping) or not levels:
+        return None
+    category = levels.get("category") or {}
+    kind = levels.get("kind") or {}
+    equipment = levels.get("equipment") or {}
+    rows = []
+    if category:
+        rows.append(_level_row("Category", CATEGORY_NAMES.get(str(category.get("value")),
+                                                           str(category.get("value") or "n/a").replace("_", " ")),
+                               category.get("probability")))
+    if kind:
+        kind_value = str(kind.get("value") or "n/a").replace("_", " ")
+        phases = kind.get("phases")
+        shown = f"phases {phases} ({kind_value})" if phases else kind_value
+        rows.append(_level_row("Phases & kind" if phases else "Kind", shown, kind.get("probability")))
+    if equipment:
+        value = str(equipment.get("value") or "none")
+        extra: list = []
+        if equipment.get("uncertain"):
+            candidates = [f"{EQUIPMENT_NAMES.get(str(name), str(name))} {_percent(p)}"
+                          for name, p in equipment.get("candidates") or []]
+            extra = [html.Span("unit uncertain", className="badge text-bg-warning me-1"),
+                     html.Span(", ".join(candidates), className="small text-muted") if candidates else None]
+            rows.append(_level_row("Equipment", "uncertain", None, extra))
+        else:
+            rows.append(_level_row("Equipment", EQUIPMENT_NAMES.get(value, value.replace("_", " ")),
+                                   equipment.get("probability")))
+    return html.Div(rows, id=ids.RESULT_LEVELS, className="levels small")
+
+
 def headline_body(prediction: Mapping | None, impact: Mapping | None, names: Mapping[str, str] | None = None,
                   permalink: tuple[str, str] | None = None) -> list:
-    """The at-a-glance verdict under the waveform: what, how sure, where, what it does to the trade.
+    """The at-a-glance verdict under the waveform: the headline, the three levels of the answer, how
+    sure, where, and what it does to the trade.
 
     `permalink` is (text, href) of the analysis's permanent page, shown at the right.
     """
@@ -343,24 +436,27 @@ def headline_body(prediction: Mapping | None, impact: Mapping | None, names: Map
     status = str(impact.get("transfer_status") or "n/a")
     transfer = impact.get("transfer") or {}
     confidence = float(prediction.get("confidence") or 0.0)
+    headline = str(prediction.get("headline") or impact.get("event_type") or _title(prediction.get("label")))
     tiles = [
-        ("Event", _title(prediction.get("label")), ""),
         ("Confidence", f"{confidence:.1%}" + (" (unfamiliar)" if prediction.get("unknown") else ""), ""),
         ("Where", ", ".join(dict.fromkeys(located)) or "outside the protected zone", ""),
         ("P2P transfer", f"{status}", f"{names.get(transfer.get('sender'), transfer.get('sender') or '')} \u2192 "
                                       f"{names.get(transfer.get('receiver'), transfer.get('receiver') or '')}"),
     ]
+    levels = levels_block(prediction.get("levels"))
     return [
         html.Div(
-            [html.Span(str(impact.get("severity") or level).upper(), className=f"badge severity-badge sev-bg-{level} me-2"),
-             html.Span(str(impact.get("event_type") or ""), className="fw-semibold me-auto"),
-             dcc.Link(permalink[0], href=permalink[1], className="small ms-2", id=ids.RESULT_PERMALINK)
+            [html.Span(str(impact.get("severity") or level).upper(),
+                       className=f"badge severity-badge sev-bg-{level} me-2 flex-shrink-0"),
+             html.Div(headline, className="fw-semibold me-auto result-headline-text"),
+             dcc.Link(permalink[0], href=permalink[1], className="small ms-2 flex-shrink-0", id=ids.RESULT_PERMALINK)
              if permalink else None],
-            className="mb-2 d-flex align-items-center",
+            className="mb-2 d-flex align-items-start flex-wrap gap-1",
         ),
+        levels,
         dbc.Row([dbc.Col([html.Div(title, className="small text-muted"), html.Div(value, className="fw-semibold"),
-                          html.Div(hint, className="small text-muted") if hint else None], md=3, xs=6)
-                 for title, value, hint in tiles], className="g-2"),
+                          html.Div(hint, className="small text-muted") if hint else None], sm=4, xs=6)
+                 for title, value, hint in tiles], className="g-2 mt-1"),
     ]
 
 

@@ -100,17 +100,17 @@ def waveform_figure(
         start, end = float(span[0]), float(span[1])
         shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": end, "y0": 0, "y1": 1,
                        "fillcolor": "#ffc107", "opacity": 0.18, "line": {"width": 0}, "layer": "below"})
-        if number == 0:
-            annotations.append({"x": start, "y": 1, "xref": "x", "yref": "paper", "text": "decision span",
+        if number == 0:  # inside the plot at the bottom: clear of the legend and the inception label
+            annotations.append({"x": start, "y": 0, "xref": "x", "yref": "paper", "text": "decision span",
                                 "showarrow": False, "xanchor": "left", "yanchor": "bottom",
-                                "font": {"size": 10, "color": "#997404"}})
+                                "font": {"size": 11, "color": "#7a5c00"}, "bgcolor": "rgba(255,255,255,0.8)"})
     if inception_ms is not None:
         x = float(inception_ms)
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
                        "line": {"color": "#6f42c1", "dash": "dash", "width": 1.5}})
         annotations.append({"x": x, "y": 1, "xref": "x", "yref": "paper", "text": f"inception {x:.1f} ms",
                             "showarrow": False, "xanchor": "left", "yanchor": "top",
-                            "font": {"size": 10, "color": "#6f42c1"}})
+                            "font": {"size": 11, "color": "#6f42c1"}, "bgcolor": "rgba(255,255,255,0.8)"})
     return _figure(
         traces, height=height, title=title,
         hovermode="x unified",
@@ -119,8 +119,8 @@ def waveform_figure(
         shapes=shapes,
         annotations=annotations,
         xaxis={"title": {"text": "time (ms)"}, "range": [0, time_ms[-1]], "showspikes": True},
-        yaxis={"title": {"text": "one-cycle RMS differential current" if view == "rms"
-                         else "differential current"}, "zeroline": True},
+        # short titles: a long one does not fit along the 270 px of the y axis and is clipped
+        yaxis={"title": {"text": "1-cycle RMS (kA)" if view == "rms" else "current (kA)"}, "zeroline": True},
     )
 
 
@@ -142,8 +142,9 @@ def top5_figure(top5: Sequence[Sequence], *, height: int = 250) -> dict:
     bar = {"type": "bar", "x": probabilities, "y": names, "orientation": "h", "marker": {"color": colours},
            "text": [f"{p:.1%}" for p in probabilities], "textposition": "auto",
            "hovertemplate": "%{y}: %{x:.2%}<extra></extra>", "customdata": [str(item[0]) for item in top5][::-1]}
-    return _figure([bar], height=height, margin={"l": 10, "r": 10, "t": 10, "b": 30},
-                   xaxis={"range": [0, 1], "tickformat": ".0%"}, yaxis={"automargin": True, "tickfont": {"size": 11}})
+    return _figure([bar], height=height, margin={"l": 10, "r": 24, "t": 10, "b": 30},
+                   xaxis={"range": [0, 1], "tickformat": ".0%", "dtick": 0.5},
+                   yaxis={"automargin": True, "tickfont": {"size": 11}})
 
 
 def marginals_figure(
@@ -164,8 +165,8 @@ def marginals_figure(
             "text": [f"{float(p):.1%}" for _, p in ranked], "textposition": "auto",
             "hovertemplate": "%{y}: %{x:.2%}<extra></extra>",
         })
-    return _figure(traces, height=height, margin={"l": 10, "r": 10, "t": 10, "b": 30}, showlegend=False,
-                   bargap=0.25, xaxis={"range": [0, 1], "tickformat": ".0%"},
+    return _figure(traces, height=height, margin={"l": 10, "r": 24, "t": 10, "b": 30}, showlegend=False,
+                   bargap=0.25, xaxis={"range": [0, 1], "tickformat": ".0%", "dtick": 0.5},
                    yaxis={"automargin": True, "autorange": "reversed"})
 
 
@@ -211,7 +212,7 @@ def recall_figure(per_label_recall: Mapping[str, float], *, height: int = 640) -
     bar = {"type": "bar", "orientation": "h", "x": [float(v) for _, v in ranked],
            "y": [_short_label(k) for k, _ in ranked], "marker": {"color": colours},
            "hovertemplate": "%{y}: %{x:.1%}<extra></extra>"}
-    return _figure([bar], height=height, margin={"l": 10, "r": 10, "t": 10, "b": 40},
+    return _figure([bar], height=height, margin={"l": 10, "r": 24, "t": 10, "b": 40},
                    xaxis={"range": [0, 1.0], "tickformat": ".0%", "title": {"text": "recall on the test set"}},
                    yaxis={"automargin": True, "tickfont": {"size": 9}, "autorange": "reversed"})
 

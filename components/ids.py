@@ -9,6 +9,9 @@ from __future__ import annotations
 # --- shell -----------------------------------------------------------------------------------
 NAVBAR = "navbar"
 NAV_LINK_PREFIX = "nav-link-"  # + page module short name, e.g. "nav-link-analyze"
+NAVBAR_TOGGLER = "navbar-toggler"  # the phone-width menu button
+NAVBAR_COLLAPSE = "navbar-collapse"  # the links it shows and hides
+PAGE_HEADING = "page-heading"  # each page's one <h1>
 
 # --- Analyze page ("/") ----------------------------------------------------------------------
 ANALYZE_PAGE = "analyze-page"
@@ -16,7 +19,9 @@ ANALYZE_MODEL_BANNER = "analyze-model-banner"
 SENDER = "analyze-sender"
 RECEIVER = "analyze-receiver"
 TRANSFER_KW = "analyze-transfer-kw"
-EVENT_SOURCE_TABS = "analyze-event-source"  # dbc.Tabs: which event source the Analyze button uses
+EVENT_SOURCE_TABS = "analyze-event-source"  # the role="tablist" of the Sample / Simulate / Upload tabs
+EVENT_SOURCE = "analyze-event-source-value"  # dcc.Store: the open tab (one of SOURCE_*), what Analyze uses
+EVENT_SOURCE_PANE_SUFFIX = "-pane"  # the tab panel of tab SOURCE_X has id SOURCE_X + this suffix
 SOURCE_SAMPLE = "tab-sample"
 SOURCE_SIMULATE = "tab-simulate"
 SOURCE_UPLOAD = "tab-upload"
@@ -46,6 +51,7 @@ IMPACT = "analyze-impact"
 LATEST_TABLE = "analyze-latest"  # container of the latest-analyses table
 RESULT_HEADLINE = "analyze-headline"
 RESULT_PERMALINK = "result-permalink"  # link to /analysis/<id> of the analysis shown
+RESULT_LEVELS = "result-levels"  # the three rows category / phases & kind / equipment of the verdict
 
 # inside the confidence / impact / description bodies (shared by Analyze and the analysis page)
 CONFIDENCE_VALUE = "confidence-value"
@@ -93,6 +99,7 @@ MODEL_CALIBRATION_NOTE = "model-calibration-note"
 MODEL_TRAINING_DATA = "model-training-data"
 MODEL_ROBUSTNESS = "model-robustness"
 MODEL_FINGERPRINT = "model-fingerprint"
+MODEL_LEVELS_REPORT = "model-levels-report"  # the levels report: simulator / shift set / independent transients
 
 # --- Network page ("/network") ---------------------------------------------------------------
 NETWORK_PAGE = "network-page"

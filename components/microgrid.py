@@ -41,16 +41,37 @@ def normalise_severity(severity: object) -> str:
 RATING_UNITS = {"transformer": "kVA", "capacitor": "kvar", "utility": ""}
 
 
+#: rows of the grid data are drawn this much further apart than given, so that two-line captions at
+#: a readable size (>= 12 px at desktop width) fit between a node and the one below it
+ROW_SPREAD = 1.2
+#: where the power-flow view has loading captions on lines, the rows below the first line are
+#: spread by this factor so that each caption fits between the node captions above and below it
+LOADING_ROW_SPREAD = 1.7
+#: the power-flow view (voltages or loadings given) has two-line captions with figures: its columns
+#: are drawn this much further apart so that the captions can be wider (`caption-wide`)
+POWER_FLOW_COLUMN_SPREAD = 1.3
+
+
 def _node_caption(node: Mapping, voltage_pu: float | None, show_ratings: bool) -> str:
+    """The node's name, then its rating and bus voltage on one line (kept short: the graph is small)."""
     name = str(node.get("name") or node["id"])
     rating = node.get("rating_kw")
-    lines = [name]
     unit = RATING_UNITS.get(str(node.get("kind")), "kW")
+    facts = []
     if show_ratings and rating and unit:
-        lines.append(f"{float(rating):g} {unit}")
+        facts.append(f"{float(rating):g} {unit}")
     if voltage_pu is not None:
-        lines.append(f"{voltage_pu:.3f} pu")
-    return "\n".join(lines)
+        facts.append(f"{voltage_pu:.3f} pu")
+    return "\n".join([name, " \u00b7 ".join(facts)] if facts else [name])
+
+
+def _spread_rows(nodes: Sequence[Mapping], edges: Sequence[Mapping], labelled: set[str]) -> float | None:
+    """The y from which rows are spread (the highest end of a labelled edge), or None when none is labelled."""
+    heights = {str(node["id"]): float(node["position"]["y"]) for node in nodes
+               if isinstance(node.get("position"), Mapping) and "y" in node["position"]}
+    ends = [heights[str(edge[end])] for edge in edges if str(edge["id"]) in labelled
+            for end in ("source", "target") if str(edge[end]) in heights]
+    return min(ends) if ends else None
 
 
 def microgrid_elements(
@@ -83,6 +104,9 @@ def microgrid_elements(
     path = set(path_edges)
     voltages_pu = voltages_pu or {}
     loadings_percent = loadings_percent or {}
+    spread_from = _spread_rows(nodes, edges, set(loadings_percent))
+    power_flow = bool(voltages_pu or loadings_percent)
+    x_spread = POWER_FLOW_COLUMN_SPREAD if power_flow else 1.0
     elements: list[dict] = []
     for node in nodes:
         node_id = str(node["id"])
@@ -100,6 +124,8 @@ def microgrid_elements(
             classes += ["located", f"sev-{level}"]
         if voltage is not None and not 0.95 <= voltage <= 1.05:
             classes.append("voltage-violation")
+        if power_flow:
+            classes.append("caption-wide")
         element = {
             "data": {
                 "id": node_id,
@@ -111,7 +137,10 @@ def microgrid_elements(
         }
         position = node.get("position")
         if isinstance(position, Mapping) and "x" in position and "y" in position:
-            element["position"] = {"x": float(position["x"]), "y": float(position["y"])}
+            y = float(position["y"])
+            if spread_from is not None and y > spread_from:
+                y = spread_from + (y - spread_from) * LOADING_ROW_SPREAD
+            element["position"] = {"x": float(position["x"]) * x_spread, "y": y * ROW_SPREAD}
         elements.append(element)
     for edge in edges:
         edge_id = str(edge["id"])
@@ -143,19 +172,22 @@ def microgrid_stylesheet() -> list[dict]:
         {
             "selector": "node",
             "style": {
-                "label": "data(label)", "text-wrap": "wrap", "font-size": 14, "text-valign": "bottom",
-                "text-margin-y": 4, "background-color": SEVERITY_COLOURS["normal"], "width": 34, "height": 34,
+                "label": "data(label)", "text-wrap": "wrap", "text-max-width": 165, "font-size": 24,
+                "text-valign": "bottom", "text-margin-y": 4, "line-height": 1.1, "background-color": SEVERITY_COLOURS["normal"], "width": 34, "height": 34,
                 "border-width": 2, "border-color": "#ffffff", "color": "#212529",
                 "text-background-color": "#ffffff", "text-background-opacity": 0.75,
-                "text-background-padding": 1,
+                "text-background-padding": 2,
             },
         },
         {
             "selector": "edge",
             "style": {
-                "width": 3, "line-color": "#8fd19e", "curve-style": "bezier", "label": "data(label)",
-                "font-size": 12, "color": "#495057", "text-background-color": "#ffffff",
-                "text-background-opacity": 0.8,
+                # the loading caption sits near the lower end of a line, clear of the captions of
+                # the nodes at both ends (they are drawn below each node)
+                "width": 3, "line-color": "#8fd19e", "curve-style": "bezier", "target-label": "data(label)",
+                "target-text-offset": 30, "font-size": 20, "font-weight": "bold", "color": "#212529",
+                "text-background-color": "#ffffff", "text-background-opacity": 0.9, "text-background-padding": 2,
+                "text-background-shape": "round-rectangle",
             },
         },
     ]
@@ -169,6 +201,7 @@ def microgrid_stylesheet() -> list[dict]:
                                                                 "height": 24}},
         {"selector": ".kind-hub", "style": {"background-color": "#146c43", "width": 40, "height": 40}},
         {"selector": "edge.kind-line", "style": {"width": 4}},
+        {"selector": "node.caption-wide", "style": {"text-max-width": 225}},
         {"selector": "edge.normally-open",
          "style": {"line-style": "dotted", "line-color": "#ced4da", "width": 2}},
         {"selector": ".sender", "style": {"border-color": "#0d6efd", "border-width": 5}},
@@ -196,7 +229,7 @@ def microgrid_stylesheet() -> list[dict]:
     return style
 
 
-def microgrid_graph(component_id: str, elements: list[dict], *, height: str = "470px") -> cyto.Cytoscape:
+def microgrid_graph(component_id: str, elements: list[dict], *, height: str = "560px") -> cyto.Cytoscape:
     """The Cytoscape component with the preset layout (positions come from the grid data)."""
     has_positions = any("position" in element for element in elements if "source" not in element["data"])
     return cyto.Cytoscape(

@@ -1,24 +1,63 @@
-"""The page shell: navigation bar and the Dash pages container."""
+"""The page shell: skip link, header with the navigation bar, the main landmark with the pages,
+and the few browser-side behaviours that need no server (menu toggle, event tabs, scroll to result).
+
+Landmarks: every page renders inside one `<main>` below a `<header>` holding the `<nav>`, and each
+page gives itself one `<h1>` (`page_heading`). The html element says `lang="en"` (`INDEX_STRING`).
+"""
 
 from __future__ import annotations
 
+import json
+
 import dash
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import Input, Output, State, html
 
 from components import ids
+
+#: Dash's default index page with the document language set (WCAG 3.1.1, axe rule html-has-lang)
+INDEX_STRING = """<!DOCTYPE html>
+<html lang="en">
+    <head>
+        {%metas%}
+        <title>{%title%}</title>
+        {%favicon%}
+        {%css%}
+    </head>
+    <body>
+        <!--[if IE]><script>
+        alert("Dash v2.7+ does not support Internet Explorer. Please use a newer browser.");
+        </script><![endif]-->
+        {%app_entry%}
+        <footer>
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </footer>
+    </body>
+</html>"""
+
+MAIN_ID = "main-content"
+#: below this width (Bootstrap's lg breakpoint) the Analyze page stacks its columns, so the result is
+#: far below the button and is scrolled into view when it arrives
+NARROW_MAX_PX = 992
 
 
 def nav_pages() -> list[dict]:
     """Registered pages shown in the navbar, in their `order` (templated pages are left out)."""
     pages = [page for page in dash.page_registry.values()
-             if not page.get("path_template") and page.get("nav", True) is not False]
+             if not page.get("path_template") and page.get("nav", True) is not False
+             and page.get("path") not in (None, "/404") and not page["module"].endswith("not_found_404")]
     return sorted(pages, key=lambda page: (page.get("order") if page.get("order") is not None else 99,
                                            page["name"]))
 
 
 def navbar() -> dbc.Navbar:
-    """Dark navbar; every href is relative (`relative_path`) so the app works under a URL prefix."""
+    """Dark navbar; every href is relative (`relative_path`) so the app works under a URL prefix.
+
+    Below Bootstrap's md breakpoint the links fold behind a toggler button (`register_shell_callbacks`
+    opens and closes them) so that the bar takes one line of a phone's screen.
+    """
     links = [
         dbc.NavItem(
             dbc.NavLink(
@@ -29,28 +68,97 @@ def navbar() -> dbc.Navbar:
         for page in nav_pages()
     ]
     brand = html.A(
-        dbc.Row(
-            [
-                dbc.Col(html.Span("\u26a1", className="brand-mark")),
-                dbc.Col(dbc.NavbarBrand("Grid Event Monitor", className="ms-1")),
-            ],
-            align="center", className="g-0",
-        ),
-        href=dash.get_relative_path("/"),
-        style={"textDecoration": "none"},
+        [html.Span("\u26a1", className="brand-mark me-1", **{"aria-hidden": "true"}),
+         html.Span("Grid Event Monitor", className="navbar-brand mb-0")],
+        href=dash.get_relative_path("/"), className="d-flex align-items-center text-decoration-none",
     )
     return dbc.Navbar(
         dbc.Container(
             [
                 brand,
-                dbc.Nav(links, navbar=True, className="ms-auto"),
+                html.Button(html.Span(className="navbar-toggler-icon"), id=ids.NAVBAR_TOGGLER, n_clicks=0,
+                            type="button", className="navbar-toggler",
+                            **{"aria-label": "Menu", "aria-controls": ids.NAVBAR_COLLAPSE, "aria-expanded": "false"}),
+                dbc.Collapse(dbc.Nav(links, navbar=True, className="ms-auto"), id=ids.NAVBAR_COLLAPSE,
+                             is_open=False, navbar=True),
             ],
             fluid=True,
         ),
-        color="dark", dark=True, sticky="top", id=ids.NAVBAR, className="mb-0 shadow-sm",
+        color="dark", dark=True, expand="md", id=ids.NAVBAR, className="mb-0 shadow-sm py-1",
     )
 
 
+def page_heading(text: str, *, visible: bool = True, extra_class: str = "") -> html.H1:
+    """The page's one level-1 heading, set at the size of a card heading (or for screen readers only)."""
+    return html.H1(text, id=ids.PAGE_HEADING,
+                   className=("h4 mb-3 " + extra_class).strip() if visible else "visually-hidden")
+
+
 def app_shell() -> html.Div:
-    """Navbar across pages plus the page container; links are relative so a URL prefix works."""
-    return html.Div([navbar(), dbc.Container(dash.page_container, fluid=True, className="py-3 px-4")])
+    """Skip link, header with the navbar, then the page container inside `<main>`."""
+    return html.Div([
+        html.A("Skip to content", href=f"#{MAIN_ID}", className="visually-hidden-focusable skip-link"),
+        html.Header(navbar(), className="sticky-top"),
+        html.Main(dbc.Container(dash.page_container, fluid=True, className="py-3 px-2 px-md-4"), id=MAIN_ID,
+                  tabIndex="-1"),
+    ])
+
+
+# --- browser-side behaviour ------------------------------------------------------------------------
+
+SOURCES = (ids.SOURCE_SAMPLE, ids.SOURCE_SIMULATE, ids.SOURCE_UPLOAD)
+
+_TOGGLE_NAVBAR = """
+function (clicks, pathname, isOpen) {
+    const trigger = (window.dash_clientside.callback_context.triggered_id || "");
+    const open = trigger === "TOGGLER" ? !isOpen : false;
+    return [open, open ? "true" : "false"];
+}
+""".replace("TOGGLER", ids.NAVBAR_TOGGLER)
+
+_SELECT_TAB = """
+function () {
+    const tabs = TABS;
+    const chosen = window.dash_clientside.callback_context.triggered_id;
+    if (!tabs.includes(chosen)) { return window.dash_clientside.no_update; }
+    const classes = tabs.map(t => t === chosen ? "nav-link active" : "nav-link");
+    const selected = tabs.map(t => t === chosen ? "true" : "false");
+    const hidden = tabs.map(t => t !== chosen);
+    return [chosen].concat(classes, selected, hidden);
+}
+""".replace("TABS", json.dumps(list(SOURCES)))
+
+_SCROLL_TO_RESULT = """
+function (result) {
+    if (!result || window.innerWidth >= NARROW) { return; }
+    const target = document.getElementById("TARGET");
+    if (target) { target.scrollIntoView({block: "start", behavior: "smooth"}); }
+}
+""".replace("NARROW", str(NARROW_MAX_PX)).replace("TARGET", ids.RESULT_HEADLINE)
+
+
+def register_shell_callbacks(app: dash.Dash) -> None:
+    """The clientside callbacks of the shell and the Analyze page's tabs (no server round trip).
+
+    - the navbar toggler opens and closes the menu; following a link closes it;
+    - the Sample / Simulate / Upload tabs (see `components.cards.event_tabs`) show their panel and
+      write the open tab into the `EVENT_SOURCE` store that the Analyze callback reads;
+    - a new result on a narrow screen is scrolled into view.
+    """
+    app.clientside_callback(
+        _TOGGLE_NAVBAR,
+        Output(ids.NAVBAR_COLLAPSE, "is_open"), Output(ids.NAVBAR_TOGGLER, "aria-expanded"),
+        Input(ids.NAVBAR_TOGGLER, "n_clicks"), Input("_pages_location", "pathname"),
+        State(ids.NAVBAR_COLLAPSE, "is_open"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        _SELECT_TAB,
+        Output(ids.EVENT_SOURCE, "data"),
+        *[Output(source, "className") for source in SOURCES],
+        *[Output(source, "aria-selected") for source in SOURCES],
+        *[Output(source + ids.EVENT_SOURCE_PANE_SUFFIX, "hidden") for source in SOURCES],
+        *[Input(source, "n_clicks") for source in SOURCES],
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(_SCROLL_TO_RESULT, Input(ids.ANALYZE_RESULT_STORE, "data"), prevent_initial_call=True)

@@ -65,7 +65,8 @@ def latest_table(rows: Sequence[Mapping], href_for: Callable[[int], str]) -> htm
                 id={"type": ids.LATEST_ROW_CLASS, "id": analysis_id},
             )
         )
-    return dbc.Table([header, html.Tbody(body)], hover=True, size="sm", responsive=True, className="mb-0 small")
+    return scroll_region(dbc.Table([header, html.Tbody(body)], hover=True, size="sm", className="mb-0 small"),
+                         "Latest analyses")
 
 
 #: History grid columns; every filter and sort is applied server-side by HistoryStore.query
@@ -75,32 +76,42 @@ _TEXT_FILTER = {"filter": "agTextColumnFilter",
 _NUMBER_FILTER = {"filter": "agNumberColumnFilter",
                   "filterParams": {"filterOptions": ["greaterThan", "lessThan", "inRange", "equals"],
                                    "maxNumConditions": 1, "buttons": ["reset"]}}
+#: The columns fit a 1440 px window (`responsiveSizeToFit` shares the width out above each minWidth);
+#: category and kind are hidden by default (the Event text says both). On a phone the grid scrolls
+#: sideways inside its card, never the page. The Event column shows the readable label and its text
+#: filter matches that text (services.history.store.DISPLAYED_AS); its tooltip is the verdict's headline.
 HISTORY_COLUMNS: tuple[dict, ...] = (
-    {"field": "id", "headerName": "#", "cellRenderer": "markdown", "linkTarget": "_self", "width": 90,
-     "filter": False},
-    {"field": "created_at", "headerName": "Time (UTC)", "width": 175, "filter": "agDateColumnFilter",
+    {"field": "id", "headerName": "#", "cellRenderer": "markdown", "linkTarget": "_self", "minWidth": 64,
+     "maxWidth": 90, "filter": False},
+    {"field": "created_at", "headerName": "Time (UTC)", "minWidth": 150, "filter": "agDateColumnFilter",
      "filterParams": {"filterOptions": ["greaterThan", "lessThan", "inRange"], "maxNumConditions": 1,
                       "buttons": ["reset"]}},
-    {"field": "label", "headerName": "Event", "flex": 2, "minWidth": 280,
-     "headerTooltip": "Sorts and filters on the label string, e.g. 'inrush', 'power_transformer' or 'Class4'",
-     "tooltipField": "label", "valueFormatter": {"function": "params.data ? params.data.event : params.value"},
+    {"field": "label", "headerName": "Event", "flex": 2, "minWidth": 190,
+     "headerTooltip": "The event as shown; the filter matches this text, e.g. 'inrush', 'Power transformer' or 'AG'",
+     "tooltipValueGetter": {"function": "params.data ? (params.data.headline || params.data.event) : ''"},
+     "valueFormatter": {"function": "params.data ? params.data.event : params.value"},
      **_TEXT_FILTER},
-    {"field": "confidence", "headerName": "Confidence", "width": 125, **_NUMBER_FILTER,
+    {"field": "confidence", "headerName": "Confidence", "minWidth": 100, **_NUMBER_FILTER,
      "valueFormatter": {"function": "params.value == null ? '' : d3.format('.1%')(params.value)"}},
-    {"field": "category", "headerName": "Category", "width": 135, **_TEXT_FILTER},
-    {"field": "equipment", "headerName": "Equipment", "width": 150, **_TEXT_FILTER},
-    {"field": "kind", "headerName": "Kind", "width": 130, **_TEXT_FILTER},
-    {"field": "severity", "headerName": "Severity", "width": 110, **_TEXT_FILTER,
+    {"field": "category", "headerName": "Category", "minWidth": 110, "hide": True, **_TEXT_FILTER},
+    {"field": "equipment", "headerName": "Equipment", "minWidth": 120, **_TEXT_FILTER,
+     "cellClassRules": {"unit-uncertain": "params.data && params.data.equipment_uncertain"},
+     "tooltipValueGetter": {"function": "params.data && params.data.equipment_uncertain ? "
+                                        "'unit uncertain: ' + (params.data.headline || '') : params.value"}},
+    {"field": "kind", "headerName": "Kind", "minWidth": 90, "hide": True, **_TEXT_FILTER},
+    {"field": "severity", "headerName": "Severity", "minWidth": 90, **_TEXT_FILTER,
      "cellClassRules": {"sev-cell-critical": "params.value == 'critical'",
                         "sev-cell-major": "params.value == 'major'",
                         "sev-cell-minor": "params.value == 'minor'"}},
-    {"field": "transfer_status", "headerName": "Transfer", "width": 130, **_TEXT_FILTER},
-    {"field": "sender", "headerName": "Sender", "width": 140, **_TEXT_FILTER},
-    {"field": "receiver", "headerName": "Receiver", "width": 140, **_TEXT_FILTER},
-    {"field": "transfer_kw", "headerName": "kW", "width": 95, **_NUMBER_FILTER},
-    {"field": "source", "headerName": "Source", "width": 110, **_TEXT_FILTER},
-    {"field": "sample_name", "headerName": "Sample / file", "width": 200, **_TEXT_FILTER},
-    {"field": "true_label", "headerName": "True label", "width": 220, **_TEXT_FILTER},
+    {"field": "transfer_status", "headerName": "Transfer", "minWidth": 95, **_TEXT_FILTER},
+    {"field": "sender", "headerName": "Sender", "minWidth": 110, **_TEXT_FILTER},
+    {"field": "receiver", "headerName": "Receiver", "minWidth": 110, **_TEXT_FILTER},
+    {"field": "transfer_kw", "headerName": "kW", "minWidth": 64, "maxWidth": 90, **_NUMBER_FILTER},
+    {"field": "source", "headerName": "Source", "minWidth": 85, **_TEXT_FILTER},
+    {"field": "sample_name", "headerName": "Sample / file", "minWidth": 120, "tooltipField": "sample_name",
+     **_TEXT_FILTER},
+    {"field": "true_label", "headerName": "True label", "minWidth": 120, "tooltipField": "true_label",
+     **_TEXT_FILTER},
 )
 
 
@@ -110,7 +121,8 @@ def history_grid(page_size: int = 100) -> dag.AgGrid:
         id=ids.HISTORY_GRID,
         rowModelType="infinite",
         columnDefs=list(HISTORY_COLUMNS),
-        defaultColDef={"resizable": True, "sortable": True},
+        columnSize="responsiveSizeToFit",
+        defaultColDef={"resizable": True, "sortable": True, "wrapHeaderText": True, "autoHeaderHeight": True},
         dashGridOptions={
             "rowBuffer": 0,
             "cacheBlockSize": page_size,
@@ -128,7 +140,11 @@ def history_grid(page_size: int = 100) -> dag.AgGrid:
 
 
 def history_row(record: Mapping, href_for: Callable[[int], str]) -> dict:
-    """One grid row: JSON-safe scalars only, with the permanent link as markdown."""
+    """One grid row: JSON-safe scalars only, with the permanent link as markdown.
+
+    `headline` and `equipment_uncertain` are used when the record has them (the verdict of an
+    analysis stored with the prediction levels): the Event tooltip and the Equipment marker.
+    """
     analysis_id = int(record["id"])
     row = {column["field"]: record.get(column["field"]) for column in HISTORY_COLUMNS}
     row["id"] = f"[#{analysis_id}]({href_for(analysis_id)})"
@@ -137,6 +153,9 @@ def history_row(record: Mapping, href_for: Callable[[int], str]) -> dict:
     row["created_at"] = format_time(record.get("created_at"))
     confidence = record.get("confidence")
     row["confidence"] = float(confidence) if confidence is not None else None
+    prediction = record.get("prediction") if isinstance(record.get("prediction"), Mapping) else {}
+    row["headline"] = str(record.get("headline") or prediction.get("headline") or "") or None
+    row["equipment_uncertain"] = bool(record.get("equipment_uncertain") or prediction.get("equipment_uncertain"))
     return row
 
 
@@ -151,15 +170,22 @@ def key_value_table(rows: Sequence[tuple[str, object]], *, component_id: str | N
     return table
 
 
+def scroll_region(table: Component, label: str) -> html.Div:
+    """A table that scrolls sideways inside its card on a narrow screen; the region takes the keyboard
+    focus so that it can be scrolled without a mouse (axe: scrollable-region-focusable)."""
+    return html.Div(table, className="table-responsive", tabIndex="0", role="region", **{"aria-label": label})
+
+
 def simple_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *,
-                 component_id: str | None = None, row_classes: Sequence[str] | None = None) -> dbc.Table:
+                 component_id: str | None = None, row_classes: Sequence[str] | None = None,
+                 label: str | None = None) -> html.Div:
     """A compact table of plain values (peers, buses, lines)."""
     body = []
     for index, row in enumerate(rows):
         body.append(html.Tr([html.Td(cell) for cell in row],
                             className=row_classes[index] if row_classes else None))
     table = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(body)],
-                      size="sm", hover=True, responsive=True, className="mb-0 small")
+                      size="sm", hover=True, className="mb-0 small")
     if component_id:
         table.id = component_id
-    return table
+    return scroll_region(table, label or ", ".join(str(h) for h in headers[:3]))

@@ -26,6 +26,7 @@ from components.figures import (
     waveform_figure,
 )
 from components.microgrid import (
+    ROW_SPREAD,
     SEVERITY_COLOURS,
     microgrid_elements,
     microgrid_stylesheet,
@@ -171,8 +172,8 @@ def test_microgrid_elements_draw_every_node_and_edge_normal_before_an_event():
     assert "receiver" in _element(elements, "consumer-home")["classes"]
     assert "path" in _element(elements, "line-f1-2")["classes"].split()
     assert not any("sev-" in e["classes"] for e in elements)
-    assert _element(elements, "prosumer-a")["position"] == GRID["nodes"][
-        [n["id"] for n in GRID["nodes"]].index("prosumer-a")]["position"]
+    given = GRID["nodes"][[n["id"] for n in GRID["nodes"]].index("prosumer-a")]["position"]
+    assert _element(elements, "prosumer-a")["position"] == {"x": given["x"], "y": given["y"] * ROW_SPREAD}
 
 
 def test_microgrid_elements_colour_affected_parts_by_severity():

@@ -1,0 +1,194 @@
+"""Accessibility, keyboard and phone checks of every page in headless Chromium (dash_duo).
+
+axe-core (tests/assets/axe-core/axe.min.js, MPL-2.0, a test-only copy: never served to users) is
+injected into each page with Selenium and run at desktop (1440 px) and phone (390 px) width; any
+critical or serious violation fails. At phone width no page may scroll sideways, the navbar
+collapses behind its toggler, and the result scrolls into view after Analyze. The Sample /
+Simulate / Upload tabs and the Analyze button are driven with the keyboard only (TAB, ENTER).
+
+Run with `pytest --headless tests/test_browser_a11y.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.keys import Keys
+
+from app import create_app
+from app.settings import Settings
+from components import ids
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("GEM_ARTIFACTS_DIR") or ROOT / "artifacts")
+AXE_JS = Path(__file__).resolve().parent / "assets" / "axe-core" / "axe.min.js"
+TIMEOUT = 20
+#: (width, height) in CSS pixels
+WIDTHS = {"desktop": (1440, 900), "phone": (390, 844)}
+FAILING_IMPACTS = ("critical", "serious")
+#: what a page shows once it is drawn: (path, CSS selector)
+PAGES = (
+    ("/", f"#{ids.ANALYZE_PAGE} #{ids.MICROGRID} canvas"),
+    ("/network", f"#{ids.NETWORK_BUSES} .main-svg"),
+    ("/history", f"#{ids.HISTORY_GRID} .ag-row"),
+    ("/model", f"#{ids.MODEL_CONFUSION} .main-svg"),
+    ("/analysis/1", f"#{ids.ANALYSIS_WAVEFORM} .main-svg"),
+    ("/no-such-page", "main h1"),
+)
+
+
+@pytest.fixture
+def app(tmp_path):
+    if not (ARTIFACTS / "best_model.pth").is_file():
+        pytest.fail(f"no trained model in {ARTIFACTS}: the shipped artifacts are part of the repository")
+    settings = Settings(artifacts_dir=ARTIFACTS, database_url=f"sqlite:///{tmp_path / 'history.db'}",
+                        instance_dir=tmp_path / "instance")
+    return create_app(settings=settings)
+
+
+def set_viewport(driver, width: int, height: int) -> None:
+    """Emulate a viewport of exactly width x height CSS pixels (a phone is also a touch device)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+
+
+def axe_violations(driver) -> list[dict]:
+    """axe-core's violations on the current page (WCAG 2.x A/AA and best-practice rules)."""
+    if not driver.execute_script("return typeof window.axe !== 'undefined'"):
+        driver.execute_script(AXE_JS.read_text(encoding="utf-8"))
+    driver.set_script_timeout(60)
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        "  .then(r => done(JSON.stringify(r.violations)), e => done(JSON.stringify({error: String(e)})));")
+    violations = json.loads(result)
+    assert not isinstance(violations, dict), violations
+    return violations
+
+
+def describe(violations: list[dict]) -> str:
+    """One line per violation with the first offending nodes, for the failure message."""
+    lines = []
+    for violation in violations:
+        targets = [" ".join(map(str, node.get("target", []))) for node in violation.get("nodes", [])[:4]]
+        lines.append(f"{violation['impact']} {violation['id']} ({len(violation['nodes'])} nodes): "
+                     f"{violation['help']} -> {targets}")
+    return "\n".join(lines)
+
+
+def _open(dash_duo, path: str, marker: str) -> None:
+    dash_duo.driver.get(dash_duo.server_url.rstrip("/") + path)
+    dash_duo.wait_for_element(marker, timeout=TIMEOUT)
+    # every page has the landmarks and one level-1 heading
+    assert dash_duo.find_elements("header nav"), f"{path}: no <header> with a <nav>"
+    assert len(dash_duo.find_elements("main")) == 1, f"{path}: not exactly one <main>"
+    assert len(dash_duo.find_elements("main h1")) == 1, f"{path}: not exactly one <h1> in <main>"
+
+
+def _analyze_once(dash_duo) -> None:
+    button = dash_duo.wait_for_element(f"#{ids.ANALYZE_BUTTON}", timeout=TIMEOUT)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
+    button.click()
+    dash_duo.wait_for_element(f"#{ids.CONFIDENCE_VALUE}", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text(f"#{ids.MICROGRID_CAPTION}", "Severity", timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_a11y001_no_serious_axe_violation_on_any_page(dash_duo, app, width):
+    """axe-core on every page (the Analyze page with a result shown) at desktop and phone width."""
+    dash_duo.start_server(app)
+    set_viewport(dash_duo.driver, *WIDTHS[width])
+    found: dict[str, list[dict]] = {}
+    overflow: dict[str, int] = {}
+    for path, marker in PAGES:
+        _open(dash_duo, path, marker)
+        if path == "/":
+            _analyze_once(dash_duo)
+        found[path] = [v for v in axe_violations(dash_duo.driver) if v.get("impact") in FAILING_IMPACTS]
+        scroll_width, inner_width = dash_duo.driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth];")
+        if scroll_width > inner_width:
+            overflow[path] = scroll_width
+    report = "\n".join(f"{path}:\n{describe(violations)}" for path, violations in found.items() if violations)
+    assert not report, f"axe-core at {width} width:\n{report}"
+    assert not overflow, f"pages wider than the {WIDTHS[width][0]} px window (scrollWidth): {overflow}"
+    assert dash_duo.get_logs() == []
+
+
+def _focus_by_tab(dash_duo, predicate_js: str, limit: int = 60):
+    """Press TAB until the focused element satisfies `predicate_js` (a JS expression on `el`); return it."""
+    body = dash_duo.find_element("body")
+    body.click()
+    for _ in range(limit):
+        dash_duo.driver.switch_to.active_element.send_keys(Keys.TAB)
+        if dash_duo.driver.execute_script(f"const el = document.activeElement; return !!({predicate_js});"):
+            return dash_duo.driver.switch_to.active_element
+    raise AssertionError(f"{predicate_js} never received the keyboard focus in {limit} TABs")
+
+
+def test_a11y002_event_tabs_and_analyze_work_by_keyboard(dash_duo, app):
+    """Every event-source tab is reachable with TAB and opens with ENTER; Analyze runs with ENTER."""
+    dash_duo.start_server(app)
+    set_viewport(dash_duo.driver, *WIDTHS["desktop"])
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    tab_ids = [element.get_attribute("id") for element in
+               dash_duo.find_elements(f"#{ids.EVENT_SOURCE_TABS} [role=tab]")]
+    assert len(tab_ids) == 3 and len(set(tab_ids)) == 3 and all(tab_ids), tab_ids
+    for page_id in tab_ids:
+        assert len(dash_duo.find_elements(f"[id='{page_id}']")) == 1, f"duplicate id {page_id}"
+    for title in ("Simulate", "Upload", "Sample"):
+        tab = _focus_by_tab(dash_duo, f"el.getAttribute('role') === 'tab' && el.textContent.trim() === '{title}'")
+        tab.send_keys(Keys.ENTER)
+        dash_duo.wait_for_text_to_equal(f"#{ids.EVENT_SOURCE_TABS} .nav-link.active", title, timeout=TIMEOUT)
+        assert tab.get_attribute("aria-selected") == "true"
+    # the simulate controls and the upload drop zone take the focus too
+    _focus_by_tab(dash_duo, "el.getAttribute('role') === 'tab' && el.textContent.trim() === 'Simulate'"
+                  ).send_keys(Keys.ENTER)
+    _focus_by_tab(dash_duo, f"el.id === '{ids.SIM_SEED}'")
+    _focus_by_tab(dash_duo, "el.getAttribute('role') === 'tab' && el.textContent.trim() === 'Upload'"
+                  ).send_keys(Keys.ENTER)
+    _focus_by_tab(dash_duo, f"el.closest('#{ids.UPLOAD}') !== null")
+    _focus_by_tab(dash_duo, f"el.id === '{ids.UPLOAD_CHANNELS}'")
+    _focus_by_tab(dash_duo, "el.getAttribute('role') === 'tab' && el.textContent.trim() === 'Simulate'"
+                  ).send_keys(Keys.ENTER)
+    _focus_by_tab(dash_duo, f"el.id === '{ids.ANALYZE_BUTTON}'").send_keys(Keys.ENTER)
+    dash_duo.wait_for_element(f"#{ids.CONFIDENCE_VALUE}", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text(f"#{ids.LATEST_TABLE} tbody tr td:last-child", "simulated", timeout=TIMEOUT)
+    assert dash_duo.get_logs() == []
+
+
+def test_a11y003_phone_navbar_collapses_and_result_scrolls_into_view(dash_duo, app):
+    """At 390 px the nav links hide behind the toggler, and after Analyze the verdict is on screen."""
+    dash_duo.start_server(app)
+    set_viewport(dash_duo.driver, *WIDTHS["phone"])
+    dash_duo.driver.get(dash_duo.server_url)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    toggler = dash_duo.wait_for_element(f"#{ids.NAVBAR_TOGGLER}", timeout=TIMEOUT)
+    assert toggler.is_displayed()
+    link = dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}history")
+    assert not link.is_displayed()
+    navbar_height = dash_duo.driver.execute_script(
+        f"return document.getElementById('{ids.NAVBAR}').getBoundingClientRect().height;")
+    assert navbar_height <= 0.1 * WIDTHS["phone"][1], navbar_height
+    toggler.click()
+    dash_duo.wait_until(lambda: link.is_displayed(), timeout=TIMEOUT)
+    link.click()
+    dash_duo.wait_for_element(f"#{ids.HISTORY_GRID}", timeout=TIMEOUT)
+    dash_duo.wait_until(lambda: not dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}analyze").is_displayed(),
+                        timeout=TIMEOUT)  # following a link closes the menu
+    dash_duo.driver.get(dash_duo.server_url)
+    _analyze_once(dash_duo)
+
+    def headline_on_screen() -> bool:
+        top, bottom, height = dash_duo.driver.execute_script(
+            f"const r = document.getElementById('{ids.RESULT_HEADLINE}').getBoundingClientRect();"
+            "return [r.top, r.bottom, window.innerHeight];")
+        return top >= 0 and top < height * 0.6
+
+    dash_duo.wait_until(headline_on_screen, timeout=TIMEOUT)
+    assert dash_duo.get_logs() == []
