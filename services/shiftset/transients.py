@@ -289,7 +289,7 @@ def _ferro_mode(poinc: np.ndarray) -> np.ndarray:
 def ferroresonance(rng: np.random.Generator, n: int, omega: np.ndarray):
     n_aff = rng.choice([1, 2, 3], size=n, p=[0.5, 0.3, 0.2])
     target = rng.choice(["fundamental", "subharmonic", "chaotic"], size=n, p=[0.4, 0.3, 0.3])
-    slots = [(i, p) for i in range(n) for p in rng.permutation(3)[: n_aff[i]]]
+    slots = [(i, int(p)) for i in range(n) for p in sorted(rng.permutation(3)[: n_aff[i]])]
     m = 3 * len(slots)
     k = log_uniform(rng, 0.02, 0.25, m)
     a = log_uniform(rng, 0.005, 0.3, m)
@@ -322,8 +322,8 @@ def ferroresonance(rng: np.random.Generator, n: int, omega: np.ndarray):
         info[i]["affected_phases"] += "ABC"[p]
         info[i]["modes"].append(str(mode[c]))
         w[i] = max(w[i], np.abs(cur[c, -N_SAMPLES:]).max())
-    # amplitude: the per-unit circuit scaled to a drawn peak in kA; healthy phases carry a normal
-    # exciting current of about 0.5 % of that peak's 1/10
+    # amplitude: the per-unit circuit scaled to a drawn peak in kA; healthy phases carry a normal,
+    # sinusoidal exciting current of 1 % of that peak
     x *= (peak_target / np.maximum(w, 1e-9))[:, None, None]
     healthy = np.abs(x).max(axis=2) == 0
     t = T[None, None, :]
