@@ -28,12 +28,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from services.waveform import WaveformError
-
-try:  # the constant lives with the waveform conventions; defined here until it is there
-    from services.waveform import REFERENCE_RATED_CURRENT_KA
-except ImportError:  # pragma: no cover - depends on the other module's version
-    REFERENCE_RATED_CURRENT_KA = 1.2551
+from services.waveform import REFERENCE_RATED_CURRENT_KA, WaveformError
 
 REFERENCE_POWER_MVA = 500.0
 REFERENCE_VOLTAGE_KV = 230.0
