@@ -141,7 +141,7 @@ def standing_current(rng: np.random.Generator, n: int, omega: np.ndarray, views:
     x += exc[:, None, None] * (
         np.cos(wt + ph + e_ang)
         + h3[:, None, None] * np.cos(3.0 * (wt + e_ang))
-        + h5[:, None, None] * np.cos(5.0 * (wt + e_ang) - 5.0 * ph)
+        + h5[:, None, None] * np.cos(5.0 * (wt + e_ang) + 5.0 * ph)
     )
     info = [
         {

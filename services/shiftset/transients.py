@@ -73,19 +73,17 @@ V_LL = 230e3  # V
 # --------------------------------------------------------------------------------------------
 # capacitor bank energisation
 # --------------------------------------------------------------------------------------------
-def _rlc_step(e_amp, e_phase, omega, r, ell, c, t_close, v0, t):
-    """Current of a series R-L-C (all arrays broadcast to (n,3)) energised at t_close by the source
-    e_amp cos(omega t + e_phase), capacitor initially at v0. Returns (n,3,N) A. Underdamped only."""
+def _rlc_step(e_amp, e_phase, omega, r, ell, c, t_close, v0, t, i_init=0.0):
+    """Current of a series R-L-C (all arrays broadcast to (n,3)) switched at t_close onto the source
+    e_amp cos(omega t + e_phase), with the capacitor at v0 and the inductor carrying i_init at that
+    instant. Steady state from the phasor solution plus the underdamped homogeneous response that
+    meets the initial conditions. Returns (n,3,N) A, zero before t_close."""
     z = r + 1j * (omega * ell - 1.0 / (omega * c))
     i_ph = e_amp * np.exp(1j * e_phase) / z
     v_ph = i_ph / (1j * omega * c)
-
-    def at(ph, tt):
-        return np.real(ph[..., None] * np.exp(1j * omega[..., None] * tt))
-
     tc = t_close[..., None]
-    i_ss = at(i_ph, t[None, None, :])
-    i0 = -np.real(i_ph * np.exp(1j * omega * t_close))
+    i_ss = np.real(i_ph[..., None] * np.exp(1j * omega[..., None] * t[None, None, :]))
+    i0 = i_init - np.real(i_ph * np.exp(1j * omega * t_close))
     vh0 = v0 - np.real(v_ph * np.exp(1j * omega * t_close))
     alpha = r / (2.0 * ell)
     w0 = 1.0 / np.sqrt(ell * c)
@@ -98,42 +96,57 @@ def _rlc_step(e_amp, e_phase, omega, r, ell, c, t_close, v0, t):
 
 
 def capacitor_switching(rng: np.random.Generator, n: int, omega: np.ndarray):
+    """Energising a grounded-wye bank, isolated or back-to-back with an energised bank."""
     q_mvar = log_uniform(rng, 20.0, 200.0, n)
     back_to_back = rng.uniform(size=n) < 0.4
-    c = q_mvar * 1e6 / (omega * V_LL**2)  # F per phase, grounded wye
-    f0_iso = log_uniform(rng, 250.0, 1800.0, n)  # sets the source strength S_sc = Q (f0/f1)^2
-    f0_b2b = log_uniform(rng, 1000.0, 3500.0, n)
-    c_eq = c * np.where(back_to_back, rng.uniform(0.3, 0.5, size=n), 1.0)  # series of the two banks
-    f0 = np.where(back_to_back, f0_b2b, f0_iso)
-    ell = 1.0 / ((2 * np.pi * f0) ** 2 * c_eq)
+    c2 = q_mvar * 1e6 / (omega * V_LL**2)  # F per phase of the bank being switched
+    c1 = c2 * np.where(back_to_back, rng.uniform(0.5, 2.0, size=n), 0.0)  # the bank already on
+    f0_iso = log_uniform(rng, 250.0, 1800.0, n)  # source mode with all connected capacitance
+    f0_b2b = log_uniform(rng, 1000.0, 3500.0, n)  # discharge loop between the banks
     zeta = rng.uniform(0.02, 0.15, size=n)
-    r = 2.0 * zeta * np.sqrt(ell / c_eq)
     e_amp = V_LL * np.sqrt(2.0 / 3.0)
     delta = rng.uniform(0, 2 * np.pi, size=n)
     t_base = rng.uniform(0.005, 0.035, size=n)
     scatter = rng.uniform(0.0, 0.003, size=(n, 3))  # per-pole closing scatter up to 3 ms
     t_close = t_base[:, None] + scatter
     trapped = np.where(rng.uniform(size=(n, 1)) < 0.2, rng.uniform(-1.0, 1.0, size=(n, 3)), 0.0) * e_amp
-    # back-to-back: the energised bank sits at the bus voltage and discharges into the new one
-    # through the small loop; the low-frequency source mode is added for the steady state.
     bc = lambda a: np.broadcast_to(a[:, None], (n, 3))  # noqa: E731
-    i_a = _rlc_step(bc(np.full(n, e_amp)), delta[:, None] + PHASE_SHIFT[None, :], bc(omega), bc(r), bc(ell),
-                    bc(c_eq), t_close, trapped, T)
+    ph = delta[:, None] + PHASE_SHIFT[None, :]
+    w3 = bc(omega)
+    c_tot = c1 + c2
+    # source inductance and resistance from the source mode's frequency with all capacitance on
+    ell_s = 1.0 / ((2 * np.pi * f0_iso) ** 2 * c_tot)
+    r_s = 2.0 * zeta * np.sqrt(ell_s / c_tot)
+    v_close = e_amp * np.cos(w3 * t_close + ph)  # bus voltage when each pole closes
+    # isolated: the source drives L_s, C2 from zero current; back-to-back: the banks first equalise
+    # through the small loop (its frequency f_bb), then the source mode drives L_s, C1 + C2 from
+    # the equalised voltage, carrying the old bank's current, and the new bank takes its share
+    share = c2 / c_tot
+    v_eq = np.where(bc(back_to_back), (bc(c1) * v_close + bc(c2) * trapped) / bc(c_tot), trapped)
+    z_old = r_s + 1j * (omega * ell_s - 1.0 / (omega * np.maximum(c1, 1e-12)))
+    i_old = np.where(bc(back_to_back), np.real(bc(e_amp / z_old) * np.exp(1j * (w3 * t_close + ph))), 0.0)
+    i_src = _rlc_step(bc(np.full(n, e_amp)), ph, w3, bc(r_s), bc(ell_s), bc(c_tot), t_close, v_eq, T, i_old)
+    i_new = np.where(back_to_back[:, None, None], i_src * share[:, None, None], i_src)
     if back_to_back.any():
-        # source mode of the two banks in parallel on the source inductance
-        ell_s = 1.0 / ((2 * np.pi * f0_iso) ** 2 * (2.0 * c))
-        r_s = 2.0 * zeta * np.sqrt(ell_s / (2.0 * c))
-        i_src = _rlc_step(bc(np.full(n, e_amp)), delta[:, None] + PHASE_SHIFT[None, :], bc(omega), bc(r_s),
-                          bc(ell_s), bc(2.0 * c), t_close, trapped, T) * 0.5
-        i_a = np.where(back_to_back[:, None, None], i_a * 0.85 + i_src * 0.15, i_a)
+        c_eq = np.where(back_to_back, c1 * c2 / c_tot, c2)
+        w_bb = 2 * np.pi * f0_b2b
+        l_bb = 1.0 / (w_bb**2 * c_eq)
+        alpha = zeta * w_bb
+        wd = w_bb * np.sqrt(1.0 - zeta**2)
+        dv = v_close - trapped
+        dt = np.maximum(T[None, None, :] - t_close[..., None], 0.0)
+        hf = (dv / (bc(l_bb) * bc(wd)))[..., None] * np.exp(-bc(alpha)[..., None] * dt) * np.sin(bc(wd)[..., None] * dt)
+        hf = hf * (T[None, None, :] >= t_close[..., None])
+        i_new = i_new + np.where(back_to_back[:, None, None], hf, 0.0)
+    f0 = np.where(back_to_back, f0_b2b, f0_iso)
     inside = rng.uniform(size=n) < 0.5
     seen_share = np.where(inside, 1.0, rng.uniform(0.05, 0.3, size=n))
-    x = i_a / 1e3 * seen_share[:, None, None]
+    x = i_new / 1e3 * seen_share[:, None, None]
     params = [
         {"bank_mvar": float(q_mvar[i]), "back_to_back": bool(back_to_back[i]), "resonance_hz": float(f0[i]),
-         "damping_ratio": float(zeta[i]), "t_close_ms": [float(v * 1e3) for v in t_close[i]],
-         "trapped_charge": bool(np.any(trapped[i] != 0)), "bank_in_zone": bool(inside[i]),
-         "seen_share": float(seen_share[i])}
+         "source_mode_hz": float(f0_iso[i]), "damping_ratio": float(zeta[i]),
+         "t_close_ms": [float(v * 1e3) for v in t_close[i]], "trapped_charge": bool(np.any(trapped[i] != 0)),
+         "bank_in_zone": bool(inside[i]), "seen_share": float(seen_share[i])}
         for i in range(n)
     ]
     return x, params
