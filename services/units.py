@@ -18,7 +18,9 @@ Units a caller can name: "window" (already kA on the reference system: the defau
 CSV/text and JSON waveforms, which is the data set's own format), "A", "kA" (with the unit's
 rated current in amperes, default the reference's 1255.1 A) and "pu" (per unit of the unit's own
 rating, which needs no rating). A COMTRADE record states its unit in the `.cfg`
-(services.comtrade_ingest converts A, kA and mA to amperes).
+(services.comtrade_ingest converts A, kA and mA to amperes, primary side by default): the rating
+must be on the same side as the values (primary amperes, or the CT secondary's for a record read
+on the secondary side).
 """
 
 from __future__ import annotations
