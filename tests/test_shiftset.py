@@ -82,13 +82,13 @@ def test_deterministic_per_seed_and_per_class():
     assert np.array_equal(alone[0], a[0][3:])
 
 
-def test_independent_transients_are_the_six_transient_labels():
-    x, y, params = generate_independent_transients(2, 3)
-    assert x.shape == (12, 3, N_SAMPLES)
+def test_independent_transients_are_the_six_transient_labels(transients_set):
+    x, y, params = transients_set
+    assert x.shape == (360, 3, N_SAMPLES) and x.dtype == np.float32 and np.isfinite(x).all()
     assert sorted(set(y.tolist())) == list(TRANSIENT_IDS) == list(range(39, 45))
     assert all(p["family"] == "transient" and p["equipment"] == "none" for p in params)
-    same = generate_shift_set(2, 3, classes=TRANSIENT_IDS)
-    assert np.array_equal(same[0], x)
+    same = generate_shift_set(60, SEED, classes=[TRANSIENT_IDS[0]])
+    assert np.array_equal(same[0], x[:60])
 
 
 def test_bad_arguments():
@@ -100,17 +100,17 @@ def test_bad_arguments():
 
 def test_cli_writes_npz(tmp_path, capsys):
     out = tmp_path / "shift.npz"
-    assert shiftset_main(["--per-class", "2", "--seed", "4", "--out", str(out), "--transients-only"]) == 0
+    assert shiftset_main(["--per-class", "1", "--seed", "4", "--out", str(out), "--transients-only"]) == 0
     data = np.load(out)
-    assert data["X"].shape == (12, 3, N_SAMPLES) and data["X"].dtype == np.float32
+    assert data["X"].shape == (6, 3, N_SAMPLES) and data["X"].dtype == np.float32
     assert sorted(set(data["y"].tolist())) == list(range(39, 45))
     assert list(data["labels"]) == list(LABELS)
     params = json.loads(str(data["params"]))
-    assert len(params) == 12 and params[0]["label_id"] == int(data["y"][0])
+    assert len(params) == 6 and params[0]["label_id"] == int(data["y"][0])
     assert "never for training" in capsys.readouterr().out
     out2 = tmp_path / "some.npz"
-    assert shiftset_main(["--per-class", "1", "--seed", "4", "--out", str(out2), "--classes", "0,transient_ferroresonance"]) == 0
-    assert np.load(out2)["y"].tolist() == [0, 41]
+    assert shiftset_main(["--per-class", "1", "--seed", "4", "--out", str(out2), "--classes", "0,transient_capacitor_switching"]) == 0
+    assert np.load(out2)["y"].tolist() == [0, 39]
 
 
 def test_package_imports_nothing_from_the_training_generator():
