@@ -6,8 +6,8 @@ the common relay view, standing current and measurement chain of ``common`` are 
 
 - Capacitor bank energisation: closed-form series R-L-C response of each pole of a grounded-wye
   bank to a sinusoidal source, per-pole closing scatter, optional trapped charge; isolated banks
-  ring at f0 = f1 sqrt(S_sc / Q_bank) (200-2000 Hz), back-to-back banks at 1-3.5 kHz with an
-  inrush-limiting reactor (IEEE C37.012 application guide for capacitance current switching;
+  ring at f0 = f1 sqrt(S_sc / Q_bank) (200-2000 Hz); back-to-back banks first equalise through
+  the inrush-limiting loop at 1-3.5 kHz, then share the source mode (IEEE C37.012 application guide for capacitance current switching;
   IEEE Std 1036 on shunt capacitor banks; Greenwood, "Electrical Transients in Power Systems",
   ch. 2 and 3).
 - External fault with CT saturation: the through-fault current from a sequence-network calculation,
