@@ -194,15 +194,16 @@ def event_card(
         ),
     ]
     upload_pane = [
-        dcc.Upload(
+        # the label around the drop zone names its file input (which takes the keyboard focus: ENTER
+        # opens the file chooser) and opens the chooser on a click, so the zone's own click is off
+        html.Label(dcc.Upload(
             id=ids.UPLOAD,
-            children=html.Div(["Drop a recording here or ",
-                               html.Button("choose files", type="button", className="btn btn-link btn-sm p-0 "
-                                           "align-baseline upload-choose")]),
-            className="upload-zone mt-2",
+            children=html.Div(["Drop a recording here or ", html.Span("choose files", className="link-primary")]),
+            className="upload-zone",
             accept=".npy,.csv,.txt,.dat,.tsv,.cfg,.cff,.hdr,.inf",
             multiple=True,
-        ),
+            disable_click=True,
+        ), className="d-block mt-2 mb-0"),
         html.Div(
             "A .npy array (3 x 726), a CSV with columns time, Ia, Ib, Ic (10 kHz, 726 rows), or a "
             "60 Hz COMTRADE record: its .cfg and .dat together, or one .cff. A good file is analysed at once.",
