@@ -287,7 +287,7 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
     outputs: dict[str, Any] = {}
     try:
         if request.transfer_kw in (None, ""):
-            raise InputProblem(f"enter the P2P transfer power: a number of kW from 0 to {MAX_TRANSFER_KW:g}")
+            raise InputProblem(f"enter the P2P transfer power: a number of kW above 0, at most {MAX_TRANSFER_KW:g}")
         waveform, event, loaded = _event(request, context)
         if loaded is not None:
             outputs["upload_store"] = _store_entry(loaded, request)

@@ -72,7 +72,7 @@ def test_dash001_every_page_loads(dash_duo, settings):
     dash_duo.start_server(app)
     dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
     dash_duo.wait_for_element(f"#{ids.MICROGRID} canvas", timeout=TIMEOUT)
-    for page, marker in (("history", f"#{ids.HISTORY_GRID} .ag-row"), ("model", f"#{ids.MODEL_CONFUSION} .main-svg"),
+    for page, marker in (("history", f"#{ids.HISTORY_GRID} .ag-row"), ("model_card", f"#{ids.MODEL_CONFUSION} .main-svg"),
                          ("network", f"#{ids.NETWORK_PRICE}"), ("analyze", f"#{ids.ANALYZE_BUTTON}")):
         _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}{page}")
         if page == "history":
@@ -104,7 +104,7 @@ def test_dash002_one_click_updates_every_panel(dash_duo, settings):
     assert dash_duo.find_elements(f"#{ids.TOP5_GRAPH} .bars .point")
     assert dash_duo.find_element(f"#{ids.IMPACT_TRANSFER_STATUS}").text
     assert dash_duo.find_elements(f"#{ids.IMPACT_ACTIONS} li")
-    assert dash_duo.find_element(f"#{ids.DESCRIPTION} h6").text
+    assert dash_duo.find_element(f"#{ids.DESCRIPTION} .fw-semibold").text
     assert dash_duo.find_element(f"#{ids.RESULT_PERMALINK}").get_attribute("href").endswith("/analysis/1")
     # the RMS view redraws the same analysis without a new history row
     _click(dash_duo, f"#{ids.WAVEFORM_VIEW} input[value=rms]")
@@ -167,18 +167,27 @@ def test_dash006_history_permanent_link_reopens_the_analysis(dash_duo, settings)
     dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
     _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}history")
     link = dash_duo.wait_for_element(f"#{ids.HISTORY_GRID} .ag-row a", timeout=TIMEOUT)
-    assert link.text == f"#{result['analysis_id']}"
+    assert link.text == f"#{result.analysis_id}"
     _click(dash_duo, link)
     dash_duo.wait_for_element(f"#{ids.ANALYSIS_PAGE}", timeout=TIMEOUT)
-    assert f"Analysis #{result['analysis_id']}" in dash_duo.find_element(f"#{ids.ANALYSIS_HEADER}").text
-    assert dash_duo.driver.current_url.endswith(f"/analysis/{result['analysis_id']}")
+    assert f"Analysis #{result.analysis_id}" in dash_duo.find_element(f"#{ids.ANALYSIS_HEADER}").text
+    assert dash_duo.driver.current_url.endswith(f"/analysis/{result.analysis_id}")
     assert len(dash_duo.find_elements(f"#{ids.ANALYSIS_WAVEFORM} .scatterlayer .trace")) == 3
-    assert dash_duo.find_element(f"#{ids.CONFIDENCE_VALUE}").text == f"{result['confidence_value']:.1%}"
-    assert dash_duo.find_element(f"#{ids.IMPACT_SEVERITY}").text == result["severity"].upper()
+    assert dash_duo.find_element(f"#{ids.CONFIDENCE_VALUE}").text == f"{result.confidence:.1%}"
+    assert dash_duo.find_element(f"#{ids.IMPACT_SEVERITY}").text == result.severity.upper()
     assert "7.5 kW" in dash_duo.find_element(f"#{ids.ANALYSIS_HEADER}").text
-    # an unknown id says so instead of failing
+    assert dash_duo.get_logs() == []
+    # an unknown id answers HTTP 404 (the only console entry) with a page that says so
     dash_duo.driver.get(f"{dash_duo.server_url}/analysis/99999")
     dash_duo.wait_for_element(f"#{ids.ANALYSIS_NOT_FOUND}", timeout=TIMEOUT)
+    assert [(entry["source"], "404" in entry["message"] and "/analysis/99999" in entry["message"])
+            for entry in dash_duo.get_logs()] == [("network", True)]
+    # so does a path without a page, with links back instead of Dash's bare "404"
+    dash_duo.driver.get(f"{dash_duo.server_url}/no-such-page")
+    dash_duo.wait_for_element(f"#{ids.NOT_FOUND_PAGE} a", timeout=TIMEOUT)
+    assert [(entry["source"], "404" in entry["message"]) for entry in dash_duo.get_logs()] == [("network", True)]
+    _click(dash_duo, f"#{ids.NOT_FOUND_PAGE} a")
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
     assert dash_duo.get_logs() == []
 
 
@@ -219,11 +228,38 @@ def test_dash008_missing_model_shows_a_banner(dash_duo, tmp_path):
     banner = dash_duo.wait_for_element(f"#{ids.ANALYZE_MODEL_BANNER} .{ids.MODEL_STATUS_BANNER_CLASS}",
                                        timeout=TIMEOUT)
     assert "Model unavailable" in banner.text
-    _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}model")
+    _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}model_card")
     dash_duo.wait_for_element(f"#{ids.MODEL_BANNER} .{ids.MODEL_STATUS_BANNER_CLASS}", timeout=TIMEOUT)
     _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}analyze")
     dash_duo.wait_for_element(f"#{ids.ANALYZE_BUTTON}", timeout=TIMEOUT)
     _tab(dash_duo, "Simulate")
     _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
     dash_duo.wait_for_contains_text(f"#{ids.ANALYZE_ALERT}", "Model unavailable", timeout=TIMEOUT)
+    assert dash_duo.get_logs() == []
+
+
+def test_dash009_a_new_transfer_clears_the_old_result_and_kw_says_its_limit(dash_duo, settings):
+    """After an analysis, another receiver must not leave the old verdict beside a new graph."""
+    from selenium.webdriver.support.ui import Select
+
+    app = create_app(settings=settings)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
+    _wait_analysis_done(dash_duo, rows=1)
+    Select(dash_duo.find_element(f"#{ids.RECEIVER}")).select_by_value("ev-hub")
+    dash_duo.wait_for_contains_text(f"#{ids.MICROGRID_CAPTION}", "no event analysed yet", timeout=TIMEOUT)
+    assert "EV" in dash_duo.find_element(f"#{ids.MICROGRID_CAPTION}").text
+    assert dash_duo.find_elements(f"#{ids.CONFIDENCE_VALUE}") == []
+    assert dash_duo.find_elements(f"#{ids.IMPACT_SEVERITY}") == []
+    assert dash_duo.find_elements(f"#{ids.WAVEFORM} .scatterlayer .trace") == []
+    assert dash_duo.find_elements(f"#{ids.RESULT_PERMALINK}") == []
+    assert len(dash_duo.find_elements(f"#{ids.LATEST_TABLE} tbody tr")) == 1  # the history keeps the analysis
+    # a power above the limit is refused with the limit itself
+    kw = dash_duo.find_element(f"#{ids.TRANSFER_KW}")
+    kw.clear()
+    kw.send_keys("5000")
+    _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
+    dash_duo.wait_for_contains_text(f"#{ids.ANALYZE_ALERT}", "500", timeout=TIMEOUT)
+    assert "at most 500" in dash_duo.find_element(f"#{ids.ANALYZE_ALERT}").text
     assert dash_duo.get_logs() == []
