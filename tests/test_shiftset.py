@@ -282,6 +282,16 @@ def test_ct_saturation_always_saturates(transients_set):
     assert all(p["saturated"] and p["max_flux_over_knee"] > 1.0 for p in params)
     # the differential (error) current of a saturating CT is large: well above rated current
     assert np.median(np.abs(x).max(axis=(1, 2))) > 2.0
+    # before the external fault the CT carries load unsaturated: only the standing current and the
+    # recorder's noise and quantisation show
+    checked = 0
+    for i, p in enumerate(params):
+        k = int(p["t_inception_ms"] * SAMPLE_RATE_HZ / 1e3) - 3
+        if k > 30:
+            lsb = 2 * p["adc_full_scale_kA"] / 2 ** p["adc_bits"]
+            assert np.abs(x[i][:, :k]).max() < 1.1 * p["standing_peak_kA"] + 5 * p["noise_kA"] + lsb + 0.01, p
+            checked += 1
+    assert checked >= 20
 
 
 def test_ct_model_is_linear_below_the_knee():

@@ -216,23 +216,33 @@ def external_fault_ct_saturation(rng: np.random.Generator, n: int, omega: np.nda
                               - np.cos(w * t0[:, None, None] + phi[..., None]) * np.exp(-dt / tau[:, None, None])) * on
     i_p = fault + load[:, None, None] * np.cos(w * t + delta[:, None, None] + PHASE_SHIFT[None, :, None] - 0.3)
     # CT: knee flux a fraction of the symmetrical flux demand of the largest faulted current, so the
-    # CT saturates even without offset or remanence ("always saturating")
+    # CT saturates even without offset or remanence ("always saturating"), but at least twice the
+    # load's, so it does not saturate on load. Unsaturated, the magnetising branch's time constant
+    # (knee flux / knee current, burden resistance 1) is seconds, so remanence leaves a negligible
+    # exciting current; saturated, 0.3-3 ms (an air-core secondary)
     ip_max = amp.max(axis=1)
     u = log_uniform(rng, 0.1, 0.7, n)
-    lam_k = (u * ip_max / omega)[:, None] * np.ones((1, 3))
-    i_k = (log_uniform(rng, 0.0005, 0.005, n) * ip_max)[:, None] * np.ones((1, 3))
-    l2 = (lam_k / i_k) * log_uniform(rng, 0.0005, 0.005, n)[:, None]
-    lam_r = rng.uniform(-0.8, 0.8, size=(n, 3)) * lam_k
-    err, peak = ct_error_current(i_p.reshape(n * 3, -1), lam_k.ravel(), i_k.ravel(), l2.ravel(), lam_r.ravel())
+    lam_k = (np.maximum(u * ip_max, 2.0 * load) / omega)[:, None] * np.ones((1, 3))
+    i_k = (log_uniform(rng, 1e-5, 1e-4, n) * ip_max)[:, None] * np.ones((1, 3))
+    l2 = log_uniform(rng, 3e-4, 3e-3, n)[:, None] * np.ones((1, 3))
+    # remanence up to 80 % of what load flux leaves below the knee (a remanence that load current
+    # would push past the knee would have been walked down by it long before the fault)
+    lam_load = (load / omega)[:, None]
+    lam_r = rng.uniform(-0.8, 0.8, size=(n, 3)) * (lam_k - lam_load)
+    # the CT starts in its steady state on load: the flux follows the integral of the load current
+    # around the remanent level (lam' = i_p with the burden resistance normalised to 1)
+    lam_steady = lam_load * np.sin(delta[:, None] + PHASE_SHIFT[None, :] - 0.3)
+    err, peak = ct_error_current(i_p.reshape(n * 3, -1), lam_k.ravel(), i_k.ravel(), l2.ravel(),
+                                 (lam_r + lam_steady).ravel())
     err = err.reshape(n, 3, -1)
     peak = peak.reshape(n, 3)
     # the other side's CTs: most often linear, sometimes a milder saturation of their own
     both = rng.uniform(size=n) < 0.25
     if both.any():
         u2 = u * log_uniform(rng, 1.5, 4.0, n)
-        lam_k2 = (u2 * ip_max / omega)[:, None] * np.ones((1, 3))
-        err2, _ = ct_error_current(i_p.reshape(n * 3, -1), lam_k2.ravel(), i_k.ravel(), l2.ravel() * (lam_k2 / lam_k).ravel(),
-                                   rng.uniform(-0.5, 0.5, size=n * 3) * lam_k2.ravel())
+        lam_k2 = (np.maximum(u2 * ip_max, 2.0 * load) / omega)[:, None] * np.ones((1, 3))
+        err2, _ = ct_error_current(i_p.reshape(n * 3, -1), lam_k2.ravel(), i_k.ravel(), l2.ravel(),
+                                   (rng.uniform(-0.5, 0.5, size=(n, 3)) * (lam_k2 - lam_load) + lam_steady).ravel())
         err = np.where(both[:, None, None], err - err2.reshape(n, 3, -1), err)
     params = [
         {"external_fault_type": str(kind[i]), "through_fault_peak_kA": float(ip_max[i]),
