@@ -53,7 +53,7 @@ TEXT_SUFFIXES = (".txt", ".csv", ".tsv", ".dat")
 WINDOW_SUFFIXES = (".npy", *TEXT_SUFFIXES, *COMTRADE_SUFFIXES)
 #: folders that are never data: macOS zip resource forks, version control, caches
 _IGNORED_FOLDERS = {"__macosx", "__pycache__"}
-_SEPARATORS = re.compile(r"[\s_\-]+")
+_SEPARATORS = re.compile(r"[^a-z0-9&]+")  # after lower-casing: spaces, '_', '-', brackets, dots...
 _CLASS = re.compile(r"^(?:(?P<prefix>.*?)\s?)?(?P<word>class\s?)?(?P<cls>\d{1,2}|tt|ww)$")
 _EXCITING = {"exciting", "excitation", "exciter"}
 _PAR = {"par", "ispar", "pst", "pars", "regulator", "regulators", "phase", "angle"}

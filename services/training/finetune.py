@@ -90,6 +90,7 @@ class FinetuneConfig:
     rehearsal: int = 10  # simulated windows per label the records lack (0: none)
     rehearsal_weight: float = 0.25  # their total share of the loss, at most
     detector_simulated: int = 12  # simulated windows per label added to the unknown detector's refit
+    max_per_label: int | None = None  # use at most this many records per label (a random subset), for speed
     unit: str | None = None
     rated_current_a: float | None = None
     threads: int | None = None
@@ -168,8 +169,8 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print, command
     started = time.perf_counter()
     if not 0.0 < config.holdout < 1.0:
         raise ValueError(f"--holdout must be between 0 and 1 (a share of each label's records), got {config.holdout:g}")
-    if config.epochs < 1 or config.batch_size < 1:
-        raise ValueError("--epochs and --batch-size must be at least 1")
+    if config.epochs < 1 or config.batch_size < 1 or (config.max_per_label is not None and config.max_per_label < 2):
+        raise ValueError("--epochs and --batch-size must be at least 1, --max-per-label at least 2")
     source = resolve_artifacts_dir(config.artifacts)
     out = Path(config.out).expanduser().resolve()
     if out == source:
@@ -192,6 +193,12 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print, command
     if not usable.all():
         log(f"{int((~usable).sum())} record(s) carry labels the model does not know; left out")
     X_all, y_all = tree.X[usable], tree.y[usable]
+    if config.max_per_label is not None:
+        rng = np.random.default_rng(config.seed + 5)
+        chosen = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y_all == label))[:config.max_per_label]
+                                         for label in np.unique(y_all)]))
+        log(f"using {len(chosen)} of {len(y_all)} records (at most {config.max_per_label} per label)")
+        X_all, y_all = X_all[chosen], y_all[chosen]
     adapt, held = stratified_split(y_all, config.holdout, config.seed)
     if len(held) == 0:
         raise ValueError("too few records to hold any out: each label needs at least 2 records for a before/after")
@@ -292,6 +299,7 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print, command
                     "labels": int(len(np.unique(y_all))), "adapt": int(len(y_adapt)),
                     "head_training": int(len(fit_part)), "calibration": int(len(calibration_part)),
                     "held_out": int(len(y_held)), "rehearsal_simulated": rehearsed,
+                    "max_per_label": config.max_per_label,
                     "units": tree.units.get("summary")},
         "holdout": config.holdout,
         "seed": config.seed,
@@ -427,6 +435,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="simulated windows per label the records lack (0: none)")
     parser.add_argument("--detector-simulated", type=int, default=defaults.detector_simulated,
                         help="simulated windows per label added to the unknown detector's refit (0: records only)")
+    parser.add_argument("--max-per-label", type=int, default=None,
+                        help="use at most this many records per label (a random subset; faster on the full data set)")
     parser.add_argument("--unit", default=None, choices=UNITS, help="units of the files (default window: kA on the "
                                                                     "data set's 500 MVA, 230 kV system)")
     parser.add_argument("--rated-current", type=float, default=None, metavar="A",
@@ -444,7 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = FinetuneConfig(data=args.data, out=args.out, artifacts=args.artifacts, holdout=args.holdout,
                             seed=args.seed, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                             anchor=args.anchor, rehearsal=args.rehearsal,
-                            detector_simulated=args.detector_simulated, unit=args.unit,
+                            detector_simulated=args.detector_simulated, max_per_label=args.max_per_label,
+                            unit=args.unit,
                             rated_current_a=args.rated_current, threads=args.threads, force=args.force,
                             progress=args.progress)
     try:
