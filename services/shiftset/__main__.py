@@ -19,7 +19,10 @@ from services.shiftset import VIEWS, generate_independent_transients, generate_s
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m services.shiftset", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m services.shiftset",
+        description="Write labelled shift-set windows (kA, 500 MVA / 230 kV base) to an .npz: an "
+                    "independent generator for evaluation only, never for training.")
     ap.add_argument("--per-class", type=int, default=100, help="windows per label (default 100)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ap.add_argument("--out", type=Path, required=True, help="output .npz file")
