@@ -189,3 +189,56 @@ def simple_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *,
     if component_id:
         table.id = component_id
     return scroll_region(table, label or ", ".join(str(h) for h in headers[:3]))
+
+
+#: the three test sets of model_card.json["levels_report"], in the order the Model page shows them
+LEVELS_REPORT_SETS: tuple[tuple[str, str], ...] = (
+    ("simulator", "our simulator"), ("shift", "shift set"), ("independent_transients", "independent transients"))
+#: the figures of each set (fractions 0-1 unless marked count); rows that no set has are left out
+LEVELS_REPORT_ROWS: tuple[tuple[str, str, bool], ...] = (
+    ("category_accuracy", "Category (fault / transient)", False),
+    ("phases_accuracy", "Faulted phases and fault kind", False),
+    ("transient_kind_accuracy", "Which transient", False),
+    ("kind_accuracy", "Kind", False),  # cards written before phases and transient kind were scored apart
+    ("equipment_accuracy", "Equipment (faulted unit)", False),
+    ("exact_accuracy", "Exact label", False),
+    ("confidently_wrong_equipment", "Confidently wrong unit", False),
+    ("confidently_wrong_label", "Confidently wrong label", False),
+    ("unknown_rate", "Marked unfamiliar", False),
+    ("equipment_uncertain_rate", "Unit reported uncertain", False),
+    ("windows", "Windows", True),
+    ("seed", "Seed", True),
+)
+
+
+def _report_cell(value: object, count: bool) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,}" if count else f"{float(value):.1%}"
+
+
+def levels_report_table(report: Mapping | None) -> html.Div | None:
+    """model_card.json["levels_report"] as one table, the three test sets side by side (our simulator,
+    shift set, independent transients), then its notes (what the model cannot know).
+
+    `report` is {"simulator": R, "shift": R, "independent_transients": R, "notes": [str]} with R the
+    per-level figures (services.training.levels_report); a figure a set cannot have (equipment on a
+    transients-only set) is None and shows "n/a". None for a card without a report: nothing is drawn.
+    """
+    if not isinstance(report, Mapping):
+        return None
+    sets = report.get("sets") if isinstance(report.get("sets"), Mapping) else report  # or services.model_card's view
+    columns = [(key, title) for key, title in LEVELS_REPORT_SETS if isinstance(sets.get(key), Mapping)]
+    if not columns:
+        return None
+    rows = [(title, *(_report_cell(sets[key].get(field), count) for key, _ in columns))
+            for field, title, count in LEVELS_REPORT_ROWS if any(field in sets[key] for key, _ in columns)]
+    notes = [str(note) for note in report.get("notes") or [] if note]
+    return html.Div([
+        simple_table(("", *(title for _, title in columns)), rows, component_id=ids.MODEL_LEVELS_REPORT,
+                     label="The answer level by level on three test sets"),
+        html.H3("What the model cannot know", className="h6 small text-muted mt-3 mb-1") if notes else None,
+        html.Ul([html.Li(note) for note in notes], className="small mb-0") if notes else None,
+    ])

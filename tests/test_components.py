@@ -8,10 +8,13 @@ import pytest
 from components import ids
 from components.cards import (
     confidence_body,
+    dom_id,
+    event_tabs,
     grouped_sample_options,
     headline_body,
     impact_body,
     label_options,
+    levels_block,
     model_banner,
     sim_param_inputs,
 )
@@ -282,3 +285,59 @@ def test_model_banner_only_when_the_model_is_not_loaded():
     banner = model_banner({"loaded": False, "message": "model unavailable: best_model.pth is missing"})
     assert "best_model.pth is missing" in _text(banner)
     assert _text(banner).count("navailable") == 1
+
+
+LEVELS_UNCERTAIN = {
+    "category": {"value": "internal_fault", "probability": 0.97},
+    "kind": {"value": "AG", "phases": "A-G", "probability": 0.93},
+    "equipment": {"value": "ispar_exciting", "probability": 0.48, "uncertain": True,
+                  "candidates": [["ispar_exciting", 0.48], ["power_transformer", 0.41], ["ispar_series", 0.08]]},
+}
+
+
+def test_levels_block_shows_three_rows_and_the_candidate_units_when_uncertain():
+    block = levels_block(LEVELS_UNCERTAIN)
+    assert block.id == ids.RESULT_LEVELS
+    rows = [_text(row) for row in block.children]
+    assert len(rows) == 3
+    assert "Category" in rows[0] and "Internal fault" in rows[0] and "97%" in rows[0]
+    assert "phases A-G (AG)" in rows[1] and "93%" in rows[1]
+    assert "unit uncertain" in rows[2]
+    assert "ISPAR exciting unit 48%, power transformer 41%, ISPAR series unit 8%" in rows[2]
+    certain = {**LEVELS_UNCERTAIN, "equipment": {"value": "power_transformer", "probability": 0.96, "uncertain": False,
+                                                 "candidates": [["power_transformer", 0.96]]}}
+    equipment_row = _text(levels_block(certain).children[2])
+    assert "power transformer" in equipment_row and "96%" in equipment_row and "uncertain" not in equipment_row
+    transient = {"category": {"value": "transient", "probability": 0.99},
+                 "kind": {"value": "magnetising_inrush", "phases": None, "probability": 0.95},
+                 "equipment": {"value": "none", "probability": 0.99, "uncertain": False, "candidates": []}}
+    assert "magnetising inrush" in _text(levels_block(transient).children[1])
+    assert levels_block(None) is None and levels_block({}) is None
+
+
+def test_headline_is_the_main_line_of_the_verdict_with_the_levels_below():
+    prediction = {**PREDICTION, "headline": "Internal fault, phases A-G, unit uncertain: ISPAR exciting unit 48 %",
+                  "levels": LEVELS_UNCERTAIN}
+    body = headline_body(prediction, {"severity": "critical", "event_type": "Internal fault"})
+    main_line = _text(body[0])
+    assert "CRITICAL" in main_line and prediction["headline"] in main_line
+    assert _by_id(body, ids.RESULT_LEVELS)
+    old = headline_body(PREDICTION, {"severity": "info", "event_type": "Magnetising inrush"})  # no levels stored
+    assert "Magnetising inrush" in _text(old[0]) and not _by_id(old, ids.RESULT_LEVELS)
+
+
+def test_event_tabs_are_a_tablist_of_buttons_with_one_panel_each():
+    tabs = event_tabs([(ids.SOURCE_SAMPLE, "Sample", ["a"]), (ids.SOURCE_UPLOAD, "Upload", ["b"])], ids.SOURCE_UPLOAD)
+    store, tablist, panels = tabs.children
+    assert store.id == ids.EVENT_SOURCE and store.data == ids.SOURCE_UPLOAD
+    assert tablist.role == "tablist" and [b.role for b in tablist.children] == ["tab", "tab"]
+    assert [b.id for b in tablist.children] == [ids.SOURCE_SAMPLE, ids.SOURCE_UPLOAD]
+    assert [getattr(b, "aria-selected") for b in tablist.children] == ["false", "true"]
+    assert [p.hidden for p in panels.children] == [True, False]
+    assert [getattr(p, "aria-labelledby") for p in panels.children] == [ids.SOURCE_SAMPLE, ids.SOURCE_UPLOAD]
+    assert [getattr(b, "aria-controls") for b in tablist.children] == [p.id for p in panels.children]
+
+
+def test_dom_id_writes_pattern_ids_as_the_dash_renderer_does():
+    assert dom_id({"type": ids.SIM_PARAM_TYPE, "name": "mode"}) == '{"name":"mode","type":"analyze-sim-param"}'
+    assert dom_id("plain") == "plain"

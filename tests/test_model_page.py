@@ -187,3 +187,48 @@ def test_model_page_shows_the_robustness_table_or_how_to_get_it(tmp_path, with_f
     else:
         assert table is None
         assert "No robustness figures" in text_of(page) and "--update-card" in text_of(page)
+
+
+# --- levels report -----------------------------------------------------------------------------
+
+def _levels_set(windows: int, equipment: float | None, phases: float | None, transient: float | None) -> dict:
+    return {"windows": windows, "seed": 99, "source": "test", "category_accuracy": 0.995, "phases_accuracy": phases,
+            "transient_kind_accuracy": transient, "equipment_accuracy": equipment, "exact_accuracy": 0.61,
+            "confidently_wrong_equipment": 0.02 if equipment is not None else None, "confidently_wrong_label": 0.031,
+            "unknown_rate": 0.004, "equipment_uncertain_rate": 0.35 if equipment is not None else None}
+
+
+LEVELS_REPORT = {"simulator": _levels_set(4500, 0.72, 0.998, 0.999), "shift": _levels_set(1350, 0.55, 0.93, 0.9),
+                 "independent_transients": _levels_set(600, None, None, 0.87),
+                 "notes": ["Which currents each unit's relay compares is not publicly documented."]}
+
+
+def test_levels_report_table_puts_the_three_sets_side_by_side_with_the_notes():
+    from components.tables import levels_report_table
+
+    block = levels_report_table(LEVELS_REPORT)
+    table = find_by_id(block, ids.MODEL_LEVELS_REPORT)
+    header = [text_of(cell) for cell in table.children[0].children.children]
+    assert header == ["", "our simulator", "shift set", "independent transients"]
+    rows = {text_of(row.children[0]): [text_of(cell) for cell in row.children[1:]] for row in table.children[1].children}
+    assert rows["Equipment (faulted unit)"] == ["72.0%", "55.0%", "n/a"]  # none on a transients-only set
+    assert rows["Faulted phases and fault kind"] == ["99.8%", "93.0%", "n/a"]
+    assert rows["Which transient"] == ["99.9%", "90.0%", "87.0%"]
+    assert rows["Windows"] == ["4,500", "1,350", "600"]
+    assert "Kind" not in rows  # only an older card has the single kind figure
+    assert "not publicly documented" in text_of(block)
+    assert levels_report_table(None) is None and levels_report_table({"notes": ["x"]}) is None
+
+
+@pytest.mark.parametrize("with_report", [False, True])
+def test_model_page_shows_the_levels_report_only_when_the_card_has_one(tmp_path, with_report):
+    card = _old_card()
+    if with_report:
+        card["levels_report"] = LEVELS_REPORT
+    page = _model_page(tmp_path, card)
+    table = find_by_id(page, ids.MODEL_LEVELS_REPORT)
+    if with_report:
+        assert "independent transients" in text_of(table) and "55.0%" in text_of(table)
+        assert "The answer level by level" in text_of(page)
+    else:
+        assert table is None and "The answer level by level" not in text_of(page)
