@@ -647,7 +647,11 @@ class AnalysisContext:
         return get_model(self.artifacts_dir)
 
     def model_status(self) -> ModelStatus:
-        return model_status(self.artifacts_dir)
+        """The model's status for people (banner, Model page, /api/health): the server's folder is
+        not named, the setting that chooses it is."""
+        status = model_status(self.artifacts_dir)
+        message = status.message.replace(str(self.artifacts_dir), "GEM_ARTIFACTS_DIR")
+        return dataclasses.replace(status, message=message, artifacts_dir=None)
 
     def samples(self) -> list[dict[str, Any]]:
         return list_samples(self.artifacts_dir)

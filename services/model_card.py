@@ -107,6 +107,22 @@ def _robustness(card: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     }
 
 
+#: the test sets of `levels_report` (the lead's model card contract), in the order they are shown
+LEVEL_SETS = ("simulator", "shift", "independent_transients")
+
+
+def _levels_report(card: Mapping[str, Any]) -> dict[str, Any]:
+    """`levels_report`: {"sets": {source: {figure: value}}, "notes": [str]}; empty when absent."""
+    report = card.get("levels_report")
+    if not isinstance(report, Mapping):
+        return {"sets": {}, "notes": []}
+    sets = {name: {key: value for key, value in report[name].items()
+                   if isinstance(value, int | float | str) and not isinstance(value, bool) or value is None}
+            for name in LEVEL_SETS if isinstance(report.get(name), Mapping)}
+    notes = [str(note) for note in report.get("notes") or [] if note]
+    return {"sets": sets, "notes": notes}
+
+
 def _is_reliability(value: Any) -> bool:
     """True for `calibration_report`'s structure: edges, and equal-length bin lists per curve."""
     edges = value.get("edges") if isinstance(value, Mapping) else None
@@ -164,6 +180,7 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
     unknown = card.get("unknown_detection") if isinstance(card.get("unknown_detection"), Mapping) else {}
     return {
         "robustness": _robustness(card),
+        "levels_report": _levels_report(card),
         "history": history,
         "unknown": {k: v for k, v in unknown.items() if isinstance(v, int | float | str) and not isinstance(v, bool)},
         "training_details": training_details,

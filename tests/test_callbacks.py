@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from components import ids
 from services.analysis import EXTENSION_KEY, parse_analysis_id
 from services.labels import LABELS, label_parts
 from services.model_card import card_view, safe_card_view
+from tests.layout import find_by_id
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("GEM_ARTIFACTS_DIR") or ROOT / "artifacts")
@@ -400,3 +402,40 @@ def test_samples_are_grouped_by_equipment_and_category():
     assert groups["Other recordings"] == ["mystery.npy"]
     assert display[f"s_{LABELS[26]}.npy"] == "AG fault \u00b7 s"
     assert default_sample(samples) == f"s_{LABELS[26]}.npy"
+
+
+def test_model_page_shows_ece_as_a_percentage_the_levels_and_no_server_path(tmp_path):
+    from app.pages import model_card as model_page
+
+    folder = tmp_path / "card-only"
+    folder.mkdir()
+    figures = {"windows": 4500, "seed": 11, "source": "simulator", "category_accuracy": 0.999, "kind_accuracy": 0.98,
+               "equipment_accuracy": 0.61, "exact_accuracy": 0.6, "confidently_wrong_equipment": 0.02,
+               "confidently_wrong_label": 0.01, "unknown_rate": 0.003, "equipment_uncertain_rate": 0.35}
+    card = {"test": {"accuracy": 0.99, "ece_after_calibration": 0.0005303, "windows": 900},
+            "levels_report": {"simulator": figures, "shift": {**figures, "equipment_accuracy": None},
+                              "independent_transients": figures, "notes": ["which ISPAR unit is not knowable"]}}
+    (folder / "model_card.json").write_text(json.dumps(card))
+    app = _app(tmp_path, folder)
+    with app.server.test_request_context("/model"):
+        page = model_page.layout()
+    text = str(page)
+    assert "0.05%" in text and "0.0005303" not in text  # ECE 0.0005303 shown as a percentage
+    assert str(folder) not in text and str(tmp_path) not in text  # no server paths
+    levels = str(find_by_id(page, ids.MODEL_LEVELS_REPORT))
+    assert "61.0%" in levels and "n/a" in levels and "4,500" in levels
+    assert "which ISPAR unit is not knowable" in text
+
+
+def test_impact_text_names_the_equipment_instead_of_raw_ids():
+    from components.analysis_panels import named, named_impact
+    from services.grid import display_names
+
+    names = display_names()
+    text = named("prosumer-b -> ev-hub disrupted: cb-feeder-1 opens (ev-hub-2 stays)", names)
+    assert text.startswith(f"{names['prosumer-b']} -> {names['ev-hub']} disrupted: {names['cb-feeder-1']} opens")
+    assert "ev-hub-2" in text  # only whole ids are replaced
+    shown = named_impact({"summary": "trip of cb-feeder-1", "actions": ["inspect power-transformer"],
+                          "p2p_disruption_message": "prosumer-a cannot reach consumer-home"}, names)
+    assert "cb-feeder-1" not in shown["summary"] and names["power-transformer"] in shown["actions"][0]
+    assert names["consumer-home"] in shown["p2p_disruption_message"]
