@@ -17,7 +17,7 @@ from components.figures import (
     reliability_figure,
     training_curve_figure,
 )
-from components.tables import key_value_table, simple_table
+from components.tables import key_value_table, levels_report_table, simple_table
 from services.model_card import load_card, safe_card_view
 
 PAGE = {"path": "/model", "name": "Model", "title": "Model - Grid Event Monitor", "order": 2}
@@ -167,6 +167,8 @@ def layout(**_query) -> html.Div:
                 ],
                 className="g-3 mb-3",
             ),
+            dbc.Card([section_title("The answer level by level"), levels], body=True, className="shadow-sm mb-3")
+            if (levels := levels_report_table(view["levels_report"])) is not None else None,
             dbc.Card([section_title("Robustness to real-recording departures"), *_robustness_view(view)],
                      body=True, className="shadow-sm mb-3"),
             dbc.Card(
