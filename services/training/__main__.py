@@ -3,7 +3,9 @@
 Default: simulate 400 windows per label (seed 20261124), train 30 epochs on the CPU (about 13 minutes
 on 2 idle cores; on a busier machine the schedule is shortened to end within --time-limit-min),
 calibrate, evaluate on a fresh test seed, write into artifacts/.
-`--data DIR` trains on a labelled folder instead (one sub-folder per label, .npy or CSV files).
+`--data DIR` trains on labelled records instead: the public data set's folder tree as downloaded
+(folders per unit and class, text files of time, Ia, Ib, Ic) or one sub-folder per label (.npy, CSV
+or COMTRADE); unreadable files are listed and skipped (services.dataset).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     defaults = TrainingConfig()
     parser = argparse.ArgumentParser(prog="python -m services.training", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("artifacts"), help="output folder (default: artifacts/)")
-    parser.add_argument("--data", type=Path, default=None, help="labelled folder to train on instead of simulating")
+    parser.add_argument("--data", type=Path, default=None, help="labelled folder tree to train on instead of simulating (the public data set as downloaded, or a folder per label)")
     parser.add_argument("--per-class", type=int, default=defaults.per_class, help="simulated training windows per label")
     parser.add_argument("--validation-per-class", type=int, default=defaults.validation_per_class)
     parser.add_argument("--test-per-class", type=int, default=defaults.test_per_class)
