@@ -343,7 +343,8 @@ class Analysis:
             "category": parts.category, "equipment": parts.equipment, "kind": parts.kind,
             "unknown": self.unknown, "unknown_reason": self.unknown_reason, "true_label": self.true_label,
             "severity": self.severity, "transfer_status": self.transfer_status,
-            "impact_summary": self.impact_summary, "impact": self.impact,
+            "impact_summary": self.impact_summary, "headline": self.headline,
+            "equipment_uncertain": self.equipment_uncertain, "impact": self.impact,
             "model_fingerprint": self.model_fingerprint, "recording": self.recording,
             "waveform": np.asarray(self.waveform, dtype=np.float32),
         }
@@ -366,6 +367,7 @@ class Analysis:
             "created_at", "source", "sample_name", "sender", "receiver", "transfer_kw", "label", "label_id",
             "confidence", "unknown_reason", "true_label", "impact", "model_fingerprint", "recording", "waveform")}
         columns["unknown"] = bool(record.get("unknown"))
+        columns["headline"] = record.get("headline") or rest.get("headline") or ""
         columns["impact"] = dict(columns["impact"] or {})
         description = description or {}
         return cls.from_json({**rest, **columns, "analysis_id": record.get("id"),

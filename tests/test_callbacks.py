@@ -439,3 +439,13 @@ def test_impact_text_names_the_equipment_instead_of_raw_ids():
                           "p2p_disruption_message": "prosumer-a cannot reach consumer-home"}, names)
     assert "cb-feeder-1" not in shown["summary"] and names["power-transformer"] in shown["actions"][0]
     assert names["consumer-home"] in shown["p2p_disruption_message"]
+
+
+def test_history_rows_carry_the_headline_and_the_uncertain_unit(context):
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context), **PEERS)
+    shown = analyze_page_update(request, context)["result"]
+    row = history_rows({"startRow": 0, "endRow": 5}, context.store, analysis_href)[0]["rowData"][0]
+    assert row["headline"] == shown["headline"] and row["headline"]
+    assert row["equipment_uncertain"] is bool(shown["levels"].get("equipment", {}).get("uncertain", False))
+    stored = context.store.get(shown["analysis_id"])
+    assert stored["headline"] == shown["headline"] and "headline" not in (stored["prediction"] or {})

@@ -80,6 +80,9 @@ def build_table(metadata: MetaData, prefix: str = "") -> Table:
         Column("severity", String(16)),
         Column("transfer_status", String(32)),
         Column("impact_summary", Text),
+        #: the verdict in one line, and whether the faulted unit is uncertain (NULL in older rows)
+        Column("headline", Text),
+        Column("equipment_uncertain", Boolean),
         Column("impact", JSON),
         #: the model's answer beyond the label (top-5, marginals, explanation spans, inception)
         Column("prediction", JSON),

@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 LIST_COLUMNS: tuple[str, ...] = (
     "id", "created_at", "source", "sample_name", "sender", "receiver", "transfer_kw", "label",
     "label_id", "confidence", "category", "equipment", "kind", "unknown", "unknown_reason",
-    "true_label", "severity", "transfer_status", "impact_summary", "model_fingerprint",
+    "true_label", "severity", "transfer_status", "impact_summary", "headline", "equipment_uncertain",
+    "model_fingerprint",
 )
 SORTABLE_COLUMNS: frozenset[str] = frozenset(LIST_COLUMNS)
 REQUIRED_FIELDS: tuple[str, ...] = (
