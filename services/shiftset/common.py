@@ -156,6 +156,45 @@ def standing_current(rng: np.random.Generator, n: int, omega: np.ndarray, views:
 
 
 # --------------------------------------------------------------------------------------------
+# current transformer
+# --------------------------------------------------------------------------------------------
+# A CT with a resistive burden in the manner of the IEEE PSRC "CT saturation calculator" (G. Swift,
+# companion of IEEE C37.110-2007): the burden voltage drives the core flux, lam' = R_b (i_p/N -
+# i_e(lam)); here with a two-slope excitation curve and the burden resistance normalised to 1.
+def _two_slope_current(lam, lam_k, i_k, l2):
+    """Exciting current of a two-slope curve: lam / (lam_k / i_k) below the knee, steep above."""
+    a = np.abs(lam)
+    return np.where(a <= lam_k, lam * (i_k / lam_k), np.sign(lam) * (i_k + (a - lam_k) / l2))
+
+
+def ct_error_current(i_p: np.ndarray, lam_k, i_k, l2, lam_r, substeps: int = 4):
+    """Exciting (error) current of a CT with resistive burden for primary current i_p (m, N), in the
+    primary's units with the burden resistance normalised to 1: lam' = i_p - i_e(lam). Backward
+    Euler on the two-slope curve is solved exactly (the curve is monotonic: try the linear branch,
+    else the saturated branch of the same sign). Returns (i_e (m,N), max |lam|/lam_k (m,))."""
+    m, n_s = i_p.shape
+    h = TS / substeps
+    l1 = lam_k / i_k
+    lam = lam_r.copy()
+    out = np.empty_like(i_p)
+    peak = np.abs(lam) / lam_k
+    prev = i_p[:, 0]
+    for k in range(n_s):
+        cur = i_p[:, k]
+        for s in range(substeps):
+            ip = prev + (cur - prev) * (s + 1) / substeps
+            c = lam + h * ip
+            lin = c / (1.0 + h / l1)
+            sgn = np.sign(lin)
+            sat = (c - h * sgn * (i_k - lam_k / l2)) / (1.0 + h / l2)
+            lam = np.where(np.abs(lin) <= lam_k, lin, sat)
+        prev = cur
+        out[:, k] = _two_slope_current(lam, lam_k, i_k, l2)
+        peak = np.maximum(peak, np.abs(lam) / lam_k)
+    return out, peak
+
+
+# --------------------------------------------------------------------------------------------
 # measurement chain
 # --------------------------------------------------------------------------------------------
 def _fractional_resample(x: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -43,9 +43,11 @@ import numpy as np
 from services.labels import LABELS, label_parts
 from services.shiftset.common import (
     I_RATED_KA,
+    I_RATED_PEAK_KA,
     PHASE_SHIFT,
     T,
     apply_view,
+    ct_error_current,
     draw_views,
     log_uniform,
     measurement_chain,
@@ -316,6 +318,26 @@ def fault_windows(label_id: int, n: int, rng: np.random.Generator, views: tuple[
     zone = _time_domain(amp, phi, tau, omega, t0, t_clear, loop_grounded)
     ring, ring_f = _ringing(rng, n, amp, t0, t_clear, loop_grounded)
     zone = zone + ring
+    # 15 % of the windows: the CT on the infeed side saturates on the fault current, as a severe
+    # internal fault with DC offset can drive it (C37.110; C37.91 on harmonics in internal-fault
+    # currents). The relay then sees the fault current less that CT's exciting current. The knee is
+    # 0.3-1.5 of the fault's symmetrical flux demand but at least 20 times rated current's (a C-class
+    # relaying CT delivers 20 x rated current into its standard burden within 10 % error, IEEE
+    # C57.13 / C37.110), so only strong faults whose DC offset decays slowly saturate it.
+    ct_on = (rng.uniform(size=n) < 0.15) & (t0 >= 0.0)
+    u_ct = log_uniform(rng, 0.3, 1.5, n)
+    i_k_ct = log_uniform(rng, 1e-5, 1e-4, n)
+    l2_ct = log_uniform(rng, 3e-4, 3e-3, n)
+    rem_ct = rng.uniform(-0.5, 0.5, size=(n, 3))
+    ct_peak = np.zeros(n)
+    if ct_on.any():
+        rows = np.flatnonzero(ct_on)
+        a_max = np.maximum(amp[rows].max(axis=1), 1e-6)
+        lam_k = np.repeat(np.maximum(u_ct[rows] * a_max, 20.0 * I_RATED_PEAK_KA) / omega[rows], 3)
+        err, pk = ct_error_current(zone[rows].reshape(-1, N_SAMPLES), lam_k, np.repeat(i_k_ct[rows] * a_max, 3),
+                                   np.repeat(l2_ct[rows], 3), rem_ct[rows].ravel() * lam_k)
+        zone[rows] -= err.reshape(-1, 3, N_SAMPLES)
+        ct_peak[rows] = pk.reshape(-1, 3).max(axis=1)
     view_names, mats, psi = draw_views(rng, n, restrict_weights(VIEW_WEIGHTS[unit], views))
     seen = apply_view(zone, mats)
     seen_str = seen_phases(seen)
@@ -334,6 +356,8 @@ def fault_windows(label_id: int, n: int, rng: np.random.Generator, views: tuple[
             "t_inception_ms": float(t0[i] * 1e3), "t_clear_ms": float(t_clear[i] * 1e3),
             "fault_peak_kA": float(amp[i].max()), "tau_dc_ms": float(tau[i].max() * 1e3),
             "ringing_hz": float(ring_f[i]),
+            "ct_knee_over_symmetrical_flux": float(u_ct[i]) if ct_on[i] else None,
+            "ct_saturates_in_fault": bool(ct_peak[i] > 1.0),
         }
         d.update(extra[i])
         d.update(s_info[i])

@@ -52,6 +52,7 @@ from services.shiftset.common import (
     TS,
     T,
     apply_view,
+    ct_error_current,
     draw_views,
     log_uniform,
     measurement_chain,
@@ -155,39 +156,6 @@ def capacitor_switching(rng: np.random.Generator, n: int, omega: np.ndarray):
 # --------------------------------------------------------------------------------------------
 # external fault with CT saturation
 # --------------------------------------------------------------------------------------------
-def _two_slope_current(lam, lam_k, i_k, l2):
-    """Exciting current of a two-slope curve: lam / (lam_k / i_k) below the knee, steep above."""
-    a = np.abs(lam)
-    return np.where(a <= lam_k, lam * (i_k / lam_k), np.sign(lam) * (i_k + (a - lam_k) / l2))
-
-
-def ct_error_current(i_p: np.ndarray, lam_k, i_k, l2, lam_r, substeps: int = 4):
-    """Exciting (error) current of a CT with resistive burden for primary current i_p (m, N), in the
-    primary's units with the burden resistance normalised to 1: lam' = i_p - i_e(lam). Backward
-    Euler on the two-slope curve is solved exactly (the curve is monotonic: try the linear branch,
-    else the saturated branch of the same sign). Returns (i_e (m,N), max |lam|/lam_k (m,))."""
-    m, n_s = i_p.shape
-    h = TS / substeps
-    l1 = lam_k / i_k
-    lam = lam_r.copy()
-    out = np.empty_like(i_p)
-    peak = np.abs(lam) / lam_k
-    prev = i_p[:, 0]
-    for k in range(n_s):
-        cur = i_p[:, k]
-        for s in range(substeps):
-            ip = prev + (cur - prev) * (s + 1) / substeps
-            c = lam + h * ip
-            lin = c / (1.0 + h / l1)
-            sgn = np.sign(lin)
-            sat = (c - h * sgn * (i_k - lam_k / l2)) / (1.0 + h / l2)
-            lam = np.where(np.abs(lin) <= lam_k, lin, sat)
-        prev = cur
-        out[:, k] = _two_slope_current(lam, lam_k, i_k, l2)
-        peak = np.maximum(peak, np.abs(lam) / lam_k)
-    return out, peak
-
-
 def external_fault_ct_saturation(rng: np.random.Generator, n: int, omega: np.ndarray):
     kinds = list(SHUNT_FAULTS)
     kind = rng.choice(kinds, size=n)
