@@ -101,7 +101,7 @@ def test_dash002_one_click_updates_every_panel(dash_duo, settings):
     traces = dash_duo.find_elements(f"#{ids.WAVEFORM} .scatterlayer .trace")
     assert len(traces) == 3
     assert dash_duo.find_element(f"#{ids.CONFIDENCE_VALUE}").text.endswith("%")
-    assert dash_duo.find_elements(f"#{ids.TOP5_GRAPH} .bars .point")
+    assert len(dash_duo.find_elements(f"#{ids.TOP5_GRAPH} .prob-row")) == 5
     assert dash_duo.find_element(f"#{ids.IMPACT_TRANSFER_STATUS}").text
     assert dash_duo.find_elements(f"#{ids.IMPACT_ACTIONS} li")
     assert dash_duo.find_element(f"#{ids.DESCRIPTION} .fw-semibold").text

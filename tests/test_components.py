@@ -341,3 +341,15 @@ def test_event_tabs_are_a_tablist_of_buttons_with_one_panel_each():
 def test_dom_id_writes_pattern_ids_as_the_dash_renderer_does():
     assert dom_id({"type": ids.SIM_PARAM_TYPE, "name": "mode"}) == '{"name":"mode","type":"analyze-sim-param"}'
     assert dom_id("plain") == "plain"
+
+
+def test_probability_bars_are_a_list_with_the_winner_highlighted():
+    from components.cards import probability_bars
+
+    bars = probability_bars([("Inrush", 0.9), ("Sympathetic inrush", 0.1)], component_id=ids.TOP5_GRAPH,
+                            label="Top 5 labels")
+    assert bars.id == ids.TOP5_GRAPH and getattr(bars, "aria-label") == "Top 5 labels"
+    assert [_text(row) for row in bars.children] == ["Inrush 90.0%", "Sympathetic inrush 10.0%"]
+    fills = [row.children[1].children.style for row in bars.children]
+    assert fills[0]["width"] == "90.0%" and fills[0]["backgroundColor"] != fills[1]["backgroundColor"]
+    assert _by_id(confidence_body(PREDICTION), ids.MARGINALS_GRAPH)
