@@ -77,40 +77,41 @@ _NUMBER_FILTER = {"filter": "agNumberColumnFilter",
                   "filterParams": {"filterOptions": ["greaterThan", "lessThan", "inRange", "equals"],
                                    "maxNumConditions": 1, "buttons": ["reset"]}}
 #: The columns fit a 1440 px window (`responsiveSizeToFit` shares the width out above each minWidth);
-#: category and kind are hidden by default (the Event text says both). On a phone the grid scrolls
+#: category and kind are hidden by default (the Event text says both), and so is the source (the
+#: Sample / file column names it). On a phone the grid scrolls
 #: sideways inside its card, never the page. The Event column shows the readable label and its text
 #: filter matches that text (services.history.store.DISPLAYED_AS); its tooltip is the verdict's headline.
 HISTORY_COLUMNS: tuple[dict, ...] = (
-    {"field": "id", "headerName": "#", "cellRenderer": "markdown", "linkTarget": "_self", "minWidth": 64,
-     "maxWidth": 90, "filter": False},
-    {"field": "created_at", "headerName": "Time (UTC)", "minWidth": 150, "filter": "agDateColumnFilter",
+    {"field": "id", "headerName": "#", "cellRenderer": "markdown", "linkTarget": "_self", "minWidth": 56,
+     "maxWidth": 80, "filter": False},
+    {"field": "created_at", "headerName": "Time (UTC)", "minWidth": 158, "maxWidth": 180, "filter": "agDateColumnFilter",
      "filterParams": {"filterOptions": ["greaterThan", "lessThan", "inRange"], "maxNumConditions": 1,
                       "buttons": ["reset"]}},
-    {"field": "label", "headerName": "Event", "flex": 2, "minWidth": 190,
+    {"field": "label", "headerName": "Event", "width": 320, "minWidth": 180,
      "headerTooltip": "The event as shown; the filter matches this text, e.g. 'inrush', 'Power transformer' or 'AG'",
      "tooltipValueGetter": {"function": "params.data ? (params.data.headline || params.data.event) : ''"},
      "valueFormatter": {"function": "params.data ? params.data.event : params.value"},
      **_TEXT_FILTER},
-    {"field": "confidence", "headerName": "Confidence", "minWidth": 100, **_NUMBER_FILTER,
+    {"field": "confidence", "headerName": "Confidence", "minWidth": 104, "maxWidth": 120, **_NUMBER_FILTER,
      "valueFormatter": {"function": "params.value == null ? '' : d3.format('.1%')(params.value)"}},
     {"field": "category", "headerName": "Category", "minWidth": 110, "hide": True, **_TEXT_FILTER},
-    {"field": "equipment", "headerName": "Equipment", "minWidth": 120, **_TEXT_FILTER,
+    {"field": "equipment", "headerName": "Equipment", "width": 170, "minWidth": 120, **_TEXT_FILTER,
      "cellClassRules": {"unit-uncertain": "params.data && params.data.equipment_uncertain"},
      "tooltipValueGetter": {"function": "params.data && params.data.equipment_uncertain ? "
                                         "'unit uncertain: ' + (params.data.headline || '') : params.value"}},
     {"field": "kind", "headerName": "Kind", "minWidth": 90, "hide": True, **_TEXT_FILTER},
-    {"field": "severity", "headerName": "Severity", "minWidth": 90, **_TEXT_FILTER,
+    {"field": "severity", "headerName": "Severity", "minWidth": 92, "maxWidth": 110, **_TEXT_FILTER,
      "cellClassRules": {"sev-cell-critical": "params.value == 'critical'",
                         "sev-cell-major": "params.value == 'major'",
                         "sev-cell-minor": "params.value == 'minor'"}},
-    {"field": "transfer_status", "headerName": "Transfer", "minWidth": 95, **_TEXT_FILTER},
-    {"field": "sender", "headerName": "Sender", "minWidth": 110, **_TEXT_FILTER},
-    {"field": "receiver", "headerName": "Receiver", "minWidth": 110, **_TEXT_FILTER},
-    {"field": "transfer_kw", "headerName": "kW", "minWidth": 64, "maxWidth": 90, **_NUMBER_FILTER},
-    {"field": "source", "headerName": "Source", "minWidth": 85, **_TEXT_FILTER},
-    {"field": "sample_name", "headerName": "Sample / file", "minWidth": 120, "tooltipField": "sample_name",
+    {"field": "transfer_status", "headerName": "Transfer", "minWidth": 88, "maxWidth": 110, **_TEXT_FILTER},
+    {"field": "sender", "headerName": "Sender", "minWidth": 110, "maxWidth": 150, "tooltipField": "sender", **_TEXT_FILTER},
+    {"field": "receiver", "headerName": "Receiver", "minWidth": 110, "maxWidth": 150, "tooltipField": "receiver", **_TEXT_FILTER},
+    {"field": "transfer_kw", "headerName": "kW", "minWidth": 56, "maxWidth": 80, **_NUMBER_FILTER},
+    {"field": "source", "headerName": "Source", "minWidth": 85, "hide": True, **_TEXT_FILTER},
+    {"field": "sample_name", "headerName": "Sample / file", "width": 200, "minWidth": 120, "tooltipField": "sample_name",
      **_TEXT_FILTER},
-    {"field": "true_label", "headerName": "True label", "minWidth": 120, "tooltipField": "true_label",
+    {"field": "true_label", "headerName": "True label", "width": 200, "minWidth": 120, "tooltipField": "true_label",
      **_TEXT_FILTER},
 )
 
