@@ -40,8 +40,30 @@ from services.waveform import WaveformError
 
 log = logging.getLogger(__name__)
 
-OUTPUT_KEYS: tuple[str, ...] = ("graph", "caption", "headline", "waveform", "confidence", "description", "impact",
-                                "latest", "alert", "result", "upload_store", "upload_status")
+#: what `analyze_page_update` returns, key by key, and where on the page each goes
+OUTPUTS: dict[str, tuple[str, str]] = {
+    "graph": (ids.MICROGRID, "elements"), "caption": (ids.MICROGRID_CAPTION, "children"),
+    "headline": (ids.RESULT_HEADLINE, "children"), "waveform": (ids.WAVEFORM_CONTAINER, "children"),
+    "confidence": (ids.CONFIDENCE, "children"), "description": (ids.DESCRIPTION, "children"),
+    "impact": (ids.IMPACT, "children"), "latest": (ids.LATEST_TABLE, "children"),
+    "alert": (ids.ANALYZE_ALERT, "children"), "result": (ids.ANALYZE_RESULT_STORE, "data"),
+    "upload_store": (ids.UPLOAD_STORE, "data"), "upload_status": (ids.UPLOAD_STATUS, "children"),
+}
+OUTPUT_KEYS: tuple[str, ...] = tuple(OUTPUTS)
+#: the page's values the update reads, by their AnalyzeRequest field (the triggers first)
+TRIGGERS: dict[str, tuple[str, str]] = {
+    "clicks": (ids.ANALYZE_BUTTON, "n_clicks"), "upload_contents": (ids.UPLOAD, "contents"),
+    "view_mode": (ids.WAVEFORM_VIEW, "value"), "sender": (ids.SENDER, "value"), "receiver": (ids.RECEIVER, "value"),
+}
+READS: dict[str, tuple[Any, str]] = {
+    "upload_filename": (ids.UPLOAD, "filename"), "source_tab": (ids.EVENT_SOURCE, "data"),
+    "sample": (ids.SAMPLE, "value"), "sim_label": (ids.SIM_LABEL, "value"), "sim_seed": (ids.SIM_SEED, "value"),
+    "sim_values": ({"type": ids.SIM_PARAM_TYPE, "name": ALL}, "value"),
+    "sim_ids": ({"type": ids.SIM_PARAM_TYPE, "name": ALL}, "id"),
+    "upload_store": (ids.UPLOAD_STORE, "data"), "upload_channels": (ids.UPLOAD_CHANNELS, "value"),
+    "upload_unit": (ids.UPLOAD_UNIT, "value"), "upload_rated_current_a": (ids.UPLOAD_RATED_CURRENT, "value"),
+    "transfer_kw": (ids.TRANSFER_KW, "value"), "result": (ids.ANALYZE_RESULT_STORE, "data"),
+}
 #: the panels an analysis fills; a new transfer (sender or receiver) empties them all
 RESULT_KEYS: tuple[str, ...] = ("headline", "waveform", "confidence", "description", "impact", "result")
 LATEST_ROWS = 8
@@ -330,52 +352,18 @@ def register(app: dash.Dash, context: AnalysisContext, href_for: Callable[[int],
     """The Analyze page's callbacks on `app`, with `app`'s context and permanent links."""
 
     @app.callback(
-        Output(ids.MICROGRID, "elements"),
-        Output(ids.MICROGRID_CAPTION, "children"),
-        Output(ids.RESULT_HEADLINE, "children"),
-        Output(ids.WAVEFORM_CONTAINER, "children"),
-        Output(ids.CONFIDENCE, "children"),
-        Output(ids.DESCRIPTION, "children"),
-        Output(ids.IMPACT, "children"),
-        Output(ids.LATEST_TABLE, "children"),
-        Output(ids.ANALYZE_ALERT, "children"),
-        Output(ids.ANALYZE_RESULT_STORE, "data"),
-        Output(ids.UPLOAD_STORE, "data"),
-        Output(ids.UPLOAD_STATUS, "children"),
-        Input(ids.ANALYZE_BUTTON, "n_clicks"),
-        Input(ids.UPLOAD, "contents"),
-        Input(ids.WAVEFORM_VIEW, "value"),
-        Input(ids.SENDER, "value"),
-        Input(ids.RECEIVER, "value"),
-        State(ids.UPLOAD, "filename"),
-        State(ids.EVENT_SOURCE, "data"),
-        State(ids.SAMPLE, "value"),
-        State(ids.SIM_LABEL, "value"),
-        State(ids.SIM_SEED, "value"),
-        State({"type": ids.SIM_PARAM_TYPE, "name": ALL}, "value"),
-        State({"type": ids.SIM_PARAM_TYPE, "name": ALL}, "id"),
-        State(ids.UPLOAD_STORE, "data"),
-        State(ids.UPLOAD_CHANNELS, "value"),
-        State(ids.UPLOAD_UNIT, "value"),
-        State(ids.UPLOAD_RATED_CURRENT, "value"),
-        State(ids.TRANSFER_KW, "value"),
-        State(ids.ANALYZE_RESULT_STORE, "data"),
+        output={key: Output(*target) for key, target in OUTPUTS.items()},
+        inputs={key: Input(*source) for key, source in TRIGGERS.items()},
+        state={key: State(*source) for key, source in READS.items()},
         prevent_initial_call=True,
     )
-    def on_analyze(_clicks, upload_contents, view_mode, sender, receiver, upload_filename, source_tab, sample,
-                   sim_label, sim_seed, sim_values, sim_ids, upload_store, upload_channels, upload_unit,
-                   upload_rated_current_a, transfer_kw, result):
+    def on_analyze(clicks, sim_values, sim_ids, view_mode, **fields):
         """Analyze button, upload, RMS toggle and peer changes: one callback, told apart by ctx.triggered_id."""
-        request = AnalyzeRequest(
-            trigger=ctx.triggered_id, source_tab=source_tab, sample=sample, sim_label=sim_label,
-            sim_seed=sim_seed,
-            sim_params={item["name"]: value for item, value in zip(sim_ids or [], sim_values or [], strict=False)},
-            upload_contents=upload_contents, upload_filename=upload_filename, upload_store=upload_store,
-            upload_channels=upload_channels, upload_unit=upload_unit, upload_rated_current_a=upload_rated_current_a,
-            sender=sender, receiver=receiver, transfer_kw=transfer_kw, view_mode=view_mode or "raw", result=result,
-        )
+        sim_params = {item["name"]: value for item, value in zip(sim_ids or [], sim_values or [], strict=False)}
+        request = AnalyzeRequest(trigger=ctx.triggered_id, sim_params=sim_params, view_mode=view_mode or "raw",
+                                 **fields)
         outputs = analyze_page_update(request, context, href_for)
-        return tuple(outputs.get(key, no_update) for key in OUTPUT_KEYS)
+        return {key: outputs.get(key, no_update) for key in OUTPUTS}
 
     @app.callback(Output(ids.SIM_PARAMS, "children"), Input(ids.SIM_LABEL, "value"), prevent_initial_call=True)
     def on_sim_label(label):

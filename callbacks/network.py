@@ -34,7 +34,12 @@ from services.grid import (
 
 log = logging.getLogger(__name__)
 
-OUTPUT_KEYS = ("graph", "summary", "buses", "lines", "peers", "alert")
+#: what `network_update` returns, key by key, and where on the page each goes
+OUTPUTS: dict[str, tuple[str, str]] = {
+    "graph": (ids.NETWORK_GRAPH, "elements"), "summary": (ids.NETWORK_SUMMARY, "children"),
+    "buses": (ids.NETWORK_BUSES, "figure"), "lines": (ids.NETWORK_LINES, "figure"),
+    "peers": (ids.NETWORK_PEERS, "children"), "alert": (ids.NETWORK_ALERT, "children"),
+}
 VOLTAGE_BAND = (0.95, 1.05)
 
 
@@ -138,18 +143,12 @@ def register(app: dash.Dash) -> None:
     """The Network page's callback on `app` (the power flow needs no per-app state)."""
 
     @app.callback(
-        Output(ids.NETWORK_GRAPH, "elements"),
-        Output(ids.NETWORK_SUMMARY, "children"),
-        Output(ids.NETWORK_BUSES, "figure"),
-        Output(ids.NETWORK_LINES, "figure"),
-        Output(ids.NETWORK_PEERS, "children"),
-        Output(ids.NETWORK_ALERT, "children"),
-        Input(ids.NETWORK_SENDER, "value"),
-        Input(ids.NETWORK_RECEIVER, "value"),
-        Input(ids.NETWORK_KW, "value"),
+        output={key: Output(*target) for key, target in OUTPUTS.items()},
+        inputs={"sender": Input(ids.NETWORK_SENDER, "value"), "receiver": Input(ids.NETWORK_RECEIVER, "value"),
+                "kw": Input(ids.NETWORK_KW, "value")},
         prevent_initial_call=True,
     )
     def on_transfer(sender, receiver, kw):
         """Re-run the power flow when the transfer changes."""
         outputs = network_update(sender, receiver, kw)
-        return tuple(outputs.get(key, no_update) for key in OUTPUT_KEYS)
+        return {key: outputs.get(key, no_update) for key in OUTPUTS}
