@@ -249,3 +249,7 @@ def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
     assert report["confidently_wrong_label"] == 0.25  # the flagged ferroresonance does not count
     assert report["equipment_uncertain_rate"] == pytest.approx(1 / 3) and report["unknown_rate"] == 0.25
     assert "33.33 %" in format_table({"simulator": report})
+    # a relay view that hides the faulted phases takes the window out of the phases score only
+    hidden = score_levels(predictions, y, phases_identifiable=np.array([False, True, True, True]))
+    assert hidden["phases_readable_share"] == pytest.approx(2 / 3) and hidden["phases_accuracy"] == 1.0
+    assert hidden["equipment_accuracy"] == report["equipment_accuracy"]

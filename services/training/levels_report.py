@@ -56,12 +56,19 @@ def phase_set(kind: str) -> str:
     return kind.rstrip("G") if kind.endswith("G") and len(kind) > 1 else kind
 
 
-def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = LABELS) -> dict:
-    """Per-level accuracy and confidently-wrong rates of `predictions` (services.inference.Prediction)."""
+def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = LABELS,
+                 phases_identifiable: np.ndarray | None = None) -> dict:
+    """Per-level accuracy and confidently-wrong rates of `predictions` (services.inference.Prediction).
+
+    `phases_identifiable` (bool per window) marks the fault windows whose relay view leaves the
+    faulted phases readable at all (a Yd-compensated relay shows an AG fault in A and C, exactly
+    like an AC fault); faulted phases and fault kind are scored on those only.
+    """
     y = np.asarray(y)
     truth = [label_parts(labels[int(i)]) for i in y]
     n = len(y)
     internal = np.array([t.category == "internal_fault" for t in truth])
+    readable = internal if phases_identifiable is None else internal & np.asarray(phases_identifiable, dtype=bool)
     category_right = np.array([p.levels["category"]["value"] == t.category for p, t in zip(predictions, truth,
                                                                                                strict=True)])
     kind_right = np.array([p.levels["kind"]["value"] == t.kind for p, t in zip(predictions, truth, strict=True)])
@@ -83,8 +90,9 @@ def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = L
         "windows": int(n),
         "internal_fault_windows": int(internal.sum()),
         "category_accuracy": share(category_right),
-        "phases_accuracy": share(phases_right, internal),
-        "fault_kind_accuracy": share(kind_right, internal),
+        "phases_accuracy": share(phases_right, readable),
+        "fault_kind_accuracy": share(kind_right, readable),
+        "phases_readable_share": share(readable, internal),
         "transient_kind_accuracy": share(kind_right, ~internal),
         "equipment_accuracy": share(equipment_right, internal),
         "exact_accuracy": share(exact),
@@ -104,17 +112,19 @@ def measure(predictor, *, per_class: int = 40, seeds: tuple[int, int, int] = (SI
     report: dict = {}
     sets = (
         ("simulator", seeds[0], "services.simulation.generate_dataset (our own generator)",
-         lambda: generate_dataset(per_class, seed=seeds[0])[:2]),
+         lambda: generate_dataset(per_class, seed=seeds[0])),
         ("shift", seeds[1], "services.shiftset.generate_shift_set (written apart; other assumptions)",
-         lambda: generate_shift_set(per_class, seeds[1])[:2]),
+         lambda: generate_shift_set(per_class, seeds[1])),
         ("independent_transients", seeds[2], "services.shiftset.generate_independent_transients (textbook physics)",
-         lambda: generate_independent_transients(per_class * 3, seeds[2])[:2]),
+         lambda: generate_independent_transients(per_class * 3, seeds[2])),
     )
     for name, seed, source, make in sets:
-        X, y = make()
+        X, y, params = make()
+        rows = [json.loads(row) if isinstance(row, str) else row for row in params]
+        readable = np.array([bool(row.get("phases_identifiable", True)) for row in rows])
         predictions = predictor.predict_batch(X, explain=False)
         report[name] = {"seed": seed, "source": source, "per_class": per_class if name != "independent_transients"
-                        else per_class * 3, **score_levels(predictions, y, predictor.labels)}
+                        else per_class * 3, **score_levels(predictions, y, predictor.labels, readable)}
     report["notes"] = list(NOTES)
     return report
 
@@ -126,8 +136,8 @@ def _percent(value: float | None) -> str:
 def format_table(report: dict) -> str:
     """The report as a plain-text table (columns: the three sets)."""
     sets = [name for name in ("simulator", "shift", "independent_transients") if name in report]
-    rows = ("category_accuracy", "phases_accuracy", "fault_kind_accuracy", "transient_kind_accuracy", "equipment_accuracy",
-            "exact_accuracy", "confidently_wrong_equipment", "confidently_wrong_label", "equipment_uncertain_rate",
+    rows = ("category_accuracy", "phases_accuracy", "fault_kind_accuracy", "transient_kind_accuracy", "phases_readable_share",
+            "equipment_accuracy", "exact_accuracy", "confidently_wrong_equipment", "confidently_wrong_label", "equipment_uncertain_rate",
             "unknown_rate")
     lines = [f"{'':32}" + "".join(f"{name:>26}" for name in sets),
              f"{'windows':32}" + "".join(f"{report[name]['windows']:>26}" for name in sets)]
