@@ -280,7 +280,9 @@ def _history_filters() -> dict[str, Any]:
             model = orjson.loads(grid_model)
         except orjson.JSONDecodeError:
             raise ApiError(400, "filter must be the grid's filter model as JSON") from None
-        filters["filters"] = filters_from_ag_grid(model if isinstance(model, dict) else None)
+        if not isinstance(model, dict):
+            raise ApiError(400, "filter must be the grid's filter model: a JSON object of columns")
+        filters["filters"] = filters_from_ag_grid(model)
     return filters
 
 

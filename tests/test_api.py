@@ -127,6 +127,42 @@ def test_predict_accepts_a_raw_waveform(app, client, artifacts_copy):
     assert _store(app).get(body["analysis_id"])["source"] == "api"
 
 
+def test_predict_raw_waveform_in_amperes_is_converted_with_the_rated_current(app, client, artifacts_copy):
+    sample = _first_sample(client)
+    window = np.load(artifacts_copy / "sample_data" / sample["filename"]).astype(np.float64)
+    in_window = client.post("/predict", json={"waveform": window.tolist(), "sender_peer": "prosumer-a",
+                                              "receiver_peer": "ev-hub"}).get_json()
+    assert in_window["units"] is None
+    rated = 800.0  # the same event recorded in amperes on a unit rated 800 A: 1 pu = 800 A
+    amperes = window / 1.2551 * rated
+    body = client.post("/predict", json={"waveform": amperes.tolist(), "unit": "A", "rated_current_a": rated,
+                                         "sender_peer": "prosumer-a", "receiver_peer": "ev-hub"}).get_json()
+    assert body["units"]["unit"] == "A" and body["units"]["rated_current_a"] == rated
+    np.testing.assert_allclose(np.asarray(body["waveform_data"]), window, rtol=1e-4, atol=1e-5)
+    assert body["predicted_label"] == in_window["predicted_label"]
+    assert _store(app).get(body["analysis_id"])["prediction"]["units"]["unit"] == "A"
+    for bad in ({"unit": "furlong"}, {"unit": "A", "rated_current_a": -5}):
+        refused = client.post("/predict", json={"waveform": amperes.tolist(), "sender_peer": "prosumer-a",
+                                                "receiver_peer": "ev-hub", **bad})
+        assert refused.status_code == 400 and "error" in refused.get_json(), bad
+    refused = client.post("/predict", json={"sample_filename": sample["filename"], "unit": "A",
+                                            "sender_peer": "prosumer-a", "receiver_peer": "ev-hub"})
+    assert refused.status_code == 400 and "raw waveform" in refused.get_json()["error"]
+
+
+def test_history_csv_export_takes_the_grids_filter_model(app, client):
+    sample = _first_sample(client)
+    answer = client.post("/predict", json={"sample_filename": sample["filename"], "sender_peer": "prosumer-a",
+                                           "receiver_peer": "ev-hub"}).get_json()
+    shown = answer["pretty_label"]
+    model = json.dumps({"label": {"filterType": "text", "type": "equals", "filter": shown.upper()}})
+    rows = list(csv.reader(io.StringIO(client.get("/api/history.csv", query_string={"filter": model}).get_data(
+        as_text=True))))
+    assert [int(row[0]) for row in rows[1:]] == [answer["analysis_id"]]
+    assert client.get("/api/history.csv", query_string={"filter": "{not json"}).status_code == 400
+    assert client.get("/api/history.csv", query_string={"filter": "[1, 2]"}).status_code == 400
+
+
 GOOD = {"sender_peer": "prosumer-a", "receiver_peer": "consumer-home"}
 WAVE = [[0.0] * 726] * 3
 BAD_BODIES = [

@@ -169,3 +169,18 @@ def test_api_file008_the_permanent_page_says_which_record_and_window_were_analys
     assert "placed by the trigger" in line.children
     with app.server.test_request_context(f"/analysis/{from_sample}"):
         assert find_by_id(analysis_page.layout(analysis_id=str(from_sample)), ids.ANALYSIS_RECORDING) is None
+
+
+def test_api_file009_unit_and_rated_current_form_fields_convert_a_window(app, client, artifacts_copy):
+    name = sorted(p.name for p in (artifacts_copy / "sample_data").glob("*.npy"))[0]
+    window = np.load(artifacts_copy / "sample_data" / name).astype(np.float64)
+    per_unit = window / 1.2551  # the same event in per unit of the recorded unit's rating
+    body = _post(client, [("pu.npy", _npy(per_unit))], unit="pu").get_json()
+    assert body["units"]["unit"] == "pu"
+    np.testing.assert_allclose(np.asarray(body["waveform_data"]), window, rtol=1e-4, atol=1e-5)
+    kiloamperes = per_unit * 2.0  # a 2 kA unit
+    body = _post(client, [("ka.npy", _npy(kiloamperes))], unit="kA", rated_current_a="2000").get_json()
+    assert body["units"]["rated_current_a"] == 2000.0
+    np.testing.assert_allclose(np.asarray(body["waveform_data"]), window, rtol=1e-4, atol=1e-5)
+    refused = _post(client, [("ka.npy", _npy(kiloamperes))], unit="kA", rated_current_a="lots")
+    assert refused.status_code == 400 and "rated current" in refused.get_json()["error"]
