@@ -365,7 +365,8 @@ def training_curve_figure(history: Sequence[Mapping[str, float]], *, height: int
             traces.append({"type": "scatter", "mode": "lines+markers", "x": epochs, "y": values, "name": name,
                            "yaxis": axis, "line": {"color": colour, "dash": dash, "width": 2}, "marker": {"size": 4}})
     return _figure(traces, height=height, legend={"orientation": "h", "y": -0.25},
+                   margin={"l": 50, "r": 55, "t": 15, "b": 40},  # room for the loss axis on the right
                    xaxis={"title": {"text": "epoch"}},
                    yaxis={"title": {"text": "accuracy"}, "range": [0, 1.02], "tickformat": ".0%"},
                    yaxis2={"title": {"text": "loss"}, "overlaying": "y", "side": "right", "showgrid": False,
-                           "rangemode": "tozero"})
+                           "rangemode": "tozero", "automargin": True})

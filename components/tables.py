@@ -165,7 +165,7 @@ def key_value_table(rows: Sequence[tuple[str, object]], *, component_id: str | N
     body = html.Tbody([html.Tr([html.Th(key, className="text-muted fw-normal"),
                                 html.Td(value if isinstance(value, Component) else str(value))])
                        for key, value in rows])
-    table = dbc.Table(body, size="sm", className="mb-0 small", borderless=True)
+    table = dbc.Table(body, size="sm", className="mb-0 small kv-table", borderless=True)
     if component_id:
         table.id = component_id
     return table
