@@ -348,10 +348,9 @@ class Analysis:
             "model_fingerprint": self.model_fingerprint, "recording": self.recording,
             "waveform": np.asarray(self.waveform, dtype=np.float32),
         }
-        rest = self.to_json(waveform=False, saliency=False)
-        for key in (*columns, "analysis_id", "description", "causes"):
-            rest.pop(key, None)
-        return {**columns, "prediction": rest}
+        skipped = {*columns, "analysis_id", "description", "causes", "saliency"}
+        rest = {item.name: getattr(self, item.name) for item in dataclasses.fields(self) if item.name not in skipped}
+        return {**columns, "prediction": _plain_json(rest)}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], description: Mapping[str, Any] | None = None) -> Analysis:
