@@ -1,7 +1,9 @@
-"""The one analysis path: validate -> predict -> assess impact -> keep a history row.
+"""The one analysis path (validate -> predict -> assess impact -> keep a history row) and the one
+shape of its result, `Analysis`.
 
 The JSON API (`POST /predict`) and the dashboard's callbacks both call `analyze`, so an analysis
-means the same thing wherever it starts. This module also owns the safe lookup of sample files
+means the same thing wherever it starts; the store keeps it (`Analysis.to_record`), the pages draw
+it (`components.analysis_panels`) and the API renders it (`api_view`, `legacy_view`). This module also owns the safe lookup of sample files
 (the original application joined a user-supplied name to a path and read any `.npy` on disk) and
 the model status the health check and the dashboard banner show.
 
