@@ -9,24 +9,24 @@ import argparse
 import logging
 import sys
 
-from app.settings import Settings, SettingsError
+from app.settings import SETTINGS, Settings, SettingsError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags of the settings table (app.settings.SETTINGS), each overriding its variable."""
     parser = argparse.ArgumentParser(
         prog="python -m app",
         description="Grid Event Monitor: grid-event classification and P2P impact dashboard.",
     )
-    parser.add_argument("--host", help="interface to listen on (env GEM_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (env GEM_PORT, default 8050)")
-    parser.add_argument("--artifacts", help="model artifacts folder (env GEM_ARTIFACTS_DIR, default ./artifacts)")
-    parser.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL of the history, e.g. postgresql+psycopg://user@host/db "
-        "(env GEM_DATABASE_URL, default SQLite in the instance folder)",
-    )
-    parser.add_argument("--instance", help="instance folder for the SQLite history (env GEM_INSTANCE_DIR)")
-    parser.add_argument("--debug", action="store_true", default=None, help="Dash debug mode (env GEM_DEBUG)")
+    for setting in SETTINGS:
+        if setting.flag is None:
+            continue
+        help_text = f"{setting.help} (env {setting.variable})"
+        if setting.kind == "bool":
+            parser.add_argument(setting.flag, dest=setting.field, action="store_true", default=None, help=help_text)
+        else:
+            parser.add_argument(setting.flag, dest=setting.field, type=int if setting.kind == "int" else str,
+                                help=help_text)
     return parser.parse_args(argv)
 
 
@@ -34,14 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = Settings.from_env(
-            host=args.host,
-            port=args.port,
-            artifacts_dir=args.artifacts,
-            database_url=args.database_url,
-            instance_dir=args.instance,
-            debug=args.debug,
-        )
+        settings = Settings.from_env(**vars(args))
     except (SettingsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

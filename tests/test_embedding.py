@@ -119,7 +119,9 @@ def test_settings_come_from_environment_and_flags(tmp_path):
     with pytest.raises(SettingsError, match="port"):
         Settings(port=70000)
     args = parse_args(["--host", "0.0.0.0", "--port", "8100", "--artifacts", "x", "--database-url", "sqlite://"])
-    assert (args.host, args.port, args.artifacts, args.database_url) == ("0.0.0.0", 8100, "x", "sqlite://")
+    assert (args.host, args.port, args.artifacts_dir, args.database_url) == ("0.0.0.0", 8100, "x", "sqlite://")
+    flagged = Settings.from_env({"GEM_PORT": "9000"}, **vars(parse_args(["--port", "8100", "--debug"])))
+    assert flagged.port == 8100 and flagged.debug is True  # a flag wins over its variable
 
 
 def test_first_start_creates_the_sqlite_history_in_the_instance_folder(tmp_path):
