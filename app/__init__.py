@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 import dash
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
 
 from app.api import build_api_blueprint
 from app.context import PREFIX_KEY
@@ -92,6 +92,9 @@ def create_app(
         return response
 
     server.after_request(set_page_status)
+    # browsers ask for <prefix>favicon.ico on their own: Dash's icon, not the not-found page
+    server.add_url_rule(f"{prefix}favicon.ico", endpoint=f"{prefix}favicon.ico",
+                        view_func=lambda: redirect(app.get_relative_path("/_favicon.ico")))
     return app
 
 

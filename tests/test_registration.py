@@ -79,6 +79,7 @@ def test_unknown_pages_and_analyses_answer_404_with_a_page(tmp_path, prefix):
     analysis_id = client.post(f"{prefix}predict", json={**GOOD, "sample_filename": sample}).get_json()["analysis_id"]
     assert client.get(f"{prefix}analysis/{analysis_id}").status_code == 200
     assert client.get(f"{prefix}_dash-layout").status_code == 200  # Dash's own routes are untouched
+    assert client.get(f"{prefix}favicon.ico", follow_redirects=True).status_code == 200
     # what the browser then shows: the registered not-found page, not Dash's bare one
     assert dash.page_registry["app.pages.not_found_404"]["layout"] is not None
     with app.server.test_request_context(f"{prefix}analysis/99999"):
