@@ -34,10 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from services.inference.artifacts import MODEL_CARD_FILE
+from services.inference.levels import label_probabilities
 from services.inference.predictor import Predictor
 from services.labels import LABEL_TO_ID, LABELS
 from services.training.garbage import flag_rates, garbage_suite
-from services.training.metrics import calibration_report, classification_report, softmax
+from services.training.metrics import calibration_report, classification_report
 from services.training.robustness import robustness_report
 from services.units import UNITS
 from services.waveform import WaveformError
@@ -56,7 +57,8 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
     seconds = time.perf_counter() - started
     logits = predictor.logits(X)
     probabilities = np.zeros((len(X), len(LABEL_TO_ID)))
-    probabilities[:, label_ids] = softmax(logits.astype(np.float64) / predictor.temperature)
+    probabilities[:, label_ids] = label_probabilities(logits, predictor.labels, predictor.temperature_kind,
+                                                      predictor.temperature_equipment)
     report = classification_report(y, probabilities, tuple(LABEL_TO_ID))
     # the reliability bins work in the predictor's own label order (a folder may order or omit labels)
     column_of = {int(label_id): column for column, label_id in enumerate(label_ids)}
@@ -97,7 +99,8 @@ def evaluate_labelled(predictor: Predictor, X: np.ndarray, y: np.ndarray) -> dic
     seconds = time.perf_counter() - started
     logits = predictor.logits(X)
     probabilities = np.zeros((len(X), len(LABEL_TO_ID)))
-    probabilities[:, label_ids] = softmax(logits.astype(np.float64) / predictor.temperature)
+    probabilities[:, label_ids] = label_probabilities(logits, predictor.labels, predictor.temperature_kind,
+                                                      predictor.temperature_equipment)
     report = classification_report(y, probabilities, tuple(LABEL_TO_ID))
     column_of = {int(label_id): column for column, label_id in enumerate(label_ids)}
     targets_as_columns = np.array([column_of.get(int(label_id), -1) for label_id in y])

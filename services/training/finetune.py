@@ -59,6 +59,7 @@ from services.inference.artifacts import (
     load_artifacts,
     resolve_artifacts_dir,
 )
+from services.inference.levels import fit_equipment_temperature, fit_kind_temperature
 from services.inference.unknown import DETECTOR_FILE, fit_feature_detector
 from services.labels import LABEL_TO_ID, label_parts
 from services.model import ConvNet, scale_to_window_peak
@@ -285,6 +286,9 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print, command
     calibration_logits, _ = _head_outputs(model, calibration_features)
     calibration_targets = np.array([column_of[int(label)] for label in y_adapt[calibration_part]])
     temperature = fit_temperature(calibration_logits, calibration_targets)
+    # the per-level temperatures (services.inference.levels) belong to the new head as well
+    temperature_kind = fit_kind_temperature(calibration_logits, calibration_targets, tuple(artifacts.labels))
+    temperature_equipment = fit_equipment_temperature(calibration_logits, calibration_targets, tuple(artifacts.labels))
 
     detector = None
     if artifacts.detector is not None:
@@ -328,7 +332,8 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print, command
                  for key, value in model.state_dict().items()}
         torch.save(state, folder / MODEL_FILE)
         calibration = _read_json(folder / CALIBRATION_FILE) or {"input_scaling": artifacts.input_scaling}
-        calibration.update({"temperature": temperature,
+        calibration.update({"temperature": temperature, "temperature_kind": temperature_kind,
+                            "temperature_equipment": temperature_equipment,
                             "method": f"temperature scaling refitted by services.training.finetune on {temperature_on}",
                             "finetuned_from_temperature": artifacts.temperature})
         (folder / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2))
