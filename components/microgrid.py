@@ -230,7 +230,8 @@ def microgrid_stylesheet() -> list[dict]:
 
 
 def microgrid_graph(component_id: str, elements: list[dict], *, height: str = "560px") -> cyto.Cytoscape:
-    """The Cytoscape component with the preset layout (positions come from the grid data)."""
+    """The Cytoscape component with the preset layout (positions come from the grid data), fitted to its
+    box; the caption beside it is the text alternative of the drawing."""
     has_positions = any("position" in element for element in elements if "source" not in element["data"])
     return cyto.Cytoscape(
         id=component_id,
@@ -239,10 +240,12 @@ def microgrid_graph(component_id: str, elements: list[dict], *, height: str = "5
         layout={"name": "preset", "fit": True, "padding": 25} if has_positions
         else {"name": "cose", "animate": False, "fit": True, "padding": 25},
         style={"width": "100%", "height": height},
-        userZoomingEnabled=True,
-        minZoom=0.4,
-        maxZoom=2.5,
-        autoungrabify=False,
+        # a fixed schematic that fits its card: no wheel zoom or drag-pan that would catch the page's
+        # scrolling (mouse wheel on a desktop, a finger on a phone), no node dragging
+        userZoomingEnabled=False,
+        userPanningEnabled=False,
+        boxSelectionEnabled=False,
+        autoungrabify=True,
         responsive=True,
     )
 

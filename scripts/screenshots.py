@@ -4,8 +4,10 @@
 
 Serves the app on a temporary SQLite history, records a handful of analyses of the bundled samples
 (so History and Network show data), runs one analysis through the Analyze page's button as a user
-would, and writes analyze.png, history.png, model.png and network.png. Chromium runs with the same
-flags as the browser tests (tests/conftest.py).
+would, and writes analyze.png, history.png, model.png and network.png at desktop width (1440 px),
+and analyze-phone.png: the Analyze page on a 390 px phone once the result has scrolled into view.
+Chromium runs with the same flags as the browser tests (tests/conftest.py); the viewport is set
+exactly with the DevTools protocol (a window size would include the browser's frame).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from components import ids  # noqa: E402
 from tests.conftest import pytest_setup_options  # noqa: E402
 
 WIDTH = 1440
+PHONE = (390, 844)
 #: (sample true-label prefix, sender, receiver, kW) of the analyses recorded before the screenshots
 SEED_ANALYSES = (
     ("transient_magnetising_inrush", "prosumer-b", "ev-hub", 6.0),
@@ -61,12 +64,17 @@ def seed_history(app) -> None:
             context.analyze_sample(match["filename"], sender=sender, receiver=receiver, transfer_kw=kw)
 
 
+def set_viewport(driver, width: int, height: int) -> None:
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+
+
 def browser() -> webdriver.Chrome:
     options = pytest_setup_options()
     options.add_argument("--headless=new")
     options.add_argument("--hide-scrollbars")
     driver = webdriver.Chrome(options=options)
-    driver.set_window_size(WIDTH, 1000)
+    set_viewport(driver, WIDTH, 1000)
     return driver
 
 
@@ -78,11 +86,25 @@ def wait_for(driver, selector: str, timeout: float = 30.0):
 def full_page_shot(driver, path: Path, settle_s: float = 1.0) -> None:
     """Resize the window to the page's height, let charts re-lay out, then save a PNG."""
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(WIDTH, min(max(900, int(height) + 120), 3000))
+    set_viewport(driver, WIDTH, min(max(900, int(height)), 3000))
     time.sleep(settle_s)
     driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot(str(path))
-    driver.set_window_size(WIDTH, 1000)
+    set_viewport(driver, WIDTH, 1000)
+
+
+def phone_shot(driver, base: str, path: Path) -> None:
+    """The Analyze page on a phone: collapsed menu, one tap on Analyze, the result scrolled into view."""
+    set_viewport(driver, *PHONE)
+    driver.get(base + "/")
+    button = wait_for(driver, f"#{ids.ANALYZE_BUTTON}")
+    time.sleep(1.0)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
+    button.click()
+    wait_for(driver, f"#{ids.CONFIDENCE_VALUE}")
+    time.sleep(2.0)  # the smooth scroll to the result
+    driver.save_screenshot(str(path))
+    set_viewport(driver, WIDTH, 1000)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
             driver.get(base + "/network")
             wait_for(driver, f"#{ids.NETWORK_GRAPH} canvas")
             full_page_shot(driver, args.out / "network.png", settle_s=2.0)
+
+            phone_shot(driver, base, args.out / "analyze-phone.png")
         finally:
             driver.quit()
             server.shutdown()
-    for name in ("analyze", "history", "model", "network"):
+    for name in ("analyze", "history", "model", "network", "analyze-phone"):
         print(f"wrote {args.out / (name + '.png')}")
     return 0
 
