@@ -54,7 +54,10 @@ def test_sim001_every_label_generates_finite_float32_windows_with_params():
     for row, label_id in zip(params, y, strict=True):
         record = json.loads(row)
         assert record["label"] == LABELS[label_id]
-        assert 0.0 <= record["inception_ms"] <= 0.6 * 72.6 + 1e-6
+        if record.get("timing") == "in_progress":  # a sustained transient begun before the window
+            assert record["category"] == "transient" and -25 * 1000 / 60 <= record["inception_ms"] < 0.0
+        else:
+            assert 0.0 <= record["inception_ms"] <= 0.6 * 72.6 + 1e-6
         assert 0.0005 <= record["standing_current_ka"] <= 0.15
         if record["category"] == "internal_fault":
             for key in ("fault_resistance_ohm", "inception_angle_deg", "x_over_r", "loading_percent",
@@ -74,10 +77,9 @@ def test_sim002_same_seed_gives_identical_bytes_whatever_the_class_order():
     a, pa = simulate_event("transient_magnetising_inrush", seed=3)
     b, pb = simulate_event(42, seed=3)
     assert a.tobytes() == b.tobytes() and pa == pb
-    # forcing the relay view changes only the view: transients and every other draw stay the same
+    # forcing the relay view changes only the view, of faults and transients: every other draw stays
     forced = generate_dataset(3, 99, classes=[5, 40], relay_view="delta_tied")
-    assert forced[0][3:].tobytes() == first[0][3:6].tobytes()
-    for row_forced, row_free in zip(forced[2][:3], first[2][:3], strict=True):
+    for row_forced, row_free in zip(forced[2], first[2][:6], strict=True):  # classes 5 and 40
         a_row, b_row = json.loads(row_forced), json.loads(row_free)
         assert a_row["relay_view"] == "delta_tied"
         assert a_row["inception_ms"] == b_row["inception_ms"]
@@ -149,6 +151,8 @@ def test_sim006_current_returns_to_the_standing_level_after_the_fault_is_removed
 
 @pytest.mark.parametrize("view", RELAY_VIEWS)
 def test_sim007_ag_faults_carry_most_energy_in_phase_a_under_every_relay_view(view):
+    """Phase A leads under every view; the Yd compensation (I_a - I_b, ...)/sqrt(3) or the lagging
+    pairing shows A's current equally in A and its partner phase, the third phase nearly empty."""
     for unit in UNITS:
         X, rows = _batch(unit + "Class1", 30, seed=8, relay_view=view)
         for x, p in zip(X, rows, strict=True):
@@ -158,6 +162,12 @@ def test_sim007_ag_faults_carry_most_energy_in_phase_a_under_every_relay_view(vi
             start = _sample(p["inception_ms"])
             stop = _sample(p["clearing_ms"]) if p["clearing_ms"] is not None else N_SAMPLES
             energy = (x[:, start:stop] ** 2).sum(axis=1)
+            if view == "yd_compensated":
+                partner = 2 if p["yd_pairing"] == "a-b" else 1  # rows c - a or b - a carry A
+                third = 3 - partner
+                assert energy[0] == pytest.approx(energy[partner], rel=0.1), (unit, energy)
+                assert energy[0] > 20 * energy[third], (unit, energy)
+                continue
             assert energy[0] > 1.15 * max(energy[1], energy[2]), (unit, view, energy)
             if view == "faulted_windings":
                 assert energy[0] > 50 * max(energy[1], energy[2])
@@ -216,7 +226,8 @@ def test_sim011_power_transformer_faulted_phases_carry_more_current_seen_by_the_
 
 
 def test_sim012_ct_saturation_event_always_saturates():
-    X, rows = _batch("transient_external_fault_with_CT_saturation", 200, seed=11)
+    X, rows = _batch("transient_external_fault_with_CT_saturation", 200, seed=11,
+                     relay_view="faulted_windings")
     for x, p in zip(X, rows, strict=True):
         assert p["time_to_saturation_ms"] is not None and p["time_to_saturation_ms"] >= 0.0
         assert p["inception_ms"] + p["time_to_saturation_ms"] <= 72.6 - 16.6  # a cycle before the end
@@ -224,7 +235,8 @@ def test_sim012_ct_saturation_event_always_saturates():
         assert peak >= 0.02 * p["fault_current"] and peak > 10 * _standing_peak_bound(p)
         biggest = x[int(np.argmax(np.abs(x).max(axis=1)))]
         onset = int(np.flatnonzero(np.abs(biggest) > 0.05 * peak)[0])
-        if N_SAMPLES - onset > TWO_CYCLES:  # clipped pulses with current-free gaps, once per cycle
+        if N_SAMPLES - onset > TWO_CYCLES and p["ct_saturation"] == "dc_offset":
+            # clipped pulses with current-free gaps, once per cycle
             assert (np.abs(biggest[onset:]) < 0.05 * peak).mean() > 0.2
     x, p = simulate_event("transient_external_fault_with_CT_saturation", seed=1,
                           **{s["name"]: s["default"] for s in
@@ -239,7 +251,7 @@ def test_sim013_inrush_second_harmonic_both_core_types_and_remanence():
     X, rows = _batch("transient_magnetising_inrush", 60)
     ratios = []
     for x, p in zip(X, rows, strict=True):
-        onset = _sample(p["inception_ms"])
+        onset = max(_sample(p["inception_ms"]), 0)  # in progress: from the window start
         segment = x[:, min(onset, N_SAMPLES - TWO_CYCLES):][:, :TWO_CYCLES]
         fundamental = _amplitude(segment, 60.0)
         k = int(np.argmax(fundamental))
@@ -257,7 +269,8 @@ def test_sim013_inrush_second_harmonic_both_core_types_and_remanence():
 def _rectifier(seed: int, **overrides) -> tuple[np.ndarray, dict]:
     values = {"load_current": 2.0, "inception_ms": 0.0, "standing_current_ka": 0.0005,
               "commutation_overlap_deg": 6.0, **overrides}
-    x, p = simulate_event("transient_non-linear_load_switching", seed=seed, **values)
+    x, p = simulate_event("transient_non-linear_load_switching", seed=seed,
+                          relay_view="faulted_windings", **values)
     return x.astype(np.float64)[:, -2 * TWO_CYCLES // 2 - 167:][:, :333], p
 
 
@@ -290,15 +303,17 @@ def test_sim014_rectifier_harmonics_follow_pulse_number_and_connection():
             assert five[k] < 0.03 * one[k]
 
 
-def test_sim015_capacitor_switching_carries_energy_at_several_hundred_hz():
-    X, rows = _batch("transient_capacitor_switching", 30)
+def test_sim015_capacitor_switching_carries_energy_at_its_resonance():
+    """Isolated banks ring at 250-1200 Hz, back-to-back banks at 1-4 kHz (measured around f_r)."""
+    X, rows = _batch("transient_capacitor_switching", 60)
     for x, p in zip(X, rows, strict=True):
         if p["steady_current"] < 20 * p["standing_current_ka"]:
             continue
         segment = x[:, _sample(p["inception_ms"]):]
         spectrum = np.abs(np.fft.rfft(segment, axis=-1)) ** 2
         freqs = np.fft.rfftfreq(segment.shape[-1], 1.0 / SAMPLE_RATE_HZ)
-        band = spectrum[:, (freqs >= 200) & (freqs <= 1500)].sum()
+        f_r = p["resonant_frequency_hz"]
+        band = spectrum[:, (freqs >= 0.7 * f_r) & (freqs <= 1.3 * f_r)].sum()
         assert band / spectrum.sum() > 0.1
 
 
@@ -328,10 +343,11 @@ def test_sim017_ferroresonance_is_sustained_and_subharmonic_mode_has_20hz():
 
 
 def test_sim018_sympathetic_inrush_builds_up_during_the_window():
-    X, rows = _batch("transient_sympathetic_inrush", 30)
+    X, rows = _batch("transient_sympathetic_inrush", 50)
+    starting = [(x, p) for x, p in zip(X, rows, strict=True) if p["timing"] != "in_progress"]
     grew = sum(np.abs(x[:, -170:]).max() > np.abs(x[:, _sample(p["inception_ms"]):][:, :170]).max()
-               for x, p in zip(X, rows, strict=True))
-    assert grew >= 0.8 * len(X)
+               for x, p in starting)
+    assert len(starting) > 20 and grew >= 0.8 * len(starting)
 
 
 def test_sim019_parameter_specs_are_usable_by_the_form_and_validated():

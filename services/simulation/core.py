@@ -114,7 +114,7 @@ def simulate_event(label: str | int, seed: int | None = None, *, relay_view: str
     Keyword parameters (names from `all_parameter_specs(label)`, the form shows
     `parameter_specs(label)`) replace the random draws; an unknown name or an out-of-range value
     raises ValueError naming the parameter. `relay_view` (one of RELAY_VIEWS) forces the relay view
-    of an internal fault.
+    of the event (internal fault or transient; the standing current is balanced and not affected).
     """
     label_id = resolve_label(label)
     overrides = _validate_overrides(LABELS[label_id], params)
@@ -137,9 +137,10 @@ def generate_dataset(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`per_class` windows of each class: X float32 (n, 3, 726) in kA, y int64 (n,), params (JSON).
 
-    `relay_view` (one of RELAY_VIEWS) forces that relay view for every internal-fault window (a
-    validation set with the views swapped); None draws the mixture. All other draws, and every
-    transient window, are the same whatever `relay_view` is.
+    `relay_view` (one of RELAY_VIEWS) forces that relay view for every window, internal faults AND
+    transients (the relay's compensation acts on every current in its zone; a validation set with
+    the views swapped); None draws the mixture. All other draws are the same whatever `relay_view`
+    is (the view's random numbers are drawn either way).
     """
     if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
         raise ValueError(f"per_class must be a whole number >= 1, got {per_class!r}")

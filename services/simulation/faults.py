@@ -38,11 +38,20 @@ every unit and recorded in params["relay_view"]:
   ties the winding current into a second line at about 30 deg (psi 20-40 deg, s 0.3-0.9): the
   standard 30 deg shift of a delta winding (GE P64x manual, "phase and amplitude compensation";
   Blackburn & Domin ch. 9); s < 1 keeps the faulted phase the largest.
+- "yd_compensated": M = (I - P)/sqrt(3), P the cyclic pick of the next phase (rows I_a - I_b,
+  I_b - I_c, I_c - I_a) or of the previous one (the lagging pairing I_a - I_c, ...): the 30 deg
+  phase and amplitude compensation of a Yd / Dy transformer, done by delta-connected CTs or by a
+  numerical relay's compensation matrix (IEEE C37.91-2021, CT connections for wye-delta
+  transformers; GE P64x and SEL-487E manuals, "phase and amplitude compensation" / the CTC matrix;
+  Blackburn & Domin ch. 9). A single-phase current shows in two phases with opposite signs, and
+  a unipolar inrush pulse becomes bipolar-looking.
 Several PST protection schemes compare only source- and load-side CTs (a current-balance
 differential) while others balance ampere-turns per core (M. Thompson, SEL, "Protection System for
 Phase-Shifting Transformers Improves Simplicity, Dependability, and Security"; IEEE C37.245-2018):
 which one the data set's relay models is not stated, hence the mixture.
-`generate_dataset(..., relay_view=...)` forces one view for every fault window.
+`generate_dataset(..., relay_view=...)` forces one view for every fault window. Transients draw the
+same mixture (`relay_view_matrices`, applied in the time domain by `transients.apply_relay_view`),
+and the same argument forces their view too.
 
 Unit differences that REMAIN (each with its source):
 - short-circuit level: the peak current of a solid full-winding fault is drawn per unit in
@@ -101,8 +110,11 @@ EQUIPMENT_TITLES = {
     "ispar_exciting": "ISPAR exciting unit",
 }
 #: relay views and their weights: identical for every unit (no public source fixes one per unit)
-RELAY_VIEWS: tuple[str, ...] = ("faulted_windings", "zero_sequence_removed", "delta_tied")
-RELAY_VIEW_WEIGHTS = (0.45, 0.2, 0.35)
+#: and, since the relay's compensation acts on every current in its zone, for every transient too
+RELAY_VIEWS: tuple[str, ...] = ("faulted_windings", "zero_sequence_removed", "delta_tied",
+                                "yd_compensated")
+RELAY_VIEW_WEIGHTS = (0.36, 0.16, 0.28, 0.2)
+SQRT3 = np.sqrt(3.0)
 
 _EYE = np.eye(3, dtype=np.complex128)
 _NEXT = np.roll(_EYE, 1, axis=0)  # column k -> row k+1
@@ -154,21 +166,26 @@ def _unit(n: int, index: np.ndarray | int) -> np.ndarray:
     return out
 
 
-def relay_view_matrices(draws: Draws) -> tuple[np.ndarray, dict]:
-    """(n, 3, 3) relay-view matrices M and the drawn view (same mixture for every unit)."""
+def relay_view_matrices(draws: Draws, force: bool = True) -> tuple[np.ndarray, dict]:
+    """(n, 3, 3) relay-view matrices M and the drawn view (same mixture for every unit and for the
+    transients). `force`: whether `draws.relay_view` replaces the drawn view."""
     n, rng = draws.n, draws.rng
     view = rng.choice(len(RELAY_VIEWS), size=n, p=RELAY_VIEW_WEIGHTS)
     tie_ratio = rng.uniform(0.3, 0.9, n)
     tie_angle = rng.uniform(20.0, 40.0, n)
     to_next = rng.random(n) < 0.5
-    if draws.relay_view is not None:
+    leading = rng.random(n) < 0.5
+    if force and draws.relay_view is not None:
         view = np.full(n, RELAY_VIEWS.index(draws.relay_view))
     sign = np.where(to_next, 1.0, -1.0)
     shift = np.where(to_next[:, None, None], _NEXT[None], _PREVIOUS[None])
     tie = tie_ratio * np.exp(1j * np.deg2rad(sign * tie_angle))
+    # Yd compensation: leading pairing row a = I_a - I_b (PREVIOUS picks b), lagging I_a - I_c
+    yd = (_EYE[None] - np.where(leading[:, None, None], _PREVIOUS[None], _NEXT[None])) / SQRT3
     matrices = np.where(
         (view == 0)[:, None, None], _EYE[None],
-        np.where((view == 1)[:, None, None], (_EYE - _ZERO)[None], _EYE[None] + tie[:, None, None] * shift),
+        np.where((view == 1)[:, None, None], (_EYE - _ZERO)[None],
+                 np.where((view == 2)[:, None, None], _EYE[None] + tie[:, None, None] * shift, yd)),
     )
     tied = view == 2
     params = {
@@ -176,6 +193,7 @@ def relay_view_matrices(draws: Draws) -> tuple[np.ndarray, dict]:
         "tie_ratio": np.where(tied, tie_ratio, np.nan),
         "tie_angle_deg": np.where(tied, sign * tie_angle, np.nan),
         "tie_line": np.where(tied, np.where(to_next, "next", "previous"), None),
+        "yd_pairing": np.where(view == 3, np.where(leading, "a-b", "a-c"), None),
     }
     return matrices, params
 
