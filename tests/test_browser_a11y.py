@@ -179,6 +179,11 @@ def test_a11y002_event_tabs_and_analyze_work_by_keyboard(dash_duo, app):
 
     for title in ("Simulate", "Upload", "Sample"):
         open_tab(title)
+    # arrow keys move between the tabs and open them (WAI-ARIA tabs pattern)
+    for key, title in ((Keys.ARROW_RIGHT, "Simulate"), (Keys.ARROW_RIGHT, "Upload"), (Keys.ARROW_LEFT, "Simulate")):
+        press(dash_duo, key)
+        dash_duo.wait_for_text_to_equal(f"#{ids.EVENT_SOURCE_TABS} .nav-link.active", title, timeout=TIMEOUT)
+        assert dash_duo.driver.execute_script("return document.activeElement.textContent.trim();") == title
     # the controls inside the panels take the focus too: simulation seed, drop zone's file input, channels
     open_tab("Simulate")
     _focus_by_tab(dash_duo, f"el.id === '{ids.SIM_SEED}'")
