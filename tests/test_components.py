@@ -353,3 +353,18 @@ def test_probability_bars_are_a_list_with_the_winner_highlighted():
     fills = [row.children[1].children.style for row in bars.children]
     assert fills[0]["width"] == "90.0%" and fills[0]["backgroundColor"] != fills[1]["backgroundColor"]
     assert _by_id(confidence_body(PREDICTION), ids.MARGINALS_GRAPH)
+
+
+def test_history_row_carries_the_headline_and_the_uncertain_unit_marker():
+    from components.tables import HISTORY_COLUMNS
+
+    record = {"id": 4, "label": LABELS[0], "confidence": 0.48, "equipment": "ispar_exciting",
+              "headline": "Internal fault, phases A-G, unit uncertain: ISPAR exciting unit 48 %",
+              "equipment_uncertain": True}
+    row = history_row(record, str)
+    assert row["headline"] == record["headline"] and row["equipment_uncertain"] is True
+    assert history_row({"id": 5, "label": LABELS[0]}, str)["equipment_uncertain"] is False  # older rows
+    equipment = next(column for column in HISTORY_COLUMNS if column["field"] == "equipment")
+    assert "equipment_uncertain" in equipment["cellClassRules"]["unit-uncertain"]
+    event = next(column for column in HISTORY_COLUMNS if column["field"] == "label")
+    assert "headline" in event["tooltipValueGetter"]["function"] and "event" in event["valueFormatter"]["function"]
