@@ -389,3 +389,151 @@ def test_sim020_overrides_change_the_physics_as_expected():
                           inception_ms=5.0, switching_angle_deg=90.0, standing_current_ka=0.001)
     segment = x.astype(np.float64)[:, 60:260]
     assert (_amplitude(segment, 600.0) > _amplitude(segment, 300.0)).all()
+
+
+SUSTAINED = ("transient_magnetising_inrush", "transient_sympathetic_inrush", "transient_ferroresonance",
+             "transient_non-linear_load_switching", "transient_external_fault_with_CT_saturation")
+
+
+def test_sim021_sustained_transients_are_in_progress_at_the_window_start_in_about_a_third():
+    for label in SUSTAINED:
+        X, rows = _batch(label, 200, seed=31)
+        started = [r["timing"] == "in_progress" for r in rows]
+        assert 0.28 < np.mean(started) < 0.48, (label, np.mean(started))
+        for x, p in zip(X, rows, strict=True):
+            if p["timing"] != "in_progress":
+                assert p["inception_ms"] >= 0.0
+                continue
+            assert p["inception_ms"] < 0.0
+            # no quiet pre-event part: the event is there in the first cycle (a 20 Hz mode: 3 cycles)
+            if p["peak_event_ka"] > 30 * _standing_peak_bound(p):
+                assert np.abs(x[:, :500]).max() > 5 * _standing_peak_bound(p), (label, p["inception_ms"])
+    capacitor = _batch("transient_capacitor_switching", 60)[1]
+    assert all(r["timing"] != "in_progress" and r["inception_ms"] >= 0.0 for r in capacitor)
+    # an override of the inception places the event inside the window
+    x, p = simulate_event("transient_ferroresonance", seed=3, inception_ms=20.0)
+    assert p["timing"] != "in_progress" and p["inception_ms"] == 20.0
+
+
+def test_sim022_every_transient_draws_the_relay_views_and_yd_makes_inrush_bipolar():
+    for label in ("transient_magnetising_inrush", "transient_capacitor_switching",
+                  "transient_non-linear_load_switching"):
+        views = [r["relay_view"] for r in _batch(label, 300, seed=2)[1]]
+        shares = np.array([views.count(v) / len(views) for v in RELAY_VIEWS])
+        assert (np.abs(shares - np.array([0.36, 0.16, 0.28, 0.2])) < 0.08).all(), (label, shares)
+    def bipolar_share(view: str) -> float:
+        # a phase carrying a fifth of the peak or more, with lobes of both signs (a quarter of its own)
+        X, rows = _batch("transient_magnetising_inrush", 100, seed=5, relay_view=view)
+        assert {r["relay_view"] for r in rows} == {view}
+        count = 0
+        for x in X:
+            own = np.abs(x).max(axis=1)
+            lobes = (x.max(axis=1) > 0.25 * own) & (x.min(axis=1) < -0.25 * own) & (own > 0.2 * own.max())
+            count += bool(lobes.any())
+        return count / len(X)
+
+    # two phases with inrush of the same sign give (i_a - i_b)/sqrt(3) both lobes
+    yd, windings = bipolar_share("yd_compensated"), bipolar_share("faulted_windings")
+    assert yd > 0.25 and yd > 3 * windings, (yd, windings)
+    pairings = {r["yd_pairing"] for r in _batch("transient_magnetising_inrush", 40, seed=5,
+                                                  relay_view="yd_compensated")[1]}
+    assert pairings == {"a-b", "a-c"}
+
+
+def test_sim023_symmetric_ct_saturation_has_lobes_of_both_signs():
+    X, rows = _batch("transient_external_fault_with_CT_saturation", 200, seed=12,
+                     relay_view="faulted_windings")
+    modes = [r["ct_saturation"] for r in rows]
+    assert 0.25 < modes.count("symmetric") / len(modes) < 0.5
+    both = []
+    for x, p in zip(X, rows, strict=True):
+        if p["ct_saturation"] != "symmetric":
+            continue
+        assert p["saturation_factor"] < 1.0  # knee below the symmetrical flux
+        if p["external_fault_type"] not in ("AG", "BG", "CG", "AB", "BC", "CA"):
+            continue  # the other phases of a multi-phase fault keep their DC offsets
+        k = int(np.argmax(np.abs(x).max(axis=1)))
+        tail = x[k, -TWO_CYCLES:]
+        peak = np.abs(tail).max()
+        both.append(tail.max() > 0.3 * peak and tail.min() < -0.3 * peak)
+    assert len(both) > 15 and np.mean(both) > 0.9
+
+
+def test_sim024_two_phase_external_faults_saturate_two_cts_with_opposite_lobes():
+    X, rows = _batch("transient_external_fault_with_CT_saturation", 300, seed=13,
+                     relay_view="faulted_windings")
+    two, opposite = 0, 0
+    for x, p in zip(X, rows, strict=True):
+        assert len(p["saturated_phases"]) >= 1  # always at least one saturating CT
+        if p["external_fault_type"] not in ("AB", "BC", "CA") or len(p["saturated_phases"]) != 2:
+            continue
+        two += 1
+        i, j = ("ABC".index(c) for c in p["saturated_phases"])
+        opposite += bool(np.corrcoef(x[i], x[j])[0, 1] < -0.5)
+    phase_to_phase = sum(r["external_fault_type"] in ("AB", "BC", "CA") for r in rows)
+    assert two > 0.5 * phase_to_phase and opposite > 0.8 * two
+
+
+def test_sim025_ferroresonance_amplitudes_modes_and_pulses():
+    X, rows = _batch("transient_ferroresonance", 200, seed=14)
+    peaks = np.array([r["peak_current"] for r in rows])
+    assert peaks.min() < 0.1 and peaks.max() > 3.0
+    assert {r["mode"] for r in rows} == {"fundamental", "subharmonic_30Hz", "subharmonic_20Hz", "chaotic"}
+    assert {r["pulses_per_cycle"] for r in rows if r["mode"] == "fundamental"} == {1.0, 2.0}
+    for pulses in (1.0, 2.0):
+        for seed in range(200):
+            x, p = simulate_event("transient_ferroresonance", seed=seed, mode_index=0, peak_current=3.0,
+                                  relay_view="faulted_windings", standing_current_ka=0.0005)
+            if p["pulses_per_cycle"] == pulses and p["timing"] == "in_progress":
+                break
+        assert p["pulses_per_cycle"] == pulses and p["timing"] == "in_progress"
+        k = int(np.argmax(np.abs(x).max(axis=1)))
+        wave = x[k]
+        positive, negative = wave.max(), -wave.min()
+        if pulses == 2.0:
+            assert min(positive, negative) > 0.6 * max(positive, negative)
+        else:
+            assert min(positive, negative) < 0.5 * max(positive, negative)
+        # sharp: the current stays under a fifth of its peak for most of the cycle
+        assert (np.abs(wave) < 0.2 * np.abs(wave).max()).mean() > 0.5
+    x, p = simulate_event("transient_ferroresonance", seed=4, mode_index=1, inception_ms=0.0,
+                          relay_view="faulted_windings", standing_current_ka=0.0005)
+    full = x.astype(np.float64)[:, 60:60 + 667]
+    assert (_amplitude(full, 30.0) > 0.3 * _amplitude(full, 60.0)).any()
+
+
+def test_sim026_inrush_amplitudes_reach_small_units_and_later_cycles():
+    sympathetic = [r["peak_event_ka"] for r in _batch("transient_sympathetic_inrush", 200, seed=15)[1]]
+    inrush = [r["peak_event_ka"] for r in _batch("transient_magnetising_inrush", 200, seed=15)[1]]
+    assert min(sympathetic) < 0.25 and max(sympathetic) > 5.0
+    assert min(inrush) < 0.35 and max(inrush) > 10.0
+    # the in-service transformer's own magnetising current flows before its neighbour's energisation
+    x, p = simulate_event("transient_sympathetic_inrush", seed=2, inception_ms=40.0,
+                          standing_current_ka=0.0005, noise_std_ka=0.0002, relay_view="faulted_windings")
+    pre = _amplitude(x.astype(np.float64)[:, :TWO_CYCLES], 60.0)
+    assert (pre > 0.8 * p["magnetising_slope_ka"]).all()
+
+
+def test_sim027_back_to_back_capacitor_switching_rings_above_1khz_with_pole_scatter():
+    rows = _batch("transient_capacitor_switching", 200, seed=16)[1]
+    back = [r for r in rows if r["switching"] == "back_to_back"]
+    assert 0.3 < len(back) / len(rows) < 0.5
+    assert all(1000.0 <= r["resonant_frequency_hz"] <= 4000.0 for r in back)
+    assert all(250.0 <= r["resonant_frequency_hz"] <= 1200.0 for r in rows if r["switching"] == "isolated")
+    assert min(r["peak_event_ka"] for r in rows) < 0.08
+    x, p = simulate_event("transient_capacitor_switching", seed=3, back_to_back=1, inception_ms=5.0,
+                          switching_angle_deg=90.0, standing_current_ka=0.0005, relay_view="faulted_windings")
+    segment = x.astype(np.float64)[:, 50:50 + 256]
+    spectrum = np.abs(np.fft.rfft(segment, axis=-1)).sum(axis=0)
+    freqs = np.fft.rfftfreq(256, 1.0 / SAMPLE_RATE_HZ)
+    assert freqs[int(np.argmax(spectrum[freqs > 200])) + int((freqs <= 200).sum())] > 1000.0
+    assert p["peak_event_ka"] > 5 * p["steady_current"]  # the back-to-back current is far larger
+    # per-pole closing: each phase starts at its own instant
+    spreads = []
+    for seed in range(10):
+        scattered = simulate_event("transient_capacitor_switching", seed=seed, pole_scatter_ms=3.0,
+                                   inception_ms=10.0, standing_current_ka=0.0005, noise_std_ka=0.0002,
+                                   relay_view="faulted_windings")[0]
+        starts = [int(np.flatnonzero(np.abs(scattered[k]) > 0.02 * np.abs(scattered).max())[0]) for k in range(3)]
+        spreads.append(max(starts) - min(starts))
+    assert max(spreads) >= 15 and min(spreads) >= 0

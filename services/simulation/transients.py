@@ -460,9 +460,10 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     the PSRC CT saturation calculator; Horowitz & Phadke, "Power System Relaying", ch. 3):
     - DC-offset saturation (65 %): knee above the symmetrical flux, reached by the offset's flux;
     - symmetric (AC) saturation (35 %): a high burden or small C-rating puts the knee below the
-      symmetrical flux (0.3-0.9 of it), so the CT saturates every half cycle with little DC offset
-      (inception angle within 20 deg of the zero-offset angle) and the differential shows lobes of
-      both polarities.
+      symmetrical flux (0.3-0.75 of it), so the CT saturates every half cycle with little DC offset
+      (inception angle within 8 deg of the zero-offset angle of the reference phase; the other
+      phases of a multi-phase fault keep their offsets) and the differential shows lobes of both
+      polarities.
     Phase-to-phase and two-phase-to-ground external faults drive two CTs with (nearly) opposite
     currents: both may saturate, with opposite lobes; the saturating phases are recorded. In progress
     (IN_PROGRESS_SHARE): the fault began up to 3 cycles before the window; the CT flux is integrated
@@ -476,11 +477,11 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     angle = _draw(draws, kind, "inception_angle_deg")
     symmetric = _draw(draws, kind, "symmetric_saturation") if "symmetric_saturation" in draws.overrides \
         else draws.take("symmetric_saturation", (rng.random(n) < SYMMETRIC_SATURATION_SHARE).astype(float))
-    small_offset = (np.rad2deg(np.arctan(x_over_r)) + 90.0 + rng.uniform(-20.0, 20.0, n)
+    small_offset = (np.rad2deg(np.arctan(x_over_r)) + 90.0 + rng.uniform(-8.0, 8.0, n)
                     + 180.0 * (rng.random(n) < 0.5)) % 360.0
     if "inception_angle_deg" not in draws.overrides:
         angle = np.where(symmetric == 1.0, small_offset, angle)
-    symmetric_knee = rng.uniform(0.3, 0.9, n)
+    symmetric_knee = rng.uniform(0.3, 0.75, n)
     fault_index = rng.integers(0, len(_EXTERNAL_FAULTS), n)
     phasors = _external_phasors(fault_index)
     spread = rng.uniform(0.7, 1.0, (n, 3))  # remanence differs a little between the three cores
@@ -572,7 +573,9 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     bias = np.where(one_peak, rng.uniform(0.25, 0.5, n), 0.0)[:, None, None]
     wt = OMEGA * t
     sub = np.where(mode == 1, 2.0, 3.0)[:, None, None]
-    fundamental = np.sin(wt + phase) + 0.25 * np.sin(3.0 * (wt + phase)) + bias
+    # fundamental mode: near-sinusoidal flux (the voltage is), its saturating peaks draw the sharp
+    # current pulses, both polarities or (biased flux) one per cycle (Ferracci, CT 190)
+    fundamental = np.sin(wt + phase) + bias
     subharmonic = np.sin(wt / sub + phase) + rng.uniform(0.2, 0.5, (n, 1, 1)) * np.sin(wt + 2.0 * phase)
     f1, f2 = rng.uniform(0.3, 0.47, (n, 1, 1)), rng.uniform(1.4, 1.8, (n, 1, 1))
     chaotic = (
