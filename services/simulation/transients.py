@@ -1,7 +1,11 @@
 """Transients that are not internal faults, each from its own physics (vectorised over windows).
 
 Every window also carries the standing differential current of a unit drawn at random
-(`common.finish`), so the standing current says nothing about the class.
+(`common.finish`), so the standing current says nothing about the class. Every transient's event
+current passes the same relay views as the internal faults (`apply_relay_view`, faults.RELAY_VIEWS,
+including the Yd compensation), and the sustained ones (inrush, sympathetic inrush, ferroresonance,
+rectifier load, CT saturation) start before the window in IN_PROGRESS_SHARE of the windows
+(`_event_start`).
 
 - Magnetising inrush: energising phase k at voltage angle theta_k leaves in its core the flux
   lambda_k(t) = (lambda_r,k + cos theta_k) e^{-t/tau} - cos(omega t + theta_k) (per unit of rated
@@ -19,8 +23,9 @@ Every window also carries the standing differential current of a unit drawn at r
   polarity built up over a few cycles (Horowitz & Phadke ch. 8; IEEE C37.91-2021).
 - Capacitor switching: closing an uncharged bank through the source inductance, the exact LC
   solution i(t) = I_ss [cos(omega t + theta) - cos(theta) cos(omega_r t) e^{-t/tau}
-  + (omega_r/omega) sin(theta) sin(omega_r t) e^{-t/tau}], f_r = 1/(2 pi sqrt(LC)) 250-1200 Hz
-  (Greenwood, "Electrical Transients in Power Systems", capacitor energisation).
+  + (omega_r/omega) sin(theta) sin(omega_r t) e^{-t/tau}], f_r = 1/(2 pi sqrt(LC)) 250-1200 Hz for an
+  isolated bank, 1-4 kHz back-to-back, per pole (Greenwood, "Electrical Transients in Power
+  Systems", capacitor energisation and back-to-back switching; IEEE C37.012).
 - External fault with CT saturation: the through-fault primary current (DC offset, X/R 10-40) is
   reproduced by both CT sets until one CT core saturates; its flux follows d lambda/dt = R_b (i_p -
   i_m(lambda)) and the differential current is i_m (IEEE C37.110-2007, CT saturation and time to
@@ -353,11 +358,12 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
 
 def capacitor_switching(draws: Draws) -> tuple[np.ndarray, dict]:
     """Capacitor energisation (module docstring), per pole: each pole closes at its own instant
-    (pole scatter 0-3 ms, so each phase has its own closing angle: IEEE C37.012-2014, capacitance
+    (pole scatter 0-3 ms, so each phase has its own closing angle: IEEE C37.012-2005, capacitance
     current switching). Isolated bank: f_r 250-1200 Hz; back-to-back (40 %): a bank energised beside
     one already charged rings through the small inductance between them at 1-4 kHz with a far larger,
     faster-damped current (Greenwood, "Electrical Transients in Power Systems", back-to-back
-    switching; IEEE C37.012). Bank sizes give steady currents 0.01-1.5 kA, so peaks from about 0.05 kA."""
+    switching; IEEE C37.012; IEEE C37.99, back-to-back inrush). Bank sizes give steady currents
+    0.01-1.5 kA, so peaks from about 0.05 kA."""
     kind = "capacitor_switching"
     n, rng = draws.n, draws.rng
     inception, _, timing = _event_start(draws, kind)
