@@ -40,6 +40,7 @@ ANALYZE_BUTTON = "analyze-button"
 ANALYZE_ALERT = "analyze-alert"
 ANALYZE_RESULT_STORE = "analyze-result-store"  # the last analysis shown (dict from services.analysis)
 ANALYZE_SPINNER = "analyze-spinner"
+PLOTLY_PRELOAD = "analyze-plotly-preload"  # hidden; gets a chart after the first render so Plotly loads early
 MICROGRID = "analyze-microgrid"
 MICROGRID_CAPTION = "analyze-microgrid-caption"  # text summary of what the graph highlights
 WAVEFORM = "analyze-waveform"  # the dcc.Graph, created inside WAVEFORM_CONTAINER after the first analysis

@@ -137,13 +137,25 @@ function (result) {
 """.replace("NARROW", str(NARROW_MAX_PX)).replace("TARGET", ids.RESULT_HEADLINE)
 
 
+#: a tiny static chart put into the hidden PLOTLY_PRELOAD box once the Analyze page is drawn: the page
+#: renders without waiting for Plotly, and Plotly loads while the user chooses, not after the click
+_PRELOAD_PLOTLY = """
+function (id) {
+    return {namespace: "dash_core_components", type: "Graph",
+            props: {figure: {data: [], layout: {width: 10, height: 10}}, config: {staticPlot: true}}};
+}
+"""
+
+
 def register_shell_callbacks(app: dash.Dash) -> None:
     """The clientside callbacks of the shell and the Analyze page's tabs (no server round trip).
 
     - the navbar toggler opens and closes the menu; following a link closes it;
     - the Sample / Simulate / Upload tabs (see `components.cards.event_tabs`) show their panel and
       write the open tab into the `EVENT_SOURCE` store that the Analyze callback reads;
-    - a new result on a narrow screen is scrolled into view.
+    - a new result on a narrow screen is scrolled into view;
+    - once the Analyze page is drawn, a hidden chart makes the browser load Plotly, so that the first
+      result's waveform does not wait for it.
     """
     app.clientside_callback(
         _TOGGLE_NAVBAR,
@@ -162,3 +174,4 @@ def register_shell_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     app.clientside_callback(_SCROLL_TO_RESULT, Input(ids.ANALYZE_RESULT_STORE, "data"), prevent_initial_call=True)
+    app.clientside_callback(_PRELOAD_PLOTLY, Output(ids.PLOTLY_PRELOAD, "children"), Input(ids.PLOTLY_PRELOAD, "id"))

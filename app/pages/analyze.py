@@ -157,6 +157,7 @@ def layout(**_query) -> html.Div:
             model_banner(status, component_id=ids.ANALYZE_MODEL_BANNER),
             dcc.Store(id=ids.ANALYZE_RESULT_STORE, storage_type="memory"),
             dcc.Store(id=ids.UPLOAD_STORE, storage_type="memory"),
+            html.Div(id=ids.PLOTLY_PRELOAD, hidden=True),
             dbc.Row([controls, results], className="g-3"),
         ],
         id=ids.ANALYZE_PAGE,
