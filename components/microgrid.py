@@ -239,7 +239,8 @@ def microgrid_graph(component_id: str, elements: list[dict], *, height: str = "5
         stylesheet=microgrid_stylesheet(),
         layout={"name": "preset", "fit": True, "padding": 25} if has_positions
         else {"name": "cose", "animate": False, "fit": True, "padding": 25},
-        style={"width": "100%", "height": height},
+        # on a phone the drawing is as wide as the screen: a box taller than ~1.25 widths is empty space
+        style={"width": "100%", "height": f"min({height}, 125vw)"},
         # a fixed schematic that fits its card: no wheel zoom or drag-pan that would catch the page's
         # scrolling (mouse wheel on a desktop, a finger on a phone), no node dragging
         userZoomingEnabled=False,
