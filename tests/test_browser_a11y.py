@@ -230,3 +230,35 @@ def test_a11y003_phone_navbar_collapses_and_result_scrolls_into_view(dash_duo, a
 
     until(headline_on_screen, timeout=TIMEOUT)
     assert dash_duo.get_logs() == []
+
+
+def _cy(dash_duo, graph_id: str, script: str):
+    """Run `script` (a JS function body with `cy`, the graph's cytoscape core) and return its value."""
+    dash_duo.wait_for_element(f"#{graph_id} canvas", timeout=TIMEOUT)
+    return dash_duo.driver.execute_script(
+        f"const cy = document.getElementById('{graph_id}')._cyreg.cy; {script}")
+
+
+def test_a11y004_desktop_looks_readable_microgrid_line_loadings_and_a_history_grid_that_fits(dash_duo, app):
+    """At 1440 px: microgrid captions drawn at >= 11.5 px, the Network graph's lines captioned with their
+    loading, no chart mode bar, and the History grid's columns fit without sideways scrolling."""
+    dash_duo.start_server(app)
+    set_viewport(dash_duo.driver, *WIDTHS["desktop"])
+    _open(dash_duo, "/", PAGES[0][1])
+    _analyze_once(dash_duo)
+    until(lambda: _cy(dash_duo, ids.MICROGRID, "return cy.zoom();") < 1.0, timeout=TIMEOUT)  # fitted
+    caption_px = _cy(dash_duo, ids.MICROGRID, "return cy.zoom() * cy.nodes()[0].numericStyle('font-size');")
+    assert caption_px >= 11.5, caption_px
+    assert dash_duo.find_elements(".modebar") == []  # no toolbar over the waveform's legend
+    _open(dash_duo, "/network", PAGES[1][1])
+    shown = _cy(dash_duo, ids.NETWORK_GRAPH,
+                "return cy.edges().filter(e => e.data('label')).map(e => [e.style('target-label'),"
+                " cy.zoom() * e.numericStyle('font-size')]);")
+    assert len(shown) >= 8 and all(text.endswith("%") and px >= 11 for text, px in shown), shown
+    caption_px = _cy(dash_duo, ids.NETWORK_GRAPH, "return cy.zoom() * cy.nodes()[0].numericStyle('font-size');")
+    assert caption_px >= 11.5, caption_px
+    _open(dash_duo, "/history", PAGES[2][1])
+    until(lambda: dash_duo.driver.execute_script(
+        "const v = document.querySelector('#history-grid .ag-center-cols-viewport');"
+        "return v.scrollWidth <= v.clientWidth + 1;"), timeout=TIMEOUT)
+    assert dash_duo.get_logs() == []
