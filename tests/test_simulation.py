@@ -58,7 +58,7 @@ def test_sim001_every_label_generates_finite_float32_windows_with_params():
             assert record["category"] == "transient" and -25 * 1000 / 60 <= record["inception_ms"] < 0.0
         else:
             assert 0.0 <= record["inception_ms"] <= 0.6 * 72.6 + 1e-6
-        assert 0.0005 <= record["standing_current_ka"] <= 0.15
+        assert 0.0 < record["standing_current_ka"] <= 0.15  # drawn 0.0005-0.15; partial cancellation lowers it
         if record["category"] == "internal_fault":
             for key in ("fault_resistance_ohm", "inception_angle_deg", "x_over_r", "loading_percent",
                         "clearing_ms", "clearing_command_ms", "tap_position", "relay_view", "timing"):

@@ -236,7 +236,10 @@ def standing_current(draws: Draws, unit: np.ndarray, tap: np.ndarray) -> tuple[n
     voltage_angle = rng.uniform(0.0, 2.0 * np.pi, n)
     phasor = (mismatch_raw * np.exp(1j * mismatch_dir)
               + magnetising_raw * np.exp(-1j * np.pi / 2.0))
-    scale = level / np.abs(phasor)
+    # the drawn level bounds each part: a mismatch in quadrature with the load can cancel the
+    # magnetising current's fundamental, and scaling by the sum's magnitude would then blow both
+    # parts (and the magnetising harmonics) up far beyond any standing current
+    scale = level / np.maximum(np.abs(phasor), 0.5 * (mismatch_raw + magnetising_raw))
     mismatch = mismatch_raw * scale
     magnetising = magnetising_raw * scale
     third = np.where(rng.random(n) < 0.4, 0.0, rng.uniform(0.05, 0.4, n))
@@ -258,7 +261,8 @@ def standing_current(draws: Draws, unit: np.ndarray, tap: np.ndarray) -> tuple[n
     ratio = mismatch / load_peak
     is_pt = unit == 0
     params = {
-        "standing_current_ka": level,
+        # the fundamental actually present (below the drawn level where the two parts partly cancel)
+        "standing_current_ka": np.abs(phasor) * scale,
         "loading_percent": loading,
         "ratio_mismatch": np.where(is_pt, ratio, np.nan),
         "uncompensated_shift_deg": np.where(
