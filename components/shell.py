@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, html
 
 from components import ids
+from components.tables import PHONE_COLUMNS
 
 #: Dash's default index page with the document language set (WCAG 3.1.1, axe rule html-has-lang)
 INDEX_STRING = """<!DOCTYPE html>
@@ -137,6 +138,19 @@ function (result) {
 """.replace("NARROW", str(NARROW_MAX_PX)).replace("TARGET", ids.RESULT_HEADLINE)
 
 
+#: on a phone the History grid shows only PHONE_COLUMNS (narrower), the rest is a tap on the # link away
+PHONE_MAX_PX = 768
+_PHONE_COLUMNS = """
+function (id, columns) {
+    if (!columns || window.innerWidth >= PHONE) { return window.dash_clientside.no_update; }
+    const keep = KEEP;
+    return columns.map(c => (c.field in keep)
+        ? Object.assign({}, c, {hide: false, minWidth: keep[c.field], width: keep[c.field], maxWidth: null,
+                                wrapText: true, cellStyle: {lineHeight: "1.3", whiteSpace: "normal"}})
+        : Object.assign({}, c, {hide: true}));
+}
+""".replace("PHONE", str(PHONE_MAX_PX)).replace("KEEP", json.dumps(PHONE_COLUMNS))
+
 #: a tiny static chart put into the hidden PLOTLY_PRELOAD box once the Analyze page is drawn: the page
 #: renders without waiting for Plotly, and Plotly loads while the user chooses, not after the click
 _PRELOAD_PLOTLY = """
@@ -154,6 +168,7 @@ def register_shell_callbacks(app: dash.Dash) -> None:
     - the Sample / Simulate / Upload tabs (see `components.cards.event_tabs`) show their panel and
       write the open tab into the `EVENT_SOURCE` store that the Analyze callback reads;
     - a new result on a narrow screen is scrolled into view;
+    - on a phone the History grid keeps its five main columns;
     - once the Analyze page is drawn, a hidden chart makes the browser load Plotly, so that the first
       result's waveform does not wait for it.
     """
@@ -174,4 +189,6 @@ def register_shell_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     app.clientside_callback(_SCROLL_TO_RESULT, Input(ids.ANALYZE_RESULT_STORE, "data"), prevent_initial_call=True)
+    app.clientside_callback(_PHONE_COLUMNS, Output(ids.HISTORY_GRID, "columnDefs"), Input(ids.HISTORY_GRID, "id"),
+                            State(ids.HISTORY_GRID, "columnDefs"))
     app.clientside_callback(_PRELOAD_PLOTLY, Output(ids.PLOTLY_PRELOAD, "children"), Input(ids.PLOTLY_PRELOAD, "id"))

@@ -116,6 +116,11 @@ HISTORY_COLUMNS: tuple[dict, ...] = (
 )
 
 
+#: the columns a phone shows and their narrower widths; time and event wrap onto two lines there
+#: (components.shell applies this below PHONE_MAX_PX of window width)
+PHONE_COLUMNS: dict[str, int] = {"id": 48, "created_at": 96, "label": 118, "severity": 80}  # field -> minWidth
+
+
 def history_grid(page_size: int = 100) -> dag.AgGrid:
     """The History grid in infinite row model: rows come page by page from the server."""
     return dag.AgGrid(

@@ -200,7 +200,8 @@ def test_a11y002_event_tabs_and_analyze_work_by_keyboard(dash_duo, app):
 
 
 def test_a11y003_phone_navbar_collapses_and_result_scrolls_into_view(dash_duo, app):
-    """At 390 px the nav links hide behind the toggler, and after Analyze the verdict is on screen."""
+    """At 390 px the nav links hide behind the toggler, the History grid fits, and after Analyze the
+    verdict is on screen."""
     dash_duo.start_server(app)
     set_viewport(dash_duo.driver, *WIDTHS["phone"])
     dash_duo.driver.get(dash_duo.server_url)
@@ -219,6 +220,12 @@ def test_a11y003_phone_navbar_collapses_and_result_scrolls_into_view(dash_duo, a
     dash_duo.wait_for_element(f"#{ids.HISTORY_GRID}", timeout=TIMEOUT)
     until(lambda: not dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}analyze").is_displayed(),
           timeout=TIMEOUT)  # following a link closes the menu
+    # the History grid keeps its main columns and wraps them to the phone's width
+    dash_duo.wait_for_element(f"#{ids.HISTORY_GRID} .ag-header-cell[col-id=label]", timeout=TIMEOUT)
+    until(lambda: dash_duo.find_elements(f"#{ids.HISTORY_GRID} .ag-header-cell[col-id=sender]") == [], timeout=TIMEOUT)
+    until(lambda: dash_duo.driver.execute_script(
+        "const v = document.querySelector('#history-grid .ag-center-cols-viewport');"
+        "return v.scrollWidth <= v.clientWidth + 1;"), timeout=TIMEOUT)
     dash_duo.driver.get(dash_duo.server_url)
     _analyze_once(dash_duo)
 
