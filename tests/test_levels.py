@@ -138,3 +138,17 @@ def test_lev008_an_internal_fault_below_the_unit_threshold_isolates_every_plausi
     assert report["reading"]["location_certain"] is False
     located = {item["id"] for item in report["located_equipment"]}
     assert {"power-transformer", "ispar-exciting"} <= located
+
+
+def test_lev009_an_unchanging_window_is_no_event_unless_a_distorted_sustained_transient_is_read():
+    from services.inference.presence import harmonic_distortion, no_event
+
+    plain = 0.05 * np.cos(2 * np.pi * 60 * np.arange(726) / 1e4 + np.array([0, -2.1, 2.1])[None, :, None])
+    plain = np.repeat(plain, 4, axis=0)
+    square = np.sign(plain) * 0.05  # a rectifier-like steady current: strongly distorted
+    assert (harmonic_distortion(plain) < 0.01).all() and (harmonic_distortion(square) > 0.3).all()
+    internal, transient = np.ones(4, dtype=bool), np.zeros(4, dtype=bool)
+    assert no_event(plain, internal).all() and no_event(plain, transient).all()
+    assert no_event(square, internal).all()
+    assert not no_event(square, transient).any()  # a steady rectifier current keeps its reading
+    assert not no_event(10 * square, internal).any()  # too large for a standing current

@@ -26,7 +26,7 @@ from services.inference.backends import make_backend, serving_net
 from services.inference.batching import MicroBatcher
 from services.inference.explain import driving_spans_batch, estimate_inceptions_ms, saliency_maps
 from services.inference.levels import describe_levels, label_probabilities
-from services.inference.presence import events_present
+from services.inference.presence import no_event
 from services.inference.unknown import signal_checks
 from services.labels import CATEGORIES, EQUIPMENTS, KINDS, label_parts
 from services.waveform import N_PHASES, N_SAMPLES, WaveformError
@@ -99,6 +99,7 @@ class Predictor:
         self._backend = make_backend(net, artifacts.model_fingerprint, backend)
         self.backend: str = self._backend.name
         parts = [label_parts(label) for label in self.labels]
+        self._is_internal = [p.category == "internal_fault" for p in parts]
         self._marginals = {
             "category": (CATEGORIES, _membership([p.category for p in parts], CATEGORIES)),
             "equipment": (EQUIPMENTS, _membership([p.equipment for p in parts], EQUIPMENTS)),
@@ -168,7 +169,8 @@ class Predictor:
         if self._detector is not None:
             feature_reasons = self._detector.reasons(finite, hidden, predicted)
             reasons = [own or other for own, other in zip(reasons, feature_reasons, strict=True)]
-        present = events_present(finite).tolist()
+        internal = np.array([self._is_internal[i] for i in predicted.tolist()], dtype=bool)
+        present = (~no_event(finite, internal)).tolist()
         reasons = [reason if event or reason is not None else NO_EVENT_REASON
                    for reason, event in zip(reasons, present, strict=True)]
         saliency = saliency_maps(contribution) if explain else None

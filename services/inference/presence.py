@@ -17,6 +17,13 @@ exceeds a small share of the window's fundamental (so a slightly off-nominal fre
 count as an event). A window that is large in absolute terms (peak above `LARGE_KA`) always counts
 as an event: sustained ferroresonance can be periodic over three cycles, a standing current is not
 that large.
+
+A window that does not change is only read as "no event" when the network's reading would be an
+internal fault or the current is nearly sinusoidal (total harmonic distortion below
+`STANDING_THD`): a sustained transient in steady state (a rectifier load running, ferroresonance)
+repeats too, and its distorted current is still worth its reading; a standing differential current
+is a nearly sinusoidal balanced set (mismatch at the fundamental plus a magnetising current whose
+odd harmonics are a fraction of it).
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ NOISE_FACTOR = 4.0
 #: 0.3 pu of rated current is never a standing differential current
 LARGE_KA = 0.38
 ABSOLUTE_FLOOR_KA = 1e-4
+#: total harmonic distortion below which an unchanging window reads as a standing current
+STANDING_THD = 0.15
 
 
 def events_present(batch: np.ndarray) -> np.ndarray:
@@ -55,3 +64,26 @@ def events_present(batch: np.ndarray) -> np.ndarray:
     changed = (structured > threshold).any(axis=1)
     large = np.abs(x).max(axis=(1, 2)) > LARGE_KA
     return changed | large
+
+
+def harmonic_distortion(batch: np.ndarray) -> np.ndarray:
+    """(n,) largest per-phase total harmonic distortion over the first three cycles (500 samples).
+
+    Three 60 Hz cycles at 10 kHz are exactly 500 samples, so the FFT bins 3h hold harmonic h.
+    """
+    x = np.asarray(batch, dtype=np.float64)[:, :, :_LAG]
+    x = np.where(np.isfinite(x), x, 0.0)
+    spectrum = np.abs(np.fft.rfft(x - x.mean(axis=2, keepdims=True), axis=2))
+    fundamental = spectrum[:, :, 3]
+    harmonics = spectrum[:, :, 6::3]
+    thd = np.sqrt((harmonics ** 2).sum(axis=2)) / np.maximum(fundamental, 1e-12)
+    return thd.max(axis=1)
+
+
+def no_event(batch: np.ndarray, predicted_internal_fault: np.ndarray) -> np.ndarray:
+    """(n,) bool: the window holds no event (see the module docstring for the rule)."""
+    quiet = ~events_present(batch)
+    if not quiet.any():
+        return quiet
+    plain = harmonic_distortion(batch) < STANDING_THD
+    return quiet & (np.asarray(predicted_internal_fault, dtype=bool) | plain)
