@@ -104,6 +104,19 @@ def _open_tab(dash_duo, title: str) -> None:
     dash_duo.wait_for_text_to_equal(f"#{ids.EVENT_SOURCE_TABS} .nav-link.active", title, timeout=TIMEOUT)
 
 
+def _analyze_sample(dash_duo, kind: str, analysis_number: int) -> None:
+    """Choose the bundled sample of a transient kind and analyse it (the result is analysis #number)."""
+    from selenium.webdriver.support.select import Select
+
+    select = Select(dash_duo.find_element(f"#{ids.SAMPLE}"))
+    select.select_by_value(next(option.get_attribute("value") for option in select.options
+                                if kind in option.get_attribute("value")))
+    button = dash_duo.find_element(f"#{ids.ANALYZE_BUTTON}")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
+    button.click()
+    dash_duo.wait_for_contains_text(f"#{ids.RESULT_PERMALINK}", f"#{analysis_number}", timeout=TIMEOUT)
+
+
 def _analyze_once(dash_duo) -> None:
     button = dash_duo.wait_for_element(f"#{ids.ANALYZE_BUTTON}", timeout=TIMEOUT)
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
@@ -127,6 +140,10 @@ def test_a11y001_no_serious_axe_violation_on_any_page(dash_duo, app, width):
             for tab in ("Simulate", "Upload", "Sample"):  # the hidden panels' controls count too
                 _open_tab(dash_duo, tab)
                 found[f"/ ({tab} tab)"] = serious(axe_violations(dash_duo.driver))
+            # other severities and transfer states draw other badge colours
+            for number, kind in enumerate(("external_fault_with_CT_saturation", "capacitor_switching"), start=2):
+                _analyze_sample(dash_duo, kind, number)
+                found[f"/ ({kind})"] = serious(axe_violations(dash_duo.driver))
         found[path] = serious(axe_violations(dash_duo.driver))
         scroll_width = dash_duo.driver.execute_script("return document.documentElement.scrollWidth;")
         if scroll_width > WIDTHS[width][0]:
