@@ -7,6 +7,7 @@ use (or in gunicorn's post-fork warm-up), because torch and a pre-fork import de
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def create_app(
     """
     from app.pages import page_status, register_pages
     from callbacks import register_callbacks
-    from components.shell import INDEX_STRING, app_shell, register_shell_callbacks
+    from components.shell import INDEX_STRING, app_shell
 
     settings = settings or Settings.from_env()
     prefix = normalise_prefix(url_base_pathname)
@@ -79,9 +80,8 @@ def create_app(
     # the dev tools' upgrade check would call plotly's server from the browser: keep it off
     app.enable_dev_tools(debug=False, dev_tools_disable_version_check=True)
     register_pages()
-    app.layout = app_shell
+    app.layout = functools.partial(app_shell, app.get_relative_path)  # this app's links
     register_callbacks(app, context)
-    register_shell_callbacks(app)  # menu toggle, event tabs, scroll to result: clientside
 
     # Dash answers 200 for every path under the prefix; say 404 where there is no page
     page_endpoints = {prefix, f"{prefix}<path:path>"}

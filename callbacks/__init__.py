@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dash
 
-from callbacks import analysis_detail, analyze, history, network
+from callbacks import analysis_detail, analyze, clientside, history, network
 from services.analysis import AnalysisContext
 
 
@@ -25,3 +25,4 @@ def register_callbacks(app: dash.Dash, context: AnalysisContext) -> None:
     history.register(app, context, analysis_href)
     analysis_detail.register(app)
     network.register(app)
+    clientside.register(app)

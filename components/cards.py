@@ -142,7 +142,7 @@ def event_tabs(panes: Sequence[tuple[str, str, list]], active: str) -> html.Div:
     one role="tabpanel" per tab, and a store holding the open tab (`ids.EVENT_SOURCE`).
 
     `panes` are (tab id, title, children). Switching is a clientside callback
-    (`components.shell.register_shell_callbacks`): the hidden panels stay in the page, so their
+    (`callbacks.clientside`): the hidden panels stay in the page, so their
     inputs keep their values.
     """
     buttons, panels = [], []

@@ -87,3 +87,28 @@ def test_unknown_pages_and_analyses_answer_404_with_a_page(tmp_path, prefix):
         assert "Analysis not found" in str(page)
         missing = dash.page_registry["app.pages.not_found_404"]["layout"]()
         assert "Page not found" in str(missing) and f"{prefix}history" in str(missing)
+
+
+def _links(node) -> list[str]:
+    """Every in-app href of a serialised Dash layout."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        href = node.get("props", {}).get("href") if "props" in node else None
+        if isinstance(href, str) and not href.startswith("#"):
+            found.append(href)
+        for value in node.values():
+            found += _links(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _links(value)
+    return found
+
+
+def test_each_app_links_under_its_own_prefix_whatever_was_built_after_it(tmp_path):
+    plain = _app(tmp_path / "a", "/")
+    mounted = _app(tmp_path / "b", "/grid/")  # built last: Dash's global prefix is now /grid/
+    for app, prefix in ((plain, "/"), (mounted, "/grid/")):
+        hrefs = _links(app.server.test_client().get(f"{prefix}_dash-layout").get_json())
+        assert {"history", "model", "network"} <= {href.rstrip("/").rsplit("/", 1)[-1] for href in hrefs}
+        assert all(href.startswith(prefix) for href in hrefs), (prefix, hrefs)
+        assert prefix != "/" or not any(href.startswith("/grid/") for href in hrefs)
