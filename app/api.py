@@ -116,16 +116,17 @@ def _unexpected_error(exc: Exception) -> Response:
     return error_response(500, "internal error")
 
 
-def _json_object() -> dict[str, Any]:
-    body = request.get_data(cache=False)
+def _json_object(text: bytes | str | None = None, what: str = "request body") -> dict[str, Any]:
+    """`text` (the request body by default) read as a JSON object, or a 400 naming `what`."""
+    body = request.get_data(cache=False) if text is None else text
     if not body:
-        raise ApiError(400, "request body must be a JSON object")
+        raise ApiError(400, f"{what} must be a JSON object")
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise ApiError(400, "request body is not valid JSON") from None
+        raise ApiError(400, f"{what} is not valid JSON") from None
     if not isinstance(payload, dict):
-        raise ApiError(400, "request body must be a JSON object")
+        raise ApiError(400, f"{what} must be a JSON object")
     return payload
 
 
@@ -276,13 +277,7 @@ def _history_filters() -> dict[str, Any]:
                                                                  "source")}
     grid_model = request.args.get("filter")
     if grid_model:
-        try:
-            model = orjson.loads(grid_model)
-        except orjson.JSONDecodeError:
-            raise ApiError(400, "filter must be the grid's filter model as JSON") from None
-        if not isinstance(model, dict):
-            raise ApiError(400, "filter must be the grid's filter model: a JSON object of columns")
-        filters["filters"] = filters_from_ag_grid(model)
+        filters["filters"] = filters_from_ag_grid(_json_object(grid_model, "filter (the grid's filter model)"))
     return filters
 
 
