@@ -18,6 +18,7 @@ from app.api import build_api_blueprint
 from app.context import PREFIX_KEY
 from app.settings import Settings
 from services.analysis import EXTENSION_KEY, AnalysisContext
+from services.grid import microgrid
 from services.history import HistoryStore
 
 __all__ = ["Settings", "create_app", "create_server"]
@@ -56,7 +57,8 @@ def create_app(
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
 
     store = HistoryStore(settings.resolved_database_url)
-    context = AnalysisContext(artifacts_dir=settings.artifacts_dir, store=store, settings=settings)
+    context = AnalysisContext(artifacts_dir=settings.artifacts_dir, store=store, settings=settings,
+                              grid=microgrid().with_tariffs(settings.tariffs()))
     server.extensions[EXTENSION_KEY] = context
     server.config["GEM_SETTINGS"] = settings
     server.config[PREFIX_KEY] = prefix

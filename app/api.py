@@ -173,7 +173,7 @@ def predict() -> Response:
     predictor = _predictor(context)
     analysis = analyze(x, source=source, sender=sender, receiver=receiver, transfer_kw=transfer_kw,
                        sample_name=name, true_label=true_label, units=units, predictor=predictor,
-                       store=context.store)
+                       store=context.store, grid=context.grid)
     return json_response(api_view(analysis))
 
 
@@ -229,6 +229,7 @@ def predict_file() -> Response:
         units=loaded.units.to_dict() if loaded.units is not None else None,
         predictor=_predictor(context),
         store=context.store,
+        grid=context.grid,
     )
     return json_response(api_view(analysis))
 

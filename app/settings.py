@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from services.comtrade_ingest import MAX_RECORD_BYTES
+from services.grid import Tariffs
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 #: the shipped model (artifact contract, docs/contracts.md) beside the code, whatever the cwd
@@ -134,6 +135,16 @@ class Settings:
             raise SettingsError(f"GEM_WORKER_CLASS must be sync or gthread, got {self.worker_class!r}")
         if self.database_url is not None and not self.database_url.strip():
             object.__setattr__(self, "database_url", None)
+        try:
+            self.tariffs()
+        except ValueError as exc:
+            raise SettingsError(f"GEM_FEED_IN_TARIFF, GEM_RETAIL_TARIFF, GEM_P2P_SHARE: {exc}") from None
+
+    def tariffs(self) -> Tariffs:
+        """The P2P tariffs: the built-in ones, with those set here in their place."""
+        given = {"feed_in_per_kwh": self.feed_in_tariff, "retail_per_kwh": self.retail_tariff,
+                 "p2p_share": self.p2p_share, "currency": self.currency}
+        return replace(Tariffs(), **{name: value for name, value in given.items() if value is not None})
 
     @property
     def resolved_database_url(self) -> str:

@@ -24,5 +24,5 @@ def register_callbacks(app: dash.Dash, context: AnalysisContext) -> None:
     analyze.register(app, context, analysis_href)
     history.register(app, context, analysis_href)
     analysis_detail.register(app)
-    network.register(app)
+    network.register(app, context.grid)
     clientside.register(app)

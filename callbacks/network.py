@@ -23,6 +23,7 @@ from services.grid import (
     PEERS,
     RECEIVERS,
     SENDERS,
+    Microgrid,
     Transfer,
     TransferError,
     default_graph,
@@ -51,9 +52,8 @@ def _fmt(value: Any, pattern: str, fallback: str = "n/a") -> str:
     return fallback if not math.isfinite(number) else format(number, pattern)
 
 
-def peers_table(transfer: Transfer | None) -> Any:
+def peers_table(transfer: Transfer | None, grid: Microgrid) -> Any:
     """Peers with their role, technology, ratings, operating point and part in the transfer."""
-    grid = microgrid()
     rows, classes = [], []
     for peer in PEERS:
         node = grid.node(peer)
@@ -80,30 +80,33 @@ def peers_table(transfer: Transfer | None) -> Any:
                         row_classes=classes)
 
 
-def network_update(sender: str | None, receiver: str | None, kw: float | None) -> dict[str, Any]:
-    """Outputs of the Network page for one transfer; a bad transfer gives only an alert."""
+def network_update(sender: str | None, receiver: str | None, kw: float | None,
+                   grid: Microgrid | None = None) -> dict[str, Any]:
+    """Outputs of the Network page for one transfer on `grid` (the app's microgrid with its tariffs;
+    default: built-in); a bad transfer gives only an alert."""
+    grid = grid or microgrid()
     try:
         if not sender or not receiver:
             raise TransferError("choose a sender and a receiver")
         if kw is None or kw == "":
             raise TransferError(f"enter the transfer power: a number of kW above 0, at most {MAX_TRANSFER_KW:g}")
         transfer = Transfer(str(sender), str(receiver), float(kw))
-        result = run_power_flow(transfer)
+        result = run_power_flow(transfer, grid=grid)
     except (TransferError, ValueError) as exc:
         return {"alert": dbc.Alert(str(exc), color="warning", className="py-2 small")}
     except Exception:
         log.exception("power flow failed")
         return {"alert": dbc.Alert("The power flow failed; the error has been logged.", color="danger",
                                    className="py-2 small")}
-    grid = default_graph()
+    graph = default_graph()
     names = edge_names = display_names()
     elements = microgrid_elements(
-        grid["nodes"], grid["edges"], sender=transfer.sender, receiver=transfer.receiver,
+        graph["nodes"], graph["edges"], sender=transfer.sender, receiver=transfer.receiver,
         path_edges=transfer_path_edges(transfer.sender, transfer.receiver),
         voltages_pu=dict(result.bus_voltage_pu), loadings_percent=dict(result.line_loading_percent),
         deenergised=sorted(result.energisation.deenergised), show_ratings=True,
     )
-    tariffs = microgrid().tariffs
+    tariffs = grid.tariffs
     summary = result.summary()
     tiles = dbc.Row(
         [
@@ -134,13 +137,13 @@ def network_update(sender: str | None, receiver: str | None, kw: float | None) -
         "lines": bar_figure([edge_names.get(k, k).replace("Feeder ", "F").replace(" cable, section ", "/")
                              for k, _ in loadings], [v for _, v in loadings],
                             title="Line loadings", unit="%", limit=100.0, warn_above=100.0, height=300),
-        "peers": peers_table(transfer),
+        "peers": peers_table(transfer, grid),
         "alert": None,
     }
 
 
-def register(app: dash.Dash) -> None:
-    """The Network page's callback on `app` (the power flow needs no per-app state)."""
+def register(app: dash.Dash, grid: Microgrid) -> None:
+    """The Network page's callback on `app`, on `grid` (the app's microgrid with its tariffs)."""
 
     @app.callback(
         output={key: Output(*target) for key, target in OUTPUTS.items()},
@@ -150,5 +153,5 @@ def register(app: dash.Dash) -> None:
     )
     def on_transfer(sender, receiver, kw):
         """Re-run the power flow when the transfer changes."""
-        outputs = network_update(sender, receiver, kw)
+        outputs = network_update(sender, receiver, kw, grid)
         return {key: outputs.get(key, no_update) for key in OUTPUTS}

@@ -27,7 +27,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from services.grid import DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW, RECEIVERS, SENDERS
+from services.grid import DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW, RECEIVERS, SENDERS, Microgrid, microgrid
 from services.history import SOURCES, HistoryStore, parse_time
 from services.labels import label_parts, pretty_label
 from services.rules import ImpactInputError, assess_impact
@@ -478,13 +478,14 @@ def analyze(
     simulation: Mapping[str, Any] | None = None,
     predictor: Predictor,
     store: HistoryStore | None,
+    grid: Microgrid | None = None,
 ) -> Analysis:
     """Classify one window, assess its impact on the P2P transfer and record it.
 
     Raises AnalysisError (bad input; nothing recorded). `recording`, `units` and `simulation` say
     where the window came from (a COMTRADE record, the unit conversion of an upload, a simulated
     event's parameters) and are kept with it. `store=None` skips the history row (then
-    `analysis_id` is None).
+    `analysis_id` is None); `grid` is the microgrid with the configured tariffs (default: built-in).
     """
     if source not in SOURCES:
         raise AnalysisError(f"source must be one of {', '.join(SOURCES)}")
@@ -497,7 +498,7 @@ def analyze(
 
     prediction = predictor.predict(x)
     try:
-        report = assess_impact(_fields(prediction), sender, receiver, kw)
+        report = assess_impact(_fields(prediction), sender, receiver, kw, grid=grid)
     except ImpactInputError as exc:
         raise AnalysisError(str(exc)) from None
     description = predictor.describe(prediction.label)
@@ -530,6 +531,7 @@ def analyze_sample(
     transfer_kw: float | None = None,
     predictor: Predictor,
     store: HistoryStore | None,
+    grid: Microgrid | None = None,
 ) -> Analysis:
     """`analyze` on a file of the sample folder, with its true label from samples_info.json."""
     check_peers(sender, receiver)
@@ -545,6 +547,7 @@ def analyze_sample(
         true_label=entry.true_label,
         predictor=predictor,
         store=store,
+        grid=grid,
     )
 
 
@@ -644,6 +647,8 @@ class AnalysisContext:
     artifacts_dir: Path
     store: HistoryStore
     settings: Any = None
+    #: the microgrid with the configured tariffs (`microgrid().with_tariffs(settings.tariffs())`)
+    grid: Microgrid = field(default_factory=microgrid)
 
     def predictor(self) -> Predictor:
         """The loaded predictor, or `services.inference.ModelUnavailable`."""
@@ -664,7 +669,7 @@ class AnalysisContext:
 
     def analyze(self, waveform: Any, **kwargs: Any) -> Analysis:
         """`analyze` with this app's predictor and store filled in."""
-        return analyze(waveform, predictor=self.predictor(), store=self.store, **kwargs)
+        return analyze(waveform, predictor=self.predictor(), store=self.store, grid=self.grid, **kwargs)
 
     def describe(self, label: str) -> dict[str, Any]:
         """The label's description from the model's artifacts, or the built-in one without a model."""
@@ -690,5 +695,6 @@ class AnalysisContext:
 
     def analyze_sample(self, name: object, **kwargs: Any) -> Analysis:
         return analyze_sample(
-            name, artifacts_dir=self.artifacts_dir, predictor=self.predictor(), store=self.store, **kwargs
+            name, artifacts_dir=self.artifacts_dir, predictor=self.predictor(), store=self.store, grid=self.grid,
+            **kwargs
         )

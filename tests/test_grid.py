@@ -205,13 +205,3 @@ def test_grid015_outage_cases_leave_the_cached_network_untouched():
     run_power_flow(opened={CB_ISPAR_SOURCE, CB_ISPAR_LOAD}, dead={ISPAR_SERIES, ISPAR_EXCITING})
     clear_caches(networks=False)  # recompute from the same cached pandapower network
     assert run_power_flow().to_dict() == normal
-
-
-def test_grid016_tariffs_come_from_the_environment_with_clear_errors():
-    tariffs = Tariffs.from_env({"GEM_FEED_IN_TARIFF": "0.04", "GEM_RETAIL_TARIFF": "0.24", "GEM_CURRENCY": "EUR"})
-    assert tariffs.p2p_price_per_kwh == pytest.approx(0.14) and tariffs.currency == "EUR"
-    assert Tariffs.from_env({}) == Tariffs()
-    with pytest.raises(ValueError, match="GEM_RETAIL_TARIFF must be a number"):
-        Tariffs.from_env({"GEM_RETAIL_TARIFF": "cheap"})
-    with pytest.raises(ValueError, match="invalid tariff settings"):
-        Tariffs.from_env({"GEM_FEED_IN_TARIFF": "0.5", "GEM_RETAIL_TARIFF": "0.2"})

@@ -18,10 +18,10 @@ from services.analysis import EXTENSION_KEY
 ROOT = Path(__file__).resolve().parents[1]
 #: Flask config keys of the app (not environment variables)
 CONFIG_KEYS = {"GEM_SETTINGS", "GEM_URL_PREFIX"}
-#: files outside app/ that still read os.environ for a GEM_* variable: the inference service and
-#: the tariffs; their call sites move to Settings (the fields exist) with the owners of those files
+#: files outside app/ that still read os.environ for a GEM_* variable: the inference service; its
+#: call sites move to Settings (the fields exist) with the owner of those files
 PENDING_ENV_READS = {"services/inference/artifacts.py", "services/inference/backends.py",
-                     "services/inference/predictor.py", "services/grid/microgrid.py"}
+                     "services/inference/predictor.py"}
 
 
 def _code_files():
@@ -83,3 +83,26 @@ def test_one_upload_limit_for_the_dashboard_and_the_api(tmp_path):
                                                      upload_filename="x.csv", sender="prosumer-a",
                                                      receiver="consumer-home", transfer_kw=5), context)
     assert "too large" in str(outputs["alert"]) and "0.0625 MB" in str(outputs["alert"])
+
+
+def test_tariffs_come_from_the_settings_and_reach_the_pages_and_the_impact(tmp_path):
+    from callbacks.network import network_update
+    from services.grid import Tariffs
+
+    env = {"GEM_FEED_IN_TARIFF": "0.04", "GEM_RETAIL_TARIFF": "0.24", "GEM_CURRENCY": "EUR"}
+    tariffs = Settings.from_env(env).tariffs()
+    assert tariffs.p2p_price_per_kwh == pytest.approx(0.14) and tariffs.currency == "EUR"
+    assert Settings.from_env({}).tariffs() == Tariffs()
+    with pytest.raises(SettingsError, match="GEM_RETAIL_TARIFF must be a number"):
+        Settings.from_env({"GEM_RETAIL_TARIFF": "cheap"})
+    with pytest.raises(SettingsError, match="feed-in <= retail"):
+        Settings.from_env({"GEM_FEED_IN_TARIFF": "0.5", "GEM_RETAIL_TARIFF": "0.2"})
+    settings = Settings.from_env({**env, "GEM_P2P_SHARE": "1"}, artifacts_dir=ROOT / "artifacts", instance_dir=tmp_path)
+    app = create_app(settings=settings)
+    context = app.server.extensions[EXTENSION_KEY]
+    assert context.grid.tariffs.p2p_price_per_kwh == pytest.approx(0.24)
+    assert "0.240 EUR/kWh" in str(network_update("prosumer-a", "ev-hub", 10.0, context.grid)["summary"])
+    sample = context.samples()[0]["filename"]
+    analysis = context.analyze_sample(sample, sender="prosumer-a", receiver="ev-hub", transfer_kw=10.0)
+    assert analysis.impact["energy"]["currency"] == "EUR"  # the impact report prices with the settings' tariffs
+    assert analysis.impact["transfer"]["price_per_kwh"] == pytest.approx(0.24)

@@ -28,7 +28,7 @@ def _current_transfer() -> tuple[str, str, float]:
 def layout(**_query) -> html.Div:
     sender, receiver, kw = _current_transfer()
     senders, receivers = peer_choices()
-    state = network_update(sender, receiver, kw)
+    state = network_update(sender, receiver, kw, analysis_context().grid)
     controls = dbc.Card(
         [
             section_title("Current P2P transfer"),

@@ -11,7 +11,6 @@ kVA; energy in kWh; storage power is positive when discharging.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -181,27 +180,6 @@ class Tariffs:
     def value(self, kwh: float) -> float:
         """Value of an amount of energy traded peer to peer."""
         return kwh * self.p2p_price_per_kwh
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Tariffs:
-        """Tariffs from GEM_FEED_IN_TARIFF, GEM_RETAIL_TARIFF, GEM_P2P_SHARE, GEM_CURRENCY (defaults otherwise)."""
-        environ = os.environ if environ is None else environ
-        default = cls()
-        values: dict[str, object] = {}
-        for variable, name in (("GEM_FEED_IN_TARIFF", "feed_in_per_kwh"), ("GEM_RETAIL_TARIFF", "retail_per_kwh"),
-                               ("GEM_P2P_SHARE", "p2p_share")):
-            text = environ.get(variable, "").strip()
-            if not text:
-                continue
-            try:
-                values[name] = float(text)
-            except ValueError:
-                raise ValueError(f"{variable} must be a number, got {text!r}") from None
-        currency = environ.get("GEM_CURRENCY", "").strip()
-        try:
-            return replace(default, currency=currency or default.currency, **values)
-        except ValueError as error:
-            raise ValueError(f"invalid tariff settings ({', '.join(sorted(values))}): {error}") from None
 
 
 @dataclass(frozen=True)
@@ -595,5 +573,6 @@ def _build_default() -> Microgrid:
 
 @lru_cache(maxsize=1)
 def microgrid() -> Microgrid:
-    """The default microgrid, tariffs from the environment (immutable; derive variants with `with_node`)."""
-    return _build_default().with_tariffs(Tariffs.from_env())
+    """The default microgrid with the built-in tariffs (immutable; derive variants with `with_node`,
+    `with_tariffs`: the app passes the configured tariffs as `microgrid().with_tariffs(...)`)."""
+    return _build_default()
