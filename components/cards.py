@@ -263,7 +263,7 @@ def analyze_button() -> html.Div:
         [
             dbc.Button("Analyze", id=ids.ANALYZE_BUTTON, color="primary", size="lg", className="w-100",
                        n_clicks=0),
-            html.Div(id=ids.ANALYZE_ALERT, className="mt-3"),
+            html.Div(id=ids.ANALYZE_ALERT, className="mt-3", **{"aria-live": "assertive"}),
         ],
         className="mb-3",
     )

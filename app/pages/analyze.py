@@ -123,7 +123,7 @@ def layout(**_query) -> html.Div:
             waveform_header(ids.WAVEFORM_VIEW),
             dcc.Loading(html.Div(empty["waveform"], id=ids.WAVEFORM_CONTAINER), type="dot", delay_show=300),
             html.Hr(className="my-2"),
-            html.Div(empty["headline"], id=ids.RESULT_HEADLINE),
+            html.Div(empty["headline"], id=ids.RESULT_HEADLINE, **{"aria-live": "polite"}),  # read out when it changes
         ],
         body=True, className="mb-3 shadow-sm h-100",
     )
