@@ -77,5 +77,5 @@ def post_worker_init(worker) -> None:
     from services.analysis import EXTENSION_KEY, warm_up
 
     context = worker.wsgi.extensions[EXTENSION_KEY]
-    status = warm_up(context.artifacts_dir)
+    status = warm_up(context.artifacts_dir, context.inference)
     logging.getLogger("gunicorn.error").info("worker %s: %s", worker.pid, status.message)

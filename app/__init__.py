@@ -58,7 +58,8 @@ def create_app(
 
     store = HistoryStore(settings.resolved_database_url)
     context = AnalysisContext(artifacts_dir=settings.artifacts_dir, store=store, settings=settings,
-                              grid=microgrid().with_tariffs(settings.tariffs()))
+                              grid=microgrid().with_tariffs(settings.tariffs()),
+                              inference=settings.inference_options())
     server.extensions[EXTENSION_KEY] = context
     server.config["GEM_SETTINGS"] = settings
     server.config[PREFIX_KEY] = prefix

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from services.comtrade_ingest import MAX_RECORD_BYTES
 from services.grid import Tariffs
+from services.inference.options import InferenceOptions
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 #: the shipped model (artifact contract, docs/contracts.md) beside the code, whatever the cwd
@@ -139,6 +140,11 @@ class Settings:
             self.tariffs()
         except ValueError as exc:
             raise SettingsError(f"GEM_FEED_IN_TARIFF, GEM_RETAIL_TARIFF, GEM_P2P_SHARE: {exc}") from None
+
+    def inference_options(self) -> InferenceOptions:
+        """How the inference service runs (it reads no environment itself)."""
+        return InferenceOptions(threads=self.inference_threads, backend=self.inference_backend,
+                                cache_dir=self.cache_dir, max_batch=self.max_batch, ort_spinning=self.ort_spinning)
 
     def tariffs(self) -> Tariffs:
         """The P2P tariffs: the built-in ones, with those set here in their place."""

@@ -581,13 +581,14 @@ class ModelStatus:
         }
 
 
-def get_model(artifacts_dir: str | Path | None) -> Predictor:
+def get_model(artifacts_dir: str | Path | None, options: Any = None) -> Predictor:
     """The process's predictor for that folder, loaded on first use (never at import, never before
-    fork); raises `services.inference.ModelUnavailable` with the reason."""
+    fork); `options` is a `services.inference.InferenceOptions` (None: defaults). Raises
+    `services.inference.ModelUnavailable` with the reason."""
     from services.inference import ModelUnavailable, get_predictor  # torch is imported here, in the worker
 
     try:
-        return get_predictor(artifacts_dir)
+        return get_predictor(artifacts_dir, options=options)
     except ModelUnavailable:
         raise
     except Exception as exc:  # a corrupt checkpoint fails in many ways (pickle, index, key errors)
@@ -595,13 +596,13 @@ def get_model(artifacts_dir: str | Path | None) -> Predictor:
         raise ModelUnavailable(f"cannot load the model from {artifacts_dir}: {type(exc).__name__}: {exc}") from None
 
 
-def model_status(artifacts_dir: str | Path | None = None) -> ModelStatus:
+def model_status(artifacts_dir: str | Path | None = None, options: Any = None) -> ModelStatus:
     """Load the model if needed and say whether it is usable; never raises for a missing model."""
     from services.inference import ModelUnavailable
 
     folder = str(artifacts_dir) if artifacts_dir is not None else None
     try:
-        predictor = get_model(artifacts_dir)
+        predictor = get_model(artifacts_dir, options)
     except ModelUnavailable as exc:
         return ModelStatus(False, f"model unavailable: {exc}", artifacts_dir=folder)
     return ModelStatus(
@@ -613,14 +614,14 @@ def model_status(artifacts_dir: str | Path | None = None) -> ModelStatus:
     )
 
 
-def warm_up(artifacts_dir: str | Path) -> ModelStatus:
+def warm_up(artifacts_dir: str | Path, options: Any = None) -> ModelStatus:
     """Load the model and run one whole analysis (nothing recorded) before taking traffic.
 
     The first analysis of a process imports the power-flow stack and builds the network (seconds);
     done here, right after fork, it is not paid by the first requests, which would otherwise
     queue behind it.
     """
-    status = model_status(artifacts_dir)
+    status = model_status(artifacts_dir, options)
     if status.loaded:
         try:
             analyze(
@@ -628,7 +629,7 @@ def warm_up(artifacts_dir: str | Path) -> ModelStatus:
                 source="api",
                 sender=SENDERS[0],
                 receiver=next(peer for peer in RECEIVERS if peer != SENDERS[0]),
-                predictor=get_model(artifacts_dir),
+                predictor=get_model(artifacts_dir, options),
                 store=None,
             )
         except Exception:
@@ -649,15 +650,17 @@ class AnalysisContext:
     settings: Any = None
     #: the microgrid with the configured tariffs (`microgrid().with_tariffs(settings.tariffs())`)
     grid: Microgrid = field(default_factory=microgrid)
+    #: how the model runs (`services.inference.InferenceOptions`, built from the settings); None: defaults
+    inference: Any = None
 
     def predictor(self) -> Predictor:
         """The loaded predictor, or `services.inference.ModelUnavailable`."""
-        return get_model(self.artifacts_dir)
+        return get_model(self.artifacts_dir, self.inference)
 
     def model_status(self) -> ModelStatus:
         """The model's status for people (banner, Model page, /api/health): the server's folder is
         not named, the setting that chooses it is."""
-        status = model_status(self.artifacts_dir)
+        status = model_status(self.artifacts_dir, self.inference)
         message = status.message.replace(str(self.artifacts_dir), "GEM_ARTIFACTS_DIR")
         return dataclasses.replace(status, message=message, artifacts_dir=None)
 

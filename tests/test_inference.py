@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from services.inference import ModelUnavailable, Prediction, get_predictor
+from services.inference import InferenceOptions, ModelUnavailable, Prediction, get_predictor
 from services.inference.__main__ import main as cli_main
 from services.inference.explain import driving_spans, estimate_inception_ms
 from services.inference.predictor import Predictor
@@ -44,7 +44,8 @@ def original_folder(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _cache_in_tmp(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("GEM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "onnx-cache"))
+    """The default ONNX cache is ~/.cache/grid-event-monitor: point HOME at a temp folder."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.getbasetemp() / "home"))
 
 
 def test_inf001_original_artifacts_load_and_predict(original_folder):
@@ -74,8 +75,27 @@ def test_inf002_get_predictor_is_one_object_per_folder_across_threads(original_f
     for thread in threads:
         thread.join()
     assert len({id(p) for p in found}) == 1
+    assert get_predictor(str(original_folder)) is found[0]
+    # other options are another predictor; the service reads no environment variable
     monkeypatch.setenv("GEM_ARTIFACTS_DIR", str(original_folder))
-    assert get_predictor() is found[0]
+    assert get_predictor() is not found[0]
+    other = get_predictor(original_folder, options=InferenceOptions(threads=1, max_batch=1))
+    assert other is not found[0] and other is get_predictor(original_folder, options=InferenceOptions(1, max_batch=1))
+
+
+def test_inf002b_inference_options_come_from_the_settings(tmp_path):
+    from app.settings import Settings
+
+    settings = Settings(artifacts_dir=tmp_path, instance_dir=tmp_path, inference_threads=1, max_batch=4,
+                        inference_backend="torch", cache_dir=tmp_path / "cache")
+    options = settings.inference_options()
+    assert options == InferenceOptions(threads=1, backend="torch", cache_dir=tmp_path / "cache", max_batch=4)
+    assert options.resolved_cache_dir == tmp_path / "cache" and options.resolved_max_batch == 4
+    assert InferenceOptions().resolved_max_batch == 16 and InferenceOptions().resolved_threads >= 1
+    with pytest.raises(ValueError, match="backend"):
+        InferenceOptions(backend="tensorflow")
+    with pytest.raises(ValueError, match="threads"):
+        InferenceOptions(threads=0)
 
 
 def test_inf003_batch_and_single_agree(original_folder):

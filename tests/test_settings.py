@@ -18,10 +18,9 @@ from services.analysis import EXTENSION_KEY
 ROOT = Path(__file__).resolve().parents[1]
 #: Flask config keys of the app (not environment variables)
 CONFIG_KEYS = {"GEM_SETTINGS", "GEM_URL_PREFIX"}
-#: files outside app/ that still read os.environ for a GEM_* variable: the inference service; its
-#: call sites move to Settings (the fields exist) with the owner of those files
-PENDING_ENV_READS = {"services/inference/artifacts.py", "services/inference/backends.py",
-                     "services/inference/predictor.py"}
+#: files outside app/ that may read os.environ for a GEM_* variable: none (the inference service
+#: takes InferenceOptions built by Settings)
+PENDING_ENV_READS: set[str] = set()
 
 
 def _code_files():

@@ -52,7 +52,7 @@ def labelled_folder(tmp_path_factory):
 
 
 def test_train001_tiny_run_writes_loadable_artifacts(tmp_path, labelled_folder, monkeypatch):
-    monkeypatch.setenv("GEM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the ONNX cache's default folder
     out = tmp_path / "artifacts"
     code = training_main(["--data", str(labelled_folder), "--out", str(out), "--epochs", "2", "--batch-size", "8",
                           "--garbage-per-family", "2", "--no-progress", "--threads", "2"])
@@ -197,7 +197,7 @@ def test_train011_calibration_report_bins_raw_and_temperature_scaled_probabiliti
 
 
 def test_train012_evaluate_update_card_adds_the_bins_and_changes_no_other_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("GEM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the ONNX cache's default folder
     shipped = Path(__file__).resolve().parents[1] / "artifacts"
     folder = tmp_path / "artifacts"
     shutil.copytree(shipped, folder)

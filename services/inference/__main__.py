@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", metavar="PATH",
                         help=".npy (3, 726), CSV/text (time, Ia, Ib, Ic) or COMTRADE .cfg (with its .dat) / .cff "
                              "files, or folders of them (labels from the folder names where they give one)")
-    parser.add_argument("--artifacts", default=None, help="artifacts folder (default: env GEM_ARTIFACTS_DIR, else artifacts/)")
+    parser.add_argument("--artifacts", default=None, help="artifacts folder (default: the repository's artifacts/)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line (and a summary line for folders)")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as a CSV table")
     parser.add_argument("--backend", choices=("onnxruntime", "torch"), default=None, help="force a backend")

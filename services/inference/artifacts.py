@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -33,7 +32,8 @@ CALIBRATION_FILE = "calibration.json"
 MODEL_CARD_FILE = "model_card.json"
 REQUIRED_FILES = (MODEL_FILE, LABELS_FILE, NORMALIZATION_FILE)
 OPTIONAL_FILES = (DESCRIPTIONS_FILE, CALIBRATION_FILE, MODEL_CARD_FILE, DETECTOR_FILE)
-ENV_ARTIFACTS_DIR = "GEM_ARTIFACTS_DIR"
+#: the setting that chooses the folder in the web app (named in messages, never read here)
+ARTIFACTS_SETTING = "GEM_ARTIFACTS_DIR"
 REPO_ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "artifacts"
 
 
@@ -59,9 +59,9 @@ class Artifacts:
 
 
 def resolve_artifacts_dir(artifacts_dir: str | Path | None = None) -> Path:
-    """The folder to use: the argument, else env GEM_ARTIFACTS_DIR, else `<repo>/artifacts`."""
+    """The folder to use: the argument, else `<repo>/artifacts`."""
     if artifacts_dir is None or str(artifacts_dir) == "":
-        artifacts_dir = os.environ.get(ENV_ARTIFACTS_DIR) or REPO_ARTIFACTS_DIR
+        artifacts_dir = REPO_ARTIFACTS_DIR
     return Path(artifacts_dir).expanduser().resolve()
 
 
@@ -82,7 +82,7 @@ def load_artifacts(folder: Path) -> Artifacts:
     if not folder.is_dir():
         raise ModelUnavailable(
             f"artifacts folder {folder} does not exist; train a model (python -m services.training) "
-            f"or set {ENV_ARTIFACTS_DIR} to a folder holding {', '.join(REQUIRED_FILES)}"
+            f"or set {ARTIFACTS_SETTING} to a folder holding {', '.join(REQUIRED_FILES)}"
         )
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:

@@ -3,7 +3,7 @@
 Both run `ServingNet` (normalisation inside, BatchNorm folded) and return logits, the hidden
 vector and the per-step contribution used by the explanation. The ONNX graph is exported from the state_dict when the
 service loads (`dynamo=False`, well under a second) and cached outside the repository, under
-env GEM_CACHE_DIR or `~/.cache/grid-event-monitor`, keyed by the weights' fingerprint; written
+`InferenceOptions.cache_dir` (default `~/.cache/grid-event-monitor`), keyed by the weights' fingerprint; written
 atomically so several workers can share it.
 """
 
@@ -19,36 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from services.inference.options import InferenceOptions
 from services.model import ConvNet, ServingNet
 
 log = logging.getLogger(__name__)
 
-ENV_THREADS = "GEM_THREADS"
-ENV_CACHE_DIR = "GEM_CACHE_DIR"
-ENV_BACKEND = "GEM_BACKEND"
-ENV_ORT_SPINNING = "GEM_ORT_SPINNING"
 #: bumped whenever the exported graph changes, so stale cached files are not reused
 EXPORT_VERSION = 3
-#: intra-op threads by default: both cores of the 2-core target (measured by benchmarks/bench_inference.py)
-DEFAULT_THREADS = 2
 OUTPUT_NAMES = ("logits", "hidden", "contribution")
-
-
-def thread_count() -> int:
-    """Threads for one inference call: env GEM_THREADS, else DEFAULT_THREADS (at most the CPU count)."""
-    value = os.environ.get(ENV_THREADS, "").strip()
-    if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            log.warning("%s=%r is not an integer; using %d", ENV_THREADS, value, DEFAULT_THREADS)
-    return max(1, min(DEFAULT_THREADS, os.cpu_count() or 1))
-
-
-def cache_dir() -> Path:
-    """Where exported ONNX graphs are cached (outside the repository)."""
-    configured = os.environ.get(ENV_CACHE_DIR, "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "grid-event-monitor"
 
 
 class TorchBackend:
@@ -70,7 +48,7 @@ class OrtBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, onnx_model: bytes | str, threads: int) -> None:
+    def __init__(self, onnx_model: bytes | str, threads: int, spinning: bool = False) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -79,7 +57,7 @@ class OrtBackend:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        if os.environ.get(ENV_ORT_SPINNING, "0") != "1":
+        if not spinning:
             # idle ORT threads would otherwise spin and steal the cores numpy (signal checks,
             # explanation) and the web server need right after each call
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -115,9 +93,9 @@ def export_onnx(net: ServingNet) -> bytes:
     return buffer.getvalue()
 
 
-def _cached_onnx(net: ServingNet, model_fingerprint: str) -> bytes | str:
+def _cached_onnx(net: ServingNet, model_fingerprint: str, cache_dir: Path) -> bytes | str:
     """Path of the cached graph (exported now if absent), or the bytes if the cache is unwritable."""
-    path = cache_dir() / f"convnet-{model_fingerprint}-v{EXPORT_VERSION}.onnx"
+    path = cache_dir / f"convnet-{model_fingerprint}-v{EXPORT_VERSION}.onnx"
     if path.is_file() and path.stat().st_size > 0:
         return str(path)
     graph = export_onnx(net)
@@ -131,20 +109,22 @@ def _cached_onnx(net: ServingNet, model_fingerprint: str) -> bytes | str:
     return graph
 
 
-def make_backend(net: ServingNet, model_fingerprint: str, preferred: str | None = None) -> TorchBackend | OrtBackend:
-    """ONNX Runtime unless `preferred` (or env GEM_BACKEND) says torch or it fails; then torch."""
-    choice = (preferred or os.environ.get(ENV_BACKEND, "") or "onnxruntime").strip().lower()
+def make_backend(net: ServingNet, model_fingerprint: str, preferred: str | None = None,
+                 options: InferenceOptions | None = None) -> TorchBackend | OrtBackend:
+    """ONNX Runtime unless `preferred` (or `options.backend`) says torch or it fails; then torch."""
+    options = options or InferenceOptions()
+    choice = (preferred or options.backend).strip().lower()
     if choice not in ("onnxruntime", "onnx", "ort", "torch"):
         raise ValueError(f"unknown backend {choice!r}: expected 'onnxruntime' or 'torch'")
-    threads = thread_count()
+    threads = options.resolved_threads
     if choice != "torch":
         try:
-            source = _cached_onnx(net, model_fingerprint)
+            source = _cached_onnx(net, model_fingerprint, options.resolved_cache_dir)
             try:
-                return OrtBackend(source, threads)
+                return OrtBackend(source, threads, options.ort_spinning)
             except Exception:  # a corrupt cached file: export afresh into memory
                 if isinstance(source, str):
-                    return OrtBackend(export_onnx(net), threads)
+                    return OrtBackend(export_onnx(net), threads, options.ort_spinning)
                 raise
         except Exception as exc:  # noqa: BLE001 - any ORT/export failure falls back to torch
             log.warning("ONNX Runtime backend unavailable (%s); serving with torch", exc)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -26,6 +25,7 @@ from services.inference.backends import make_backend, serving_net
 from services.inference.batching import MicroBatcher
 from services.inference.explain import driving_spans_batch, estimate_inceptions_ms, saliency_maps
 from services.inference.levels import describe_levels, label_probabilities
+from services.inference.options import InferenceOptions
 from services.inference.presence import no_event
 from services.inference.unknown import signal_checks
 from services.labels import CATEGORIES, EQUIPMENTS, KINDS, label_parts
@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 
 #: largest batch sent to the backend at once (bounds the memory of one call)
 _CHUNK = 512
-ENV_MAX_BATCH = "GEM_MAX_BATCH"
-#: most concurrent `predict` calls answered by one network call (1 turns micro-batching off)
-DEFAULT_MAX_BATCH = 16
 NO_EVENT_REASON = "no event in the window: only a standing differential current and noise"
 
 
@@ -83,7 +80,9 @@ class Prediction:
 class Predictor:
     """Classifier over one artifacts folder: probabilities, unknown flag, explanation."""
 
-    def __init__(self, artifacts_dir: str | Path | None = None, backend: str | None = None) -> None:
+    def __init__(self, artifacts_dir: str | Path | None = None, backend: str | None = None,
+                 options: InferenceOptions | None = None) -> None:
+        options = options or InferenceOptions()
         folder = resolve_artifacts_dir(artifacts_dir)
         artifacts: Artifacts = load_artifacts(folder)
         self.artifacts_dir = folder
@@ -96,7 +95,7 @@ class Predictor:
         self._descriptions = artifacts.descriptions
         self._detector = artifacts.detector
         net = serving_net(artifacts.model, artifacts.mean, artifacts.std, artifacts.input_scaling)
-        self._backend = make_backend(net, artifacts.model_fingerprint, backend)
+        self._backend = make_backend(net, artifacts.model_fingerprint, backend, options)
         self.backend: str = self._backend.name
         parts = [label_parts(label) for label in self.labels]
         self._is_internal = [p.category == "internal_fault" for p in parts]
@@ -106,7 +105,7 @@ class Predictor:
             "kind": (KINDS, _membership([p.kind for p in parts], KINDS)),
         }
         self._batcher: MicroBatcher[Prediction] = MicroBatcher(
-            lambda batch: self._predict_chunk(batch, explain=True), max_batch=_max_batch()
+            lambda batch: self._predict_chunk(batch, explain=True), max_batch=options.resolved_max_batch
         )
 
     # --- public API -------------------------------------------------------------------------
@@ -241,16 +240,6 @@ def _single_threaded_blas():
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
-def _max_batch() -> int:
-    """Env GEM_MAX_BATCH, else DEFAULT_MAX_BATCH; at least 1."""
-    value = os.environ.get(ENV_MAX_BATCH, "").strip()
-    try:
-        return max(1, int(value)) if value else DEFAULT_MAX_BATCH
-    except ValueError:
-        log.warning("%s=%r is not an integer; using %d", ENV_MAX_BATCH, value, DEFAULT_MAX_BATCH)
-        return DEFAULT_MAX_BATCH
-
-
 def _membership(values: list[str], keys: tuple[str, ...]) -> np.ndarray:
     matrix = np.zeros((len(values), len(keys)))
     for row, value in enumerate(values):
@@ -259,17 +248,19 @@ def _membership(values: list[str], keys: tuple[str, ...]) -> np.ndarray:
 
 
 _LOCK = threading.Lock()
-_PREDICTORS: dict[tuple[Path, str | None], tuple[tuple, Predictor]] = {}
+_PREDICTORS: dict[tuple[Path, str | None, InferenceOptions], tuple[tuple, Predictor]] = {}
 
 
-def get_predictor(artifacts_dir: str | Path | None = None, backend: str | None = None) -> Predictor:
-    """The process's Predictor for a folder (argument, env GEM_ARTIFACTS_DIR, else `artifacts/`).
+def get_predictor(artifacts_dir: str | Path | None = None, backend: str | None = None,
+                  options: InferenceOptions | None = None) -> Predictor:
+    """The process's Predictor for a folder (argument, else the repository's `artifacts/`).
 
     Created on first use under a lock; later calls return the same object unless the folder's
     files changed. Raises ModelUnavailable (with the reason) if the artifacts are missing or corrupt.
     """
     folder = resolve_artifacts_dir(artifacts_dir)
-    key = (folder, backend)
+    options = options or InferenceOptions()
+    key = (folder, backend, options)
     stamp = folder_stamp(folder)
     cached = _PREDICTORS.get(key)
     if cached is not None and cached[0] == stamp:
@@ -279,7 +270,7 @@ def get_predictor(artifacts_dir: str | Path | None = None, backend: str | None =
         if cached is not None and cached[0] == stamp:
             return cached[1]
         try:
-            predictor = Predictor(folder, backend=backend)
+            predictor = Predictor(folder, backend=backend, options=options)
         except ModelUnavailable:
             raise
         except (OSError, ValueError, RuntimeError) as exc:

@@ -191,7 +191,7 @@ def refit_detector(folder: Path, garbage_per_family: int, command: str) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.training.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--artifacts", default=None, help="artifacts folder (default: env GEM_ARTIFACTS_DIR, else artifacts/)")
+    parser.add_argument("--artifacts", default=None, help="artifacts folder (default: the repository's artifacts/)")
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--garbage-per-family", type=int, default=100)

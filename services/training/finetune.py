@@ -80,7 +80,7 @@ class FinetuneConfig:
 
     data: Path
     out: Path
-    artifacts: Path | None = None  # default: env GEM_ARTIFACTS_DIR, else artifacts/
+    artifacts: Path | None = None  # default: the repository's artifacts/
     holdout: float = 0.3
     seed: int = 0
     epochs: int = 8
@@ -425,7 +425,7 @@ def _parser() -> argparse.ArgumentParser:
     defaults = FinetuneConfig(data=Path("."), out=Path("."))
     parser = argparse.ArgumentParser(prog="python -m services.training.finetune", description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, default=None,
-                        help="source artifacts folder (default: env GEM_ARTIFACTS_DIR, else artifacts/)")
+                        help="source artifacts folder (default: the repository's artifacts/)")
     parser.add_argument("--data", type=Path, required=True,
                         help="your labelled records: the data set's tree as downloaded, or one folder per label")
     parser.add_argument("--out", type=Path, required=True, help="new artifacts folder to write")
