@@ -253,3 +253,12 @@ def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
     hidden = score_levels(predictions, y, phases_identifiable=np.array([False, True, True, True]))
     assert hidden["phases_readable_share"] == pytest.approx(2 / 3) and hidden["phases_accuracy"] == 1.0
     assert hidden["equipment_accuracy"] == report["equipment_accuracy"]
+    # a turn-to-turn fault in phase A read as an AG fault names the faulted phase right
+    from services.training.levels_report import true_phase_set
+
+    assert true_phase_set("turn-to-turn", {"faulted_phase": "A"}) == "A"
+    assert true_phase_set("winding-to-winding", {"from_phase": "C", "to_phase": "A"}) == "AC"
+    tt = [answer(26, "power_transformer", 0.5, "AG", "internal_fault")]
+    assert score_levels(tt, np.array([37]), true_phases=["A"])["phases_accuracy"] == 1.0
+    assert score_levels(tt, np.array([37]), true_phases=["B"])["phases_accuracy"] == 0.0
+    assert score_levels(tt, np.array([37]))["fault_kind_accuracy"] == 0.0

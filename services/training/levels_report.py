@@ -56,13 +56,29 @@ def phase_set(kind: str) -> str:
     return kind.rstrip("G") if kind.endswith("G") and len(kind) > 1 else kind
 
 
+def true_phase_set(kind: str, row: dict) -> str:
+    """The phases a fault involves (ground not counted), from its parameters where the label does
+    not say them: a turn-to-turn fault in phase B involves B, a winding-to-winding fault from B to C
+    involves B and C."""
+    if kind == "turn-to-turn" and row.get("faulted_phase"):
+        return str(row["faulted_phase"])
+    if kind == "winding-to-winding":
+        first = row.get("faulted_phase") or row.get("from_phase")
+        second = row.get("second_phase") or row.get("to_phase")
+        if first and second:
+            return "".join(sorted(f"{first}{second}"))
+    return phase_set(kind)
+
+
 def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = LABELS,
-                 phases_identifiable: np.ndarray | None = None) -> dict:
+                 phases_identifiable: np.ndarray | None = None, true_phases: Sequence[str] | None = None) -> dict:
     """Per-level accuracy and confidently-wrong rates of `predictions` (services.inference.Prediction).
 
     `phases_identifiable` (bool per window) marks the fault windows whose relay view leaves the
     faulted phases readable at all (a Yd-compensated relay shows an AG fault in A and C, exactly
-    like an AC fault); faulted phases and fault kind are scored on those only.
+    like an AC fault); faulted phases and fault kind are scored on those only. `true_phases` (per
+    window, see `true_phase_set`) lets a turn-to-turn or winding-to-winding fault count as read
+    when its phases are named right, e.g. a turn-to-turn fault in B read as a BG fault.
     """
     y = np.asarray(y)
     truth = [label_parts(labels[int(i)]) for i in y]
@@ -72,8 +88,9 @@ def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = L
     category_right = np.array([p.levels["category"]["value"] == t.category for p, t in zip(predictions, truth,
                                                                                                strict=True)])
     kind_right = np.array([p.levels["kind"]["value"] == t.kind for p, t in zip(predictions, truth, strict=True)])
-    phases_right = np.array([phase_set(p.levels["kind"]["value"]) == phase_set(t.kind)
-                             for p, t in zip(predictions, truth, strict=True)])
+    expected = list(true_phases) if true_phases is not None else [phase_set(t.kind) for t in truth]
+    phases_right = np.array([p.levels["kind"]["value"] == t.kind or phase_set(p.levels["kind"]["value"]) == want
+                             for p, t, want in zip(predictions, truth, expected, strict=True)])
     equipment_value = [p.levels["equipment"]["value"] for p in predictions]
     equipment_p = np.array([p.levels["equipment"]["probability"] for p in predictions])
     equipment_right = np.array([e == t.equipment for e, t in zip(equipment_value, truth, strict=True)])
@@ -124,11 +141,29 @@ def measure(predictor, *, per_class: int = 40, seeds: tuple[int, int, int] = (SI
         # the Yd-compensated view (ours) shows an AG fault in A and its partner phase alike
         readable = np.array([bool(row.get("phases_identifiable", row.get("relay_view") != "yd_compensated"))
                              for row in rows])
+        phases = [true_phase_set(label_parts(predictor.labels[int(i)]).kind, row) for i, row in zip(y, rows,
+                                                                                                   strict=True)]
         predictions = predictor.predict_batch(X, explain=False)
         report[name] = {"seed": seed, "source": source, "per_class": per_class if name != "independent_transients"
-                        else per_class * 3, **score_levels(predictions, y, predictor.labels, readable)}
+                        else per_class * 3, **score_levels(predictions, y, predictor.labels, readable, phases),
+                        "by_relay_view": _by_view(predictions, y, predictor.labels, rows, phases)}
     report["notes"] = list(NOTES)
     return report
+
+
+def _by_view(predictions: Sequence, y: np.ndarray, labels: Sequence[str], rows: list[dict],
+             phases: list[str]) -> dict:
+    """Category and faulted-phases accuracy per relay view (how the relay sees the currents)."""
+    views = np.array([str(row.get("relay_view", row.get("view", "-"))) for row in rows])
+    result = {}
+    for view in sorted(set(views.tolist())):
+        chosen = np.flatnonzero(views == view)
+        scored = score_levels([predictions[i] for i in chosen], np.asarray(y)[chosen], labels,
+                              true_phases=[phases[i] for i in chosen])
+        result[view] = {"windows": int(len(chosen)), "category_accuracy": scored["category_accuracy"],
+                        "phases_accuracy": scored["phases_accuracy"],
+                        "transient_kind_accuracy": scored["transient_kind_accuracy"]}
+    return result
 
 
 def _percent(value: float | None) -> str:
@@ -145,6 +180,11 @@ def format_table(report: dict) -> str:
              f"{'windows':32}" + "".join(f"{report[name]['windows']:>26}" for name in sets)]
     for row in rows:
         lines.append(f"{row:32}" + "".join(f"{_percent(report[name].get(row)):>26}" for name in sets))
+    for name in sets:
+        for view, scored in report[name].get("by_relay_view", {}).items():
+            lines.append(f"{name} / {view} ({scored['windows']} windows): category "
+                         f"{_percent(scored['category_accuracy'])}, phases {_percent(scored['phases_accuracy'])}, "
+                         f"transient kind {_percent(scored['transient_kind_accuracy'])}")
     return "\n".join(lines)
 
 
