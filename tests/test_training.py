@@ -262,3 +262,21 @@ def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
     assert score_levels(tt, np.array([37]), true_phases=["A"])["phases_accuracy"] == 1.0
     assert score_levels(tt, np.array([37]), true_phases=["B"])["phases_accuracy"] == 0.0
     assert score_levels(tt, np.array([37]))["fault_kind_accuracy"] == 0.0
+
+
+def test_train014_recalibrate_refits_the_level_temperatures_and_leaves_the_weights(artifacts_copy, monkeypatch,
+                                                                                  tmp_path):
+    from services.training.recalibrate import main as recalibrate_main
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the ONNX cache's default folder
+    weights = (artifacts_copy / "best_model.pth").read_bytes()
+    calibration = json.loads((artifacts_copy / "calibration.json").read_text())
+    calibration["temperature_kind"] = calibration["temperature_equipment"] = 50.0
+    (artifacts_copy / "calibration.json").write_text(json.dumps(calibration))
+    assert recalibrate_main(["--artifacts", str(artifacts_copy), "--per-class", "3"]) == 0
+    refitted = json.loads((artifacts_copy / "calibration.json").read_text())
+    assert 0.05 < refitted["temperature_kind"] < 20.0 and refitted["temperature_equipment"] < 50.0
+    assert refitted["input_scaling"] == calibration["input_scaling"]
+    card = json.loads((artifacts_copy / "model_card.json").read_text())
+    assert card["level_temperatures"]["kind"] == pytest.approx(refitted["temperature_kind"])
+    assert (artifacts_copy / "best_model.pth").read_bytes() == weights

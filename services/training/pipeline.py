@@ -356,10 +356,9 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     # calibration on the validation split, then the untouched test split
     validation_logits, _ = _serving_outputs(model, mean_np, std_np, validation.X, input_scaling)
     temperature = fit_temperature(validation_logits, validation.y)
-    temperature_kind = fit_kind_temperature(validation_logits, validation.y, LABELS)
-    unit_set, unit_set_description = equipment_calibration_set(config, validation)
+    unit_set, unit_set_description = level_calibration_set(config, validation)
     unit_logits, _ = _serving_outputs(model, mean_np, std_np, unit_set.X, input_scaling)
-    temperature_equipment = fit_equipment_temperature(unit_logits, unit_set.y, LABELS)
+    temperature_kind, temperature_equipment = fit_level_temperatures(unit_logits, unit_set.y)
     log(f"temperatures: label {temperature:.3f}, kind {temperature_kind:.3f}, equipment {temperature_equipment:.3f} "
         f"({unit_set_description})")
     test_logits, _ = _serving_outputs(model, mean_np, std_np, test.X, input_scaling)
@@ -413,7 +412,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
         },
         "temperature": temperature,
         "level_temperatures": {"kind": temperature_kind, "equipment": temperature_equipment,
-                               "equipment_calibration_set": unit_set_description},
+                               "calibration_set": unit_set_description},
         "unknown_detection": unknown,
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
         "command": command,
@@ -429,14 +428,16 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     return card
 
 
-def equipment_calibration_set(config: TrainingConfig, validation: Dataset) -> tuple[Dataset, str]:
-    """Validation windows for the equipment temperature: the plain validation split plus, when the
-    simulator is the source, internal faults re-simulated with every relay view forced in turn.
+def level_calibration_set(config: TrainingConfig, validation: Dataset) -> tuple[Dataset, str]:
+    """Validation windows for the level temperatures: the plain validation split plus, when the
+    simulator is the source, every label re-simulated with each relay view forced in turn.
 
-    Which currents each unit's relay compares is not publicly documented; the simulator draws it
-    from alternatives (services.simulation RELAY_VIEWS). Calibrating p(equipment | kind) on windows
-    where the view is fixed to each alternative makes the unit's probability reflect how much of
-    its evidence survives a different, equally plausible view.
+    Which currents each unit's relay compares, and how the relay compensates them, is not publicly
+    documented; the simulator draws it from alternatives (services.simulation RELAY_VIEWS).
+    Calibrating p(kind) and p(equipment | kind) on windows where the view is fixed to each
+    alternative makes each level's probability reflect how much of its evidence survives a
+    different, equally plausible view (a Yd-compensated relay hides the faulted phases; no view
+    tells the unit).
     """
     if config.data_dir is not None:
         return validation, "the validation split"
@@ -447,18 +448,21 @@ def equipment_calibration_set(config: TrainingConfig, validation: Dataset) -> tu
     views = getattr(simulation, "RELAY_VIEWS", ())
     if not views or "relay_view" not in inspect.signature(simulation.generate_dataset).parameters:
         return validation, "the validation split (the simulator has no relay views)"
-    internal = [i for i, label in enumerate(LABELS) if label_parts(label).category == "internal_fault"
-                and (config.classes is None or i in config.classes)]
     per_class = max(4, config.validation_per_class // 2)
     parts_X, parts_y = [validation.X], [validation.y]
     for offset, view in enumerate(views):
-        X, y, _ = simulation.generate_dataset(per_class, seed=config.seed + 101 + offset, classes=internal,
+        X, y, _ = simulation.generate_dataset(per_class, seed=config.seed + 101 + offset, classes=config.classes,
                                               relay_view=view)
         parts_X.append(X.astype(np.float32))
         parts_y.append(y.astype(np.int64))
-    description = (f"the validation split plus {per_class} internal faults per label under each relay view "
+    description = (f"the validation split plus {per_class} windows per label under each relay view "
                    f"({', '.join(views)})")
     return Dataset(np.concatenate(parts_X), np.concatenate(parts_y)), description
+
+
+def fit_level_temperatures(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(kind, equipment) temperatures on a level calibration set's logits."""
+    return fit_kind_temperature(logits, y, LABELS), fit_equipment_temperature(logits, y, LABELS)
 
 
 def calibrate_unknown_detector(
@@ -542,8 +546,8 @@ def _write_artifacts(out_dir: Path, model: ConvNet, mean: np.ndarray, std: np.nd
             "ece_after": ece_after,
             **(level_temperatures or {}),
             "level_note": "temperature_kind and temperature_equipment calibrate p(label) = p(kind) p(equipment | kind) "
-                          "(services.inference.levels); the equipment temperature is fitted on windows whose relay "
-                          "view is drawn from alternatives, so the unit is only reported sure when that survives",
+                          "(services.inference.levels); both are fitted on windows re-simulated under every relay "
+                          "view, so a level is only reported sure when its evidence survives a change of view",
         }, indent=2))
         detector.save(staging / DETECTOR_FILE)
         (staging / MODEL_CARD_FILE).write_text(json.dumps(card, indent=2))
