@@ -203,7 +203,9 @@ LEVELS_REPORT_SETS: tuple[tuple[str, str], ...] = (
 #: the figures of each set (fractions 0-1 unless marked count); rows that no set has are left out
 LEVELS_REPORT_ROWS: tuple[tuple[str, str, bool], ...] = (
     ("category_accuracy", "Category (fault / transient)", False),
-    ("phases_accuracy", "Faulted phases and fault kind", False),
+    ("phases_accuracy", "Faulted phases (A, B, C involved)", False),
+    ("fault_kind_accuracy", "Fault kind (phases and ground)", False),
+    ("phases_readable_share", "Faults whose phases the relay view shows", False),
     ("transient_kind_accuracy", "Which transient", False),
     ("kind_accuracy", "Kind", False),  # cards written before phases and transient kind were scored apart
     ("equipment_accuracy", "Equipment (faulted unit)", False),
@@ -213,6 +215,7 @@ LEVELS_REPORT_ROWS: tuple[tuple[str, str, bool], ...] = (
     ("unknown_rate", "Marked unfamiliar", False),
     ("equipment_uncertain_rate", "Unit reported uncertain", False),
     ("windows", "Windows", True),
+    ("internal_fault_windows", "of them internal faults", True),
     ("seed", "Seed", True),
 )
 

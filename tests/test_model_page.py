@@ -212,7 +212,7 @@ def test_levels_report_table_puts_the_three_sets_side_by_side_with_the_notes():
     assert header == ["", "our simulator", "shift set", "independent transients"]
     rows = {text_of(row.children[0]): [text_of(cell) for cell in row.children[1:]] for row in table.children[1].children}
     assert rows["Equipment (faulted unit)"] == ["72.0%", "55.0%", "n/a"]  # none on a transients-only set
-    assert rows["Faulted phases and fault kind"] == ["99.8%", "93.0%", "n/a"]
+    assert rows["Faulted phases (A, B, C involved)"] == ["99.8%", "93.0%", "n/a"]
     assert rows["Which transient"] == ["99.9%", "90.0%", "87.0%"]
     assert rows["Windows"] == ["4,500", "1,350", "600"]
     assert "Kind" not in rows  # only an older card has the single kind figure
