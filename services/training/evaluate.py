@@ -46,11 +46,10 @@ from services.waveform import WaveformError
 DEFAULT_SEED = 4_242
 
 
-def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family: int) -> dict:
-    """Figures of one predictor on `per_class` simulated windows per label and the garbage suite."""
-    from services.simulation import generate_dataset
-
-    X, y, _ = generate_dataset(per_class, seed=seed)
+def _scored(predictor: Predictor, X: np.ndarray, y: np.ndarray):
+    """Predictions (and their time), logits, the classification report on the per-level calibrated
+    probabilities, and the targets as the predictor's own columns (a folder may order or omit labels;
+    -1 where it lacks the label)."""
     label_ids = np.array([LABEL_TO_ID[label] for label in predictor.labels])
     started = time.perf_counter()
     predictions = predictor.predict_batch(X, explain=False)
@@ -60,9 +59,17 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
     probabilities[:, label_ids] = label_probabilities(logits, predictor.labels, predictor.temperature_kind,
                                                       predictor.temperature_equipment)
     report = classification_report(y, probabilities, tuple(LABEL_TO_ID))
-    # the reliability bins work in the predictor's own label order (a folder may order or omit labels)
     column_of = {int(label_id): column for column, label_id in enumerate(label_ids)}
     targets_as_columns = np.array([column_of.get(int(label_id), -1) for label_id in y])
+    return label_ids, predictions, seconds, logits, report, targets_as_columns
+
+
+def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family: int) -> dict:
+    """Figures of one predictor on `per_class` simulated windows per label and the garbage suite."""
+    from services.simulation import generate_dataset
+
+    X, y, _ = generate_dataset(per_class, seed=seed)
+    label_ids, predictions, seconds, logits, report, targets_as_columns = _scored(predictor, X, y)
     reliability = calibration_report(logits, targets_as_columns, predictor.temperature)
     valid_flagged = np.array([p.unknown for p in predictions])
     garbage, families = garbage_suite(X, garbage_per_family, seed=seed + 1)
@@ -93,17 +100,7 @@ def evaluate(predictor: Predictor, per_class: int, seed: int, garbage_per_family
 def evaluate_labelled(predictor: Predictor, X: np.ndarray, y: np.ndarray) -> dict:
     """Figures of one predictor on labelled windows (label ids 0-44 of docs/contracts.md): accuracy, macro-F1,
     per-label recall, category and equipment accuracy, calibration, unknown-flag rate."""
-    label_ids = np.array([LABEL_TO_ID[label] for label in predictor.labels])
-    started = time.perf_counter()
-    predictions = predictor.predict_batch(X, explain=False)
-    seconds = time.perf_counter() - started
-    logits = predictor.logits(X)
-    probabilities = np.zeros((len(X), len(LABEL_TO_ID)))
-    probabilities[:, label_ids] = label_probabilities(logits, predictor.labels, predictor.temperature_kind,
-                                                      predictor.temperature_equipment)
-    report = classification_report(y, probabilities, tuple(LABEL_TO_ID))
-    column_of = {int(label_id): column for column, label_id in enumerate(label_ids)}
-    targets_as_columns = np.array([column_of.get(int(label_id), -1) for label_id in y])
+    label_ids, predictions, seconds, logits, report, targets_as_columns = _scored(predictor, X, y)
     known = targets_as_columns >= 0
     reliability = (calibration_report(logits[known], targets_as_columns[known], predictor.temperature)
                    if known.any() else None)
