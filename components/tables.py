@@ -216,16 +216,18 @@ LEVELS_REPORT_ROWS: tuple[tuple[str, str, bool], ...] = (
     ("equipment_uncertain_rate", "Unit reported uncertain", False),
     ("windows", "Windows", True),
     ("internal_fault_windows", "of them internal faults", True),
-    ("seed", "Seed", True),
 )
 
 
 def _report_cell(value: object, count: bool) -> str:
+    """A count with thousands separators, a fraction as a percentage (two decimals below 1 %)."""
     if value is None:
         return "n/a"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
-    return f"{value:,}" if count else f"{float(value):.1%}"
+    if count:
+        return f"{value:,}"
+    return f"{float(value):.2%}" if 0 < float(value) < 0.01 else f"{float(value):.1%}"
 
 
 def levels_report_table(report: Mapping | None) -> html.Div | None:

@@ -215,6 +215,7 @@ def test_levels_report_table_puts_the_three_sets_side_by_side_with_the_notes():
     assert rows["Faulted phases (A, B, C involved)"] == ["99.8%", "93.0%", "n/a"]
     assert rows["Which transient"] == ["99.9%", "90.0%", "87.0%"]
     assert rows["Windows"] == ["4,500", "1,350", "600"]
+    assert rows["Confidently wrong unit"] == ["2.0%", "2.0%", "n/a"] and rows["Marked unfamiliar"][0] == "0.40%"
     assert "Kind" not in rows  # only an older card has the single kind figure
     assert "not publicly documented" in text_of(block)
     assert levels_report_table(None) is None and levels_report_table({"notes": ["x"]}) is None
