@@ -53,6 +53,9 @@ class LevelStructure:
     label_kind: np.ndarray  # (n_labels, n_kinds) 0/1
     label_equipment: np.ndarray  # (n_labels, n_equipments) 0/1
     kind_category: np.ndarray  # (n_kinds, n_categories) 0/1
+    by_kind: np.ndarray  # label columns sorted by kind (for per-kind reductions)
+    group_starts: np.ndarray  # where each present kind's run starts in `by_kind`
+    group_of_label: np.ndarray  # (n_labels,) index of the label's kind among the present kinds
 
 
 @cache
@@ -67,7 +70,11 @@ def level_structure(labels: tuple[str, ...]) -> LevelStructure:
     kind_category = np.zeros((len(KINDS), len(CATEGORIES)))
     for p in parts:
         kind_category[KINDS.index(p.kind), CATEGORIES.index(p.category)] = 1.0
-    return LevelStructure(tuple(labels), kind_index, label_kind, label_equipment, kind_category)
+    by_kind = np.argsort(kind_index, kind="stable")
+    present, group_of_label = np.unique(kind_index, return_inverse=True)
+    group_starts = np.searchsorted(kind_index[by_kind], present)
+    return LevelStructure(tuple(labels), kind_index, label_kind, label_equipment, kind_category, by_kind,
+                          group_starts, group_of_label)
 
 
 def _softmax(values: np.ndarray) -> np.ndarray:
@@ -83,12 +90,10 @@ def label_probabilities(logits: np.ndarray, labels: tuple[str, ...], t_kind: flo
     p_kind = _softmax(logits / t_kind) @ structure.label_kind  # (n, n_kinds)
     scaled = logits / t_equipment
     # softmax within each kind group: subtract the group's max, normalise by the group's sum
-    group_max = np.full((logits.shape[0], len(KINDS)), -np.inf)
-    for k in np.unique(structure.kind_of_label):
-        group_max[:, k] = scaled[:, structure.kind_of_label == k].max(axis=1)
-    exp = np.exp(scaled - group_max[:, structure.kind_of_label])
-    group_sum = exp @ structure.label_kind
-    conditional = exp / group_sum[:, structure.kind_of_label]
+    group_max = np.maximum.reduceat(scaled[:, structure.by_kind], structure.group_starts, axis=1)
+    exp = np.exp(scaled - group_max[:, structure.group_of_label])
+    group_sum = np.add.reduceat(exp[:, structure.by_kind], structure.group_starts, axis=1)
+    conditional = exp / group_sum[:, structure.group_of_label]
     return p_kind[:, structure.kind_of_label] * conditional
 
 
