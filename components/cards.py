@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from components import ids
 from components.microgrid import normalise_severity
@@ -398,7 +399,7 @@ def _percent(value: object) -> str:
 def _level_row(title: str, value: object, probability: object, extra: list | None = None) -> html.Div:
     return html.Div(
         [html.Span(title, className="level-title text-muted"),
-         html.Span([html.Span(str(value), className="fw-semibold me-1"),
+         html.Span([html.Span(value if isinstance(value, Component) else str(value), className="fw-semibold me-1"),
                     html.Span(_percent(probability), className="text-muted me-1") if probability is not None
                     else None, *(extra or [])], className="level-value")],
         className="level-row",
@@ -434,9 +435,9 @@ def levels_block(levels: Mapping | None) -> html.Div | None:
         if equipment.get("uncertain"):
             candidates = [f"{EQUIPMENT_NAMES.get(str(name), str(name))} {_percent(p)}"
                           for name, p in equipment.get("candidates") or []]
-            extra = [html.Span("unit uncertain", className="badge text-bg-warning me-1"),
-                     html.Span(", ".join(candidates), className="small text-muted") if candidates else None]
-            rows.append(_level_row("Equipment", "uncertain", None, extra))
+            extra = [html.Span(", ".join(candidates), className="text-muted")] if candidates else []
+            rows.append(_level_row("Equipment", html.Span("unit uncertain", className="badge text-bg-warning"), None,
+                                   extra))
         else:
             rows.append(_level_row("Equipment", EQUIPMENT_NAMES.get(value, value.replace("_", " ")),
                                    equipment.get("probability")))
