@@ -118,7 +118,7 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
     "external_fault_ct_saturation": [
         _s("fault_current", "Through-fault current", "kA", 15.0, 60.0, 30.0, 0.5, dist="log"),
         _s("x_over_r", "System X/R (DC offset decay)", "", 10.0, 40.0, 25.0, 0.5),
-        _s("saturation_factor", "CT knee / symmetrical flux", "", 0.3, 40.0, 4.0, 0.1, dist="custom"),
+        _s("saturation_factor", "CT knee / symmetrical flux", "", 0.05, 40.0, 4.0, 0.01, dist="custom"),
         _s("remanence_percent", "CT remanence", "% of knee", -80.0, 80.0, 0.0, 1.0),
         INCEPTION,
         _s("inception_angle_deg", "Voltage angle at inception", "deg", 0.0, 360.0, 0.0, 1.0, form=False),
@@ -466,7 +466,7 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     the PSRC CT saturation calculator; Horowitz & Phadke, "Power System Relaying", ch. 3):
     - DC-offset saturation (65 %): knee above the symmetrical flux, reached by the offset's flux;
     - symmetric (AC) saturation (35 %): a high burden or small C-rating puts the knee below the
-      symmetrical flux (0.3-0.75 of it), so the CT saturates every half cycle with little DC offset
+      symmetrical flux (0.05-0.75 of it, log-uniform), so the CT saturates every half cycle with little DC offset
       (inception angle within 8 deg of the zero-offset angle of the reference phase; the other
       phases of a multi-phase fault keep their offsets) and the differential shows lobes of both
       polarities.
@@ -487,7 +487,10 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
                     + 180.0 * (rng.random(n) < 0.5)) % 360.0
     if "inception_angle_deg" not in draws.overrides:
         angle = np.where(symmetric == 1.0, small_offset, angle)
-    symmetric_knee = rng.uniform(0.3, 0.75, n)
+    # down to 0.05: a deeply saturated CT reproduces only a short stretch after each current zero,
+    # so the differential is nearly the whole primary current with notches (C37.110-2007 on severe
+    # saturation of low-rated CTs with high burden; the PSRC calculator's severe cases)
+    symmetric_knee = np.exp(rng.uniform(np.log(0.05), np.log(0.75), n))
     fault_index = rng.integers(0, len(_EXTERNAL_FAULTS), n)
     phasors = _external_phasors(fault_index)
     spread = rng.uniform(0.7, 1.0, (n, 3))  # remanence differs a little between the three cores
