@@ -77,34 +77,33 @@ def _latency(run, window: np.ndarray, seconds: float) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--artifacts", default=None, help="artifacts folder (default: env GEM_ARTIFACTS_DIR, else artifacts/)")
+    parser.add_argument("--artifacts", default=None, help="artifacts folder (default: the repository's artifacts/)")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
-    parser.add_argument("--threads", type=int, default=None, help="sets GEM_THREADS (default: the service's default)")
+    parser.add_argument("--threads", type=int, default=None, help="inference threads (default: the service's default)")
     args = parser.parse_args()
-    if args.threads:
-        os.environ["GEM_THREADS"] = str(args.threads)
 
-    from services.inference import ModelUnavailable
-    from services.inference.backends import thread_count
+    from services.inference import InferenceOptions, ModelUnavailable
     from services.inference.predictor import Predictor
+
+    options = InferenceOptions(threads=args.threads)
 
     temporary = tempfile.TemporaryDirectory()
     try:
-        onnx = Predictor(args.artifacts, backend="onnxruntime")
-        torch_predictor = Predictor(args.artifacts, backend="torch")
+        onnx = Predictor(args.artifacts, backend="onnxruntime", options=options)
+        torch_predictor = Predictor(args.artifacts, backend="torch", options=options)
         source = str(onnx.artifacts_dir)
     except ModelUnavailable as exc:
         folder = _random_artifacts(Path(temporary.name))
-        onnx = Predictor(folder, backend="onnxruntime")
-        torch_predictor = Predictor(folder, backend="torch")
+        onnx = Predictor(folder, backend="onnxruntime", options=options)
+        torch_predictor = Predictor(folder, backend="torch", options=options)
         source = f"random weights ({exc})"
 
     load_before = os.getloadavg()
     batch = _windows(args.batch)
     window = batch[:1]
     print(f"artifacts: {source}")
-    print(f"threads: {thread_count()}  batch: {args.batch}  cpu count: {os.cpu_count()}  "
+    print(f"threads: {options.resolved_threads}  batch: {args.batch}  cpu count: {os.cpu_count()}  "
           f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     rows = []
     for name, predictor in (("torch", torch_predictor), ("onnxruntime", onnx)):
