@@ -34,16 +34,20 @@ _EQUIPMENT = {
     ),
     "ispar_series": (
         "the series unit of the indirect symmetrical phase angle regulator (ISPAR)",
-        "The series unit's secondary is delta-connected and fed by the exciting unit, so a fault in "
-        "one of its windings is shared with the neighbouring phase and shows in the differential "
-        "currents of more phases than the faulted one.",
+        "Its differential relay sees the faulted winding's current as its CTs and compensation "
+        "present it: through a delta or a Yd-compensated relay the current also shows in a second "
+        "phase. Which currents this relay compares is not publicly documented, so the waveform alone "
+        "cannot tell this unit from the exciting unit or the power transformer: confirm the unit "
+        "from the relay that tripped.",
         "Overvoltage across the series winding during a line fault or line switching",
     ),
     "ispar_exciting": (
         "the exciting (regulating) unit of the indirect symmetrical phase angle regulator (ISPAR)",
-        "The exciting unit is wye-wye with the on-load tap changer and feeds the series unit's delta "
-        "winding, so its fault currents are transferred into other phases and their size depends on "
-        "the tap position; the differential pattern is spread over phases rather than confined to one.",
+        "It carries the on-load tap changer, and its magnetising current, part of the standing "
+        "differential current before and after the fault, grows with the phase shift. Which currents "
+        "its differential relay compares is not publicly documented, so the waveform alone cannot "
+        "tell this unit from the series unit or the power transformer: confirm the unit from the "
+        "relay that tripped.",
         "Tap-changer failure (diverter arcing, contact wear, selector fault) on the regulating winding",
     ),
 }

@@ -120,8 +120,8 @@ def internal_fault_rule(equipment: str, kind: str | None) -> EventRule:
     if equipment in ("ispar_series", "ispar_exciting"):
         unit = "series" if equipment == "ispar_series" else "exciting"
         coupling = (
-            "The series unit's delta-connected secondary spreads a fault into the differential currents of "
-            "other phases: confirm the faulted phase from the relay's own record."
+            "Through a delta or Yd-compensated relay a fault current also shows in a second phase: confirm "
+            "the faulted phase from the relay's own record."
             if unit == "series"
             else "Inspect the exciting unit's tap changer and regulating winding (most exciting-unit faults "
                  "start there)."
