@@ -95,7 +95,7 @@ HISTORY_COLUMNS: tuple[dict, ...] = (
     {"field": "confidence", "headerName": "Confidence", "minWidth": 104, "maxWidth": 120, **_NUMBER_FILTER,
      "valueFormatter": {"function": "params.value == null ? '' : d3.format('.1%')(params.value)"}},
     {"field": "category", "headerName": "Category", "minWidth": 110, "hide": True, **_TEXT_FILTER},
-    {"field": "equipment", "headerName": "Equipment", "width": 170, "minWidth": 120, **_TEXT_FILTER,
+    {"field": "equipment", "headerName": "Equipment", "width": 230, "minWidth": 130, **_TEXT_FILTER,
      "cellClassRules": {"unit-uncertain": "params.data && params.data.equipment_uncertain"},
      "tooltipValueGetter": {"function": "params.data && params.data.equipment_uncertain ? "
                                         "'unit uncertain: ' + (params.data.headline || '') : params.value"}},
