@@ -214,7 +214,8 @@ def predict_file() -> Response:
     try:
         loaded = parse_uploaded_files(files, channels=parse_channel_spec(form.get("channels")),
                                       unit=form.get("unit") or None,
-                                      rated_current_a=form.get("rated_current_a") or None)
+                                      rated_current_a=form.get("rated_current_a") or None,
+                                      max_bytes=_context().settings.max_upload_bytes)
     except WaveformError as exc:
         raise ApiError(400, str(exc)) from None
     context = _context()

@@ -145,7 +145,8 @@ def decode_uploads(contents: str | Sequence[str] | None, filenames: str | Sequen
     try:
         return parse_uploaded_files(files, channels=parse_channel_spec(channels),
                                     unit=None if unit in (None, "", "window") else unit,
-                                    rated_current_a=rated_current_a if rated_current_a not in ("", None) else None)
+                                    rated_current_a=rated_current_a if rated_current_a not in ("", None) else None,
+                                    max_bytes=max_bytes)
     except WaveformError as exc:
         message = str(exc)
         raise InputProblem(message if any(message.startswith(name) for name in names)

@@ -162,8 +162,11 @@ def parse_channel_spec(text: str | None) -> tuple[str | int, ...] | None:
 
 
 def read_comtrade(files: Mapping[str, bytes] | Sequence[tuple[str, bytes]], *,
-                  channels: ChannelSpec | None = None, side: Side = "primary") -> ComtradeWindow:
+                  channels: ChannelSpec | None = None, side: Side = "primary",
+                  max_bytes: int = MAX_RECORD_BYTES) -> ComtradeWindow:
     """The window of an uploaded record: `{name: bytes}` of a `.cfg` + `.dat` pair or one `.cff`.
+
+    `max_bytes` is the largest record accepted (the web app passes its upload limit).
 
     `.hdr` and `.inf` files may come along and are ignored. `channels`: three channel names or
     analog channel numbers (An of the `.cfg`, 1-based) for phases A, B, C; None picks the
@@ -175,8 +178,8 @@ def read_comtrade(files: Mapping[str, bytes] | Sequence[tuple[str, bytes]], *,
         if not isinstance(data, bytes | bytearray | memoryview):
             raise WaveformError(f"{name}: expected the file's bytes, got {type(data).__name__}")
         total += len(data)
-    if total > MAX_RECORD_BYTES:
-        raise WaveformError(f"the record is {total / 1e6:.1f} MB, more than the {MAX_RECORD_BYTES // 2**20} MB "
+    if total > max_bytes:
+        raise WaveformError(f"the record is {total / 1e6:.1f} MB, more than the {max_bytes / 2**20:g} MB "
                             "accepted; cut it to the event (a few hundred ms) in your COMTRADE tool")
     cfg_name, cfg_bytes, dat_bytes, dat_format = _record_parts([(Path(n).name, bytes(d)) for n, d in items])
     try:

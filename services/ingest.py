@@ -28,6 +28,7 @@ import numpy as np
 from services.comtrade_ingest import (
     COMPANION_SUFFIXES,
     COMTRADE_SUFFIXES,
+    MAX_RECORD_BYTES,
     ChannelSpec,
     ComtradeWindow,
     is_comtrade_name,
@@ -94,7 +95,8 @@ def _comtrade_file_order(name: str) -> tuple[int, str]:
 
 
 def parse_uploaded_files(files: Sequence[tuple[str, bytes]], *, channels: ChannelSpec | None = None,
-                         rated_current_a: float | str | None = None, unit: str | None = None) -> LoadedWaveform:
+                         rated_current_a: float | str | None = None, unit: str | None = None,
+                         max_bytes: int = MAX_RECORD_BYTES) -> LoadedWaveform:
     """One upload of (name, bytes) pairs: a single `.npy`/CSV window, or a COMTRADE record.
 
     A record is a `.cfg` with its `.dat` (optionally `.hdr`, `.inf`), or one `.cff`; `channels`
@@ -102,6 +104,7 @@ def parse_uploaded_files(files: Sequence[tuple[str, bytes]], *, channels: Channe
     plain windows. `unit` ("window", "A", "kA", "pu"; default "window" for plain windows, the
     `.cfg`'s for a record) and `rated_current_a` (the protected unit's rated current in amperes;
     default the reference's 1255.1 A) bring the values to the window unit (services.units).
+    `max_bytes` is the largest COMTRADE record accepted (the web app passes its upload limit).
     Raises WaveformError (services.units.UnitError for a bad unit or rating) naming the file(s).
     """
     if not files:
@@ -113,7 +116,7 @@ def parse_uploaded_files(files: Sequence[tuple[str, bytes]], *, channels: Channe
     suffixes = [Path(name).suffix.lower() for name in names]
     if any(is_comtrade_name(name) for name in names):
         window = read_comtrade([(name, data) for name, (_, data) in zip(names, files, strict=True)],
-                               channels=channels)
+                               channels=channels, max_bytes=max_bytes)
         waveform, units = _comtrade_units(window, unit, rated_current_a)
         return LoadedWaveform(waveform, window.source, tuple(sorted(names, key=_comtrade_file_order)), window, units)
     if len(files) > 1:

@@ -720,3 +720,16 @@ def test_ctr025_cli_classifies_a_cfg_and_says_which_channels_it_used(tmp_path, c
     record = json.loads(capsys.readouterr().out)
     assert record["predicted_label"] in LABELS and record["comtrade"]["channels"] == ["IA_HV", "IB_HV", "IC_HV"]
     assert record["comtrade"]["placement"] == "trigger"
+
+
+def test_ctr030_the_record_limit_is_the_callers_upload_limit():
+    """The web app passes its GEM_MAX_UPLOAD_BYTES: a record is refused above it, not above a
+    second, hard-wired limit."""
+    cfg, dat = _good()
+    size = len(cfg) + len(dat)
+    assert read_comtrade(_upload(cfg, dat), max_bytes=size).waveform.shape == (3, 726)
+    with pytest.raises(WaveformError, match="MB, more than"):
+        read_comtrade(_upload(cfg, dat), max_bytes=size - 1)
+    with pytest.raises(WaveformError, match="MB, more than"):
+        parse_uploaded_files([("fault.cfg", cfg), ("fault.dat", dat)], max_bytes=size - 1)
+    assert parse_uploaded_files([("fault.cfg", cfg), ("fault.dat", dat)], max_bytes=size).comtrade is not None
