@@ -77,12 +77,44 @@ def build_api_blueprint(prefix: str = "/") -> Blueprint:
     blueprint.add_url_rule("/api/history.csv", "history_csv", history_csv, methods=["GET"])
     blueprint.add_url_rule("/api/history/<analysis_id>", "history_item", history_item, methods=["GET"])
     blueprint.add_url_rule("/api/health", "health", health, methods=["GET"])
+    # every other method or /api/ path answers JSON too (not the dashboard's HTML page)
+    blueprint.add_url_rule("/predict", "predict_other_methods", _no_such_route, methods=_OTHER_METHODS)
+    blueprint.add_url_rule("/api/<path:rest>", "api_unknown", _no_such_route, methods=_ALL_METHODS)
+    blueprint.after_request(_no_sniffing)
     blueprint.register_error_handler(ApiError, lambda exc: error_response(exc.status, exc.message))
     blueprint.register_error_handler(AnalysisError, lambda exc: error_response(exc.status_code, str(exc)))
     blueprint.register_error_handler(HistoryQueryError, lambda exc: error_response(400, str(exc)))
     blueprint.register_error_handler(HTTPException, _http_error)
     blueprint.register_error_handler(Exception, _unexpected_error)
     return blueprint
+
+
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_OTHER_METHODS = [method for method in _ALL_METHODS if method != "POST"]
+
+
+def _no_such_route(rest: str | None = None) -> Response:
+    """JSON 405 (with Allow) when the path exists for other methods, else JSON 404."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in ("GET", "POST"):
+        try:
+            endpoint, _ = adapter.match(method=method)
+        except HTTPException:
+            continue
+        if endpoint != request.endpoint and not endpoint.endswith((".api_unknown", ".predict_other_methods")):
+            allowed.append(method)
+    if allowed:
+        response = error_response(405, f"method {request.method} is not allowed here; use {' or '.join(allowed)}")
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    return error_response(404, "no such API route; see the README's JSON API section")
+
+
+def _no_sniffing(response: Response) -> Response:
+    """Browsers must not guess another type for our JSON and CSV answers."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
 
 
 def _limit_body() -> None:

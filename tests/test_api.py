@@ -385,3 +385,24 @@ def test_predict_records_history_in_postgresql(artifacts_copy, tmp_path):
         with admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.mark.parametrize(("method", "path", "status", "allow"), [
+    ("GET", "/predict", 405, "POST"),
+    ("PUT", "/predict", 405, "POST"),
+    ("POST", "/api/samples", 405, "GET"),
+    ("DELETE", "/api/history", 405, "GET"),
+    ("GET", "/api/no-such-route", 404, None),
+    ("POST", "/api/history/1/extra", 404, None),
+])
+def test_routes_that_do_not_exist_answer_json_not_the_dashboard(client, method, path, status, allow):
+    response = client.open(path, method=method)
+    assert response.status_code == status
+    assert response.is_json and "error" in response.get_json()
+    assert response.headers.get("Allow") == allow
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_api_answers_carry_nosniff(client):
+    assert client.get("/api/samples").headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/api/health").headers["X-Content-Type-Options"] == "nosniff"
