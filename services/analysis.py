@@ -432,8 +432,7 @@ def api_view(analysis: Analysis) -> dict[str, Any]:
 def _fields(prediction: Any) -> dict[str, Any]:
     """A Prediction's fields as a mapping for the impact rules, without copying them (its `to_dict`
     deep-copies the 726-value saliency, about 1 ms, on every request)."""
-    fields = {item.name: getattr(prediction, item.name) for item in dataclasses.fields(prediction)}
-    return fields | {"equipment_uncertain": getattr(prediction, "equipment_uncertain", False)}
+    return {item.name: getattr(prediction, item.name) for item in dataclasses.fields(prediction)}
 
 
 def format_confidence(confidence: float) -> str:

@@ -22,12 +22,13 @@ label: p(label) <= p(kind) <= p(category). Everything here is vectorised numpy o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 
-from services.labels import CATEGORIES, EQUIPMENT_CERTAIN, EQUIPMENT_NAMES, EQUIPMENTS, KINDS, label_parts
+from services.labels import CATEGORIES, EQUIPMENT_CERTAIN, EQUIPMENTS, KINDS, label_parts
 
 #: candidates listed when the unit is uncertain
 CANDIDATE_FLOOR = 0.05
@@ -110,13 +111,25 @@ def category_probabilities(probabilities: np.ndarray, labels: tuple[str, ...]) -
     return probabilities @ structure.label_kind @ structure.kind_category
 
 
+def marginals(probabilities: np.ndarray, labels: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """(n, n_labels) label probabilities -> {"category", "equipment", "kind"}: (n, n_parts) each,
+    columns in the order of services.labels CATEGORIES, EQUIPMENTS and KINDS."""
+    return {"category": category_probabilities(probabilities, labels),
+            "equipment": equipment_probabilities(probabilities, labels),
+            "kind": kind_probabilities(probabilities, labels)}
+
+
 def describe_levels(label_row: list[float], labels: tuple[str, ...],
                     event_detected: bool = True) -> tuple[dict, str]:
     """The `levels` dict and the one-line headline of one window's calibrated label probabilities."""
-    row = np.asarray(label_row, dtype=np.float64)[None, :]
-    categories = category_probabilities(row, labels)[0]
-    kinds = kind_probabilities(row, labels)[0]
-    equipments = equipment_probabilities(row, labels)[0]
+    parts = marginals(np.asarray(label_row, dtype=np.float64)[None, :], labels)
+    return levels_of(parts["category"][0], parts["kind"][0], parts["equipment"][0], event_detected)
+
+
+def levels_of(categories: Sequence[float], kinds: Sequence[float], equipments: Sequence[float],
+              event_detected: bool = True) -> tuple[dict, str]:
+    """The `levels` dict and the headline from one window's marginals (see `marginals`)."""
+    categories, kinds, equipments = np.asarray(categories), np.asarray(kinds), np.asarray(equipments)
     category = CATEGORIES[int(categories.argmax())]
     kind = KINDS[int(kinds.argmax())]
     equipment_order = np.argsort(-equipments)
@@ -148,11 +161,6 @@ def headline(levels: dict, event_detected: bool = True) -> str:
         shown = ", ".join(f"{_SHORT_EQUIPMENT[name]} {100 * p:.0f} %" for name, p in equipment["candidates"][:3])
         return f"Internal fault, {what}, unit uncertain: {shown}"
     return f"Internal fault, {what}, in the {_SHORT_EQUIPMENT[equipment['value']]} ({100 * equipment['probability']:.0f} %)"
-
-
-def equipment_title(equipment: str) -> str:
-    """Display name of an equipment key."""
-    return EQUIPMENT_NAMES[equipment]
 
 
 # -- calibration -----------------------------------------------------------------------------------

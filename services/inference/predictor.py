@@ -24,7 +24,7 @@ from services.inference.artifacts import (
 from services.inference.backends import make_backend, serving_net
 from services.inference.batching import MicroBatcher
 from services.inference.explain import driving_spans_batch, estimate_inceptions_ms, saliency_maps
-from services.inference.levels import describe_levels, label_probabilities
+from services.inference.levels import label_probabilities, levels_of, marginals
 from services.inference.options import InferenceOptions
 from services.inference.presence import no_event
 from services.inference.unknown import signal_checks
@@ -64,11 +64,6 @@ class Prediction:
     headline: str = ""
     event_detected: bool = True
 
-    @property
-    def equipment_uncertain(self) -> bool:
-        """True when the unit of an internal fault is below the reporting threshold."""
-        return bool(self.levels.get("equipment", {}).get("uncertain", False))
-
     def to_dict(self) -> dict:
         """Plain JSON types: tuples become lists."""
         data = asdict(self)
@@ -99,11 +94,6 @@ class Predictor:
         self.backend: str = self._backend.name
         parts = [label_parts(label) for label in self.labels]
         self._is_internal = [p.category == "internal_fault" for p in parts]
-        self._marginals = {
-            "category": (CATEGORIES, _membership([p.category for p in parts], CATEGORIES)),
-            "equipment": (EQUIPMENTS, _membership([p.equipment for p in parts], EQUIPMENTS)),
-            "kind": (KINDS, _membership([p.kind for p in parts], KINDS)),
-        }
         self._batcher: MicroBatcher[Prediction] = MicroBatcher(
             lambda batch: self._predict_chunk(batch, explain=True), max_batch=options.resolved_max_batch
         )
@@ -173,7 +163,7 @@ class Predictor:
         reasons = [reason if event or reason is not None else NO_EVENT_REASON
                    for reason, event in zip(reasons, present, strict=True)]
         saliency = saliency_maps(contribution) if explain else None
-        marginals = {name: (probabilities @ matrix).tolist() for name, (_, matrix) in self._marginals.items()}
+        parts = {name: values.tolist() for name, values in marginals(probabilities, self.labels).items()}
         top = np.argsort(-probabilities, axis=1)[:, :5].tolist()
         inceptions = estimate_inceptions_ms(raw)
         # plain Python numbers once for the whole batch: indexing numpy scalars per field costs more
@@ -187,16 +177,16 @@ class Predictor:
         results = []
         for i, label_id in enumerate(predicted.tolist()):
             row = rows[i]
-            levels, headline = describe_levels(row, labels, present[i])
+            levels, headline = levels_of(parts["category"][i], parts["kind"][i], parts["equipment"][i], present[i])
             results.append(
                 Prediction(
                     label=labels[label_id],
                     label_id=label_id,
                     confidence=row[label_id],
                     top5=[(labels[j], row[j]) for j in top[i]],
-                    category=dict(zip(CATEGORIES, marginals["category"][i], strict=True)),
-                    equipment=dict(zip(EQUIPMENTS, marginals["equipment"][i], strict=True)),
-                    kind=dict(zip(KINDS, marginals["kind"][i], strict=True)),
+                    category=dict(zip(CATEGORIES, parts["category"][i], strict=True)),
+                    equipment=dict(zip(EQUIPMENTS, parts["equipment"][i], strict=True)),
+                    kind=dict(zip(KINDS, parts["kind"][i], strict=True)),
                     unknown=reasons[i] is not None,
                     unknown_reason=reasons[i],
                     explanation=spans[i],
@@ -238,13 +228,6 @@ def _single_threaded_blas():
     windows/s with them and 3,766 without (256-window batches, 2 cores).
     """
     return _blas_controller().limit(limits=1, user_api="blas")
-
-
-def _membership(values: list[str], keys: tuple[str, ...]) -> np.ndarray:
-    matrix = np.zeros((len(values), len(keys)))
-    for row, value in enumerate(values):
-        matrix[row, keys.index(value)] = 1.0
-    return matrix
 
 
 _LOCK = threading.Lock()
