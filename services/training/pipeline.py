@@ -441,18 +441,14 @@ def level_calibration_set(config: TrainingConfig, validation: Dataset) -> tuple[
     """
     if config.data_dir is not None:
         return validation, "the validation split"
-    import inspect
+    from services.simulation import RELAY_VIEWS as views
+    from services.simulation import generate_dataset
 
-    from services import simulation
-
-    views = getattr(simulation, "RELAY_VIEWS", ())
-    if not views or "relay_view" not in inspect.signature(simulation.generate_dataset).parameters:
-        return validation, "the validation split (the simulator has no relay views)"
     per_class = max(4, config.validation_per_class // 2)
     parts_X, parts_y = [validation.X], [validation.y]
     for offset, view in enumerate(views):
-        X, y, _ = simulation.generate_dataset(per_class, seed=config.seed + 101 + offset, classes=config.classes,
-                                              relay_view=view)
+        X, y, _ = generate_dataset(per_class, seed=config.seed + 101 + offset, classes=config.classes,
+                                   relay_view=view)
         parts_X.append(X.astype(np.float32))
         parts_y.append(y.astype(np.int64))
     description = (f"the validation split plus {per_class} windows per label under each relay view "
