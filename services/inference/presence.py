@@ -51,9 +51,8 @@ def events_present(batch: np.ndarray) -> np.ndarray:
         return np.ones(x.shape[0] if x.ndim else 1, dtype=bool)
     x = np.where(np.isfinite(x), x, 0.0)
     d = x[:, :, _LAG:] - x[:, :, :-_LAG]  # (n, 3, T - lag)
-    kernel = np.ones(_SMOOTH) / _SMOOTH
     cumulative = np.cumsum(np.pad(d, ((0, 0), (0, 0), (1, 0))), axis=2)
-    smooth = (cumulative[:, :, _SMOOTH:] - cumulative[:, :, :-_SMOOTH]) * kernel[0]
+    smooth = (cumulative[:, :, _SMOOTH:] - cumulative[:, :, :-_SMOOTH]) / _SMOOTH  # 1 ms moving average
     structured = np.sqrt((smooth ** 2).mean(axis=2))  # (n, 3)
     noise = np.sqrt((np.diff(d, axis=2) ** 2).mean(axis=2) / 2.0)  # std of d if d were white
     noise_after_smoothing = noise / np.sqrt(_SMOOTH)
