@@ -80,7 +80,7 @@ _NUMBER_FILTER = {"filter": "agNumberColumnFilter",
 #: category and kind are hidden by default (the Event text says both), and so is the source (the
 #: Sample / file column names it). On a phone the grid scrolls
 #: sideways inside its card, never the page. The Event column shows the readable label and its text
-#: filter matches that text (services.history.store.DISPLAYED_AS); its tooltip is the verdict's headline.
+#: filter matches that text (services.history.filters.DISPLAYED_AS); its tooltip is the verdict's headline.
 HISTORY_COLUMNS: tuple[dict, ...] = (
     {"field": "id", "headerName": "#", "cellRenderer": "markdown", "linkTarget": "_self", "minWidth": 56,
      "maxWidth": 80, "filter": False},

@@ -16,7 +16,6 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -46,21 +45,26 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from services.history.filters import (
+    LIST_COLUMNS,
+    RANGE_OPS,
+    RANKED_COLUMNS,
+    SORTABLE_COLUMNS,
+    TEXT_OPS,
+    ColumnFilter,
+    FilterGroup,
+    HistoryQueryError,
+    as_bool,
+    as_number,
+    escape_like,
+    parse_sort,
+    parse_time,
+)
 from services.history.schema import SOURCES, build_table, utc_now
-from services.labels import LABELS, pretty_label
-from services.rules.events import SEVERITIES
 from services.waveform import N_PHASES, N_SAMPLES
 
 log = logging.getLogger(__name__)
 
-#: the columns a history listing shows, in order (everything but the bulky JSON and waveform)
-LIST_COLUMNS: tuple[str, ...] = (
-    "id", "created_at", "source", "sample_name", "sender", "receiver", "transfer_kw", "label",
-    "label_id", "confidence", "category", "equipment", "kind", "unknown", "unknown_reason",
-    "true_label", "severity", "transfer_status", "impact_summary", "headline", "equipment_uncertain",
-    "model_fingerprint",
-)
-SORTABLE_COLUMNS: frozenset[str] = frozenset(LIST_COLUMNS)
 REQUIRED_FIELDS: tuple[str, ...] = (
     "source", "sender", "receiver", "transfer_kw", "label", "label_id", "confidence",
     "category", "equipment", "kind",
@@ -73,47 +77,6 @@ CHECKPOINT_INTERVAL_S = 0.05
 #: SQLite: WAL pages at which a committing request copies the WAL back itself; a safety net only,
 #: the background checkpointer keeps the WAL far below it (16,000 pages = 64 MB)
 WAL_AUTOCHECKPOINT_PAGES = 16_000
-
-TEXT_OPS = ("equals", "notEqual", "contains", "notContains", "startsWith", "endsWith", "blank", "notBlank")
-#: columns whose sort follows a rank, not the alphabet (severity: info < minor < major < critical)
-RANKED_COLUMNS: dict[str, tuple[str, ...]] = {"severity": SEVERITIES}
-#: columns shown as another text than the one stored: their text filters match what is shown
-DISPLAYED_AS = {"label": pretty_label}
-_TEXT_MATCH = {
-    "equals": lambda shown, wanted: shown == wanted,
-    "notEqual": lambda shown, wanted: shown != wanted,
-    "contains": lambda shown, wanted: wanted in shown,
-    "notContains": lambda shown, wanted: wanted not in shown,
-    "startsWith": lambda shown, wanted: shown.startswith(wanted),
-    "endsWith": lambda shown, wanted: shown.endswith(wanted),
-}
-RANGE_OPS = (
-    "equals", "notEqual", "lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual",
-    "inRange", "blank", "notBlank",
-)
-
-
-class HistoryQueryError(ValueError):
-    """A history query or record is malformed (unknown column, bad value); the message says which."""
-
-
-@dataclass(frozen=True)
-class ColumnFilter:
-    """One condition on one column, in the vocabulary of AG Grid's simple filters."""
-
-    column: str
-    op: str = "equals"
-    value: Any = None
-    value_to: Any = None  # upper bound for "inRange"
-
-
-@dataclass(frozen=True)
-class FilterGroup:
-    """Conditions on one column joined by AND or OR (AG Grid's two-condition filters)."""
-
-    operator: str  # "and" | "or"
-    filters: tuple[ColumnFilter, ...]
-
 
 def compress_waveform(waveform: np.ndarray) -> bytes:
     """zlib of the float32 bytes: exact, and about 8 kB or less per analysis."""
@@ -131,103 +94,6 @@ def _compress(raw: bytes) -> bytes:
 
 def decompress_waveform(blob: bytes) -> np.ndarray:
     return np.frombuffer(zlib.decompress(blob), dtype=np.float32).reshape(N_PHASES, N_SAMPLES).copy()
-
-
-def filters_from_ag_grid(filter_model: Mapping[str, Any] | None) -> list[ColumnFilter | FilterGroup]:
-    """Translate dash-ag-grid's `filterModel` (text, number, date, combined) into store filters."""
-    result: list[ColumnFilter | FilterGroup] = []
-    for column, model in (filter_model or {}).items():
-        if not isinstance(model, Mapping):
-            raise HistoryQueryError(f"filter for {column!r} must be an object")
-        if "conditions" in model or "operator" in model:
-            conditions = tuple(_ag_condition(column, part) for part in model.get("conditions") or ())
-            operator = str(model.get("operator", "AND")).lower()
-            if conditions:
-                result.append(FilterGroup(operator, conditions))
-        else:
-            result.append(_ag_condition(column, model))
-    return result
-
-
-def _ag_condition(column: str, model: Mapping[str, Any]) -> ColumnFilter:
-    if model.get("filterType") == "date":
-        return ColumnFilter(column, model.get("type", "equals"), model.get("dateFrom"), model.get("dateTo"))
-    op = model.get("type", "equals")
-    if column in DISPLAYED_AS and op in _TEXT_MATCH:
-        return displayed_text_filter(column, op, model.get("filter"))
-    return ColumnFilter(column, op, model.get("filter"), model.get("filterTo"))
-
-
-def displayed_text_filter(column: str, op: str, text: Any) -> ColumnFilter:
-    """A text filter on what the grid shows for `column` (e.g. 'Capacitor switching' for the label
-    'transient_capacitor_switching'), as the set of stored values that show a match (case-insensitive)."""
-    wanted = str(text or "").strip().lower()
-    show = DISPLAYED_AS[column]
-    matching = tuple(value for value in LABELS if _TEXT_MATCH[op](show(value).lower(), wanted))
-    return ColumnFilter(column, "in", matching)
-
-
-def parse_sort(sort: Any) -> list[tuple[str, bool]]:
-    """(column, descending) pairs from "-created_at", "confidence desc,label", [(col, "asc")] or
-    AG Grid's sortModel [{"colId": ..., "sort": "asc"}]."""
-    if sort is None or sort == "" or sort == []:
-        return [("created_at", True)]
-    items: list[tuple[str, bool]] = []
-    if isinstance(sort, str):
-        for part in sort.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            pieces = part.split()
-            name, descending = pieces[0], False
-            if name.startswith("-"):
-                name, descending = name[1:], True
-            elif name.startswith("+"):
-                name = name[1:]
-            if len(pieces) > 1:
-                descending = _direction(pieces[1])
-            items.append((name, descending))
-    elif isinstance(sort, Sequence):
-        for entry in sort:
-            if isinstance(entry, Mapping):
-                items.append((str(entry.get("colId", "")), _direction(entry.get("sort", "asc"))))
-            elif isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) == 2:
-                items.append((str(entry[0]), _direction(entry[1])))
-            else:
-                raise HistoryQueryError(f"cannot read sort entry {entry!r}")
-    else:
-        raise HistoryQueryError(f"cannot read sort {sort!r}")
-    for name, _ in items:
-        if name not in SORTABLE_COLUMNS:
-            raise HistoryQueryError(f"cannot sort by {name!r}: sortable columns are {', '.join(LIST_COLUMNS)}")
-    return items or [("created_at", True)]
-
-
-def _direction(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in {"desc", "descending"}:
-        return True
-    if lowered in {"asc", "ascending"}:
-        return False
-    raise HistoryQueryError(f"sort direction must be asc or desc, got {value!r}")
-
-
-def parse_time(value: datetime | str | None, name: str) -> datetime | None:
-    """A timezone-aware UTC datetime from a datetime or an ISO 8601 string (naive means UTC)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise HistoryQueryError(f"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 class HistoryStore:
@@ -523,10 +389,10 @@ class HistoryStore:
             return column.in_([str(value) for value in spec.value or ()])
         column_type = column.type
         if isinstance(column_type, Boolean):
-            return self._compare(column, spec, _as_bool(spec.value, spec.column), None, ("equals", "notEqual"))
+            return self._compare(column, spec, as_bool(spec.value, spec.column), None, ("equals", "notEqual"))
         if isinstance(column_type, Integer | SmallInteger | Float):
-            low = _as_number(spec.value, spec.column)
-            high = _as_number(spec.value_to, spec.column) if spec.op == "inRange" else None
+            low = as_number(spec.value, spec.column)
+            high = as_number(spec.value_to, spec.column) if spec.op == "inRange" else None
             return self._compare(column, spec, low, high, RANGE_OPS)
         if isinstance(getattr(column_type, "impl", None), DateTime) or isinstance(column_type, DateTime):
             low = parse_time(spec.value, spec.column)
@@ -535,7 +401,7 @@ class HistoryStore:
                 raise HistoryQueryError(f"filter on {spec.column} needs a time")
             return self._compare(column, spec, low, high, RANGE_OPS)
         value = "" if spec.value is None else str(spec.value)
-        pattern = _escape_like(value)
+        pattern = escape_like(value)
         ops = {
             "equals": lambda: column == value,
             "notEqual": lambda: or_(column != value, column.is_(None)),
@@ -704,30 +570,3 @@ def _drain(buffer: io.StringIO) -> str:
     buffer.seek(0)
     buffer.truncate(0)
     return chunk
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _as_number(value: Any, column: str) -> float:
-    if isinstance(value, bool) or value is None:
-        raise HistoryQueryError(f"filter on {column} needs a number")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise HistoryQueryError(f"filter on {column} needs a number, got {value!r}") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise HistoryQueryError(f"filter on {column} needs a finite number")
-    return number
-
-
-def _as_bool(value: Any, column: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in {"1", "true", "yes"}:
-        return True
-    if lowered in {"0", "false", "no"}:
-        return False
-    raise HistoryQueryError(f"filter on {column} needs true or false")
