@@ -11,16 +11,28 @@ from services.history.filters import (
     parse_time,
 )
 from services.history.schema import SOURCES
-from services.history.store import HistoryStore, compress_waveform, decompress_waveform
+from services.history.store import (
+    DatabaseTimeouts,
+    HistoryStore,
+    HistoryUnavailable,
+    IdempotencyKeyTaken,
+    PruneResult,
+    compress_waveform,
+    decompress_waveform,
+)
 
 __all__ = [
     "LIST_COLUMNS",
     "SORTABLE_COLUMNS",
     "SOURCES",
     "ColumnFilter",
+    "DatabaseTimeouts",
     "FilterGroup",
     "HistoryQueryError",
     "HistoryStore",
+    "HistoryUnavailable",
+    "IdempotencyKeyTaken",
+    "PruneResult",
     "compress_waveform",
     "decompress_waveform",
     "filters_from_ag_grid",

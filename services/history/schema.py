@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 SOURCES: tuple[str, ...] = ("sample", "upload", "simulated", "api")
+#: longest Idempotency-Key kept (the API checks the length and the characters before it gets here)
+IDEMPOTENCY_KEY_MAX = 128
 
 
 class UTCDateTime(TypeDecorator):
@@ -92,6 +94,10 @@ def build_table(metadata: MetaData, prefix: str = "") -> Table:
         Column("recording", JSON),
         #: zlib-compressed float32 bytes of the (3, 726) waveform, phases A, B, C in order
         Column("waveform", LargeBinary),
+        #: the client's Idempotency-Key (unique: a retried request finds the first row) and the
+        #: digest of the request it came with (the same key with another request is refused)
+        Column("idempotency_key", String(IDEMPOTENCY_KEY_MAX)),
+        Column("request_digest", String(64)),
     )
     # newest-first listings filtered by one column: (column, created_at) serves both the filter
     # and the order; created_at and confidence alone serve the unfiltered sorts
@@ -99,4 +105,6 @@ def build_table(metadata: MetaData, prefix: str = "") -> Table:
         Index(f"ix_{name}_{column}_created_at", table.c[column], table.c.created_at)
     for column in ("created_at", "confidence"):
         Index(f"ix_{name}_{column}", table.c[column])
+    # NULLs (requests without a key) never collide, on SQLite and PostgreSQL alike
+    Index(f"ux_{name}_idempotency_key", table.c.idempotency_key, unique=True)
     return table

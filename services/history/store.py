@@ -7,16 +7,19 @@ changes at runtime, so several gunicorn workers writing to the same database beh
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import io
 import logging
+import math
 import os
 import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from sqlalchemy import (
     and_,
     case,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -42,9 +46,16 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.pool import StaticPool
 
+from services.history.deadline import Watchdog
 from services.history.filters import (
     LIST_COLUMNS,
     RANGE_OPS,
@@ -60,7 +71,7 @@ from services.history.filters import (
     parse_sort,
     parse_time,
 )
-from services.history.schema import SOURCES, build_table, utc_now
+from services.history.schema import IDEMPOTENCY_KEY_MAX, SOURCES, build_table, utc_now
 from services.waveform import N_PHASES, N_SAMPLES
 
 log = logging.getLogger(__name__)
@@ -77,6 +88,49 @@ CHECKPOINT_INTERVAL_S = 0.05
 #: SQLite: WAL pages at which a committing request copies the WAL back itself; a safety net only,
 #: the background checkpointer keeps the WAL far below it (16,000 pages = 64 MB)
 WAL_AUTOCHECKPOINT_PAGES = 16_000
+#: rows deleted per statement when pruning, so a prune never holds the write lock for long
+PRUNE_BATCH = 5_000
+
+
+class HistoryUnavailable(RuntimeError):
+    """The history database cannot be used now (down, frozen, locked, full). The message is for
+    people and names no server path or library internals; the details go to the server log."""
+
+
+class IdempotencyKeyTaken(RuntimeError):
+    """Another analysis already holds this Idempotency-Key (a retry, or two requests racing)."""
+
+
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long any request may wait on the history database, in seconds.
+
+    `statement_s` bounds one whole store operation (pool checkout, connection check, queries), on
+    the client, so a frozen server cannot hold a request (see services.history.deadline);
+    `connect_s` bounds opening a connection (PostgreSQL rounds it up to whole seconds, at least 2);
+    `pool_s` bounds the wait for a free pooled connection.
+    """
+
+    connect_s: float = 3.0
+    statement_s: float = 5.0
+    pool_s: float = 3.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect_s", "statement_s", "pool_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"database timeout {name} must be a positive number of seconds, got {value!r}")
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What a retention run removed (or, with dry_run, would remove) and what stays."""
+
+    deleted: int
+    remaining: int
+    by_age: int
+    by_count: int
+    dry_run: bool
 
 def compress_waveform(waveform: np.ndarray) -> bytes:
     """zlib of the float32 bytes: exact, and about 8 kB or less per analysis."""
@@ -97,7 +151,13 @@ def decompress_waveform(blob: bytes) -> np.ndarray:
 
 
 class HistoryStore:
-    """The analyses history: add, get, query with filters/sort/paging, CSV export, ping."""
+    """The analyses history: add, get, query with filters/sort/paging, CSV export, ping, prune.
+
+    Every operation runs under the deadline of `timeouts` and raises `HistoryUnavailable` (a
+    clear reason, nothing internal) when the database is down, frozen or locked past it; bad
+    queries raise `HistoryQueryError`. Nothing is cached about the database's health: the next
+    operation tries again, so the history recovers on its own when the database comes back.
+    """
 
     def __init__(
         self,
@@ -106,8 +166,10 @@ class HistoryStore:
         table_prefix: str = "",
         echo: bool = False,
         checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+        timeouts: DatabaseTimeouts | None = None,
     ) -> None:
         self.url = url or "sqlite:///instance/history.db"
+        self.timeouts = timeouts or DatabaseTimeouts()
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {
@@ -115,24 +177,37 @@ class HistoryStore:
             "json_serializer": lambda value: orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
             "json_deserializer": orjson.loads,
         }
+        in_memory = False
         if self.dialect == "sqlite":
             database = parsed.database or ""
             in_memory = database in {"", ":memory:"} or database.startswith("file::memory:")
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            kwargs["connect_args"] = {"timeout": self.timeouts.statement_s, "check_same_thread": False}
             if in_memory:
                 kwargs["poolclass"] = StaticPool
             else:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         else:
-            kwargs["pool_pre_ping"] = True
+            # the connection check is ours (see _on_checkout), under the operation's deadline
+            kwargs["pool_pre_ping"] = False
             kwargs["pool_size"] = 5
             kwargs["max_overflow"] = 10
+            kwargs["pool_timeout"] = self.timeouts.pool_s
+            if self.dialect == "postgresql":
+                kwargs["connect_args"] = {
+                    "connect_timeout": max(2, math.ceil(self.timeouts.connect_s)),
+                    # a live but slow server stops the statement itself (the watchdog covers a frozen one)
+                    "options": f"-c statement_timeout={int(self.timeouts.statement_s * 1000)}",
+                }
         self.engine: Engine = create_engine(self.url, **kwargs)
+        self._watchdog = Watchdog()
+        event.listen(self.engine, "connect", _mark_fresh)
+        event.listen(self.engine, "checkout", self._on_checkout)
+        event.listen(self.engine, "checkin", lambda _connection, record: self._watchdog.detach(record))
         #: SQLite only: writers queue on a lock file instead of SQLite's sleep-and-retry busy handler
         self._writer_queue: _WriterQueue | None = None
         self._checkpointer: _WalCheckpointer | None = None
         if self.dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_pragmas(int(self.timeouts.statement_s * 1000)))
             if not in_memory:
                 self._writer_queue = _WriterQueue(Path(database).expanduser().with_suffix(".writelock"))
                 self._checkpointer = _WalCheckpointer(self.engine, checkpoint_interval_s)
@@ -142,39 +217,93 @@ class HistoryStore:
         self._schema_ready = False  # set once per process, when the schema is known to exist
         try:
             self._create_schema(attempts=6)
-        except OperationalError as exc:
+        except HistoryUnavailable as exc:
             # the server may be down while the app starts: start anyway, /api/health reports it,
             # and the schema is created on the first use that reaches the database
-            log.error("history database unreachable at start (%s); will retry on first use", _reason(exc))
+            log.error("history database unusable at start (%s); will retry on first use", exc)
+
+    # -- deadlines ------------------------------------------------------------------------------
+    def _on_checkout(self, dbapi_connection, record, _proxy) -> None:
+        """A pooled connection goes to this thread's operation: put it under the operation's
+        deadline, then check that a reused PostgreSQL connection still works (what pool_pre_ping
+        did, but breakable by the watchdog); a dead one is replaced by a fresh connection."""
+        operation = self._watchdog.attach(record, dbapi_connection)
+        if self.dialect == "sqlite" or record.info.pop("fresh", False):
+            return
+        try:
+            self.engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            if operation is not None and operation.expired:
+                raise HistoryUnavailable(self._timeout_message()) from None
+            raise DisconnectionError(f"stale pooled connection: {type(exc).__name__}") from None
+
+    @contextmanager
+    def _operation(self, what: str) -> Iterator[None]:
+        """One store operation under the statement deadline; database failures become
+        HistoryUnavailable (IntegrityError passes: the caller decides what a duplicate means)."""
+        with self._watchdog.operation(self.timeouts.statement_s) as operation:
+            try:
+                yield
+            except (HistoryUnavailable, HistoryQueryError, IntegrityError):
+                raise
+            except SQLAlchemyError as exc:
+                expired = operation is not None and operation.expired
+                log.warning("history %s failed%s: %s", what, " (deadline passed)" if expired else "", _reason(exc))
+                raise HistoryUnavailable(self._timeout_message() if expired else self._failure_message(exc)) from None
+
+    def _timeout_message(self) -> str:
+        return f"the history database did not answer within {self.timeouts.statement_s:g} s"
+
+    def _failure_message(self, exc: SQLAlchemyError) -> str:
+        original = getattr(exc, "orig", None)
+        text_ = str(original or exc).lower()
+        if "locked" in text_ or "busy" in text_:
+            return "the history database is busy; try again"
+        if "timeout" in text_ or "timed out" in text_:
+            return f"the history database did not answer within {self.timeouts.connect_s:g} s"
+        if isinstance(exc, OperationalError | DisconnectionError) or getattr(exc, "connection_invalidated", False):
+            return "the history database is unreachable"
+        return "the history database failed; see the server log"
 
     # -- schema ---------------------------------------------------------------------------------
     def _create_schema(self, attempts: int = 1) -> None:
-        """Create the table and indexes if missing; tolerate another worker doing it at the same time."""
+        """Create the table and indexes if missing; tolerate another worker doing it at the same time.
+
+        Retries (for such races) stop after `attempts` or one statement deadline, whichever comes
+        first, so a dead database delays the start by seconds, not minutes."""
         with self._schema_lock:
             if self._schema_ready:
                 return
+            give_up = time.monotonic() + self.timeouts.statement_s
             for attempt in range(attempts):
                 try:
-                    self.metadata.create_all(self.engine, checkfirst=True)
-                    self._add_missing_columns()
+                    with self._operation("schema check"):
+                        try:
+                            self.metadata.create_all(self.engine, checkfirst=True)
+                            self._add_missing_columns()
+                        except IntegrityError as exc:  # raced another worker (PostgreSQL's catalog)
+                            raise ProgrammingError("create_all", None, exc.orig) from None
                     self._schema_ready = True
                     return
-                except (OperationalError, ProgrammingError, IntegrityError) as exc:
-                    if attempt == attempts - 1:
+                except HistoryUnavailable:
+                    if attempt == attempts - 1 or time.monotonic() > give_up:
                         raise
-                    log.info("schema creation failed or raced (%s); retrying", type(exc).__name__)
+                    log.info("schema creation failed or raced; retrying")
                     time.sleep(0.05 * (attempt + 1))
 
     def _add_missing_columns(self) -> None:
-        """Add the columns a newer release defines to a table an older one created.
+        """Add the columns (and their indexes) a newer release defines to a table an older one created.
 
         Every column added after the first release is nullable, so `ALTER TABLE ... ADD COLUMN`
         is the whole migration and old rows read as NULL there. Another worker adding the same
         column at the same moment makes this fail; the caller's retry then finds it present.
         """
-        present = {column["name"] for column in inspect(self.engine).get_columns(self.table.name)}
+        inspector = inspect(self.engine)
+        present = {column["name"] for column in inspector.get_columns(self.table.name)}
         missing = [column for column in self.table.columns if column.name not in present]
-        if not missing:
+        indexes = {index["name"] for index in inspector.get_indexes(self.table.name)}
+        missing_indexes = [index for index in self.table.indexes if index.name not in indexes]
+        if not missing and not missing_indexes:
             return
         quote = self.engine.dialect.identifier_preparer.quote
         with self.engine.begin() as connection:
@@ -184,6 +313,9 @@ class HistoryStore:
                     f"ALTER TABLE {quote(self.table.name)} ADD COLUMN {quote(column.name)} {column_type}"
                 )
                 log.info("history table %s: added column %s", self.table.name, column.name)
+            for index in missing_indexes:
+                index.create(connection, checkfirst=True)
+                log.info("history table %s: added index %s", self.table.name, index.name)
 
     def _ready(self) -> None:
         if not self._schema_ready:
@@ -204,29 +336,59 @@ class HistoryStore:
         return self.dialect
 
     def ping(self) -> bool:
-        """True when the database answers a trivial query."""
+        """True when the database answers a trivial query within the deadline."""
+        return self.check() is None
+
+    def check(self) -> str | None:
+        """None when the database answers a trivial query (and the table is there), else the
+        reason for people (no paths, no internals)."""
         try:
-            with self.engine.connect() as connection:
+            with self._operation("ping"), self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-            return True
-        except SQLAlchemyError as exc:
-            log.warning("history database unreachable: %s", _reason(exc))
-            return False
+            self._ready()
+        except HistoryUnavailable as exc:
+            return str(exc)
+        return None
 
     # -- writing --------------------------------------------------------------------------------
     def add(self, record: Mapping[str, Any]) -> int:
-        """Insert one analysis and return its id. `waveform` may be a (3, 726) array or the bytes."""
+        """Insert one analysis and return its id. `waveform` may be a (3, 726) array or the bytes.
+
+        A record with an `idempotency_key` that another row already holds raises
+        IdempotencyKeyTaken (look that row up with `find_by_idempotency_key`)."""
         row = self._row(record)
-        self._ready()
-        with self._writer_slot(), self.engine.begin() as connection:
-            result = connection.execute(insert(self.table), row)
-            analysis_id = int(result.inserted_primary_key[0])
+        with self._operation("write"):
+            self._ready()
+            deadline = time.monotonic() + self.timeouts.statement_s
+            try:
+                with self._writer_slot(deadline), self.engine.begin() as connection:
+                    result = connection.execute(insert(self.table), row)
+                    analysis_id = int(result.inserted_primary_key[0])
+            except IntegrityError as exc:
+                if row.get("idempotency_key") is not None and self._key_holder(row["idempotency_key"]) is not None:
+                    raise IdempotencyKeyTaken(row["idempotency_key"]) from None
+                log.warning("history write refused: %s", _reason(exc))
+                raise HistoryUnavailable("the history database refused the row; see the server log") from None
         if self._checkpointer is not None:
             self._checkpointer.wrote()
         return analysis_id
 
-    def _writer_slot(self):
-        return self._writer_queue.slot() if self._writer_queue is not None else nullcontext()
+    def _writer_slot(self, deadline: float):
+        return self._writer_queue.slot(deadline) if self._writer_queue is not None else nullcontext()
+
+    def find_by_idempotency_key(self, key: str) -> dict[str, Any] | None:
+        """{"id", "request_digest", "created_at"} of the analysis written with this key, or None."""
+        with self._operation("idempotency lookup"):
+            self._ready()
+            return self._key_holder(key)
+
+    def _key_holder(self, key: str) -> dict[str, Any] | None:
+        c = self.table.c
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(c.id, c.request_digest, c.created_at).where(c.idempotency_key == str(key))
+            ).mappings().first()
+        return _public(dict(row)) if row is not None else None
 
     def _row(self, record: Mapping[str, Any]) -> dict[str, Any]:
         missing = [name for name in REQUIRED_FIELDS if record.get(name) is None]
@@ -234,6 +396,9 @@ class HistoryStore:
             raise HistoryQueryError(f"history record misses {', '.join(missing)}")
         if record["source"] not in SOURCES:
             raise HistoryQueryError(f"source must be one of {', '.join(SOURCES)}, got {record['source']!r}")
+        key = record.get("idempotency_key")
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= IDEMPOTENCY_KEY_MAX):
+            raise HistoryQueryError(f"idempotency_key must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters")
         names = [column.name for column in self.table.columns]
         row = {name: record[name] for name in names if name in record and name != "id"}
         row.setdefault("created_at", utc_now())
@@ -244,12 +409,56 @@ class HistoryStore:
             row["waveform"] = compress_waveform(np.asarray(waveform))
         return row
 
+    # -- retention ------------------------------------------------------------------------------
+    def prune(self, *, days: float | None = None, max_rows: int | None = None, dry_run: bool = False,
+              now: datetime | None = None) -> PruneResult:
+        """Delete analyses older than `days` and then the oldest beyond the newest `max_rows`
+        (None: no limit of that kind). Deletes run in batches of PRUNE_BATCH rows, each its own
+        transaction, so writers keep going meanwhile. `dry_run` counts and deletes nothing."""
+        if days is not None and not (math.isfinite(days) and days >= 0):
+            raise HistoryQueryError("days must be 0 or more")
+        if max_rows is not None and int(max_rows) < 0:
+            raise HistoryQueryError("max_rows must be 0 or more")
+        c = self.table.c
+        cutoff = (now or utc_now()) - timedelta(days=days) if days is not None else None
+        with self._operation("prune"):
+            self._ready()
+            with self.engine.connect() as connection:
+                total = int(connection.execute(select(func.count()).select_from(self.table)).scalar_one())
+                old = 0 if cutoff is None else int(connection.execute(
+                    select(func.count()).select_from(self.table).where(c.created_at < cutoff)).scalar_one())
+                # the id of the oldest row to keep by count (ids grow with time)
+                boundary = None
+                if max_rows is not None and total - old > int(max_rows):
+                    kept = select(c.id).order_by(c.id.desc()).offset(int(max_rows)).limit(1)
+                    if cutoff is not None:
+                        kept = kept.where(c.created_at >= cutoff)
+                    boundary = connection.execute(kept).scalar()
+        by_count = max(0, total - old - int(max_rows)) if max_rows is not None else 0
+        if dry_run or old + by_count == 0:
+            return PruneResult(old + by_count, total - old - by_count, old, by_count, dry_run)
+        conditions = ([c.created_at < cutoff] if cutoff is not None else []) + \
+                     ([c.id <= boundary] if boundary is not None else [])
+        deleted = 0
+        for condition in conditions:
+            while True:
+                batch = select(c.id).where(condition).order_by(c.id).limit(PRUNE_BATCH).scalar_subquery()
+                deadline = time.monotonic() + self.timeouts.statement_s
+                with self._operation("prune"), self._writer_slot(deadline), self.engine.begin() as connection:
+                    count = connection.execute(delete(self.table).where(c.id.in_(batch))).rowcount
+                deleted += count
+                if count < PRUNE_BATCH:
+                    break
+        return PruneResult(deleted, self.count(), old, by_count, False)
+
     # -- reading --------------------------------------------------------------------------------
     def get(self, analysis_id: int, *, include_waveform: bool = True) -> dict[str, Any] | None:
         """One analysis with its impact report, model answer and (by default) the waveform as 3 lists."""
-        self._ready()
-        with self.engine.connect() as connection:
-            row = connection.execute(select(self.table).where(self.table.c.id == int(analysis_id))).mappings().first()
+        with self._operation("read"):
+            self._ready()
+            with self.engine.connect() as connection:
+                row = connection.execute(
+                    select(self.table).where(self.table.c.id == int(analysis_id))).mappings().first()
         if row is None:
             return None
         item = dict(row)
@@ -260,17 +469,19 @@ class HistoryStore:
 
     def get_waveform(self, analysis_id: int) -> np.ndarray | None:
         """The stored waveform as a float32 (3, 726) array, or None."""
-        self._ready()
-        with self.engine.connect() as connection:
-            blob = connection.execute(
-                select(self.table.c.waveform).where(self.table.c.id == int(analysis_id))
-            ).scalar()
+        with self._operation("read"):
+            self._ready()
+            with self.engine.connect() as connection:
+                blob = connection.execute(
+                    select(self.table.c.waveform).where(self.table.c.id == int(analysis_id))
+                ).scalar()
         return decompress_waveform(blob) if blob is not None else None
 
     def count(self) -> int:
-        self._ready()
-        with self.engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(self.table)).scalar_one())
+        with self._operation("count"):
+            self._ready()
+            with self.engine.connect() as connection:
+                return int(connection.execute(select(func.count()).select_from(self.table)).scalar_one())
 
     def query(
         self,
@@ -296,7 +507,6 @@ class HistoryStore:
         if offset < 0:
             raise HistoryQueryError("offset must be 0 or more")
         where = self._where(label, category, peer, since, until, filters, source)
-        self._ready()
         order = []
         for name, descending in parse_sort(sort):
             key = self.table.c[name]
@@ -307,9 +517,11 @@ class HistoryStore:
         columns = [self.table.c[name] for name in LIST_COLUMNS]
         page = select(*columns).where(*where).order_by(*order).limit(limit).offset(offset)
         total = select(func.count()).select_from(self.table).where(*where)
-        with self.engine.connect() as connection:
-            rows = [_public(dict(row)) for row in connection.execute(page).mappings()]
-            count = int(connection.execute(total).scalar_one())
+        with self._operation("query"):
+            self._ready()
+            with self.engine.connect() as connection:
+                rows = [_public(dict(row)) for row in connection.execute(page).mappings()]
+                count = int(connection.execute(total).scalar_one())
         return rows, count
 
     def iter_csv(
@@ -322,31 +534,35 @@ class HistoryStore:
         filters: Sequence[ColumnFilter | FilterGroup] | None = None,
         source: str | None = None,
     ) -> Iterator[str]:
-        """CSV text in chunks, newest first, for streaming: a header then batches of rows.
+        """CSV text in chunks, newest first, for streaming: the header with the first batch of
+        rows, then further batches.
 
-        Batches are read by id (keyset), so memory stays flat however large the history is.
+        The first batch is read before anything is yielded, so a database that is unavailable
+        raises HistoryUnavailable while the caller can still answer 503 instead of cutting a
+        stream. Batches are read by id (keyset), so memory stays flat however large the history is.
         """
         where = self._where(label, category, peer, since, until, filters, source)
-        self._ready()
         columns = [self.table.c[name] for name in LIST_COLUMNS]
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(LIST_COLUMNS)
-        yield _drain(buffer)
         last_id: int | None = None
         while True:
             condition = list(where)
             if last_id is not None:
                 condition.append(self.table.c.id < last_id)
             statement = select(*columns).where(*condition).order_by(self.table.c.id.desc()).limit(CSV_BATCH)
-            with self.engine.connect() as connection:
-                rows = connection.execute(statement).all()
-            if not rows:
-                return
+            with self._operation("CSV export"):
+                self._ready()
+                with self.engine.connect() as connection:
+                    rows = connection.execute(statement).all()
             for row in rows:
                 writer.writerow([_csv_cell(value) for value in row])
+            if rows or last_id is None:
+                yield _drain(buffer)
+            if len(rows) < CSV_BATCH:
+                return
             last_id = rows[-1][0]
-            yield _drain(buffer)
 
     # -- filters --------------------------------------------------------------------------------
     def _where(self, label, category, peer, since, until, filters, source) -> list:
@@ -457,14 +673,34 @@ class _WriterQueue:
         return self._descriptor[1]
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        with self._thread_lock:
+    def slot(self, deadline: float) -> Iterator[None]:
+        """Hold the writer lock; HistoryUnavailable when it is not free by `deadline` (monotonic),
+        e.g. a writer process frozen while holding it.
+
+        The lock is tried without blocking (the common case: free) and then polled, briefly at
+        first: a blocking flock cannot be given a timeout."""
+        if not self._thread_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise HistoryUnavailable("the history database is busy (another writer holds it); try again")
+        try:
             fd = self._fd()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            pause = 0.0002
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                        raise
+                if time.monotonic() >= deadline:
+                    raise HistoryUnavailable("the history database is busy (another writer holds it); try again")
+                time.sleep(pause)
+                pause = min(pause * 1.5, 0.005)
             try:
                 yield
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
 
 
 class _WalCheckpointer:
@@ -531,15 +767,25 @@ class _WalCheckpointer:
                 log.debug("WAL checkpoint skipped: %s", _reason(exc))
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """WAL lets readers work while a worker writes; busy_timeout makes writers queue, not fail;
-    checkpoints run in the background (_WalCheckpointer), not in a request's commit."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int):
+    """WAL lets readers work while a worker writes; busy_timeout (the statement deadline) makes
+    writers queue, not fail; checkpoints run in the background (_WalCheckpointer), not in a
+    request's commit."""
+
+    def on_connect(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        cursor.close()
+
+    return on_connect
+
+
+def _mark_fresh(_dbapi_connection, record) -> None:
+    """A connection just opened needs no liveness check at its first checkout."""
+    record.info["fresh"] = True
 
 
 def _reason(exc: BaseException) -> str:
@@ -557,11 +803,26 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+#: a cell starting with one of these is read as a formula by spreadsheets (tab and CR too: some
+#: strip them and then see the next character)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: line breaks inside a cell: quoted, they are legal CSV, but many importers split rows on them
+_LINE_BREAKS = str.maketrans({"\r": " ", "\n": " ", "\u2028": " ", "\u2029": " ", "\x0b": " ", "\x0c": " ",
+                              "\x85": " "})
+
+
 def _csv_cell(value: Any) -> Any:
+    """One exported value made inert for spreadsheets: no formula start and no line break.
+
+    Text that begins like a formula gets a leading apostrophe; every line break inside a cell
+    becomes a space, so a crafted name ("x\\r=cmd|...") cannot open a row that starts with `=`.
+    Numbers and booleans are written as they are (a negative number is not text)."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # keep spreadsheet formulas out of exported text
+    if isinstance(value, str):
+        if value.startswith(FORMULA_STARTS):
+            value = "'" + value
+        return value.translate(_LINE_BREAKS)
     return value
 
 
