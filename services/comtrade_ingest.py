@@ -31,6 +31,7 @@ ASCII, BINARY, BINARY32 or FLOAT32, or one `.cff` file. Uploaded bytes never tou
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -59,6 +60,10 @@ from services.waveform import (
 MAX_RECORD_BYTES = 10 * 1024 * 1024
 MAX_CFG_BYTES = 1024 * 1024
 MAX_CHANNELS = 4096
+#: lines of a .cfg: its channels plus the station, count, frequency, rate, time stamp and type lines
+MAX_CFG_LINES = MAX_CHANNELS + 128
+#: the longest channel list a user may type (three names of a .cfg's 64 characters and separators)
+MAX_CHANNEL_SPEC_CHARS = 256
 COMTRADE_SUFFIXES = (".cfg", ".cff")
 #: files that may come with a record and are not needed for the window
 COMPANION_SUFFIXES = (".dat", ".hdr", ".inf")
@@ -74,7 +79,7 @@ ChannelSpec = Sequence[str | int]
 
 _BINARY_ANALOG = {"BINARY": ("<i2", -32768), "BINARY32": ("<i4", -(2**31)), "FLOAT32": ("<f4", None)}
 _CFF_HEADER = re.compile(
-    rb"^[ \t]*-{3}[ \t]*file type:[ \t]*([A-Za-z]+)(?:[ \t]+([A-Za-z0-9]+))?(?:[ \t]*:[ \t]*([0-9]+))?[ \t]*-{3}[ \t]*\r?$",
+    rb"^[ \t]*-{3}[ \t]*file type:[ \t]*([A-Za-z]+)(?:[ \t]+([A-Za-z0-9]+))?(?:[ \t]*:[ \t]*([0-9]{1,12}))?[ \t]*-{3}[ \t]*\r?$",
     re.IGNORECASE | re.MULTILINE,
 )
 _DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{2,4})\s*$")
@@ -153,12 +158,21 @@ def is_comtrade_name(filename: str) -> bool:
 
 
 def parse_channel_spec(text: str | None) -> tuple[str | int, ...] | None:
-    """'IdA, IdB, IdC' or '7 8 9' (analog channel numbers An) as a channel tuple; None when blank."""
+    """'IdA, IdB, IdC' or '7 8 9' (analog channel numbers An) as a channel tuple; None when blank.
+
+    WaveformError for text that cannot name three channels (too long, too many names), so a
+    5,000-digit 'number' is refused here rather than converted."""
     if text is None or not str(text).strip():
         return None
-    separator = r"[,;]" if re.search(r"[,;]", str(text)) else r"\s+"
-    parts = [part.strip() for part in re.split(separator, str(text).strip()) if part.strip()]
-    return tuple(int(part) if part.isdigit() else part for part in parts)
+    text = str(text).strip()
+    if len(text) > MAX_CHANNEL_SPEC_CHARS:
+        raise WaveformError(f"channels: {len(text):,} characters; name three channels (names or numbers An), "
+                            f"e.g. 'IdA, IdB, IdC' or '7 8 9'")
+    separator = r"[,;]" if re.search(r"[,;]", text) else r"\s+"
+    parts = [part.strip() for part in re.split(separator, text) if part.strip()]
+    if len(parts) > N_PHASES:
+        raise WaveformError(f"channels: {len(parts)} given; name exactly three channels (phases A, B, C)")
+    return tuple(int(part) if part.isascii() and part.isdigit() and len(part) <= 9 else part for part in parts)
 
 
 def read_comtrade(files: Mapping[str, bytes] | Sequence[tuple[str, bytes]], *,
@@ -312,10 +326,14 @@ def _parse_config(data: bytes) -> _Config:
     """Check the .cfg's structure and sizes, then let `comtrade.Cfg` read it."""
     if len(data) > MAX_CFG_BYTES:
         raise WaveformError(f"the .cfg is {len(data) / 1e6:.1f} MB; a configuration file is a few kB")
-    lines = _decode_text(data, ".cfg").splitlines()
+    text = _decode_text(data, ".cfg").replace("\r\n", "\n").replace("\r", "\n")
+    if text.count("\n") > MAX_CFG_LINES:
+        raise WaveformError(f"the .cfg has {text.count(chr(10)):,} lines; a configuration file of at most "
+                            f"{MAX_CHANNELS} channels has no more than {MAX_CFG_LINES}")
+    lines = text.split("\n")
     if len(lines) < 2:
         raise WaveformError("the .cfg is incomplete: expected the station line and the channel count line")
-    match = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*A\s*,\s*(\d+)\s*D\s*,?\s*", lines[1], re.IGNORECASE)
+    match = re.fullmatch(r"\s*(\d{1,9})\s*,\s*(\d{1,9})\s*A\s*,\s*(\d{1,9})\s*D\s*,?\s*", lines[1], re.IGNORECASE)
     if match is None:
         raise WaveformError(f"line 2 of the .cfg should read like '12,8A,4D' (total, analog, status channels), "
                             f"got {lines[1].strip()[:40]!r}")
@@ -586,22 +604,42 @@ def _check_count(config: _Config, rows: int) -> None:
 
 
 def _read_ascii(config: _Config, dat: bytes, chosen: list[_Channel]) -> tuple[np.ndarray, np.ndarray | None]:
-    lines = [line for line in _decode_text(dat, ".dat (the .cfg says ASCII)").splitlines() if line.strip()]
-    _check_count(config, len(lines))
+    """The chosen channels of an ASCII .dat, read by numpy's C parser: the rows are counted and the
+    commas checked on the bytes first, so a malformed or oversized file costs no Python objects per
+    value. Missing values (blank, or 99999 from 1999 on) become NaN, as in the comtrade package."""
+    if b"\x00" in dat[:4096]:
+        raise WaveformError("the .dat (the .cfg says ASCII) is binary, not text")
+    text = dat.replace(b"\x1a", b"").replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    while b"\n\n" in text:  # blank lines
+        text = text.replace(b"\n\n", b"\n")
+    text = text.strip(b"\n")
+    rows = text.count(b"\n") + 1 if text else 0
+    _check_count(config, rows)
     expected = 2 + config.cfg.analog_count + config.cfg.status_count
-    for number, line in enumerate(lines, start=1):
-        if line.count(",") != expected - 1:
-            raise WaveformError(f"line {number} of the .dat has {line.count(',') + 1} values; the .cfg declares "
-                                f"{expected} (sample number, time stamp, {config.cfg.analog_count} analog, "
-                                f"{config.cfg.status_count} status)")
-    record = comtrade.Comtrade(ignore_warnings=True, use_numpy_arrays=True, use_double_precision=True)
+    if text.count(b",") != rows * (expected - 1):
+        for number, line in enumerate(io.BytesIO(text), start=1):
+            if line.count(b",") != expected - 1:
+                raise WaveformError(f"line {number} of the .dat has {line.count(b',') + 1} values; the .cfg declares "
+                                    f"{expected} (sample number, time stamp, {config.cfg.analog_count} analog, "
+                                    f"{config.cfg.status_count} status)")
+    if b",," in text or b",\n" in text or text.endswith(b","):  # blank fields: missing values
+        text = text.replace(b",,", b",nan,").replace(b",,", b",nan,").replace(b",\n", b",nan\n")
+        text = text + b"nan" if text.endswith(b",") else text
+    columns = (1, *(2 + channel.index for channel in chosen))
     try:
-        record.read(config.text, "\n".join(lines))
-    except (ValueError, TypeError, IndexError, comtrade.ComtradeError) as exc:
-        raise WaveformError(f"the ASCII .dat cannot be read ({type(exc).__name__}: {exc}); expected lines of "
-                            "numbers: sample number, time stamp, analog values, status values") from None
-    values = np.stack([np.asarray(record.analog[c.index], dtype=np.float64) for c in chosen])
-    times = np.asarray(record.time, dtype=np.float64) if config.segments[0][0] == 0.0 else None
+        table = np.loadtxt(io.BytesIO(text), delimiter=",", usecols=columns, dtype=np.float64, comments=None,
+                           encoding="latin-1", ndmin=2, max_rows=rows)
+    except ValueError as exc:
+        raise WaveformError(f"the ASCII .dat cannot be read ({str(exc)[:160]}); expected lines of numbers: sample "
+                            "number, time stamp, analog values, status values") from None
+    missing = 99999.0 if config.cfg.rev_year != "1991" else None
+    values = np.empty((N_PHASES, rows), dtype=np.float64)
+    for k, channel in enumerate(chosen):
+        raw = table[:, 1 + k]
+        values[k] = channel.channel.a * raw + channel.channel.b
+        if missing is not None:
+            values[k, raw == missing] = np.nan
+    times = table[:, 0] * config.cfg.time_base * config.cfg.timemult if config.segments[0][0] == 0.0 else None
     return values, times
 
 
@@ -779,7 +817,7 @@ def _window_of(cfg_name: str, cfg_bytes: bytes, dat_bytes: bytes, dat_format: st
     if dat_format is not None and dat_format != config.data_format:
         raise WaveformError(f"the DAT section is {dat_format} but the .cfg says {config.data_format}")
     frequency = float(cfg.frequency or 0.0)
-    if frequency <= 0.0:
+    if not math.isfinite(frequency) or frequency <= 0.0:
         raise WaveformError("the .cfg gives no line frequency; the model only knows 60 Hz systems")
     if abs(frequency - SYSTEM_FREQUENCY_HZ) > FREQUENCY_TOLERANCE_HZ:
         raise WaveformError(f"the record is from a {frequency:g} Hz system; the model was trained on 60 Hz "
@@ -789,6 +827,9 @@ def _window_of(cfg_name: str, cfg_bytes: bytes, dat_bytes: bytes, dat_format: st
         raise WaveformError(f"the record has {len(all_channels)} analog channel(s); three phase differential "
                             "currents are needed")
     chosen = _select_channels(all_channels, channels)
+    unscaled = [c.label for c in chosen if not (math.isfinite(c.channel.a) and math.isfinite(c.channel.b))]
+    if unscaled:
+        raise WaveformError(f"the .cfg gives no finite multiplier a and offset b for {', '.join(unscaled)}")
     if not dat_bytes:
         raise WaveformError("the .dat data file is empty")
     values, times = _read_samples(config, dat_bytes, chosen)

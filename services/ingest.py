@@ -18,7 +18,6 @@ comes from its `.cfg` (amperes), scaled by the given rating or the reference's 1
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,8 @@ UPLOAD_SUFFIXES = (*DATA_SUFFIXES, *COMTRADE_SUFFIXES, *COMPANION_SUFFIXES)
 MAX_UPLOAD_FILES = 1 + len(COMPANION_SUFFIXES)  # .cfg, .dat, .hdr, .inf
 _EXPECTED = f"a ({N_PHASES}, {N_SAMPLES}) waveform (phases A, B, C x {N_SAMPLES} samples at 10 kHz)"
 _SAMPLE_PERIOD_S = 1.0 / SAMPLE_RATE_HZ
+#: lines a text window may have: its rows plus a header, comments and blank lines
+MAX_TEXT_LINES = N_SAMPLES + 64
 #: time-column units we recognise, by the step one 10 kHz sample takes in them
 _TIME_UNITS = (("s", _SAMPLE_PERIOD_S), ("ms", _SAMPLE_PERIOD_S * 1e3), ("us", _SAMPLE_PERIOD_S * 1e6))
 
@@ -258,25 +259,38 @@ def load_labelled_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _parse_npy(data: bytes) -> np.ndarray:
+    """The window of a `.npy` file, its header checked before any array is made: a header may claim
+    (3, 10^12) values, which `np.load` would try to allocate; pickled objects are refused."""
+    stream = io.BytesIO(data)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise WaveformError(
-                "the .npy file holds Python objects (pickled data), which is refused for safety; "
-                f"save {_EXPECTED} as a numeric float array"
-            ) from None
-        raise WaveformError(f"not a valid .npy file ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise WaveformError(f"not a valid .npy file ({exc})") from None
-    if not isinstance(array, np.ndarray):
-        raise WaveformError(f"expected one array in the .npy file, got {type(array).__name__}")
-    if array.dtype.kind not in "biuf":
-        raise WaveformError(f"expected numeric values, got dtype {array.dtype}")
+        version = np.lib.format.read_magic(stream)
+        reader = readers.get(version)
+        if reader is not None:
+            shape, fortran_order, dtype = reader(stream)
+    except (ValueError, TypeError, SyntaxError, OverflowError, MemoryError, EOFError) as exc:
+        raise WaveformError(f"not a valid .npy file ({str(exc)[:200]})") from None
+    if reader is None:
+        raise WaveformError(f"not a valid .npy file (format version {version[0]}.{version[1]} is not read here; "
+                            "save it with numpy.save)")
+    if dtype.hasobject:
+        raise WaveformError(
+            "the .npy file holds Python objects (pickled data), which is refused for safety; "
+            f"save {_EXPECTED} as a numeric float array"
+        )
+    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise WaveformError(f"expected numeric values, got dtype {dtype}")
+    if shape not in ((N_PHASES, N_SAMPLES), (N_SAMPLES, N_PHASES)):
+        shown = shape if len(shape) <= 8 else f"{len(shape)} dimensions"
+        raise WaveformError(f"expected {_EXPECTED} or its transpose ({N_SAMPLES}, {N_PHASES}), got shape {shown}")
+    count = N_PHASES * N_SAMPLES
+    offset = stream.tell()
+    if len(data) - offset < count * dtype.itemsize:
+        raise WaveformError(f"not a valid .npy file (the header promises {count} values but the file is truncated)")
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape, order="F" if fortran_order
+                                                                                 else "C")
     if array.shape == (N_SAMPLES, N_PHASES):
         array = array.T
-    if array.shape != (N_PHASES, N_SAMPLES):
-        raise WaveformError(f"expected {_EXPECTED} or its transpose ({N_SAMPLES}, {N_PHASES}), got shape {array.shape}")
     return validate_waveform(array)
 
 
@@ -292,18 +306,40 @@ def _decode(data: bytes) -> str:
 
 
 def _split_rows(text: str) -> list[list[str]]:
-    """Rows of cells; the separator is the one (';', ',', tab, spaces) that splits the data best."""
-    lines = [line.strip() for line in text.splitlines()]
+    """Rows of cells; the separator is the one (';', ',', tab, spaces) that splits the data best.
+
+    The shape is checked before the whole table is split: more lines than a window has rows, or a
+    first data row wider than a window, is refused while it costs nothing (a 10 MB one-column file
+    would otherwise become a million small strings)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+    n_lines = text.count("\n") + 1
+    if n_lines > MAX_TEXT_LINES:
+        raise WaveformError(f"expected {N_SAMPLES} rows (72.6 ms at 10 kHz), the file has {n_lines:,} lines; cut "
+                            f"the recording to one {N_SAMPLES}-sample window of time, Ia, Ib, Ic")
+    lines = [line.strip() for line in text.split("\n")]
     lines = [line for line in lines if line and not line.startswith("#")]
     if not lines:
         raise WaveformError("the file holds no data rows; expected columns time, Ia, Ib, Ic")
     sample = lines[-1]
     if ";" in sample:
         # semicolon tables may use a decimal comma (e.g. "0,0123;-1,25")
+        separator: str | None = ";"
+    elif "," in sample:
+        separator = ","
+    else:
+        separator = None
+    widest = N_SAMPLES + 1 if len(lines) <= N_PHASES + 1 else N_PHASES + 1  # (3, 726) layout, else rows
+    for number, line in enumerate(lines):
+        limit = max(widest, 16) if number == 0 else widest  # the first line may be a wider header
+        width = line.count(separator) + 1 if separator else len(line.split(None, limit))
+        if width > limit:
+            raise WaveformError(f"expected 4 columns (time, Ia, Ib, Ic) or 3 (Ia, Ib, Ic), got "
+                                f"{'more than ' if not separator else ''}{width - (not separator):,} in a row")
+    if separator == ";":
         return [[cell.strip().replace(",", ".") for cell in line.split(";")] for line in lines]
-    if "," in sample:
+    if separator == ",":
         return [[cell.strip() for cell in line.split(",")] for line in lines]
-    return [re.split(r"\s+", line) for line in lines]
+    return [line.split() for line in lines]
 
 
 def _parse_text(data: bytes) -> np.ndarray:
