@@ -1,0 +1,111 @@
+"""`POST /api/records` (a record to analyse in the background) and `GET /api/jobs[/<id>]`.
+
+The record takes the same multipart form as `/api/predict-file`; the answer is 202 at once with
+the job id and its `Location`. The job is then read back from the database, so any web worker
+(or machine) answers for it: state queued / running / done / failed, and once done the analysis
+as `/predict` answers it, with links to it.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request, url_for
+
+from app.api import (
+    FILE_FIELD,
+    ApiError,
+    _context,
+    _form_number,
+    _int_arg,
+    _required_string,
+    json_response,
+)
+from app.jobs import JOBS_KEY
+from services.analysis import api_view, check_peers, check_transfer_kw
+from services.comtrade_ingest import parse_channel_spec
+from services.ingest import MAX_UPLOAD_FILES
+from services.jobs import DONE, STATES, EngineUnavailable, JobService, is_job_id
+from services.jobs.store import MAX_JOB_PAGE
+from services.units import normalise_unit
+from services.waveform import WaveformError
+
+
+def _jobs() -> JobService:
+    return current_app.extensions[JOBS_KEY]
+
+
+def post_record() -> Response:
+    """Queue a record (multipart, like `/api/predict-file`); 202 with the job id and Location."""
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(415, f"send the record as multipart/form-data: field '{FILE_FIELD}' (the file or files) "
+                            "plus sender_peer and receiver_peer")
+    form = request.form
+    sender = _required_string(form, "sender_peer")
+    receiver = _required_string(form, "receiver_peer")
+    check_peers(sender, receiver)
+    transfer_kw = check_transfer_kw(_form_number(form.get("transfer_kw"), "transfer_kw"))
+    uploads = request.files.getlist(FILE_FIELD)
+    if not uploads:
+        raise ApiError(400, f"missing field {FILE_FIELD}: a .npy or CSV window, or a COMTRADE .cfg with its "
+                            ".dat (or one .cff)")
+    if len(uploads) > MAX_UPLOAD_FILES:
+        raise ApiError(400, f"{len(uploads)} files at once; send one record: a .npy or CSV file, or a COMTRADE "
+                            ".cfg with its .dat (or one .cff)")
+    try:
+        channels = parse_channel_spec(form.get("channels"))
+        unit = normalise_unit(form.get("unit")) if form.get("unit") else None
+    except WaveformError as exc:
+        raise ApiError(400, str(exc)) from None
+    rated = _form_number(form.get("rated_current_a"), "rated_current_a")
+    files = [(upload.filename or "upload", upload.read()) for upload in uploads]
+    options = {"channels": list(channels) if channels else None, "unit": unit, "rated_current_a": rated}
+    try:
+        job_id = _jobs().submit_record(files, sender=sender, receiver=receiver, transfer_kw=transfer_kw,
+                                       options=options)
+    except EngineUnavailable as exc:
+        raise ApiError(503, f"{exc}; try again later") from None
+    location = url_for(f"{request.blueprint}.job_status", job_id=job_id)
+    response = json_response({"job_id": job_id, "state": "queued", "location": location}, 202)
+    response.headers["Location"] = location
+    return response
+
+
+def job_status(job_id: str) -> Response:
+    """One job: its state and, once done, the analysis (as `/predict` answers) and its links."""
+    if not is_job_id(job_id):
+        raise ApiError(400, "job id must be the 32 hex digits that POST /api/records answered")
+    job = _jobs().get(job_id)
+    if job is None:
+        raise ApiError(404, f"no job with id {job_id}")
+    return json_response(_with_result(job, include_analysis=True))
+
+
+def job_list() -> Response:
+    """Jobs newest first (`limit`, `source`, `state`): what a Live page polls; failed ones carry
+    the reason (the rejected records)."""
+    limit = _int_arg("limit", 50, 1, MAX_JOB_PAGE)
+    state = request.args.get("state") or None
+    if state is not None and state not in STATES:
+        raise ApiError(400, f"state must be one of {', '.join(STATES)}")
+    items = _jobs().recent(limit, source=request.args.get("source") or None, state=state)
+    return json_response({"items": [_with_result(job, include_analysis=False) for job in items],
+                          "count": len(items)})
+
+
+def _with_result(job: dict, *, include_analysis: bool) -> dict:
+    job = {key: value for key, value in job.items() if key != "content_hash"}
+    analysis_id = job.get("analysis_id")
+    if job["state"] == DONE and analysis_id is not None:
+        job["links"] = {
+            "analysis": url_for(f"{request.blueprint}.history_item", analysis_id=analysis_id),
+            "page": _page_link(analysis_id),
+        }
+        if include_analysis:
+            analysis = _context().load(analysis_id)
+            job["result"] = api_view(analysis) if analysis is not None else None
+    return job
+
+
+def _page_link(analysis_id: int) -> str:
+    from app.context import analysis_href
+
+    return analysis_href(analysis_id)

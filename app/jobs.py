@@ -1,0 +1,60 @@
+"""The record pipeline of an app, built from its settings: the JobService the API and the pages use,
+and the Celery app of the workers (`app.worker`).
+
+GEM_BROKER_URL chooses the engine: unset, worker threads in the web process (nothing to install);
+set, Celery workers over Redis. GEM_WATCH_DIR turns on the folder watcher.
+"""
+
+from __future__ import annotations
+
+from app.settings import Settings
+from services.analysis import AnalysisContext, get_model, warm_up
+from services.grid import microgrid
+from services.history import HistoryStore
+from services.jobs import (
+    CeleryEngine,
+    FolderWatcher,
+    JobService,
+    JobStore,
+    RecordPipeline,
+    ThreadEngine,
+    analyse_record,
+)
+from services.jobs.celery_app import PipelineCelery, make_celery
+
+#: key of the app's JobService in `flask.current_app.extensions`
+JOBS_KEY = "grid_event_monitor_jobs"
+
+
+def job_service(settings: Settings, context: AnalysisContext) -> JobService:
+    """The app's JobService on the history's database, started (watcher loop or one recovery pass)."""
+    jobs = JobStore(context.store)
+    if settings.broker_url:
+        engine = CeleryEngine(make_celery(settings.broker_url, settings.job_queue), settings.job_queue)
+    else:
+        pipeline = RecordPipeline(jobs=jobs, predictor=context.predictor, grid=context.grid,
+                                  max_bytes=settings.max_upload_bytes)
+        engine = ThreadEngine(lambda job_id: analyse_record(job_id, pipeline), settings.job_threads)
+    watcher = None
+    if settings.watch_dir is not None:
+        settings.watch_dir.mkdir(parents=True, exist_ok=True)
+        watcher = FolderWatcher(settings.watch_dir, jobs, engine.submit, stable_s=settings.watch_stable_s,
+                                pair_timeout_s=settings.watch_pair_timeout_s, delete=settings.watch_delete,
+                                max_bytes=settings.max_upload_bytes)
+    return JobService(jobs, engine, watcher, poll_s=settings.watch_poll_s).start()
+
+
+def worker_celery(settings: Settings) -> PipelineCelery:
+    """The Celery app of a worker: the task and, per worker process, a pipeline on the history
+    database with the model loaded after fork."""
+    if not settings.broker_url:
+        raise SystemExit("GEM_BROKER_URL is not set: a Celery worker needs the Redis URL of the job queue")
+
+    def build_pipeline() -> RecordPipeline:
+        options = settings.inference_options()
+        warm_up(settings.artifacts_dir, options)  # load the model and the power-flow stack once
+        store = HistoryStore(settings.resolved_database_url)
+        return RecordPipeline(jobs=JobStore(store), predictor=lambda: get_model(settings.artifacts_dir, options),
+                              grid=microgrid().with_tariffs(settings.tariffs()), max_bytes=settings.max_upload_bytes)
+
+    return make_celery(settings.broker_url, settings.job_queue, build_pipeline)

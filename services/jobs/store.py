@@ -1,0 +1,349 @@
+"""JobStore: the record jobs and the watcher's lock, in the history's database (SQLAlchemy Core).
+
+Every record that arrives (posted to `/api/records`, dropped in the watched folder) is one row of
+`<prefix>jobs`, with its files until it is finished. The row is what makes the pipeline safe with
+several web workers, several machines and an engine that may deliver a task twice:
+
+- `dedupe_key` is unique: the watcher inserts `watch:<sha256 of the record>`, so a record is taken
+  once whoever sees it first, across restarts and machines;
+- `finish` records the history row and marks the job done in ONE transaction, and only while the
+  job has no analysis yet: a second delivery of the same job rolls back instead of doubling it;
+- `<prefix>job_locks` holds leases (one folder watcher scans at a time).
+
+Nothing here changes at runtime in the process: the state lives in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from services.history import HistoryStore
+from services.history.schema import UTCDateTime, utc_now
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+STATES: tuple[str, ...] = (QUEUED, RUNNING, DONE, FAILED)
+FINISHED: tuple[str, ...] = (DONE, FAILED)
+MAX_JOB_PAGE = 500
+#: the columns a job listing carries (never the files)
+JOB_COLUMNS: tuple[str, ...] = (
+    "id", "created_at", "started_at", "finished_at", "source", "name", "state", "attempts", "sender",
+    "receiver", "transfer_kw", "content_hash", "analysis_id", "error",
+)
+
+
+class JobNotFound(LookupError):
+    """No job with that id."""
+
+
+class AlreadyFinished(RuntimeError):
+    """The job was finished by another delivery while this one ran; its result stands."""
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_job_id(value: object) -> bool:
+    """True for the 32 lower-case hex digits `new_job_id` makes."""
+    return isinstance(value, str) and len(value) == 32 and all(char in "0123456789abcdef" for char in value)
+
+
+def pack_files(files: Sequence[tuple[str, bytes]]) -> bytes:
+    """The record's (name, bytes) pairs as one compressed blob (names in JSON, then the bytes)."""
+    header = orjson.dumps([[name, len(data)] for name, data in files])
+    return zlib.compress(len(header).to_bytes(4, "big") + header + b"".join(bytes(d) for _, d in files), 1)
+
+
+def unpack_files(blob: bytes) -> list[tuple[str, bytes]]:
+    raw = zlib.decompress(blob)
+    size = int.from_bytes(raw[:4], "big")
+    header = orjson.loads(raw[4:4 + size])
+    files, position = [], 4 + size
+    for name, length in header:
+        files.append((str(name), raw[position:position + int(length)]))
+        position += int(length)
+    return files
+
+
+def build_tables(metadata: MetaData, prefix: str = "") -> tuple[Table, Table]:
+    """The jobs table and the locks table; `prefix` is the history's (parallel test runs)."""
+    jobs = Table(
+        f"{prefix}jobs",
+        metadata,
+        Column("id", String(32), primary_key=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
+        Column("started_at", UTCDateTime()),
+        Column("finished_at", UTCDateTime()),
+        Column("source", String(16), nullable=False),
+        Column("name", String(255), nullable=False),
+        Column("state", String(12), nullable=False),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("sender", String(64), nullable=False),
+        Column("receiver", String(64), nullable=False),
+        Column("transfer_kw", Float),
+        #: channels, unit, rated_current_a as given with the record
+        Column("options", JSON),
+        Column("content_hash", String(64)),
+        #: unique: "watch:<sha256>" for a dropped record, NULL for posted ones (each post is a job)
+        Column("dedupe_key", String(80), unique=True),
+        #: the record's files (`pack_files`) until the job is finished
+        Column("files", LargeBinary),
+        Column("analysis_id", BigInteger),
+        Column("error", Text),
+    )
+    Index(f"ix_{prefix}jobs_created_at", jobs.c.created_at)
+    Index(f"ix_{prefix}jobs_state_created_at", jobs.c.state, jobs.c.created_at)
+    locks = Table(
+        f"{prefix}job_locks",
+        metadata,
+        Column("name", String(200), primary_key=True),
+        Column("owner", String(64), nullable=False),
+        Column("expires_at", UTCDateTime(), nullable=False),
+    )
+    return jobs, locks
+
+
+class JobStore:
+    """Jobs of the record pipeline, on the history store's engine and table prefix."""
+
+    def __init__(self, history: HistoryStore) -> None:
+        self.history = history
+        self.engine: Engine = history.engine
+        self.prefix = history.table.name.removesuffix("analyses")
+        self.metadata = MetaData()
+        self.jobs, self.locks = build_tables(self.metadata, self.prefix)
+        self._create_schema()
+
+    def _create_schema(self, attempts: int = 6) -> None:
+        """Create the tables if missing; another process doing it at the same moment is fine."""
+        import time
+
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        for attempt in range(attempts):
+            try:
+                self.metadata.create_all(self.engine, checkfirst=True)
+                return
+            except (OperationalError, ProgrammingError, IntegrityError) as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.info("job schema creation raced (%s); retrying", type(exc).__name__)
+                time.sleep(0.05 * (attempt + 1))
+
+    def drop(self) -> None:
+        """Drop the job tables (tests and tooling only)."""
+        self.metadata.drop_all(self.engine, checkfirst=True)
+
+    # -- creating ---------------------------------------------------------------------------------
+    def create(self, *, source: str, name: str, files: Sequence[tuple[str, bytes]] | None, sender: str,
+               receiver: str, transfer_kw: float | None = None, options: Mapping[str, Any] | None = None,
+               content_hash: str | None = None, dedupe_key: str | None = None, error: str | None = None
+               ) -> str | None:
+        """A new job (queued, or failed with `error` for a record rejected before reading); its id, or
+        None when `dedupe_key` is already taken (the record was seen before, here or elsewhere)."""
+        now = utc_now()
+        job_id = new_job_id()
+        row = {
+            "id": job_id, "created_at": now, "updated_at": now, "source": source, "name": name[:255],
+            "state": FAILED if error else QUEUED, "attempts": 0, "sender": sender, "receiver": receiver,
+            "transfer_kw": transfer_kw, "options": dict(options or {}), "content_hash": content_hash,
+            "dedupe_key": dedupe_key, "files": pack_files(files) if files and not error else None,
+            "error": error, "finished_at": now if error else None,
+        }
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(self.jobs), row)
+        except IntegrityError:
+            if dedupe_key is None:
+                raise
+            return None
+        return job_id
+
+    # -- running ----------------------------------------------------------------------------------
+    def claim(self, job_id: str) -> dict[str, Any] | None:
+        """Mark the job running and return it with its files; None when it is already finished.
+
+        A job still marked running is claimed again: that is a redelivery after its worker died
+        (Celery's acks_late) or a restart; `finish` keeps the result single if both complete.
+        """
+        now = utc_now()
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                update(self.jobs)
+                .where(self.jobs.c.id == job_id, self.jobs.c.state.in_((QUEUED, RUNNING)))
+                .values(state=RUNNING, started_at=now, updated_at=now, attempts=self.jobs.c.attempts + 1)
+            ).rowcount
+            if not updated:
+                if connection.execute(select(self.jobs.c.id).where(self.jobs.c.id == job_id)).first() is None:
+                    raise JobNotFound(job_id)
+                return None
+            row = connection.execute(select(self.jobs).where(self.jobs.c.id == job_id)).mappings().one()
+        job = dict(row)
+        job["files"] = unpack_files(job["files"]) if job["files"] is not None else []
+        return job
+
+    def finish(self, job_id: str, history_row: Mapping[str, Any]) -> int:
+        """Insert the analysis into the history and mark the job done, atomically; the analysis id.
+
+        Raises AlreadyFinished (and inserts nothing) when another delivery finished it first.
+        """
+        now = utc_now()
+        with self.engine.begin() as connection:
+            analysis_id = int(connection.execute(insert(self.history.table), dict(history_row)).inserted_primary_key[0])
+            updated = connection.execute(
+                update(self.jobs)
+                .where(self.jobs.c.id == job_id, self.jobs.c.analysis_id.is_(None),
+                       self.jobs.c.state.in_((QUEUED, RUNNING)))
+                .values(state=DONE, analysis_id=analysis_id, finished_at=now, updated_at=now, files=None, error=None)
+            ).rowcount
+            if not updated:  # raised inside the transaction: the history row is rolled back
+                raise AlreadyFinished(job_id)
+        return analysis_id
+
+    def fail(self, job_id: str, reason: str) -> bool:
+        """Mark the job failed with the reason (kept for the rejected list); False if it was finished."""
+        now = utc_now()
+        with self.engine.begin() as connection:
+            return bool(connection.execute(
+                update(self.jobs)
+                .where(self.jobs.c.id == job_id, self.jobs.c.state.in_((QUEUED, RUNNING)))
+                .values(state=FAILED, error=reason[:2000], finished_at=now, updated_at=now, files=None)
+            ).rowcount)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """One job without its files, or None."""
+        if not is_job_id(job_id):
+            return None
+        columns = [self.jobs.c[name] for name in JOB_COLUMNS]
+        with self.engine.connect() as connection:
+            row = connection.execute(select(*columns).where(self.jobs.c.id == job_id)).mappings().first()
+        return _public(dict(row)) if row is not None else None
+
+    def recent(self, limit: int = 50, *, source: str | None = None, state: str | None = None,
+               since: datetime | None = None) -> list[dict[str, Any]]:
+        """Jobs newest first (what a Live page polls): optionally of one source, one state, or
+        created at or after `since`."""
+        if not 1 <= int(limit) <= MAX_JOB_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_JOB_PAGE}")
+        if state is not None and state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}")
+        where = []
+        if source is not None:
+            where.append(self.jobs.c.source == source)
+        if state is not None:
+            where.append(self.jobs.c.state == state)
+        if since is not None:
+            where.append(self.jobs.c.created_at >= since)
+        columns = [self.jobs.c[name] for name in JOB_COLUMNS]
+        query = select(*columns).where(*where).order_by(self.jobs.c.created_at.desc(), self.jobs.c.id.desc())
+        with self.engine.connect() as connection:
+            return [_public(dict(row)) for row in connection.execute(query.limit(int(limit))).mappings()]
+
+    def rejected(self, limit: int = 50, source: str | None = None) -> list[dict[str, Any]]:
+        """Records that could not be analysed, with the reason, newest first."""
+        return self.recent(limit, source=source, state=FAILED)
+
+    def counts(self, source: str | None = None) -> dict[str, int]:
+        """How many jobs are in each state."""
+        query = select(self.jobs.c.state, func.count()).group_by(self.jobs.c.state)
+        if source is not None:
+            query = query.where(self.jobs.c.source == source)
+        with self.engine.connect() as connection:
+            found = {state: int(count) for state, count in connection.execute(query)}
+        return {state: found.get(state, 0) for state in STATES}
+
+    def known(self, dedupe_keys: Iterable[str]) -> dict[str, str]:
+        """{dedupe_key: state} of the keys already taken."""
+        keys = list(dict.fromkeys(dedupe_keys))
+        found: dict[str, str] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                query = select(self.jobs.c.dedupe_key, self.jobs.c.state).where(self.jobs.c.dedupe_key.in_(chunk))
+                found.update({key: state for key, state in connection.execute(query)})
+        return found
+
+    def stale(self, older_than_s: float, source: str | None = None, limit: int = 500) -> list[str]:
+        """Ids of unfinished jobs untouched for `older_than_s` (lost by a process that stopped)."""
+        cutoff = utc_now() - timedelta(seconds=older_than_s)
+        query = (select(self.jobs.c.id)
+                 .where(self.jobs.c.state.in_((QUEUED, RUNNING)), self.jobs.c.updated_at < cutoff)
+                 .order_by(self.jobs.c.created_at).limit(limit))
+        if source is not None:
+            query = query.where(self.jobs.c.source == source)
+        with self.engine.connect() as connection:
+            return [row[0] for row in connection.execute(query)]
+
+    def touch(self, job_ids: Sequence[str]) -> None:
+        """Mark jobs as just handled (so `stale` does not offer them again at once)."""
+        if not job_ids:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(update(self.jobs).where(self.jobs.c.id.in_(list(job_ids))).values(updated_at=utc_now()))
+
+    # -- leases -----------------------------------------------------------------------------------
+    def acquire_lock(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Take or renew the lease `name` for `ttl_s` seconds; False while someone else holds it."""
+        now = utc_now()
+        expires = now + timedelta(seconds=ttl_s)
+        with self.engine.begin() as connection:
+            taken = connection.execute(
+                update(self.locks)
+                .where(self.locks.c.name == name, or_(self.locks.c.owner == owner, self.locks.c.expires_at < now))
+                .values(owner=owner, expires_at=expires)
+            ).rowcount
+        if taken:
+            return True
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(self.locks), {"name": name, "owner": owner, "expires_at": expires})
+            return True
+        except IntegrityError:
+            return False
+
+    def release_lock(self, name: str, owner: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(self.locks).where(and_(self.locks.c.name == name, self.locks.c.owner == owner))
+                .values(expires_at=datetime(1970, 1, 1, tzinfo=UTC))
+            )
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    """Times as ISO 8601 UTC text (the API's and the pages' form)."""
+    for key in ("created_at", "started_at", "finished_at"):
+        if item.get(key) is not None:
+            item[key] = item[key].astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return item
