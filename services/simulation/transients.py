@@ -534,7 +534,7 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     fault_index = rng.integers(0, len(_EXTERNAL_FAULTS), n)
     phasors = _external_phasors(fault_index)
     spread = rng.uniform(0.7, 1.0, (n, 3))  # remanence differs a little between the three cores
-    fraction = rng.uniform(0.3, 0.8, n)
+    fraction = rng.uniform(0.3, 0.95, n)  # up to near the in-window flux: saturation a few cycles in
     # cleared at least 1.5 cycles into the window (the CT must show its saturation first); a fault in
     # progress when the window opens is often cleared inside it
     drawn_clear = np.maximum(inception + rng.uniform(40.0, 130.0, n), 1.5 * CYCLE_MS) - inception
