@@ -15,12 +15,18 @@ rectifier load, CT saturation) start before the window in IN_PROGRESS_SHARE of t
   ch. 8). Remanence: a bank of single-phase units has independent remanence per phase; a three-limb
   core's remanent fluxes are coupled and sum to about zero (no return limb: the limb fluxes must
   close through each other; residual flux per limb of three- and five-limb cores: de Leon et al.,
-  IEEE Trans. Power Delivery 30(4), 2015); both are drawn
+  IEEE Trans. Power Delivery 30(4), 2015); both are drawn. The decay time constant is drawn
+  log-uniform 40 ms-2 s: the inrush of a large power transformer decays slowly, over seconds or
+  longer (Blackburn & Domin ch. 9; C37.91-2021), so a window can show it almost undamped
   (`core_type`). Each pole closes at its own instant (breaker pole scatter, 0-3 ms: not publicly
   documented for the data set; randomised), so each phase has its own energisation angle.
 - Sympathetic inrush: the parallel, already energised transformer sees the DC voltage drop of its
   neighbour's inrush across the shared source resistance; its flux takes an offset of opposite
-  polarity built up over a few cycles (Horowitz & Phadke ch. 8; IEEE C37.91-2021).
+  polarity built up over a few cycles (Horowitz & Phadke ch. 8; IEEE C37.91-2021) and lasts far
+  longer than an ordinary inrush (Bronzeado & Yacamini 1995), so most windows (60 %) open on it
+  in progress. What separates it physically from a magnetising inrush is the envelope (built up,
+  then nearly flat, against the inrush's decay from an abrupt start), not its amplitude: both
+  core-current scales reach down to 0.5 kA/pu and overlap.
 - Capacitor switching: closing an uncharged bank through the source inductance, the exact LC
   solution i(t) = I_ss [cos(omega t + theta) - cos(theta) cos(omega_r t) e^{-t/tau}
   + (omega_r/omega) sin(theta) sin(omega_r t) e^{-t/tau}], f_r = 1/(2 pi sqrt(LC)) 250-1200 Hz for an
@@ -31,10 +37,17 @@ rectifier load, CT saturation) start before the window in IN_PROGRESS_SHARE of t
   i_m(lambda)) and the differential current is i_m (IEEE C37.110-2007, CT saturation and time to
   saturation; IEEE C37.91-2021). Every window saturates inside the window: a window that would not
   gets the full-offset inception angle and then a lower knee (checked, never silently kept).
+  Through-fault peaks 4-50 kA (log-uniform: the transformer's own impedance limits a through
+  fault); half DC-offset, half symmetric (AC) saturation; cleared by the external fault's own
+  protection after 40-130 ms in half of the windows; the other side's CTs saturate too (milder)
+  in a quarter; a 0.05-1 % ratio mismatch passes a share of the through current.
 - Ferroresonance: a saturable magnetising reactance in resonance with line / grading capacitance
   sustains fundamental (distorted), sub-harmonic (30 Hz, 20 Hz) or chaotic flux; the current is the
   core's steep function of that flux (Greenwood; IEEE C37.91-2021 lists ferroresonance among
-  conditions a differential relay sees).
+  conditions a differential relay sees). No DC (the capacitance blocks it). Half of the windows
+  come from the mode waveforms, half from integrating the series ferroresonant circuit itself
+  (Mork & Stuehm, IEEE Trans. Power Delivery 9(2), 1994), whose settled solution decides the mode.
+  70 % are in progress (an established, sustained state).
 - Non-linear load switching: a rectifier load inside the zone switched in at t0. Line current of a
   six-pulse bridge through a wye-wye transformer: I_1 sum_h s_h F_h(mu) / h cos(h(omega t + theta_k
   - alpha')), characteristic orders h = kp +- 1 with s_h = +1 for h = 6k + 1 (positive sequence)
@@ -45,7 +58,9 @@ rectifier load, CT saturation) start before the window in IN_PROGRESS_SHARE of t
   h = kp +- 1; Acha et al., "Power Electronic Control in Electrical Systems", 12-pulse wye/delta
   cancellation of the 5th and 7th). Firing delay alpha and commutation overlap mu delay the current
   by alpha + mu/2 and reduce the harmonics by F_h(mu) = |sin(h mu/2) / (h mu/2)| (a first-order
-  overlap model, Arrillaga & Watson).
+  overlap model, Arrillaga & Watson). Orders up to the 49th (IEEE 519-2022 counts to the 50th).
+  The load is switched on, switched off (25 % of the windows that start inside the window) or
+  already running; the DC current rises or falls with the DC circuit's L/R, 0.5-20 ms.
 """
 
 from __future__ import annotations
@@ -494,8 +509,8 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     """External fault with CT saturation (module docstring). Two kinds (IEEE C37.110-2007, CT
     saturation: the symmetrical-current limit V_x > I_f Z_b (1 + X/R) and its AC form V_x > I_f Z_b;
     the PSRC CT saturation calculator; Horowitz & Phadke, "Power System Relaying", ch. 3):
-    - DC-offset saturation (65 %): knee above the symmetrical flux, reached by the offset's flux;
-    - symmetric (AC) saturation (35 %): a high burden or small C-rating puts the knee below the
+    - DC-offset saturation (50 %): knee above the symmetrical flux, reached by the offset's flux;
+    - symmetric (AC) saturation (50 %): a high burden or small C-rating puts the knee below the
       symmetrical flux (0.05-0.75 of it, log-uniform), so the CT saturates every half cycle with little DC offset
       (inception angle within 8 deg of the zero-offset angle of the reference phase; the other
       phases of a multi-phase fault keep their offsets) and the differential shows lobes of both
