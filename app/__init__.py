@@ -56,7 +56,7 @@ def create_app(
         server = Flask(__name__, instance_path=str(settings.instance_dir))
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
 
-    store = HistoryStore(settings.resolved_database_url)
+    store = HistoryStore(settings.resolved_database_url, timeouts=settings.database_timeouts())
     context = AnalysisContext(artifacts_dir=settings.artifacts_dir, store=store, settings=settings,
                               grid=microgrid().with_tariffs(settings.tariffs()),
                               inference=settings.inference_options())

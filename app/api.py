@@ -7,9 +7,11 @@ The views are thin: validation of the request's shape here, the analysis in serv
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -29,10 +31,11 @@ from services.analysis import (
     load_sample,
 )
 from services.comtrade_ingest import parse_channel_spec
-from services.history import HistoryQueryError, filters_from_ag_grid
+from services.history import HistoryQueryError, HistoryUnavailable, filters_from_ag_grid
+from services.history.filters import check_text
 from services.ingest import parse_uploaded_files
 from services.units import convert
-from services.waveform import WaveformError
+from services.waveform import WaveformError, waveform_from_json
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,11 @@ DEFAULT_HISTORY_PAGE = 50
 #: room for the multipart framing around the files of `POST /api/predict-file`
 MULTIPART_OVERHEAD_BYTES = 256 * 1024
 FILE_FIELD = "file"
+#: the longest number a form field may hold (a 5,000-digit "number" is not a rating)
+MAX_NUMBER_CHARS = 64
+#: the retry-safety header of `/predict` and `/api/predict-file`, and what a key may look like
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:~+/=-]{1,128}")
 
 
 class ApiError(Exception):
@@ -77,6 +85,11 @@ def build_api_blueprint(prefix: str = "/") -> Blueprint:
     blueprint.add_url_rule("/api/history.csv", "history_csv", history_csv, methods=["GET"])
     blueprint.add_url_rule("/api/history/<analysis_id>", "history_item", history_item, methods=["GET"])
     blueprint.add_url_rule("/api/health", "health", health, methods=["GET"])
+    from app.api_records import job_list, job_status, post_record  # they build on this module's helpers
+
+    blueprint.add_url_rule("/api/records", "post_record", post_record, methods=["POST"])
+    blueprint.add_url_rule("/api/jobs", "job_list", job_list, methods=["GET"])
+    blueprint.add_url_rule("/api/jobs/<job_id>", "job_status", job_status, methods=["GET"])
     # every other method or /api/ path answers JSON too (not the dashboard's HTML page)
     blueprint.add_url_rule("/predict", "predict_other_methods", _no_such_route, methods=_OTHER_METHODS)
     blueprint.add_url_rule("/api/<path:rest>", "api_unknown", _no_such_route, methods=_ALL_METHODS)
@@ -84,6 +97,7 @@ def build_api_blueprint(prefix: str = "/") -> Blueprint:
     blueprint.register_error_handler(ApiError, lambda exc: error_response(exc.status, exc.message))
     blueprint.register_error_handler(AnalysisError, lambda exc: error_response(exc.status_code, str(exc)))
     blueprint.register_error_handler(HistoryQueryError, lambda exc: error_response(400, str(exc)))
+    blueprint.register_error_handler(HistoryUnavailable, _history_unavailable)
     blueprint.register_error_handler(HTTPException, _http_error)
     blueprint.register_error_handler(Exception, _unexpected_error)
     return blueprint
@@ -128,7 +142,7 @@ def _limit_body() -> None:
 def _body_limit() -> int:
     """The JSON body limit (`Settings.max_body_bytes`), or the upload limit on the file route."""
     settings = current_app.config["GEM_SETTINGS"]
-    if (request.endpoint or "").endswith(".predict_file"):
+    if (request.endpoint or "").endswith((".predict_file", ".post_record")):
         return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     return settings.max_body_bytes
 
@@ -140,10 +154,17 @@ def _http_error(exc: HTTPException) -> Response:
     return error_response(status, exc.description or exc.name)
 
 
+def _history_unavailable(exc: HistoryUnavailable) -> Response:
+    """503 with the store's reason (written for people: no paths, no internals)."""
+    return error_response(503, f"history unavailable: {exc}")
+
+
 def _unexpected_error(exc: Exception) -> Response:
-    if isinstance(exc, SQLAlchemyError) and not _context().store.ping():
+    # the store turns database failures into HistoryUnavailable; one that slips through is a 503
+    # too, answered at once (asking the database again could wait another deadline)
+    if isinstance(exc, SQLAlchemyError):
         log.error("history database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
-        return error_response(503, "history database unavailable; try again later")
+        return error_response(503, "history unavailable: the history database failed; try again later")
     log.exception("unexpected error on %s %s", request.method, request.path)
     return error_response(500, "internal error")
 
@@ -160,6 +181,34 @@ def _json_object(text: bytes | str | None = None, what: str = "request body") ->
     if not isinstance(payload, dict):
         raise ApiError(400, f"{what} must be a JSON object")
     return payload
+
+
+def _idempotency(request_digest: Callable[[], str]) -> dict[str, str | None]:
+    """`analyze`'s idempotency arguments: the Idempotency-Key header (checked) and the digest of
+    this request (computed only when a key is given)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return {"idempotency_key": None, "request_digest": None}
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
+        raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 128 letters, digits or _ . : ~ + / = - "
+                            "(a UUID is a good key)")
+    return {"idempotency_key": key, "request_digest": request_digest()}
+
+
+def _json_digest(route: str, payload: Mapping[str, Any]) -> str:
+    """The digest of a JSON request: its content, whatever the key order or spacing."""
+    body = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    return hashlib.sha256(route.encode() + b"\0" + body).hexdigest()
+
+
+def _form_digest(route: str, fields: Mapping[str, Any], files: list[tuple[str, bytes]]) -> str:
+    """The digest of a multipart request: its fields and files (not the random boundary)."""
+    digest = hashlib.sha256(route.encode() + b"\0")
+    for name in sorted(fields):
+        digest.update(orjson.dumps([name, fields.getlist(name) if hasattr(fields, "getlist") else fields[name]]))
+    for name, content in files:
+        digest.update(orjson.dumps([name, hashlib.sha256(content).hexdigest()]))
+    return digest.hexdigest()
 
 
 def _required_string(payload: Mapping[str, Any], name: str) -> str:
@@ -179,6 +228,7 @@ def predict() -> Response:
     "pu") and `rated_current_a` (the recorded unit's rating) say how to bring it to window units."""
     payload = _json_object()
     context = _context()
+    idempotency = _idempotency(lambda: _json_digest("predict", payload))
     sender = _required_string(payload, "sender_peer")
     receiver = _required_string(payload, "receiver_peer")
     check_peers(sender, receiver)
@@ -197,27 +247,24 @@ def predict() -> Response:
         x, entry = load_sample(sample_name, context.artifacts_dir)
         source, name, true_label = "sample", entry.name, entry.true_label
     else:
-        if not isinstance(waveform, list):
-            raise ApiError(400, "waveform must be an array of 3 arrays of 726 numbers (phases A, B, C)")
-        x, source, name, true_label = waveform, "api", None, None
+        try:
+            checked = waveform_from_json(waveform)  # numbers only: no strings, booleans or nulls
+        except WaveformError as exc:
+            raise ApiError(400, str(exc)) from None
+        x, source, name, true_label = checked, "api", None, None
         if unit is not None or rated_current_a is not None:
-            x, units = _to_window_units(waveform, unit, rated_current_a)
+            x, units = _to_window_units(checked, unit, rated_current_a)
     predictor = _predictor(context)
     analysis = analyze(x, source=source, sender=sender, receiver=receiver, transfer_kw=transfer_kw,
                        sample_name=name, true_label=true_label, units=units, predictor=predictor,
-                       store=context.store, grid=context.grid)
+                       store=context.store, grid=context.grid, **idempotency)
     return json_response(api_view(analysis))
 
 
-def _to_window_units(waveform: list, unit: Any, rated_current_a: Any) -> tuple[Any, dict[str, Any]]:
-    import numpy as np
-
+def _to_window_units(waveform: Any, unit: Any, rated_current_a: Any) -> tuple[Any, dict[str, Any]]:
+    """A checked waveform in `unit` (of a unit rated `rated_current_a` A) in window units, or a 400."""
     try:
-        array = np.asarray(waveform, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ApiError(400, "waveform must be an array of 3 arrays of 726 numbers (phases A, B, C)") from None
-    try:
-        converted, conversion = convert(array, unit, rated_current_a)
+        converted, conversion = convert(waveform, unit, rated_current_a)
     except WaveformError as exc:
         raise ApiError(400, str(exc)) from None
     return converted, conversion.to_dict()
@@ -243,6 +290,7 @@ def predict_file() -> Response:
         raise ApiError(400, f"missing field {FILE_FIELD}: a .npy or CSV window, or a COMTRADE .cfg with its "
                             ".dat (or one .cff)")
     files = [(upload.filename or "upload", upload.read()) for upload in uploads]
+    idempotency = _idempotency(lambda: _form_digest("predict-file", form, files))
     try:
         loaded = parse_uploaded_files(files, channels=parse_channel_spec(form.get("channels")),
                                       unit=form.get("unit") or None,
@@ -263,18 +311,24 @@ def predict_file() -> Response:
         predictor=_predictor(context),
         store=context.store,
         grid=context.grid,
+        **idempotency,
     )
     return json_response(api_view(analysis))
 
 
 def _form_number(value: str | None, name: str) -> float | None:
-    """A number sent as a form field (text), or None when absent or blank."""
+    """A finite number sent as a form field (text), or None when absent or blank."""
     if value is None or not value.strip():
         return None
+    if len(value) > MAX_NUMBER_CHARS:
+        raise ApiError(400, f"{name} must be a number of at most {MAX_NUMBER_CHARS} characters")
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise ApiError(400, f"{name} must be a number") from None
+    if not math.isfinite(number):
+        raise ApiError(400, f"{name} must be a finite number")
+    return number
 
 
 def _predictor(context: AnalysisContext):
@@ -309,6 +363,9 @@ def _history_filters() -> dict[str, Any]:
     source) and `filter`, the History grid's AG Grid filter model as JSON (what the grid shows)."""
     filters = {name: request.args.get(name) or None for name in ("label", "category", "peer", "since", "until",
                                                                  "source")}
+    for name, value in filters.items():
+        if value is not None:
+            check_text(value, name)  # NUL characters and megabyte values are a 400, not a database error
     grid_model = request.args.get("filter")
     if grid_model:
         filters["filters"] = filters_from_ag_grid(_json_object(grid_model, "filter (the grid's filter model)"))
@@ -326,7 +383,7 @@ def history() -> Response:
 
 
 def history_item(analysis_id: str) -> Response:
-    if not analysis_id.isdigit() or len(analysis_id) > 18:
+    if not (analysis_id.isascii() and analysis_id.isdigit()) or len(analysis_id) > 18:  # '¹'.isdigit() too
         raise ApiError(400, "analysis id must be a positive integer")
     item = _context().store.get(int(analysis_id))
     if item is None:
@@ -353,7 +410,8 @@ def health() -> Response:
     """200 when the model answers and the database is reachable, else 503 with the reasons."""
     context = _context()
     status = context.model_status()
-    database_ok = context.store.ping()
+    database_problem = context.store.check()
+    database_ok = database_problem is None
     healthy = status.loaded and database_ok
     model = status.to_dict()
     model.pop("artifacts_dir", None)
@@ -363,7 +421,7 @@ def health() -> Response:
         "database": {
             "reachable": database_ok,
             "backend": context.store.backend,
-            "message": "database reachable" if database_ok else "database unreachable (see the server log)",
+            "message": "database reachable" if database_ok else f"history unavailable: {database_problem}",
         },
         "samples": len(list_samples(context.artifacts_dir)),
     }

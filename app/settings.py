@@ -11,6 +11,7 @@ a new Settings (``with_overrides``) and a new app.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, NamedTuple
 
 from services.comtrade_ingest import MAX_RECORD_BYTES
 from services.grid import Tariffs
+from services.history import DatabaseTimeouts
 from services.inference.options import InferenceOptions
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +56,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEM_DATABASE_URL", "database_url", "text", None,
             "SQLAlchemy URL of the history, e.g. `postgresql+psycopg://user@host/db`; unset: "
             "`sqlite:///<instance>/history.db`", flag="--database-url"),
+    Setting("GEM_DB_CONNECT_TIMEOUT_S", "db_connect_timeout_s", "float", 3.0,
+            "seconds to open a history database connection (PostgreSQL: whole seconds, at least 2)"),
+    Setting("GEM_DB_STATEMENT_TIMEOUT_S", "db_statement_timeout_s", "float", 5.0,
+            "seconds one history operation may take, enforced by the client too (a frozen database "
+            "cannot hold a request); SQLite's busy timeout"),
+    Setting("GEM_DB_POOL_TIMEOUT_S", "db_pool_timeout_s", "float", 3.0,
+            "seconds to wait for a free pooled database connection"),
+    Setting("GEM_RETENTION_DAYS", "retention_days", "float", None,
+            "`python -m app history prune`: delete analyses older than this many days (unset: keep)"),
+    Setting("GEM_RETENTION_MAX_ROWS", "retention_max_rows", "int", None,
+            "`python -m app history prune`: keep at most this many newest analyses, about 15 kB each "
+            "(unset: no limit)"),
     Setting("GEM_MAX_BODY_BYTES", "max_body_bytes", "int", 1024 * 1024,
             "largest JSON body the API reads (`/predict`, 413 above it)"),
     Setting("GEM_MAX_UPLOAD_BYTES", "max_upload_bytes", "int", MAX_RECORD_BYTES,
@@ -80,6 +94,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEM_ACCESS_LOG", "access_log", "text", None, "gunicorn: access log file, `-` for stdout (unset: none)"),
     Setting("GEM_LOG_LEVEL", "log_level", "text", "info", "gunicorn: log level"),
     Setting("GEM_CONTROL_SOCKET", "control_socket", "bool", False, "gunicorn: keep its control socket"),
+    Setting("GEM_READ_TIMEOUT", "read_timeout", "int", 30,
+            "gunicorn: seconds a client may take to send one request (headers and body; 408 after)"),
+    Setting("GEM_ALLOWED_ORIGINS", "allowed_origins", "text", None,
+            "other origins whose pages may post to the API and callbacks, comma-separated, e.g. "
+            "`https://portal.example.com` (unset: same origin only)"),
+    Setting("GEM_FRAME_ANCESTORS", "frame_ancestors", "text", "'self'",
+            "CSP frame-ancestors: who may embed the pages in a frame, e.g. `'self' https://portal.example.com`"),
+    Setting("GEM_BROKER_URL", "broker_url", "text", None,
+            "Redis URL of the job queue, e.g. `redis://127.0.0.1:6379/0`: records are analysed by Celery workers "
+            "(`celery -A app.worker worker`); unset: by worker threads in the web process"),
+    Setting("GEM_JOB_QUEUE", "job_queue", "text", "gem-records",
+            "Celery queue of the record jobs (also the prefix of its Redis keys)"),
+    Setting("GEM_JOB_THREADS", "job_threads", "int", 2, "worker threads per web process without a broker"),
+    Setting("GEM_WATCH_DIR", "watch_dir", "path", None,
+            "folder watched for records (COMTRADE `.cfg`+`.dat`, `.cff`, `.npy`, CSV); unset: none"),
+    Setting("GEM_WATCH_POLL_S", "watch_poll_s", "float", 0.5, "seconds between two scans of the watched folder"),
+    Setting("GEM_WATCH_STABLE_S", "watch_stable_s", "float", 0.5,
+            "seconds a record's files must stay unchanged before it is read"),
+    Setting("GEM_WATCH_PAIR_TIMEOUT_S", "watch_pair_timeout_s", "float", 300.0,
+            "seconds a `.cfg` waits for its `.dat` (or the reverse) before it is rejected"),
+    Setting("GEM_WATCH_DELETE", "watch_delete", "bool", False,
+            "delete a record's files from the watched folder once it is analysed or rejected"),
 )
 #: environment variable -> Settings field
 ENV_VARS: dict[str, str] = {setting.variable: setting.field for setting in SETTINGS}
@@ -97,6 +133,11 @@ class Settings:
     artifacts_dir: Path = DEFAULT_ARTIFACTS_DIR
     instance_dir: Path = DEFAULT_INSTANCE_DIR
     database_url: str | None = None
+    db_connect_timeout_s: float = 3.0
+    db_statement_timeout_s: float = 5.0
+    db_pool_timeout_s: float = 3.0
+    retention_days: float | None = None
+    retention_max_rows: int | None = None
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = MAX_RECORD_BYTES
     inference_threads: int | None = None
@@ -116,6 +157,17 @@ class Settings:
     access_log: str | None = None
     log_level: str = "info"
     control_socket: bool = False
+    read_timeout: int = 30
+    allowed_origins: str | None = None
+    frame_ancestors: str = "'self'"
+    broker_url: str | None = None
+    job_queue: str = "gem-records"
+    job_threads: int = 2
+    watch_dir: Path | None = None
+    watch_poll_s: float = 0.5
+    watch_stable_s: float = 0.5
+    watch_pair_timeout_s: float = 300.0
+    watch_delete: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "artifacts_dir", Path(self.artifacts_dir).expanduser().resolve())
@@ -124,9 +176,18 @@ class Settings:
             object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
         if not 0 < int(self.port) < 65536:
             raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
-        for name in ("max_body_bytes", "max_upload_bytes", "workers", "worker_threads"):
+        for name in ("max_body_bytes", "max_upload_bytes", "workers", "worker_threads", "read_timeout", "job_threads"):
             if int(getattr(self, name)) <= 0:
                 raise SettingsError(f"{name} ({_BY_FIELD[name].variable}) must be positive")
+        try:
+            self.database_timeouts()
+        except ValueError:
+            raise SettingsError("GEM_DB_CONNECT_TIMEOUT_S, GEM_DB_STATEMENT_TIMEOUT_S and GEM_DB_POOL_TIMEOUT_S "
+                                "must be positive numbers of seconds") from None
+        if self.retention_days is not None and not 0 <= float(self.retention_days) < 1e6:
+            raise SettingsError("GEM_RETENTION_DAYS must be a number of days, 0 or more")
+        if self.retention_max_rows is not None and int(self.retention_max_rows) < 0:
+            raise SettingsError("GEM_RETENTION_MAX_ROWS must be 0 or more")
         for name in ("inference_threads", "max_batch"):
             if getattr(self, name) is not None and int(getattr(self, name)) <= 0:
                 raise SettingsError(f"{name} ({_BY_FIELD[name].variable}) must be positive")
@@ -134,12 +195,29 @@ class Settings:
             raise SettingsError(f"GEM_BACKEND must be onnxruntime or torch, got {self.inference_backend!r}")
         if self.worker_class not in ("sync", "gthread"):
             raise SettingsError(f"GEM_WORKER_CLASS must be sync or gthread, got {self.worker_class!r}")
+        if not re.fullmatch(r"[A-Za-z0-9'*:/.\[\] -]+", self.frame_ancestors or ""):
+            raise SettingsError("GEM_FRAME_ANCESTORS must be CSP sources such as 'self' https://portal.example.com, "
+                                f"got {self.frame_ancestors!r}")
         if self.database_url is not None and not self.database_url.strip():
             object.__setattr__(self, "database_url", None)
+        if self.broker_url is not None and not self.broker_url.strip():
+            object.__setattr__(self, "broker_url", None)
+        if self.watch_dir is not None:
+            object.__setattr__(self, "watch_dir", Path(self.watch_dir).expanduser().resolve())
+        for name in ("watch_poll_s", "watch_stable_s", "watch_pair_timeout_s"):
+            if not float(getattr(self, name)) >= 0:
+                raise SettingsError(f"{name} ({_BY_FIELD[name].variable}) must be 0 or more")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", self.job_queue or ""):
+            raise SettingsError(f"GEM_JOB_QUEUE must be letters, digits, '.', '_' or '-', got {self.job_queue!r}")
         try:
             self.tariffs()
         except ValueError as exc:
             raise SettingsError(f"GEM_FEED_IN_TARIFF, GEM_RETAIL_TARIFF, GEM_P2P_SHARE: {exc}") from None
+
+    def database_timeouts(self) -> DatabaseTimeouts:
+        """How long a request may wait on the history database (the store reads no environment)."""
+        return DatabaseTimeouts(connect_s=self.db_connect_timeout_s, statement_s=self.db_statement_timeout_s,
+                                pool_s=self.db_pool_timeout_s)
 
     def inference_options(self) -> InferenceOptions:
         """How the inference service runs (it reads no environment itself)."""

@@ -29,11 +29,12 @@ from components.analysis_panels import (
     impact_for,
     waveform_panel,
 )
-from components.cards import sim_param_inputs, upload_status
+from components.cards import history_unavailable, sim_param_inputs, upload_status
 from components.tables import latest_table
 from services.analysis import Analysis, AnalysisContext, AnalysisError
 from services.comtrade_ingest import parse_channel_spec
 from services.grid import MAX_TRANSFER_KW, default_graph, display_names, transfer_path_edges
+from services.history import HistoryUnavailable
 from services.ingest import UPLOAD_SUFFIXES, LoadedWaveform, parse_uploaded_files
 from services.simulation import parameter_specs, simulate_event
 from services.waveform import WaveformError
@@ -328,13 +329,33 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
         return _refusal(request, _alert("an internal error stopped the analysis; it has been logged",
                                         title="Analysis failed"), "not analysed: internal error")
 
-    rows, _ = context.store.query(limit=LATEST_ROWS, offset=0)
     return {
         **outputs,
         **result_panels(analysis, request.view_mode, href_for=href_for),
-        "latest": latest_table(rows, href_for),
-        "alert": None,
+        **saved_outputs(analysis, context, href_for),
     }
+
+
+def saved_outputs(analysis: Analysis, context: AnalysisContext,
+                  href_for: Callable[[int], str]) -> dict[str, Any]:
+    """The latest-analyses table and the alert after an analysis: when the history could not keep
+    it, the result stays on the page with a visible "not saved" warning (and the history is not
+    asked again, which could wait another deadline)."""
+    if not analysis.saved:
+        return {"latest": history_unavailable(analysis.save_error),
+                "alert": _alert(f"the result below is complete but is not in the history ({analysis.save_error}); "
+                                "it is lost when you leave this page", color="warning",
+                                title="Not saved to the history")}
+    return {"latest": latest_panel(context.store, href_for), "alert": None}
+
+
+def latest_panel(store: Any, href_for: Callable[[int], str]) -> Any:
+    """The latest analyses (the Analyze page's table), or the "history unavailable" warning."""
+    try:
+        rows, _ = store.query(limit=LATEST_ROWS, offset=0)
+    except HistoryUnavailable as exc:
+        return history_unavailable(str(exc))
+    return latest_table(rows, href_for)
 
 
 def sim_params_for(label: str | None) -> list:

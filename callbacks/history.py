@@ -18,30 +18,58 @@ import dash
 from dash import Input, Output, html, no_update
 
 from components import ids
+from components.cards import history_unavailable
 from components.tables import history_row
 from services.analysis import AnalysisContext
-from services.history import HistoryQueryError, HistoryStore, filters_from_ag_grid
+from services.history import HistoryQueryError, HistoryStore, HistoryUnavailable, filters_from_ag_grid
 
 log = logging.getLogger(__name__)
 
 MAX_BLOCK = 1000
+#: how history_rows' status starts when the history database cannot be used
+UNAVAILABLE = "History unavailable: "
+MAX_ROW_NUMBER = 2**53  # row offsets beyond any history, still exact in a JSON number
 
 
 def history_rows(request: Mapping[str, Any] | None, store: HistoryStore,
                  href_for: Callable[[int], str]) -> tuple[dict[str, Any], str]:
     """(getRowsResponse, status text) for one block of the grid; bad filters give an empty block."""
     request = request or {}
-    start = max(0, int(request.get("startRow") or 0))
-    end = int(request.get("endRow") or start + 100)
-    limit = max(1, min(MAX_BLOCK, end - start))
     try:
+        start, limit = grid_block(request)
         filters = filters_from_ag_grid(request.get("filterModel") or {})
         rows, total = store.query(limit=limit, offset=start, sort=request.get("sortModel") or None, filters=filters)
     except HistoryQueryError as exc:
         return {"rowData": [], "rowCount": 0}, f"Filter not applied: {exc}"
+    except HistoryUnavailable as exc:  # the database is down or frozen: an empty block, the reason shown
+        return {"rowData": [], "rowCount": 0}, f"{UNAVAILABLE}{exc}"
     rows_out = [history_row(row, href_for) for row in rows]
     noun = "analysis" if total == 1 else "analyses"
     return {"rowData": rows_out, "rowCount": total}, f"{total:,} {noun}"
+
+
+def grid_block(request: Any) -> tuple[int, int]:
+    """(first row, row count) of an AG Grid getRowsRequest; HistoryQueryError when the request is not
+    the shape the grid sends (a browser-held value: `startRow: "abc"` is refused, not a 500)."""
+    if not isinstance(request, Mapping):
+        raise HistoryQueryError("the grid's row request must be an object")
+    start = _row_number(request.get("startRow"), 0, "startRow")
+    end = _row_number(request.get("endRow"), start + 100, "endRow")
+    return start, max(1, min(MAX_BLOCK, end - start))
+
+
+def _row_number(value: Any, default: int, name: str) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise HistoryQueryError(f"{name} must be a row number")
+    try:
+        number = int(value) if not isinstance(value, str) or len(value) <= 18 else -1
+    except (ValueError, OverflowError):  # "abc", NaN, infinity
+        raise HistoryQueryError(f"{name} must be a row number") from None
+    if not 0 <= number <= MAX_ROW_NUMBER:
+        raise HistoryQueryError(f"{name} must be a row number from 0 to {MAX_ROW_NUMBER:,}")
+    return number
 
 
 def csv_href(filter_model: Mapping[str, Any] | None, base: str) -> str:
@@ -58,12 +86,16 @@ def register(app: dash.Dash, context: AnalysisContext, href_for: Callable[[int],
         Output(ids.HISTORY_GRID, "getRowsResponse"),
         Output(ids.HISTORY_TOTAL, "children"),
         Output(ids.HISTORY_CSV_LINK, "href"),
+        Output(ids.HISTORY_NOTICE, "children"),
         Input(ids.HISTORY_GRID, "getRowsRequest"),
     )
     def on_rows_request(request):
         """Serve one block of rows; the grid asks again when it scrolls, sorts or filters."""
         if not request:
-            return no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update
         response, status = history_rows(request, context.store, href_for)
-        return response, html.Span(status), csv_href(request.get("filterModel"),
-                                                     app.get_relative_path("/api/history.csv"))
+        notice = history_unavailable(status.removeprefix(UNAVAILABLE)) if status.startswith(UNAVAILABLE) else None
+        status = "no analyses shown" if notice is not None else status
+        filter_model = request.get("filterModel") if isinstance(request, Mapping) else None
+        return response, html.Span(status), csv_href(filter_model if isinstance(filter_model, Mapping) else None,
+                                                     app.get_relative_path("/api/history.csv")), notice

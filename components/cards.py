@@ -571,3 +571,11 @@ def stat_tile(title: str, value: str, *, hint: str | None = None, component_id: 
          html.Div(hint, className="small text-muted") if hint else None],
         body=True, className="shadow-sm h-100",
     )
+
+
+def history_unavailable(reason: str | None, what: str = "The history is unavailable") -> dbc.Alert:
+    """A visible warning that the history database cannot be used now (the reason is the store's,
+    written for people); the rest of the page works."""
+    return dbc.Alert([html.Strong(f"{what}: "), reason or "the history database cannot be reached", ". ",
+                      "It recovers by itself when the database is back; reload then."],
+                     color="warning", className="py-2 small mb-2", id=ids.HISTORY_UNAVAILABLE)

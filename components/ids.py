@@ -72,6 +72,10 @@ HISTORY_PAGE = "history-page"
 HISTORY_GRID = "history-grid"
 HISTORY_CSV_LINK = "history-csv"
 HISTORY_TOTAL = "history-total"
+#: the "history unavailable" / "not saved to the history" warning (pages and Analyze results)
+HISTORY_UNAVAILABLE = "history-unavailable"
+#: where the History page shows that warning (filled by the grid's callback)
+HISTORY_NOTICE = "history-notice"
 
 # --- Analysis page ("/analysis/<analysis_id>") -----------------------------------------------
 ANALYSIS_PAGE = "analysis-page"

@@ -28,7 +28,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from services.grid import DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW, RECEIVERS, SENDERS, Microgrid, microgrid
-from services.history import SOURCES, HistoryStore, parse_time
+from services.history import SOURCES, HistoryStore, HistoryUnavailable, IdempotencyKeyTaken, parse_time
 from services.labels import label_parts, pretty_label
 from services.rules import ImpactInputError, assess_impact
 from services.waveform import WaveformError, validate_waveform
@@ -51,6 +51,12 @@ class SampleNotFound(AnalysisError):
     """The sample name is well formed but not a file of the sample folder."""
 
     status_code = 404
+
+
+class IdempotencyConflict(AnalysisError):
+    """An Idempotency-Key already used for a different request: nothing analysed, nothing written."""
+
+    status_code = 422
 
 
 class Predictor(Protocol):
@@ -274,6 +280,10 @@ class Analysis:
     analysis_id: int | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     model_fingerprint: str | None = None
+    #: whether the history holds this analysis; when it could not be written, `save_error` says
+    #: why (the analysis itself is complete and shown all the same)
+    saved: bool = False
+    save_error: str | None = None
 
     # -- derived ----------------------------------------------------------------------------------
     @property
@@ -350,7 +360,7 @@ class Analysis:
             "model_fingerprint": self.model_fingerprint, "recording": self.recording,
             "waveform": np.asarray(self.waveform, dtype=np.float32),
         }
-        skipped = {*columns, "analysis_id", "description", "causes", "saliency"}
+        skipped = {*columns, "analysis_id", "description", "causes", "saliency", "saved", "save_error"}
         rest = {item.name: getattr(self, item.name) for item in dataclasses.fields(self) if item.name not in skipped}
         return {**columns, "prediction": _plain_json(rest)}
 
@@ -371,7 +381,7 @@ class Analysis:
         columns["headline"] = record.get("headline") or rest.get("headline") or ""
         columns["impact"] = dict(columns["impact"] or {})
         description = description or {}
-        return cls.from_json({**rest, **columns, "analysis_id": record.get("id"),
+        return cls.from_json({**rest, **columns, "analysis_id": record.get("id"), "saved": True, "save_error": None,
                               "description": description.get("description", ""),
                               "causes": description.get("causes") or ()})
 
@@ -426,6 +436,8 @@ def api_view(analysis: Analysis) -> dict[str, Any]:
         "recording": analysis.recording,
         "units": analysis.units,
         "simulation": analysis.simulation,
+        "saved": analysis.saved,
+        "save_error": analysis.save_error,
     }
 
 
@@ -478,6 +490,8 @@ def analyze(
     predictor: Predictor,
     store: HistoryStore | None,
     grid: Microgrid | None = None,
+    idempotency_key: str | None = None,
+    request_digest: str | None = None,
 ) -> Analysis:
     """Classify one window, assess its impact on the P2P transfer and record it.
 
@@ -485,6 +499,13 @@ def analyze(
     where the window came from (a COMTRADE record, the unit conversion of an upload, a simulated
     event's parameters) and are kept with it. `store=None` skips the history row (then
     `analysis_id` is None); `grid` is the microgrid with the configured tariffs (default: built-in).
+
+    The analysis is never lost to the history: when the row cannot be written the result comes
+    back all the same, with `saved=False` and the reason in `save_error`.
+
+    `idempotency_key` (with `request_digest`, a hash of the request it came with) makes a retry
+    safe: when a row already holds the key, the same request gets that analysis back (its id and
+    time, nothing written) and a different request raises IdempotencyConflict.
     """
     if source not in SOURCES:
         raise AnalysisError(f"source must be one of {', '.join(SOURCES)}")
@@ -494,6 +515,7 @@ def analyze(
         x = validate_waveform(waveform)
     except WaveformError as exc:
         raise AnalysisError(str(exc)) from None
+    first = _first_with_key(store, idempotency_key, request_digest)
 
     prediction = predictor.predict(x)
     try:
@@ -516,9 +538,46 @@ def analyze(
         description=str(description.get("description", "")), causes=tuple(description.get("causes", ())),
         impact=report.to_dict(), model_fingerprint=getattr(predictor, "fingerprint", None),
     )
-    if store is not None:
-        analysis = analysis.with_id(store.add(analysis.to_record()))
-    return analysis
+    if store is None:
+        return analysis
+    if first is not None:
+        return _replayed(analysis, first)
+    record = analysis.to_record()
+    if idempotency_key is not None:
+        record.update(idempotency_key=idempotency_key, request_digest=request_digest)
+    try:
+        analysis_id = store.add(record)
+    except IdempotencyKeyTaken:  # a request with the same key wrote first, just now
+        first = _first_with_key(store, idempotency_key, request_digest)
+        if first is not None:
+            return _replayed(analysis, first)
+        return dataclasses.replace(analysis, saved=False, save_error="the history database is unreachable")
+    except HistoryUnavailable as exc:
+        log.warning("analysis not saved to the history: %s", exc)
+        return dataclasses.replace(analysis, saved=False, save_error=str(exc))
+    return dataclasses.replace(analysis, analysis_id=analysis_id, saved=True)
+
+
+def _first_with_key(store: HistoryStore | None, key: str | None, digest: str | None) -> dict[str, Any] | None:
+    """The row already written with this Idempotency-Key ({"id", "created_at", ...}), or None;
+    IdempotencyConflict when it came with another request. An unreachable history answers None
+    (the write that follows reports it)."""
+    if store is None or key is None:
+        return None
+    try:
+        first = store.find_by_idempotency_key(key)
+    except HistoryUnavailable:
+        return None
+    if first is not None and first.get("request_digest") != digest:
+        raise IdempotencyConflict("this Idempotency-Key was already used for a different request; "
+                                  "use a new key for a new request")
+    return first
+
+
+def _replayed(analysis: Analysis, first: Mapping[str, Any]) -> Analysis:
+    """The retried request's answer: this (identical) analysis under the first one's id and time."""
+    return dataclasses.replace(analysis, analysis_id=int(first["id"]),
+                               created_at=parse_time(first["created_at"], "created_at"), saved=True)
 
 
 def analyze_sample(

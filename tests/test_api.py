@@ -254,10 +254,13 @@ def test_a_new_sample_file_is_seen_without_restart(client, artifacts_copy):
         copy.unlink()
 
 
-def test_unexpected_error_is_500_without_traceback_and_logged(app, client, caplog):
-    store = _store(app)
-    with store.engine.begin() as connection:
-        connection.execute(text(f"DROP TABLE {store.table.name}"))
+def test_unexpected_error_is_500_without_traceback_and_logged(app, client, caplog, monkeypatch):
+    import app.api as api_module
+
+    def broken_view(_analysis):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(api_module, "api_view", broken_view)
     sample = _first_sample(client)
     with caplog.at_level(logging.ERROR):
         response = client.post("/predict", json={**GOOD, "sample_filename": sample["filename"]})
@@ -266,7 +269,7 @@ def test_unexpected_error_is_500_without_traceback_and_logged(app, client, caplo
     assert any("unexpected error" in record.getMessage() for record in caplog.records)
 
 
-def test_database_down_app_starts_health_and_predict_say_503(artifacts_copy, tmp_path):
+def test_database_down_app_starts_health_says_503_and_predict_keeps_the_analysis(artifacts_copy, tmp_path):
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]  # bound but not listening: connections are refused
@@ -280,9 +283,14 @@ def test_database_down_app_starts_health_and_predict_say_503(artifacts_copy, tmp
         assert health.get_json()["model"]["loaded"] is True
         sample = _first_sample(client)
         response = client.post("/predict", json={**GOOD, "sample_filename": sample["filename"]})
-        assert response.status_code == 503
-        assert "database unavailable" in response.get_json()["error"]
-        assert client.get("/api/history").status_code == 503
+        assert response.status_code == 200  # the analysis is not lost to the history
+        body = response.get_json()
+        assert body["saved"] is False and body["analysis_id"] is None
+        assert body["save_error"] == "the history database is unreachable"
+        assert body["predicted_label"] and len(body["waveform_data"]) == 3
+        history = client.get("/api/history")
+        assert history.status_code == 503
+        assert history.get_json() == {"error": "history unavailable: the history database is unreachable"}
     finally:
         closed.close()
 

@@ -13,6 +13,7 @@ import dash
 from app.context import analysis_context
 from app.pages import analysis_detail, analyze, history, model_card, network, not_found_404
 from services.analysis import AnalysisContext
+from services.history import HistoryUnavailable
 
 #: in navbar order; `not_found_404` is what Dash shows for a path without a page
 PAGE_MODULES = (analyze, history, model_card, network, analysis_detail, not_found_404)
@@ -34,5 +35,8 @@ def page_status(path: str, context: AnalysisContext | None = None) -> int:
             return 200
     first, _, rest = stripped.partition("/")
     if first == "analysis" and rest and "/" not in rest:
-        return 200 if (context or analysis_context()).exists(rest) else 404
+        try:
+            return 200 if (context or analysis_context()).exists(rest) else 404
+        except HistoryUnavailable:  # the page itself says so (analysis_detail.layout)
+            return 503
     return 404

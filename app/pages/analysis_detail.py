@@ -8,11 +8,19 @@ from dash import dcc, html
 from app.context import analysis_context, href, model_status
 from components import analysis_panels as panels
 from components import ids
-from components.cards import GRAPH_CONFIG, model_banner, result_card, section_title, waveform_header
+from components.cards import (
+    GRAPH_CONFIG,
+    history_unavailable,
+    model_banner,
+    result_card,
+    section_title,
+    waveform_header,
+)
 from components.microgrid import microgrid_graph
 from components.tables import format_time, severity_badge
 from services.analysis import Analysis
 from services.grid import default_graph, display_names, transfer_path_edges
+from services.history import HistoryUnavailable
 from services.labels import pretty_label
 
 PAGE = {"path_template": "/analysis/<analysis_id>", "name": "Analysis", "title": "Analysis - Grid Event Monitor",
@@ -68,7 +76,10 @@ def not_found(analysis_id: object) -> html.Div:
 
 
 def layout(analysis_id: str | None = None, **_query) -> html.Div:
-    analysis = analysis_context().load(analysis_id)
+    try:
+        analysis = analysis_context().load(analysis_id)
+    except HistoryUnavailable as exc:
+        return html.Div([model_banner(model_status()), history_unavailable(str(exc))])
     if analysis is None:
         return not_found(analysis_id)
     names = display_names()

@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.context import analysis_context, analysis_href, href, model_status
-from callbacks.analyze import LATEST_ROWS, result_panels, sim_params_for
+from callbacks.analyze import latest_panel, result_panels, sim_params_for
 from components import ids
 from components.cards import (
     analyze_button,
@@ -23,7 +23,6 @@ from components.cards import (
     waveform_header,
 )
 from components.microgrid import microgrid_graph, severity_legend
-from components.tables import latest_table
 from services.grid import DEFAULT_RECEIVER, DEFAULT_SENDER, DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW, peer_choices
 from services.labels import LABELS, label_parts, pretty_label
 
@@ -144,7 +143,7 @@ def layout(**_query) -> html.Div:
                     html.Div([section_title("Latest analyses"),
                               dcc.Link("All history \u2192", href=href("/history"), className="small")],
                              className="d-flex justify-content-between"),
-                    html.Div(latest_table(context.store.query(limit=LATEST_ROWS)[0], analysis_href), id=ids.LATEST_TABLE),
+                    html.Div(latest_panel(context.store, analysis_href), id=ids.LATEST_TABLE),
                 ],
                 body=True, className="shadow-sm",
             ),

@@ -32,6 +32,7 @@ def layout(**_query) -> html.Div:
         [
             model_banner(model_status()),
             header,
+            html.Div(id=ids.HISTORY_NOTICE, role="status"),
             dbc.Card([section_title("All analyses"), history_grid()], body=True, className="shadow-sm"),
         ],
         id=ids.HISTORY_PAGE,

@@ -12,13 +12,17 @@ from components.cards import GRAPH_CONFIG, model_banner, section_title
 from components.figures import empty_figure
 from components.microgrid import microgrid_graph
 from services.grid import DEFAULT_RECEIVER, DEFAULT_SENDER, DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW, peer_choices
+from services.history import HistoryUnavailable
 
 PAGE = {"path": "/network", "name": "Network", "title": "Network - Grid Event Monitor", "order": 3}
 
 
 def _current_transfer() -> tuple[str, str, float]:
     """The transfer of the latest analysis (what the operator last looked at), else the default."""
-    rows, _ = analysis_context().store.query(limit=1)
+    try:
+        rows, _ = analysis_context().store.query(limit=1)
+    except HistoryUnavailable:  # the page works without the history
+        rows = []
     if rows:
         row = rows[0]
         return row["sender"], row["receiver"], float(row.get("transfer_kw") or DEFAULT_TRANSFER_KW)
