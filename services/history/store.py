@@ -193,10 +193,15 @@ class HistoryStore:
             kwargs["max_overflow"] = 10
             kwargs["pool_timeout"] = self.timeouts.pool_s
             if self.dialect == "postgresql":
-                kwargs["connect_args"] = {
-                    "connect_timeout": max(2, math.ceil(self.timeouts.connect_s)),
+                # connect_args replace the URL's own parameters: keep its `options` (search_path...)
+                # and a connect_timeout it sets
+                options = " ".join(part for part in (
+                    str(parsed.query.get("options") or ""),
                     # a live but slow server stops the statement itself (the watchdog covers a frozen one)
-                    "options": f"-c statement_timeout={int(self.timeouts.statement_s * 1000)}",
+                    f"-c statement_timeout={int(self.timeouts.statement_s * 1000)}") if part)
+                kwargs["connect_args"] = {
+                    "connect_timeout": parsed.query.get("connect_timeout") or max(2, math.ceil(self.timeouts.connect_s)),
+                    "options": options,
                 }
         self.engine: Engine = create_engine(self.url, **kwargs)
         self._watchdog = Watchdog()
