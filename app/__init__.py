@@ -16,6 +16,9 @@ from flask import Flask, Response, redirect, request
 
 from app.api import build_api_blueprint
 from app.context import PREFIX_KEY
+from app.jobs import JOBS_KEY, job_service
+from app.limits import limit_bodies
+from app.security import install_security
 from app.settings import Settings
 from services.analysis import EXTENSION_KEY, AnalysisContext
 from services.grid import microgrid
@@ -61,6 +64,7 @@ def create_app(
                               grid=microgrid().with_tariffs(settings.tariffs()),
                               inference=settings.inference_options())
     server.extensions[EXTENSION_KEY] = context
+    server.extensions[JOBS_KEY] = job_service(settings, context)  # records in the background (issue 13)
     server.config["GEM_SETTINGS"] = settings
     server.config[PREFIX_KEY] = prefix
     server.register_blueprint(build_api_blueprint(prefix), url_prefix=prefix.rstrip("/") or None)
@@ -85,6 +89,8 @@ def create_app(
     register_pages()
     app.layout = functools.partial(app_shell, app.get_relative_path)  # this app's links
     register_callbacks(app, context)
+    install_security(app, settings, prefix)  # Origin and body-type checks, security headers
+    limit_bodies(server, prefix, settings)  # every body measured before any view reads it (413 JSON)
 
     # Dash answers 200 for every path under the prefix; say 404 where there is no page
     page_endpoints = {prefix, f"{prefix}<path:path>"}

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.logging_setup import loggable
 from services.analysis import (
     EXTENSION_KEY,
     AnalysisContext,
@@ -163,9 +164,10 @@ def _unexpected_error(exc: Exception) -> Response:
     # the store turns database failures into HistoryUnavailable; one that slips through is a 503
     # too, answered at once (asking the database again could wait another deadline)
     if isinstance(exc, SQLAlchemyError):
-        log.error("history database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+        log.error("history database unavailable on %s %s: %s", loggable(request.method), loggable(request.path),
+                  type(exc).__name__)
         return error_response(503, "history unavailable: the history database failed; try again later")
-    log.exception("unexpected error on %s %s", request.method, request.path)
+    log.exception("unexpected error on %s %s", loggable(request.method), loggable(request.path))
     return error_response(500, "internal error")
 
 
@@ -337,7 +339,9 @@ def _predictor(context: AnalysisContext):
     try:
         return context.predictor()
     except ModelUnavailable as exc:
-        raise ApiError(503, f"model unavailable: {exc}") from None
+        log.error("model unavailable: %s", exc)  # the full reason, server paths included, for the operator only
+        raise ApiError(503, "model unavailable: the model artifacts (GEM_ARTIFACTS_DIR) cannot be loaded; "
+                            "/api/health and the server log say why") from None
 
 
 def samples() -> Response:

@@ -40,6 +40,11 @@ RANGE_OPS = (
     "equals", "notEqual", "lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual",
     "inRange", "blank", "notBlank",
 )
+#: the filter types a client may send (the store's internal "in" is not one of them)
+_AG_OPS = tuple(dict.fromkeys(TEXT_OPS + RANGE_OPS))
+MAX_FILTERED_COLUMNS = 64
+MAX_CONDITIONS = 16
+MAX_FILTER_TEXT = 1000
 
 
 class HistoryQueryError(ValueError):
@@ -65,14 +70,32 @@ class FilterGroup:
 
 
 def filters_from_ag_grid(filter_model: Mapping[str, Any] | None) -> list[ColumnFilter | FilterGroup]:
-    """Translate dash-ag-grid's `filterModel` (text, number, date, combined) into store filters."""
+    """Translate dash-ag-grid's `filterModel` (text, number, date, combined) into store filters.
+
+    Anything that is not the shape AG Grid sends (a list for the model, a number for a condition,
+    an unknown filter type, text with NUL characters) is a HistoryQueryError naming the column."""
+    if not filter_model:
+        return []
+    if not isinstance(filter_model, Mapping):
+        raise HistoryQueryError("the filter model must be an object of column: filter")
+    if len(filter_model) > MAX_FILTERED_COLUMNS:
+        raise HistoryQueryError(f"the filter model names {len(filter_model)} columns; at most {MAX_FILTERED_COLUMNS}")
     result: list[ColumnFilter | FilterGroup] = []
-    for column, model in (filter_model or {}).items():
+    for column, model in filter_model.items():
+        if not isinstance(column, str) or column not in SORTABLE_COLUMNS:
+            raise HistoryQueryError(f"cannot filter on {str(column)[:40]!r}: columns are {', '.join(LIST_COLUMNS)}")
         if not isinstance(model, Mapping):
             raise HistoryQueryError(f"filter for {column!r} must be an object")
         if "conditions" in model or "operator" in model:
-            conditions = tuple(_ag_condition(column, part) for part in model.get("conditions") or ())
-            operator = str(model.get("operator", "AND")).lower()
+            parts = model.get("conditions") or ()
+            if not isinstance(parts, list | tuple) or len(parts) > MAX_CONDITIONS:
+                raise HistoryQueryError(f"conditions of the filter for {column!r} must be a list of at most "
+                                        f"{MAX_CONDITIONS} filters")
+            conditions = tuple(_ag_condition(column, part) for part in parts)
+            operator = model.get("operator", "AND")
+            if not isinstance(operator, str) or operator.lower() not in {"and", "or"}:
+                raise HistoryQueryError(f"filter operator for {column!r} must be AND or OR")
+            operator = operator.lower()
             if conditions:
                 result.append(FilterGroup(operator, conditions))
         else:
@@ -80,13 +103,36 @@ def filters_from_ag_grid(filter_model: Mapping[str, Any] | None) -> list[ColumnF
     return result
 
 
-def _ag_condition(column: str, model: Mapping[str, Any]) -> ColumnFilter:
-    if model.get("filterType") == "date":
-        return ColumnFilter(column, model.get("type", "equals"), model.get("dateFrom"), model.get("dateTo"))
+def _ag_condition(column: str, model: Any) -> ColumnFilter:
+    if not isinstance(model, Mapping):
+        raise HistoryQueryError(f"each condition of the filter for {column!r} must be an object")
     op = model.get("type", "equals")
+    if not isinstance(op, str) or op not in _AG_OPS:
+        raise HistoryQueryError(f"filter type for {column!r} must be one of {', '.join(_AG_OPS)}")
+    if model.get("filterType") == "date":
+        return ColumnFilter(column, op, _scalar(model.get("dateFrom"), column), _scalar(model.get("dateTo"), column))
     if column in DISPLAYED_AS and op in _TEXT_MATCH:
-        return displayed_text_filter(column, op, model.get("filter"))
-    return ColumnFilter(column, op, model.get("filter"), model.get("filterTo"))
+        return displayed_text_filter(column, op, _scalar(model.get("filter"), column))
+    return ColumnFilter(column, op, _scalar(model.get("filter"), column), _scalar(model.get("filterTo"), column))
+
+
+def _scalar(value: Any, column: str) -> Any:
+    """A filter value as AG Grid sends it: text (no NUL, bounded), a number, a boolean or null."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if not isinstance(value, str):
+        raise HistoryQueryError(f"the filter value for {column!r} must be text or a number")
+    check_text(value, f"the filter value for {column!r}")
+    return value
+
+
+def check_text(value: str, name: str) -> str:
+    """`value` if it can be compared in SQL (no NUL character, at most MAX_FILTER_TEXT characters)."""
+    if len(value) > MAX_FILTER_TEXT:
+        raise HistoryQueryError(f"{name} is longer than {MAX_FILTER_TEXT} characters")
+    if "\x00" in value:
+        raise HistoryQueryError(f"{name} holds a NUL character")
+    return value
 
 
 def displayed_text_filter(column: str, op: str, text: Any) -> ColumnFilter:
@@ -152,13 +198,19 @@ def parse_time(value: datetime | str | None, name: str) -> datetime | None:
     if isinstance(value, datetime):
         parsed = value
     else:
+        text = str(value).strip()
         try:
-            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+            if len(text) > 64:
+                raise ValueError(text)
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise HistoryQueryError(f"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before the first representable instant
+        raise HistoryQueryError(f"{name} is outside the years 1 to 9999 in UTC") from None
 
 
 def escape_like(value: str) -> str:
