@@ -30,6 +30,7 @@ DEFAULT_QUEUE = "gem-records"
 #: seconds before Redis hands an unacknowledged message to another worker when its whole worker
 #: (not only a child process) vanished; the default hour would hold the record that long
 VISIBILITY_TIMEOUT_S = 300
+WORKER_START_TIMEOUT_S = 120.0
 
 
 class PipelineCelery(Celery):
@@ -67,6 +68,9 @@ def make_celery(broker_url: str, queue: str = DEFAULT_QUEUE,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"global_keyprefix": f"{queue}:", "visibility_timeout": VISIBILITY_TIMEOUT_S},
         worker_hijack_root_logger=False,
+        # a new pool process loads the model in worker_process_init (seconds on a busy machine);
+        # Celery's 4 s default would kill it as hung, again and again
+        worker_proc_alive_timeout=WORKER_START_TIMEOUT_S,
     )
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, autoretry_for=(OperationalError, HistoryUnavailable, RetryLater),
