@@ -16,6 +16,8 @@ Nothing here changes at runtime in the process: the state lives in the database.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from services.history import HistoryStore
 from services.history.schema import UTCDateTime, utc_now
@@ -143,23 +145,29 @@ class JobStore:
         self.prefix = history.table.name.removesuffix("analyses")
         self.metadata = MetaData()
         self.jobs, self.locks = build_tables(self.metadata, self.prefix)
-        self._create_schema()
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False  # set once per process, when the tables are known to exist
+        try:
+            self._ready(attempts=6)
+        except OperationalError as exc:  # the database may be down while the app starts, as the history allows
+            log.error("job tables not created at start (%s); will retry on first use", type(exc).__name__)
 
-    def _create_schema(self, attempts: int = 6) -> None:
+    def _ready(self, attempts: int = 1) -> None:
         """Create the tables if missing; another process doing it at the same moment is fine."""
-        import time
-
-        from sqlalchemy.exc import OperationalError, ProgrammingError
-
-        for attempt in range(attempts):
-            try:
-                self.metadata.create_all(self.engine, checkfirst=True)
-                return
-            except (OperationalError, ProgrammingError, IntegrityError) as exc:
-                if attempt == attempts - 1:
-                    raise
-                log.info("job schema creation raced (%s); retrying", type(exc).__name__)
-                time.sleep(0.05 * (attempt + 1))
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            for attempt in range(attempts):
+                if self._schema_ready:
+                    return
+                try:
+                    self.metadata.create_all(self.engine, checkfirst=True)
+                    self._schema_ready = True
+                except (OperationalError, ProgrammingError, IntegrityError) as exc:
+                    if attempt == attempts - 1:
+                        raise
+                    log.info("job schema creation raced (%s); retrying", type(exc).__name__)
+                    time.sleep(0.05 * (attempt + 1))
 
     def drop(self) -> None:
         """Drop the job tables (tests and tooling only)."""
@@ -172,6 +180,7 @@ class JobStore:
                ) -> str | None:
         """A new job (queued, or failed with `error` for a record rejected before reading); its id, or
         None when `dedupe_key` is already taken (the record was seen before, here or elsewhere)."""
+        self._ready()
         now = utc_now()
         job_id = new_job_id()
         row = {
@@ -197,6 +206,7 @@ class JobStore:
         A job still marked running is claimed again: that is a redelivery after its worker died
         (Celery's acks_late) or a restart; `finish` keeps the result single if both complete.
         """
+        self._ready()
         now = utc_now()
         with self.engine.begin() as connection:
             updated = connection.execute(
@@ -218,6 +228,7 @@ class JobStore:
 
         Raises AlreadyFinished (and inserts nothing) when another delivery finished it first.
         """
+        self._ready()
         now = utc_now()
         with self.engine.begin() as connection:
             analysis_id = int(connection.execute(insert(self.history.table), dict(history_row)).inserted_primary_key[0])
@@ -233,6 +244,7 @@ class JobStore:
 
     def fail(self, job_id: str, reason: str) -> bool:
         """Mark the job failed with the reason (kept for the rejected list); False if it was finished."""
+        self._ready()
         now = utc_now()
         with self.engine.begin() as connection:
             return bool(connection.execute(
@@ -246,6 +258,7 @@ class JobStore:
         """One job without its files, or None."""
         if not is_job_id(job_id):
             return None
+        self._ready()
         columns = [self.jobs.c[name] for name in JOB_COLUMNS]
         with self.engine.connect() as connection:
             row = connection.execute(select(*columns).where(self.jobs.c.id == job_id)).mappings().first()
@@ -255,6 +268,7 @@ class JobStore:
                since: datetime | None = None) -> list[dict[str, Any]]:
         """Jobs newest first (what a Live page polls): optionally of one source, one state, or
         created at or after `since`."""
+        self._ready()
         if not 1 <= int(limit) <= MAX_JOB_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_JOB_PAGE}")
         if state is not None and state not in STATES:
@@ -277,6 +291,7 @@ class JobStore:
 
     def counts(self, source: str | None = None) -> dict[str, int]:
         """How many jobs are in each state."""
+        self._ready()
         query = select(self.jobs.c.state, func.count()).group_by(self.jobs.c.state)
         if source is not None:
             query = query.where(self.jobs.c.source == source)
@@ -286,6 +301,7 @@ class JobStore:
 
     def known(self, dedupe_keys: Iterable[str]) -> dict[str, str]:
         """{dedupe_key: state} of the keys already taken."""
+        self._ready()
         keys = list(dict.fromkeys(dedupe_keys))
         found: dict[str, str] = {}
         with self.engine.connect() as connection:
@@ -297,6 +313,7 @@ class JobStore:
 
     def stale(self, older_than_s: float, source: str | None = None, limit: int = 500) -> list[str]:
         """Ids of unfinished jobs untouched for `older_than_s` (lost by a process that stopped)."""
+        self._ready()
         cutoff = utc_now() - timedelta(seconds=older_than_s)
         query = (select(self.jobs.c.id)
                  .where(self.jobs.c.state.in_((QUEUED, RUNNING)), self.jobs.c.updated_at < cutoff)
@@ -316,6 +333,7 @@ class JobStore:
     # -- leases -----------------------------------------------------------------------------------
     def acquire_lock(self, name: str, owner: str, ttl_s: float) -> bool:
         """Take or renew the lease `name` for `ttl_s` seconds; False while someone else holds it."""
+        self._ready()
         now = utc_now()
         expires = now + timedelta(seconds=ttl_s)
         with self.engine.begin() as connection:
@@ -334,6 +352,7 @@ class JobStore:
             return False
 
     def release_lock(self, name: str, owner: str) -> None:
+        self._ready()
         with self.engine.begin() as connection:
             connection.execute(
                 update(self.locks).where(and_(self.locks.c.name == name, self.locks.c.owner == owner))
