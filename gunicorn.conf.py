@@ -32,13 +32,15 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", 
 
 from app.settings import Settings  # noqa: E402  (after the thread variables above)
 
+WORKER_CLASSES = {"sync": "app.gunicorn_workers.SyncWorker", "gthread": "app.gunicorn_workers.ThreadWorker"}
 _settings = Settings.from_env()
 wsgi_app = "app:create_server()"
 bind = _settings.bind_address
 workers = _settings.workers
-worker_class = _settings.worker_class
-# gunicorn turns a sync worker with threads > 1 into gthread: threads only for an explicit gthread
-threads = _settings.worker_threads if worker_class == "gthread" else 1
+# gunicorn's own workers with bounded request reads, JSON error answers and no Server header
+worker_class = WORKER_CLASSES[_settings.worker_class]
+threads = _settings.worker_threads if _settings.worker_class == "gthread" else 1
+logger_class = "app.gunicorn_workers.EscapingLogger"  # control characters escaped in every log line
 preload_app = False
 timeout = 60
 graceful_timeout = 20

@@ -17,7 +17,7 @@ from flask import Flask, Response, redirect, request
 from app.api import build_api_blueprint
 from app.context import PREFIX_KEY
 from app.jobs import JOBS_KEY, job_service
-from app.limits import limit_bodies
+from app.limits import limit_requests
 from app.security import install_security
 from app.settings import Settings
 from services.analysis import EXTENSION_KEY, AnalysisContext
@@ -90,7 +90,7 @@ def create_app(
     app.layout = functools.partial(app_shell, app.get_relative_path)  # this app's links
     register_callbacks(app, context)
     install_security(app, settings, prefix)  # Origin and body-type checks, security headers
-    limit_bodies(server, prefix, settings)  # every body measured before any view reads it (413 JSON)
+    limit_requests(app, settings, prefix)  # body limits (413 JSON), callback requests checked (400 JSON)
 
     # Dash answers 200 for every path under the prefix; say 404 where there is no page
     page_endpoints = {prefix, f"{prefix}<path:path>"}

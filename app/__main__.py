@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 
+from app.logging_setup import configure_logging
 from app.settings import SETTINGS, Settings, SettingsError
 
 SETTING_FIELDS = frozenset(setting.field for setting in SETTINGS)
@@ -88,7 +89,7 @@ def history_prune(settings: Settings, days: float | None, max_rows: int | None, 
 
 def main(argv: list[str] | None = None) -> int:
     args, command = parse_command_line(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()  # one line per record, control characters escaped (app/logging_setup.py)
     try:
         settings = Settings.from_env(**vars(args))
     except (SettingsError, ValueError) as exc:
