@@ -20,7 +20,8 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,7 +45,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from services.history import HistoryStore
@@ -200,39 +201,40 @@ class JobStore:
         return job_id
 
     # -- running ----------------------------------------------------------------------------------
-    def claim(self, job_id: str) -> dict[str, Any] | None:
+    def claim(self, job_id: str, connection: Connection | None = None) -> dict[str, Any] | None:
         """Mark the job running and return it with its files; None when it is already finished.
 
         A job still marked running is claimed again: that is a redelivery after its worker died
         (Celery's acks_late) or a restart; `finish` keeps the result single if both complete.
+        `connection`: one the caller holds for the whole job (fewer round trips to the database).
         """
         self._ready()
         now = utc_now()
-        with self.engine.begin() as connection:
-            updated = connection.execute(
+        with self._transaction(connection) as active:
+            row = active.execute(
                 update(self.jobs)
                 .where(self.jobs.c.id == job_id, self.jobs.c.state.in_((QUEUED, RUNNING)))
                 .values(state=RUNNING, started_at=now, updated_at=now, attempts=self.jobs.c.attempts + 1)
-            ).rowcount
-            if not updated:
-                if connection.execute(select(self.jobs.c.id).where(self.jobs.c.id == job_id)).first() is None:
+                .returning(*self.jobs.c)
+            ).mappings().first()
+            if row is None:
+                if active.execute(select(self.jobs.c.id).where(self.jobs.c.id == job_id)).first() is None:
                     raise JobNotFound(job_id)
                 return None
-            row = connection.execute(select(self.jobs).where(self.jobs.c.id == job_id)).mappings().one()
         job = dict(row)
         job["files"] = unpack_files(job["files"]) if job["files"] is not None else []
         return job
 
-    def finish(self, job_id: str, history_row: Mapping[str, Any]) -> int:
+    def finish(self, job_id: str, history_row: Mapping[str, Any], connection: Connection | None = None) -> int:
         """Insert the analysis into the history and mark the job done, atomically; the analysis id.
 
         Raises AlreadyFinished (and inserts nothing) when another delivery finished it first.
         """
         self._ready()
         now = utc_now()
-        with self.engine.begin() as connection:
-            analysis_id = int(connection.execute(insert(self.history.table), dict(history_row)).inserted_primary_key[0])
-            updated = connection.execute(
+        with self._transaction(connection) as active:
+            analysis_id = int(active.execute(insert(self.history.table), dict(history_row)).inserted_primary_key[0])
+            updated = active.execute(
                 update(self.jobs)
                 .where(self.jobs.c.id == job_id, self.jobs.c.analysis_id.is_(None),
                        self.jobs.c.state.in_((QUEUED, RUNNING)))
@@ -241,6 +243,16 @@ class JobStore:
             if not updated:  # raised inside the transaction: the history row is rolled back
                 raise AlreadyFinished(job_id)
         return analysis_id
+
+    @contextmanager
+    def _transaction(self, connection: Connection | None) -> Iterator[Connection]:
+        """A transaction on the caller's connection, or on a pooled one."""
+        if connection is None:
+            with self.engine.begin() as pooled:
+                yield pooled
+        else:
+            with connection.begin():
+                yield connection
 
     def fail(self, job_id: str, reason: str) -> bool:
         """Mark the job failed with the reason (kept for the rejected list); False if it was finished."""

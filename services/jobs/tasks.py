@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from services.analysis import AnalysisError, Predictor, analyze
 from services.comtrade_ingest import MAX_RECORD_BYTES
 from services.grid import Microgrid
@@ -47,13 +49,14 @@ class _JobHistory:
     """The `store` handed to `analyze`: its one `add` goes through `JobStore.finish`, so the
     history row and the job's completion are one transaction."""
 
-    def __init__(self, jobs: JobStore, job_id: str) -> None:
+    def __init__(self, jobs: JobStore, job_id: str, connection: Connection | None = None) -> None:
         self.jobs = jobs
         self.job_id = job_id
+        self.connection = connection
 
     def add(self, record: Mapping[str, Any]) -> int:
         history = self.jobs.history
-        return self.jobs.finish(self.job_id, history._row(record))  # the store's own validated row
+        return self.jobs.finish(self.job_id, history._row(record), self.connection)  # the store's own validated row
 
 
 def analyse_record(job_id: str, pipeline: RecordPipeline) -> int | None:
@@ -63,8 +66,13 @@ def analyse_record(job_id: str, pipeline: RecordPipeline) -> int | None:
     Errors of the record (unreadable, wrong shape, bad peers) fail the job; database errors
     propagate, so the engine can retry the job later.
     """
+    with pipeline.jobs.engine.connect() as connection:  # one connection for the whole job
+        return _analyse(job_id, pipeline, connection)
+
+
+def _analyse(job_id: str, pipeline: RecordPipeline, connection: Connection) -> int | None:
     try:
-        job = pipeline.jobs.claim(job_id)
+        job = pipeline.jobs.claim(job_id, connection)
     except JobNotFound:
         log.warning("job %s does not exist (its database was reset?); skipped", job_id)
         return None
@@ -93,7 +101,7 @@ def analyse_record(job_id: str, pipeline: RecordPipeline) -> int | None:
             transfer_kw=job.get("transfer_kw"), sample_name=loaded.name,
             recording=loaded.comtrade.to_dict() if loaded.comtrade is not None else None,
             units=loaded.units.to_dict() if loaded.units is not None else None,
-            predictor=predictor, store=_JobHistory(pipeline.jobs, job_id), grid=pipeline.grid,
+            predictor=predictor, store=_JobHistory(pipeline.jobs, job_id, connection), grid=pipeline.grid,
         )
     except AlreadyFinished:
         finished = pipeline.jobs.get(job_id)
