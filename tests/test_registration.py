@@ -56,7 +56,8 @@ def test_each_app_has_its_own_callbacks_bound_to_its_own_history(tmp_path):
     callback_id = next(key for key in second.callback_map if f"{ids.HISTORY_GRID}.getRowsResponse" in key)
     body = {"output": callback_id, "outputs": [{"id": ids.HISTORY_GRID, "property": "getRowsResponse"},
                                                {"id": ids.HISTORY_TOTAL, "property": "children"},
-                                               {"id": ids.HISTORY_CSV_LINK, "property": "href"}],
+                                               {"id": ids.HISTORY_CSV_LINK, "property": "href"},
+                                               {"id": ids.HISTORY_NOTICE, "property": "children"}],
             "inputs": [{"id": ids.HISTORY_GRID, "property": "getRowsRequest",
                         "value": {"startRow": 0, "endRow": 10}}],
             "changedPropIds": [f"{ids.HISTORY_GRID}.getRowsRequest"], "state": []}

@@ -181,7 +181,7 @@ class HistoryStore:
         if self.dialect == "sqlite":
             database = parsed.database or ""
             in_memory = database in {"", ":memory:"} or database.startswith("file::memory:")
-            kwargs["connect_args"] = {"timeout": self.timeouts.statement_s, "check_same_thread": False}
+            kwargs["connect_args"] = {"timeout": self._server_timeout_ms / 1000, "check_same_thread": False}
             if in_memory:
                 kwargs["poolclass"] = StaticPool
             else:
@@ -198,7 +198,7 @@ class HistoryStore:
                 options = " ".join(part for part in (
                     str(parsed.query.get("options") or ""),
                     # a live but slow server stops the statement itself (the watchdog covers a frozen one)
-                    f"-c statement_timeout={int(self.timeouts.statement_s * 1000)}") if part)
+                    f"-c statement_timeout={self._server_timeout_ms}") if part)
                 kwargs["connect_args"] = {
                     "connect_timeout": parsed.query.get("connect_timeout") or max(2, math.ceil(self.timeouts.connect_s)),
                     "options": options,
@@ -212,7 +212,7 @@ class HistoryStore:
         self._writer_queue: _WriterQueue | None = None
         self._checkpointer: _WalCheckpointer | None = None
         if self.dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas(int(self.timeouts.statement_s * 1000)))
+            event.listen(self.engine, "connect", _sqlite_pragmas(self._server_timeout_ms))
             if not in_memory:
                 self._writer_queue = _WriterQueue(Path(database).expanduser().with_suffix(".writelock"))
                 self._checkpointer = _WalCheckpointer(self.engine, checkpoint_interval_s)
@@ -242,6 +242,13 @@ class HistoryStore:
                 raise HistoryUnavailable(self._timeout_message()) from None
             raise DisconnectionError(f"stale pooled connection: {type(exc).__name__}") from None
 
+    @property
+    def _server_timeout_ms(self) -> int:
+        """The database's own limit (PostgreSQL statement_timeout, SQLite busy_timeout): a little
+        inside the operation's deadline, so a live database reports its own, clearer reason
+        ("busy", "canceling statement") before the watchdog breaks the connection."""
+        return max(1, int(self.timeouts.statement_s * 900))
+
     @contextmanager
     def _operation(self, what: str) -> Iterator[None]:
         """One store operation under the statement deadline; database failures become
@@ -262,7 +269,7 @@ class HistoryStore:
     def _failure_message(self, exc: SQLAlchemyError) -> str:
         original = getattr(exc, "orig", None)
         text_ = str(original or exc).lower()
-        if "locked" in text_ or "busy" in text_:
+        if "locked" in text_ or "busy" in text_ or "statement timeout" in text_:
             return "the history database is busy; try again"
         if "timeout" in text_ or "timed out" in text_:
             return f"the history database did not answer within {self.timeouts.connect_s:g} s"
