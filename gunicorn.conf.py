@@ -57,7 +57,7 @@ def on_starting(server) -> None:
     """Create the history schema once in the master, before workers race to do it."""
     from services.history import HistoryStore
 
-    store = HistoryStore(_settings.resolved_database_url)
+    store = HistoryStore(_settings.resolved_database_url, timeouts=_settings.database_timeouts())
     store.dispose()
 
 
