@@ -1,6 +1,7 @@
-"""Body limits for every route under the app's prefix, Dash's callback endpoint included (issue 12).
+"""Limits on what a request may be: body sizes on every route, Dash's callback endpoint included,
+and the shape of a callback request (issue 12, items 3 and 4).
 
-`limit_bodies(server, prefix, settings)` puts a small WSGI layer in front of the Flask app, so a
+`limit_requests(app, settings, prefix)` puts a small WSGI layer in front of the Flask app, so a
 request is measured before any view, Dash's included, reads a byte of it:
 
 - a declared `Content-Length` over the route's limit is answered 413 JSON at once, unread
@@ -14,16 +15,26 @@ The limits (`body_limit`): `GEM_MAX_BODY_BYTES` (1 MB) for JSON and everything e
 upload gets `GEM_MAX_UPLOAD_BYTES` plus its framing; Dash's callbacks get the upload limit as the
 base64 data URL `dcc.Upload` sends, plus the page's other state. Embedded in a portal, only paths
 under our prefix are limited: the portal's own routes keep their own rules.
+
+Dash's `/_dash-update-component` trusts its body: a request naming no registered callback, with
+inputs that are not the callback's, or a `changedPropIds` naming no input, fails deep inside Dash
+with a 500 HTML page (after our callback may already have run). `check_callback_request` compares
+the request with the callback's declaration first and answers 400 JSON; an error inside a
+callback answers 500 JSON (logged, no traceback) rather than HTML.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
+import dash
 import orjson
-from flask import Flask
+from dash._utils import split_callback_id, stringify_id
+from dash.exceptions import PreventUpdate
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from app.settings import Settings
@@ -34,6 +45,8 @@ DASH_CALLBACK_PATH = "_dash-update-component"
 _READ_BLOCK = 64 * 1024
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+log = logging.getLogger(__name__)
 
 
 def body_limit(path: str, content_type: str | None, settings: Settings) -> int:
@@ -115,6 +128,89 @@ def _with_body(environ: dict, body: bytes) -> dict:
     return environ
 
 
-def limit_bodies(server: Flask, prefix: str, settings: Settings) -> None:
-    """Limit the bodies of every request under `prefix` on `server` (see the module's docstring)."""
+def limit_requests(app: dash.Dash, settings: Settings, prefix: str) -> None:
+    """Limit the bodies of every request under `prefix` on `app`'s server and check the shape of its
+    callback requests (see the module's docstring)."""
+    server: Flask = app.server
     server.wsgi_app = BodyLimit(server.wsgi_app, prefix, settings)
+    path = f"{prefix}{DASH_CALLBACK_PATH}"
+    endpoint = next((rule.endpoint for rule in server.url_map.iter_rules() if rule.rule == path), None)
+    if endpoint is not None:
+        server.view_functions[endpoint] = _checked_dispatch(server.view_functions[endpoint], app)
+
+
+def _checked_dispatch(dispatch: Callable, app: dash.Dash) -> Callable:
+    def checked_dispatch(*args, **kwargs):
+        try:
+            body = orjson.loads(request.get_data(cache=True))
+        except orjson.JSONDecodeError:
+            return _json_response(400, "the callback request is not valid JSON")
+        problem = check_callback_request(body, app.callback_map)
+        if problem is not None:
+            return _json_response(400, f"not a callback request of this page: {problem}")
+        try:
+            return dispatch(*args, **kwargs)
+        except (HTTPException, PreventUpdate):
+            raise
+        except Exception:
+            if app.server.debug:  # Dash's debug page shows the traceback to the developer
+                raise
+            log.exception("callback failed: %s", str(body.get("output"))[:200].encode("unicode_escape").decode())
+            return _json_response(500, "internal error")
+
+    checked_dispatch.__name__ = getattr(dispatch, "__name__", "dispatch")
+    checked_dispatch.__qualname__ = getattr(dispatch, "__qualname__", "dispatch")
+    checked_dispatch.__module__ = getattr(dispatch, "__module__", __name__)
+    return checked_dispatch
+
+
+def _json_response(status: int, message: str) -> Response:
+    return Response(orjson.dumps({"error": message}), status=status, mimetype="application/json")
+
+
+def check_callback_request(body: object, callback_map: Mapping[str, Mapping]) -> str | None:
+    """What is wrong with a callback request `body` for the callbacks of `callback_map`, or None.
+
+    The request must name a registered callback (`output`), list its outputs, inputs and state
+    with the ids and properties the callback declares (pattern-matching ones as lists of items of
+    that property), and `changedPropIds` must name some of those inputs."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    output = body.get("output")
+    if not isinstance(output, str) or output not in callback_map:
+        return "output names no callback"
+    callback = callback_map[output]
+    declared_outputs = split_callback_id(output)
+    outputs = body.get("outputs")
+    if isinstance(declared_outputs, list):
+        if not isinstance(outputs, list) or len(outputs) != len(declared_outputs):
+            return f"outputs must list the callback's {len(declared_outputs)} outputs"
+        if not all(_matches(declared, given) for declared, given in zip(declared_outputs, outputs, strict=True)):
+            return "outputs name outputs the callback does not have"
+    elif not _matches(declared_outputs, outputs):
+        return "outputs name outputs the callback does not have"
+    given_ids: set[str] = set()
+    for group in ("inputs", "state"):
+        declared_items = callback.get(group) or []
+        given_items = body.get(group, [])
+        if not isinstance(given_items, list) or len(given_items) != len(declared_items):
+            return f"{group} must list the callback's {len(declared_items)} {group}"
+        for declared, given in zip(declared_items, given_items, strict=True):
+            if not _matches(declared, given):
+                return f"{group} do not match {str(declared['id'])[:80]}.{declared['property']}"
+            for item in given if isinstance(given, list) else [given]:
+                given_ids.add(f"{stringify_id(item['id'])}.{item['property']}")
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(prop, str) and prop in given_ids for prop in changed):
+        return "changedPropIds must name inputs of the callback"
+    return None
+
+
+def _matches(declared: Mapping, given: object) -> bool:
+    """True when `given` is the item (or, for a pattern-matching id, the items) of `declared`."""
+    declared_id, prop = declared["id"], declared["property"]
+    if isinstance(declared_id, str) and declared_id.startswith("{"):  # pattern-matching: {"type": ..., ALL}
+        items = given if isinstance(given, list) else [given]
+        return all(isinstance(item, dict) and isinstance(item.get("id"), dict) and item.get("property") == prop
+                   for item in items)
+    return isinstance(given, dict) and given.get("id") == declared_id and given.get("property") == prop

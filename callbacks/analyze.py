@@ -32,12 +32,13 @@ from components.analysis_panels import (
 from components.cards import history_unavailable, sim_param_inputs, upload_status
 from components.tables import latest_table
 from services.analysis import Analysis, AnalysisContext, AnalysisError
-from services.comtrade_ingest import parse_channel_spec
+from services.comtrade_ingest import checked_window_details, parse_channel_spec
 from services.grid import MAX_TRANSFER_KW, default_graph, display_names, transfer_path_edges
 from services.history import HistoryUnavailable
-from services.ingest import UPLOAD_SUFFIXES, LoadedWaveform, parse_uploaded_files
+from services.ingest import UPLOAD_SUFFIXES, LoadedWaveform, parse_uploaded_files, safe_filename
 from services.simulation import parameter_specs, simulate_event
-from services.waveform import WaveformError
+from services.units import checked_conversion
+from services.waveform import WaveformError, waveform_from_json
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,10 @@ def _as_list(value: str | Sequence[str] | None) -> list:
 
 def _channels_key(text: str | None) -> str | None:
     """The typed COMTRADE channels in one canonical form (None when blank), to compare with the store's."""
-    spec = parse_channel_spec(text)
+    try:
+        spec = parse_channel_spec(text)
+    except WaveformError:  # not a channel list: differs from any stored one; reading the files says why
+        return str(text)
     return ", ".join(str(item) for item in spec) if spec else None
 
 
@@ -173,12 +177,31 @@ def _store_entry(loaded: LoadedWaveform, request: AnalyzeRequest) -> dict[str, A
             "units": loaded.units.to_dict() if loaded.units is not None else None, "summary": loaded.summary}
 
 
+def stored_upload(stored: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """(waveform, analyze() keyword arguments) of the last upload as the browser kept it, checked
+    again: the store lives in the browser, which can send anything, and what is used here goes into
+    the history. The window must be 3 x 726 numbers, the record's description the exact fields of a
+    COMTRADE window (bounded, printable), the unit conversion is recomputed from its unit and rating,
+    the file name is sanitised; InputProblem otherwise."""
+    try:
+        waveform = waveform_from_json(stored.get("waveform"))
+        comtrade = stored.get("comtrade")
+        recording = checked_window_details(comtrade) if comtrade is not None else None
+        units = stored.get("units")
+        units = checked_conversion(units, waveform).to_dict() if units is not None else None
+    except WaveformError as exc:
+        raise InputProblem(f"the kept upload cannot be used: {exc}") from None
+    filename = stored.get("filename")
+    name = safe_filename(filename) if isinstance(filename, str) else "upload"
+    return waveform, {"source": "upload", "sample_name": name, "recording": recording, "units": units}
+
+
 def _upload_is_new(request: AnalyzeRequest) -> bool:
     """True when the files in the drop zone are not the stored upload (a failed drop, new COMTRADE
     channels, or a new unit or rated current)."""
     if not _as_list(request.upload_contents):
         return False
-    stored = request.upload_store or {}
+    stored = request.upload_store if isinstance(request.upload_store, Mapping) else {}
     if not stored.get("waveform"):
         return True
     if stored.get("digest") and stored["digest"] != _digest(request.upload_contents):
@@ -242,11 +265,10 @@ def _event(request: AnalyzeRequest, context: AnalysisContext
                                  "recording": loaded.comtrade.to_dict() if loaded.comtrade else None,
                                  "units": loaded.units.to_dict() if loaded.units is not None else None}, loaded
     if request.source_tab == ids.SOURCE_UPLOAD:
-        stored = request.upload_store or {}
+        stored = request.upload_store if isinstance(request.upload_store, Mapping) else {}
         if not stored.get("waveform"):
             raise InputProblem("upload a .npy or CSV recording or a COMTRADE record first (Upload tab)")
-        return stored["waveform"], {"source": "upload", "sample_name": stored.get("filename"),
-                                    "recording": stored.get("comtrade"), "units": stored.get("units")}, None
+        return (*stored_upload(stored), None)
     if request.source_tab == ids.SOURCE_SIMULATE:
         return (*_simulated(request), None)
     if not request.sample or str(request.sample).startswith("__group__"):

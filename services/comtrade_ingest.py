@@ -152,6 +152,74 @@ def summary_of(details: Mapping) -> str:
             f"placed by the {placed}{at}")
 
 
+#: bounds on what a record's description may hold (C37.111-2013 gives names 64 characters; room for older files)
+MAX_NAME_CHARS = 128
+MAX_NOTE_CHARS = 1000
+MAX_NOTES = 16
+
+
+def checked_window_details(details: object) -> dict:
+    """`ComtradeWindow.to_dict()` as a browser sent it back, checked field by field and rebuilt.
+
+    The dashboard keeps the last upload's description in the browser; whatever comes back is
+    untrusted: exactly the fields of `to_dict`, of their types, finite, bounded and without control
+    characters (a station name of 300 kB or with line breaks is refused). WaveformError otherwise."""
+    if not isinstance(details, Mapping):
+        raise WaveformError("the stored record description is not an object; upload the record again")
+    expected = {item.name for item in fields(ComtradeWindow)} - {"waveform"}
+    if set(details) != expected:
+        raise WaveformError("the stored record description does not match a COMTRADE record's; upload it again")
+
+    def text(name: str, limit: int = MAX_NAME_CHARS, optional: bool = False) -> str | None:
+        value = details[name]
+        if value is None and optional:
+            return None
+        return _checked_text(value, name, limit)
+
+    def number(name: str, optional: bool = False) -> float | None:
+        value = details[name]
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise WaveformError(f"the stored record's {name} is not a finite number; upload the record again")
+        return float(value)
+
+    channels, numbers, notes = details["channels"], details["channel_numbers"], details["notes"]
+    if not isinstance(channels, list | tuple) or len(channels) != N_PHASES:
+        raise WaveformError("the stored record does not name three channels; upload it again")
+    if (not isinstance(numbers, list | tuple) or len(numbers) != N_PHASES
+            or not all(type(n) is int and 0 < n <= MAX_CHANNELS for n in numbers)):
+        raise WaveformError("the stored record's channel numbers are not three channel numbers; upload it again")
+    if not isinstance(notes, list | tuple) or len(notes) > MAX_NOTES:
+        raise WaveformError(f"the stored record's notes are not a list of at most {MAX_NOTES}; upload it again")
+    if details["data_format"] not in DATA_FORMATS or details["placement"] not in ("trigger", "onset", "record start"):
+        raise WaveformError("the stored record's data format or window placement is unknown; upload it again")
+    if not isinstance(details["resampled"], bool):
+        raise WaveformError("the stored record's resampled flag is not true or false; upload it again")
+    frequency, rate = number("line_frequency_hz"), number("original_rate_hz")
+    if abs(frequency - SYSTEM_FREQUENCY_HZ) > FREQUENCY_TOLERANCE_HZ or not rate >= MIN_SAMPLE_RATE_HZ:
+        raise WaveformError("the stored record's line frequency or sample rate is not one the model reads; "
+                            "upload the record again")
+    return {
+        "source": text("source", 255), "station": text("station"), "device": text("device"),
+        "revision": text("revision", 8), "data_format": details["data_format"],
+        "channels": [_checked_text(name, "channel", MAX_NAME_CHARS) for name in channels],
+        "channel_numbers": list(numbers), "units": text("units"), "line_frequency_hz": frequency,
+        "original_rate_hz": rate, "resampled": details["resampled"], "record_ms": number("record_ms"),
+        "window_start_ms": number("window_start_ms"), "window_start_time": text("window_start_time", optional=True),
+        "placement": details["placement"], "event_ms_in_window": number("event_ms_in_window", optional=True),
+        "trigger_ms": number("trigger_ms", optional=True),
+        "notes": [_checked_text(note, "note", MAX_NOTE_CHARS) for note in notes],
+    }
+
+
+def _checked_text(value: object, name: str, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit or any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise WaveformError(f"the stored record's {name} is not text of at most {limit} printable characters; "
+                            "upload the record again")
+    return value
+
+
 def is_comtrade_name(filename: str) -> bool:
     """True for the file names that start a COMTRADE record (`.cfg`, `.cff`)."""
     return Path(filename).suffix.lower() in COMTRADE_SUFFIXES

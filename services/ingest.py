@@ -18,6 +18,7 @@ comes from its `.cfg` (amperes), scaled by the given rating or the reference's 1
 from __future__ import annotations
 
 import io
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,26 @@ class LoadedWaveform:
         return self.units.summary() if self.units is not None else None
 
 
+def safe_filename(name: object) -> str:
+    """An uploaded file's name as it may be shown and stored: the last path part, without control or
+    format characters (a carriage return would start a new CSV row, a right-to-left mark would
+    disguise the suffix), at most MAX_FILENAME_CHARS characters with its suffix kept; "upload" when
+    nothing is left."""
+    text = str(name or "")
+    text = text.replace("\\", "/").rsplit("/", 1)[-1]
+    text = "".join(char for char in text if unicodedata.category(char) not in _HIDDEN_CATEGORIES)
+    text = " ".join(text.split()).strip(" .")
+    if len(text) > MAX_FILENAME_CHARS:
+        suffix = Path(text).suffix[:16]
+        text = text[:MAX_FILENAME_CHARS - len(suffix)] + suffix
+    return text or "upload"
+
+
+#: Unicode categories never kept in a stored file name: controls, format marks, separators, unassigned
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+MAX_FILENAME_CHARS = 120
+
+
 _COMTRADE_FILE_ORDER = (*COMTRADE_SUFFIXES, *COMPANION_SUFFIXES)  # .cfg, .cff, .dat, .hdr, .inf
 
 
@@ -110,7 +131,7 @@ def parse_uploaded_files(files: Sequence[tuple[str, bytes]], *, channels: Channe
     """
     if not files:
         raise WaveformError("no file received")
-    names = [Path(name or "upload").name for name, _ in files]
+    names = [safe_filename(name) for name, _ in files]
     if len(files) > MAX_UPLOAD_FILES:
         raise WaveformError(f"{len(files)} files at once; upload one recording: a .npy or CSV file, or a COMTRADE "
                             ".cfg with its .dat (or one .cff)")

@@ -142,7 +142,7 @@ def normalise_unit(unit: str | None, *, default: str = DEFAULT_UNIT) -> str:
     key = " ".join(unit.strip().lower().replace("_", " ").split())
     if key in _UNIT_NAMES:
         return _UNIT_NAMES[key]
-    raise UnitError(f"unknown unit {unit!r}: use A or kA (with the unit's rated current), pu (per unit of its "
+    raise UnitError(f"unknown unit {unit[:40]!r}: use A or kA (with the unit's rated current), pu (per unit of its "
                     "rating) or window (already kA on the data set's 500 MVA, 230 kV system)")
 
 
@@ -155,12 +155,12 @@ def check_rated_current(rated_current_a: object) -> float:
         try:
             rated_current_a = float(text)
         except ValueError:
-            raise UnitError(f"rated current {text!r} is not a number; give the unit's rated current in amperes, "
+            raise UnitError(f"rated current {text[:40]!r} is not a number; give the unit's rated current in amperes, "
                             "e.g. 1200") from None
     try:
         value = float(rated_current_a)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise UnitError(f"rated current must be a number of amperes, got {rated_current_a!r}") from None
+        raise UnitError(f"rated current must be a number of amperes, got {str(rated_current_a)[:40]!r}") from None
     if math.isnan(value) or math.isinf(value):
         raise UnitError("rated current must be a finite number of amperes (got NaN or infinity)")
     if value <= 0:
@@ -213,6 +213,34 @@ def to_window_units(x: np.ndarray, *, unit: str | None = DEFAULT_UNIT, rated_cur
     """Values of a recording in `unit` ("window", "A", "kA", "pu") as window values (float32):
     kA on the data set's 500 MVA, 230 kV reference, scaled by the unit's rating (per unit x 1.2551)."""
     return convert(x, unit, rated_current_a)[0]
+
+
+#: where a conversion's unit may have come from (UnitConversion.source)
+UNIT_SOURCES = ("default", "given", "COMTRADE .cfg", "assumed: the .cfg names no unit")
+
+
+def checked_conversion(details: object, window: np.ndarray) -> UnitConversion:
+    """`UnitConversion.to_dict()` as a browser sent it back, re-derived rather than trusted.
+
+    Only the unit, the rating and where they came from are read (each checked); the factor is
+    computed again from them and the peaks from `window` (the checked window values), so a forged
+    factor, peak or summary cannot reach the history. UnitError when a field is not acceptable."""
+    if not isinstance(details, dict):
+        raise UnitError("the stored unit conversion is not an object; upload the recording again")
+    unit, rating, source, note = (details.get(key) for key in ("unit", "rated_current_a", "source", "note"))
+    if unit not in UNITS or source not in UNIT_SOURCES:
+        raise UnitError("the stored unit conversion names an unknown unit or source; upload the recording again")
+    if note is not None and (not isinstance(note, str) or len(note) > 200
+                             or any(ord(char) < 32 for char in note)):
+        raise UnitError("the stored unit conversion's note is not short text; upload the recording again")
+    if unit in ("window", "pu"):
+        rating = None
+    elif details.get("rating_source") != "given":
+        rating = None  # the default rating: conversion_for uses the reference's
+    conversion = conversion_for(unit, rating, unit_source=source)
+    values = np.asarray(window, dtype=np.float64)
+    peak = float(np.abs(values).max()) / conversion.factor if values.size else None
+    return replace(conversion, peak_recorded=peak, note=note)
 
 
 def comtrade_unit(units_text: str) -> str | None:
