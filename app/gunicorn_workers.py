@@ -35,6 +35,8 @@ from werkzeug.exceptions import RequestTimeout
 from app.logging_setup import install_log_escaping
 from app.settings import Settings
 
+#: the packages whose log records follow GEM_LOG_LEVEL under gunicorn (libraries log warnings and up)
+OUR_LOGGERS = ("app", "callbacks", "components", "services")
 #: what gunicorn's own error answers say, by status (no request text is echoed back)
 ERROR_MESSAGES = {
     400: "bad request: the HTTP request is malformed",
@@ -207,5 +209,7 @@ class EscapingLogger(glogging.Logger):
         install_log_escaping(self.error_log)
         install_log_escaping(self.access_log)
         root = logging.getLogger()
-        root.handlers = list(self.error_log.handlers)  # app.* and services.* write to gunicorn's error log
-        root.setLevel(self.error_log.level)
+        root.handlers = list(self.error_log.handlers)  # every logger of the worker writes to gunicorn's error log
+        root.setLevel(max(logging.WARNING, self.error_log.level))  # libraries: warnings and errors
+        for name in OUR_LOGGERS:  # ours: at gunicorn's level (GEM_LOG_LEVEL)
+            logging.getLogger(name).setLevel(self.error_log.level)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from services.alarms import AlarmError, parse_severities
 from services.comtrade_ingest import MAX_RECORD_BYTES
 from services.grid import Tariffs
 from services.history import DatabaseTimeouts
@@ -88,7 +89,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEM_CURRENCY", "currency", "text", None, "currency of the tariffs (unset: built-in)"),
     Setting("GEM_BIND", "bind", "text", None, "gunicorn: address to bind (unset: `GEM_HOST:GEM_PORT`)"),
     Setting("GEM_WORKERS", "workers", "int", 2, "gunicorn: worker processes"),
-    Setting("GEM_WORKER_CLASS", "worker_class", "text", "sync", "gunicorn: `sync` or `gthread`"),
+    Setting("GEM_WORKER_CLASS", "worker_class", "text", "gthread",
+            "gunicorn: `gthread` (a slow client holds one thread) or `sync` (it holds a whole worker)"),
     Setting("GEM_WORKER_THREADS", "worker_threads", "int", 4, "gunicorn: threads per `gthread` worker"),
     Setting("GEM_WARMUP", "warmup", "bool", True, "gunicorn: load the model and run one analysis after fork"),
     Setting("GEM_ACCESS_LOG", "access_log", "text", None, "gunicorn: access log file, `-` for stdout (unset: none)"),
@@ -116,6 +118,9 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a `.cfg` waits for its `.dat` (or the reverse) before it is rejected"),
     Setting("GEM_WATCH_DELETE", "watch_delete", "bool", False,
             "delete a record's files from the watched folder once it is analysed or rejected"),
+    Setting("GEM_ALARM_SEVERITIES", "alarm_severities", "text", "critical,major",
+            "severities of live events (watched folder, `/api/records`) that raise an alarm, comma-separated; "
+            "`none`: no alarms"),
 )
 #: environment variable -> Settings field
 ENV_VARS: dict[str, str] = {setting.variable: setting.field for setting in SETTINGS}
@@ -151,7 +156,7 @@ class Settings:
     currency: str | None = None
     bind: str | None = None
     workers: int = 2
-    worker_class: str = "sync"
+    worker_class: str = "gthread"
     worker_threads: int = 4
     warmup: bool = True
     access_log: str | None = None
@@ -168,6 +173,7 @@ class Settings:
     watch_stable_s: float = 0.5
     watch_pair_timeout_s: float = 300.0
     watch_delete: bool = False
+    alarm_severities: str = "critical,major"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "artifacts_dir", Path(self.artifacts_dir).expanduser().resolve())
@@ -207,6 +213,10 @@ class Settings:
         for name in ("watch_poll_s", "watch_stable_s", "watch_pair_timeout_s"):
             if not float(getattr(self, name)) >= 0:
                 raise SettingsError(f"{name} ({_BY_FIELD[name].variable}) must be 0 or more")
+        try:
+            parse_severities(self.alarm_severities)
+        except AlarmError as exc:
+            raise SettingsError(f"GEM_ALARM_SEVERITIES: {exc}") from None
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", self.job_queue or ""):
             raise SettingsError(f"GEM_JOB_QUEUE must be letters, digits, '.', '_' or '-', got {self.job_queue!r}")
         try:
