@@ -86,11 +86,16 @@ def build_api_blueprint(prefix: str = "/") -> Blueprint:
     blueprint.add_url_rule("/api/history.csv", "history_csv", history_csv, methods=["GET"])
     blueprint.add_url_rule("/api/history/<analysis_id>", "history_item", history_item, methods=["GET"])
     blueprint.add_url_rule("/api/health", "health", health, methods=["GET"])
-    from app.api_records import job_list, job_status, post_record  # they build on this module's helpers
+    from app import api_records  # live records, jobs and alarms; they build on this module's helpers
 
-    blueprint.add_url_rule("/api/records", "post_record", post_record, methods=["POST"])
-    blueprint.add_url_rule("/api/jobs", "job_list", job_list, methods=["GET"])
-    blueprint.add_url_rule("/api/jobs/<job_id>", "job_status", job_status, methods=["GET"])
+    blueprint.add_url_rule("/api/records", "post_record", api_records.post_record, methods=["POST"])
+    blueprint.add_url_rule("/api/jobs", "job_list", api_records.job_list, methods=["GET"])
+    blueprint.add_url_rule("/api/jobs/<job_id>", "job_status", api_records.job_status, methods=["GET"])
+    blueprint.add_url_rule("/api/alarms", "alarm_list", api_records.alarm_list, methods=["GET"])
+    blueprint.add_url_rule("/api/alarms/ack", "alarm_acknowledge_all", api_records.alarm_acknowledge_all,
+                           methods=["POST"])
+    blueprint.add_url_rule("/api/alarms/<alarm_id>/ack", "alarm_acknowledge", api_records.alarm_acknowledge,
+                           methods=["POST"])
     # every other method or /api/ path answers JSON too (not the dashboard's HTML page)
     blueprint.add_url_rule("/predict", "predict_other_methods", _no_such_route, methods=_OTHER_METHODS)
     blueprint.add_url_rule("/api/<path:rest>", "api_unknown", _no_such_route, methods=_ALL_METHODS)

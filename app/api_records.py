@@ -1,4 +1,5 @@
-"""`POST /api/records` (a record to analyse in the background) and `GET /api/jobs[/<id>]`.
+"""`POST /api/records` (a record to analyse in the background), `GET /api/jobs[/<id>]`, and the
+alarms of live events (`GET /api/alarms`, `POST /api/alarms/<id>/ack`, `POST /api/alarms/ack`).
 
 The record takes the same multipart form as `/api/predict-file`; the answer is 202 at once with
 the job id and its `Location`. The job is then read back from the database, so any web worker
@@ -16,10 +17,12 @@ from app.api import (
     _context,
     _form_number,
     _int_arg,
+    _json_object,
     _required_string,
     json_response,
 )
 from app.jobs import JOBS_KEY
+from services.alarms import MAX_ALARM_PAGE, AlarmError, AlarmStore
 from services.analysis import api_view, check_peers, check_transfer_kw
 from services.comtrade_ingest import parse_channel_spec
 from services.ingest import MAX_UPLOAD_FILES
@@ -109,3 +112,54 @@ def _page_link(analysis_id: int) -> str:
     from app.context import analysis_href
 
     return analysis_href(analysis_id)
+
+
+# -- alarms (issue 13 item 3) ---------------------------------------------------------------------
+def _alarms() -> AlarmStore:
+    alarms = _jobs().jobs.alarms
+    if alarms is None:
+        raise ApiError(404, "alarms are not kept by this app")
+    return alarms
+
+
+def alarm_list() -> Response:
+    """Alarms newest first (`limit`, `unacknowledged=1`, `after_id` for the ones newer than those
+    seen) and the count still waiting for an operator."""
+    limit = _int_arg("limit", 50, 1, MAX_ALARM_PAGE)
+    after_id = _int_arg("after_id", 0, 0, 2**62) or None
+    unacknowledged = request.args.get("unacknowledged", "").lower() in {"1", "true", "yes"}
+    alarms = _alarms()
+    items = alarms.recent(limit, unacknowledged=unacknowledged, after_id=after_id)
+    for item in items:
+        item["links"] = {"page": _page_link(item["analysis_id"])}
+    return json_response({"items": items, "count": len(items), "unacknowledged": alarms.unacknowledged_count(),
+                          "severities": list(alarms.severities)})
+
+
+def alarm_acknowledge(alarm_id: str) -> Response:
+    """Acknowledge one alarm: JSON `{"by": "<operator>"}`; the alarm with who and when (the first
+    acknowledgement stands)."""
+    if not alarm_id.isascii() or not alarm_id.isdigit() or len(alarm_id) > 18:
+        raise ApiError(400, "alarm id must be a positive integer")
+    payload = _json_object()
+    try:
+        alarm = _alarms().acknowledge(int(alarm_id), payload.get("by"))
+    except AlarmError as exc:
+        raise ApiError(400, str(exc)) from None
+    if alarm is None:
+        raise ApiError(404, f"no alarm with id {alarm_id}")
+    return json_response(alarm)
+
+
+def alarm_acknowledge_all() -> Response:
+    """Acknowledge every open alarm up to `up_to_id` (those on the operator's screen): JSON
+    `{"by": "<operator>", "up_to_id": N}`; how many were acknowledged."""
+    payload = _json_object()
+    up_to = payload.get("up_to_id")
+    if isinstance(up_to, bool) or not isinstance(up_to, int) or up_to < 1:
+        raise ApiError(400, "up_to_id must be the id of the newest alarm acknowledged (a positive integer)")
+    try:
+        count = _alarms().acknowledge_all(payload.get("by"), up_to)
+    except AlarmError as exc:
+        raise ApiError(400, str(exc)) from None
+    return json_response({"acknowledged": count, "unacknowledged": _alarms().unacknowledged_count()})

@@ -8,6 +8,7 @@ set, Celery workers over Redis. GEM_WATCH_DIR turns on the folder watcher.
 from __future__ import annotations
 
 from app.settings import Settings
+from services.alarms import AlarmStore
 from services.analysis import AnalysisContext, get_model, warm_up
 from services.grid import microgrid
 from services.history import HistoryStore
@@ -28,7 +29,7 @@ JOBS_KEY = "grid_event_monitor_jobs"
 
 def job_service(settings: Settings, context: AnalysisContext) -> JobService:
     """The app's JobService on the history's database, started (watcher loop or one recovery pass)."""
-    jobs = JobStore(context.store)
+    jobs = JobStore(context.store, AlarmStore(context.store, settings.alarm_severities))
     if settings.broker_url:
         engine = CeleryEngine(make_celery(settings.broker_url, settings.job_queue), settings.job_queue)
     else:
@@ -54,7 +55,7 @@ def worker_celery(settings: Settings) -> PipelineCelery:
         options = settings.inference_options()
         warm_up(settings.artifacts_dir, options)  # load the model and the power-flow stack once
         store = HistoryStore(settings.resolved_database_url)
-        return RecordPipeline(jobs=JobStore(store), predictor=lambda: get_model(settings.artifacts_dir, options),
+        return RecordPipeline(jobs=JobStore(store, AlarmStore(store, settings.alarm_severities)), predictor=lambda: get_model(settings.artifacts_dir, options),
                               grid=microgrid().with_tariffs(settings.tariffs()), max_bytes=settings.max_upload_bytes)
 
     return make_celery(settings.broker_url, settings.job_queue, build_pipeline)

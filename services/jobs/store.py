@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from services.alarms import AlarmStore
 from services.history import HistoryStore
 from services.history.schema import UTCDateTime, utc_now
 
@@ -140,8 +141,10 @@ def build_tables(metadata: MetaData, prefix: str = "") -> tuple[Table, Table]:
 class JobStore:
     """Jobs of the record pipeline, on the history store's engine and table prefix."""
 
-    def __init__(self, history: HistoryStore) -> None:
+    def __init__(self, history: HistoryStore, alarms: AlarmStore | None = None) -> None:
         self.history = history
+        #: raises the alarm of a finished job in the same transaction as its history row
+        self.alarms = alarms
         self.engine: Engine = history.engine
         self.prefix = history.table.name.removesuffix("analyses")
         self.metadata = MetaData()
@@ -228,7 +231,8 @@ class JobStore:
     def finish(self, job_id: str, history_row: Mapping[str, Any], connection: Connection | None = None) -> int:
         """Insert the analysis into the history and mark the job done, atomically; the analysis id.
 
-        Raises AlreadyFinished (and inserts nothing) when another delivery finished it first.
+        Raises AlreadyFinished (and inserts nothing) when another delivery finished it first. With
+        `alarms`, the analysis's alarm (if its severity is alarmed on) is part of the same transaction.
         """
         self._ready()
         now = utc_now()
@@ -242,6 +246,8 @@ class JobStore:
             ).rowcount
             if not updated:  # raised inside the transaction: the history row is rolled back
                 raise AlreadyFinished(job_id)
+            if self.alarms is not None:
+                self.alarms.raise_in(active, analysis_id, history_row, job_id)
         return analysis_id
 
     @contextmanager
