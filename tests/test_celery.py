@@ -126,7 +126,10 @@ def test_cel001_posted_and_dropped_records_are_analysed_by_the_celery_worker(app
         assert response.status_code == 202
         posted.append(response.get_json()["job_id"])
     dropped = [feed.next_record() for _ in range(4)]
-    for record in dropped:
+    write_record(settings.watch_dir, dropped[0])
+    (settings.watch_dir / "corrupt.dat").write_bytes(b"\x00\x01 not a record")  # a corrupt record in the queue
+    (settings.watch_dir / "corrupt.cfg").write_bytes(b"Substation,relay,1999\r\n3,3A,0D\r\n")
+    for record in dropped[1:]:
         write_record(settings.watch_dir, record)
 
     done = wait_done(jobs, posted, worker)
@@ -134,11 +137,14 @@ def test_cel001_posted_and_dropped_records_are_analysed_by_the_celery_worker(app
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         watched = jobs.recent(50, source="watch")
-        if len(watched) == 4 and all(job["state"] == "done" for job in watched):
+        if len(watched) == 5 and all(job["state"] in ("done", "failed") for job in watched):
             break
         time.sleep(0.1)
+    (rejected,) = [job for job in watched if job["state"] == "failed"]
+    assert rejected["name"] == "corrupt.cfg" and rejected["error"].startswith("corrupt.cfg")
+    watched = [job for job in watched if job is not rejected]
     assert sorted(job["name"] for job in watched) == sorted(f"{record.stem}.cfg" for record in dropped)
-    assert all(job["state"] == "done" for job in watched)
+    assert all(job["state"] == "done" for job in watched)  # the corrupt record stopped nothing
 
     store = app.server.extensions[EXTENSION_KEY].store
     assert store.backend == "postgresql"
