@@ -15,8 +15,16 @@ per-process cache holds.
     python benchmarks/bench_api_load.py --raw-waveform --duration 10
     python benchmarks/bench_api_load.py --client python --duration 10
     python benchmarks/bench_api_load.py --url http://127.0.0.1:8050   # an already running server
+    python benchmarks/bench_api_load.py --in-process 2000             # CPU per request, split
+    python benchmarks/bench_api_load.py --in-process 2000 --profile 25  # ... and the top functions
 
-Target (issue 3): at least 530 requests/s with p99 at most 50 ms on the 2-core machine.
+`--in-process N` serves N requests through the app's WSGI callable in this process, one at a time
+(no network, no server), and splits the CPU time of each: the network call (the inference
+backend's `run`) and everything else (parsing, validation, rules, the predictor's post-processing,
+the history write, JSON). `--profile K` adds cProfile's K costliest functions outside the network.
+
+Targets: at least 530 requests/s with p99 at most 50 ms on the 2-core machine (issue 3); at most
+1 ms of server CPU per `/predict` outside the network call (issue 12).
 """
 
 from __future__ import annotations
@@ -203,6 +211,99 @@ def run_python(base: str, bodies: list[bytes], connections: int, duration: int) 
     }
 
 
+def in_process_breakdown(bodies: list[bytes], artifacts: Path, count: int, profile_top: int) -> None:
+    """Serve `count` /predict requests through the WSGI app here and split their CPU time."""
+    import cProfile
+    import io
+    import pstats
+
+    from werkzeug.test import EnvironBuilder
+
+    from app import create_app
+    from app.settings import Settings
+    from services.analysis import EXTENSION_KEY
+
+    instance = Path(tempfile.mkdtemp(prefix="gem-inproc-"))
+    try:
+        app = create_app(settings=Settings(artifacts_dir=artifacts, instance_dir=instance))
+        context = app.server.extensions[EXTENSION_KEY]
+        backend = context.predictor()._backend
+        network_cpu = [0.0]
+        run = backend.run
+
+        def timed_run(batch):
+            start = time.process_time()
+            try:
+                return run(batch)
+            finally:
+                network_cpu[0] += time.process_time() - start
+
+        backend.run = timed_run
+        predictor = context.predictor()
+        predict = predictor.predict
+        predictor_cpu = [0.0]
+
+        def timed_predict(x):
+            start = time.process_time()
+            try:
+                return predict(x)
+            finally:
+                predictor_cpu[0] += time.process_time() - start
+
+        predictor.predict = timed_predict
+        environs = []
+        for body in bodies:
+            builder = EnvironBuilder(path="/predict", method="POST", data=body, content_type="application/json")
+            environs.append(builder.get_environ())
+            builder.close()
+        wsgi = app.server.wsgi_app
+        statuses: list[str] = []
+
+        def start_response(status, headers, exc_info=None):
+            statuses.append(status)
+
+        def serve(n: int) -> None:
+            environ = dict(environs[n % len(environs)])
+            environ["wsgi.input"] = io.BytesIO(bodies[n % len(bodies)])
+            for _ in wsgi(environ, start_response):
+                pass
+
+        for n in range(min(50, count)):  # warm-up: caches, first-call costs
+            serve(n)
+        statuses.clear()
+        network_cpu[0] = predictor_cpu[0] = 0.0
+        profiler = cProfile.Profile() if profile_top else None
+        wall_start, cpu_start = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
+        for n in range(count):
+            serve(n)
+        if profiler:
+            profiler.disable()
+        cpu = time.process_time() - cpu_start
+        wall = time.perf_counter() - wall_start
+        ok = sum(status.startswith("200") for status in statuses)
+        print(f"in-process: {count} requests ({ok} answered 200), one at a time, backend {context.predictor().backend}"
+              f"{', under cProfile (slower)' if profiler else ''}")
+        per = {name: value / count * 1000 for name, value in (
+            ("all", cpu), ("network", network_cpu[0]), ("outside", cpu - network_cpu[0]),
+            ("post", predictor_cpu[0] - network_cpu[0]), ("rest", cpu - predictor_cpu[0]))}
+        print(f"CPU per request: {per['all']:.3f} ms in all; network call {per['network']:.3f} ms; "
+              f"outside the network call {per['outside']:.3f} ms (target <= 1 ms), of which the predictor's "
+              f"post-processing (levels, unknown detector, explanation) {per['post']:.3f} ms and the request path "
+              f"(parsing, validation, rules, history write, JSON) {per['rest']:.3f} ms")
+        print(f"one process, one request at a time: {count / wall:.0f} requests/s; "
+              f"load average {os.getloadavg()[0]:.2f} (other processes share the cores)")
+        print(f"history rows: {context.store.count()}")
+        if profiler:
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(profile_top)
+            print(text.getvalue())
+        context.store.dispose()
+    finally:
+        shutil.rmtree(instance, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="benchmark this running server instead of starting gunicorn")
@@ -213,7 +314,19 @@ def main() -> int:
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--raw-waveform", action="store_true", help="post a raw waveform instead of a sample name")
     parser.add_argument("--artifacts", default=os.environ.get("GEM_ARTIFACTS_DIR", str(ROOT / "artifacts")))
+    parser.add_argument("--in-process", type=int, metavar="N",
+                        help="serve N requests in this process, one at a time, and split their CPU time")
+    parser.add_argument("--profile", type=int, default=0, metavar="K",
+                        help="with --in-process: print cProfile's K costliest functions")
     args = parser.parse_args()
+
+    if args.in_process:
+        from services.analysis import list_samples
+
+        names = [sample["filename"] for sample in list_samples(Path(args.artifacts))]
+        in_process_breakdown(request_bodies(names, Path(args.artifacts), args.raw_waveform), Path(args.artifacts),
+                             args.in_process, args.profile)
+        return 0
 
     client = args.client
     if client == "auto":

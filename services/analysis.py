@@ -457,8 +457,8 @@ def _iso(moment: datetime) -> str:
 
 
 def _rows(waveform: Any) -> tuple[tuple[float, ...], ...]:
-    return tuple(tuple(float(v) for v in row) for row in np.asarray(waveform, dtype=np.float64).tolist()) \
-        if len(waveform) else ()
+    """The window as tuples of Python floats (`tolist` makes them already; no per-value call)."""
+    return tuple(map(tuple, np.asarray(waveform, dtype=np.float64).tolist())) if len(waveform) else ()
 
 
 def _plain_json(value: Any) -> Any:
@@ -533,7 +533,8 @@ def analyze(
         marginals={"category": prediction.category, "equipment": prediction.equipment, "kind": prediction.kind},
         unknown=bool(prediction.unknown), unknown_reason=prediction.unknown_reason,
         explanation=tuple((float(a), float(b)) for a, b in prediction.explanation),
-        inception_ms=prediction.inception_ms, saliency=tuple(float(v) for v in prediction.saliency),
+        inception_ms=prediction.inception_ms,
+        saliency=tuple(np.asarray(prediction.saliency, dtype=np.float64).tolist()),
         levels=prediction.levels, headline=prediction.headline, event_detected=bool(prediction.event_detected),
         description=str(description.get("description", "")), causes=tuple(description.get("causes", ())),
         impact=report.to_dict(), model_fingerprint=getattr(predictor, "fingerprint", None),
