@@ -4,6 +4,7 @@ classify, assess the impact, write the history row and finish the job (issue 13 
     python benchmarks/bench_records.py --engine threads --records 300 --threads 2
     python benchmarks/bench_records.py --engine celery --records 300 --workers 1   # Redis + PostgreSQL
     python benchmarks/bench_records.py --engine celery --records 300 --workers 2
+    python benchmarks/bench_records.py --engine watch --records 100 --rate 5    # drop -> history latency
 
 The records are demo-feed records (simulated events of every class, COMTRADE 1999 BINARY, 10 kHz),
 made before the clock starts. `threads` is the embedded default (worker threads in one process,
@@ -136,18 +137,66 @@ def bench_celery(records: list, workers: int) -> None:
             client.delete(*keys)
 
 
+def bench_watch(records: list, threads: int, rate: float, poll_s: float, stable_s: float) -> None:
+    """Drop-to-analysed latency: the feed drops records at `rate` into a watched folder."""
+    from services.analysis import get_model, warm_up
+    from services.feed import write_record
+    from services.history import HistoryStore
+    from services.jobs import (
+        FolderWatcher,
+        JobService,
+        JobStore,
+        RecordPipeline,
+        ThreadEngine,
+        analyse_record,
+    )
+
+    artifacts = ROOT / "artifacts"
+    warm_up(artifacts)
+    with tempfile.TemporaryDirectory() as folder:
+        jobs = JobStore(HistoryStore(f"sqlite:///{folder}/history.db"))
+        pipeline = RecordPipeline(jobs=jobs, predictor=lambda: get_model(artifacts))
+        engine = ThreadEngine(lambda job_id: analyse_record(job_id, pipeline), threads)
+        drop = Path(folder) / "drop"
+        drop.mkdir()
+        service = JobService(jobs, engine, FolderWatcher(drop, jobs, engine.submit, stable_s=stable_s),
+                             poll_s=poll_s).start()
+        dropped_at: dict[str, float] = {}
+        started = time.perf_counter()
+        for index, record in enumerate(records):
+            time.sleep(max(0.0, started + index / rate - time.perf_counter()))
+            dropped_at[f"{record.stem}.cfg"] = time.time()
+            write_record(drop, record)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and jobs.counts()["done"] + jobs.counts()["failed"] < len(records):
+            time.sleep(0.05)
+        service.stop(close_engine=True)
+        done = jobs.recent(500, state="done")
+        latencies = sorted((_time(job["finished_at"]) - dropped_at[job["name"]]) * 1000.0 for job in done)
+        p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
+        print(f"watched folder, {threads} thread(s), poll {poll_s:g} s, stable {stable_s:g} s, {rate:g} records/s: "
+              f"{len(done)}/{len(records)} analysed; drop -> history row p50 {statistics.median(latencies):.0f} ms, "
+              f"p95 {p95:.0f} ms; load average {os.getloadavg()[0]:.1f}")
+        jobs.history.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=("threads", "celery"), default="threads")
+    parser.add_argument("--engine", choices=("threads", "celery", "watch"), default="threads")
     parser.add_argument("--records", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2, help="in-process worker threads")
     parser.add_argument("--workers", type=int, default=1, help="Celery prefork worker processes")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--rate", type=float, default=5.0, help="watch: records dropped per second")
+    parser.add_argument("--poll", type=float, default=0.5, help="watch: GEM_WATCH_POLL_S")
+    parser.add_argument("--stable", type=float, default=0.5, help="watch: GEM_WATCH_STABLE_S")
     args = parser.parse_args()
     records = make_records(args.records, args.seed)
     print(f"{len(records)} COMTRADE records ready; load average {os.getloadavg()[0]:.1f}")
     if args.engine == "threads":
         bench_threads(records, args.threads)
+    elif args.engine == "watch":
+        bench_watch(records, args.threads, args.rate, args.poll, args.stable)
     else:
         bench_celery(records, args.workers)
 
