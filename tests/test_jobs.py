@@ -176,3 +176,27 @@ def test_job009_a_bad_post_is_refused_at_once_and_queues_nothing(app, records):
     for response, status, message in cases:
         assert response.status_code == status and message in response.get_json()["error"]
     assert client.get("/api/jobs").get_json()["count"] == 0
+
+
+def test_job010_batches_count_their_jobs_and_an_older_table_gains_the_batch_column(tmp_path):
+    from sqlalchemy import inspect as inspect_schema
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    history = HistoryStore(url)
+    with history.engine.begin() as connection:  # the jobs table as the first release created it
+        connection.execute(text("CREATE TABLE jobs (id VARCHAR(32) PRIMARY KEY, created_at DATETIME NOT NULL, "
+                                "updated_at DATETIME NOT NULL, started_at DATETIME, finished_at DATETIME, "
+                                "source VARCHAR(16) NOT NULL, name VARCHAR(255) NOT NULL, state VARCHAR(12) NOT NULL, "
+                                "attempts INTEGER NOT NULL, sender VARCHAR(64) NOT NULL, receiver VARCHAR(64) NOT NULL, "
+                                "transfer_kw FLOAT, options JSON, content_hash VARCHAR(64), "
+                                "dedupe_key VARCHAR(80) UNIQUE, files BLOB, analysis_id BIGINT, error TEXT)"))
+    jobs = JobStore(history)
+    assert "batch_id" in {column["name"] for column in inspect_schema(history.engine).get_columns("jobs")}
+    ids = [jobs.create(source="watch", name=f"r{k}.npy", files=[("r.npy", b"x")], sender="prosumer-a",
+                       receiver="ev-hub", batch_id="b1" if k < 3 else None) for k in range(4)]
+    jobs.fail(ids[0], "unreadable")
+    assert jobs.counts(batch_id="b1") == {"queued": 2, "running": 0, "done": 0, "failed": 1}
+    assert [job["id"] for job in jobs.recent(10, batch_id="b1")] == sorted(ids[:3], key=ids.index, reverse=True)
+    assert jobs.get(ids[3])["batch_id"] is None
+    history.dispose()

@@ -61,7 +61,6 @@ def make_celery(broker_url: str, queue: str = DEFAULT_QUEUE,
         task_default_queue=queue,
         task_serializer="json",
         accept_content=["json"],
-        task_ignore_result=True,  # results live in the jobs table, visible to every web worker
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -73,7 +72,10 @@ def make_celery(broker_url: str, queue: str = DEFAULT_QUEUE,
         worker_proc_alive_timeout=WORKER_START_TIMEOUT_S,
     )
 
-    @app.task(name=TASK_NAME, bind=True, acks_late=True, autoretry_for=(OperationalError, HistoryUnavailable, RetryLater),
+    # the result lives in the jobs table, visible to every web worker: nothing for a result backend
+    # (other tasks on this app, such as Dash background callbacks, may still use one)
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True,
+              autoretry_for=(OperationalError, HistoryUnavailable, RetryLater),
               retry_backoff=True, retry_backoff_max=60, max_retries=30)
     def analyse_record_task(task, job_id: str) -> int | None:
         return analyse_record(job_id, task.app.pipeline())

@@ -41,6 +41,7 @@ from sqlalchemy import (
     and_,
     func,
     insert,
+    inspect,
     or_,
     select,
     update,
@@ -61,7 +62,7 @@ MAX_JOB_PAGE = 500
 #: the columns a job listing carries (never the files)
 JOB_COLUMNS: tuple[str, ...] = (
     "id", "created_at", "started_at", "finished_at", "source", "name", "state", "attempts", "sender",
-    "receiver", "transfer_kw", "content_hash", "analysis_id", "error",
+    "receiver", "transfer_kw", "content_hash", "analysis_id", "error", "batch_id",
 )
 
 
@@ -125,8 +126,12 @@ def build_tables(metadata: MetaData, prefix: str = "") -> tuple[Table, Table]:
         Column("files", LargeBinary),
         Column("analysis_id", BigInteger),
         Column("error", Text),
+        #: the batch a job belongs to (a whole archive analysed at once), else NULL; columns added
+        #: after this one must be nullable too (`JobStore._add_missing_columns` is the migration)
+        Column("batch_id", String(32)),
     )
     Index(f"ix_{prefix}jobs_created_at", jobs.c.created_at)
+    Index(f"ix_{prefix}jobs_batch_id", jobs.c.batch_id)
     Index(f"ix_{prefix}jobs_state_created_at", jobs.c.state, jobs.c.created_at)
     locks = Table(
         f"{prefix}job_locks",
@@ -166,12 +171,27 @@ class JobStore:
                     return
                 try:
                     self.metadata.create_all(self.engine, checkfirst=True)
+                    self._add_missing_columns()
                     self._schema_ready = True
                 except (OperationalError, ProgrammingError, IntegrityError) as exc:
                     if attempt == attempts - 1:
                         raise
                     log.info("job schema creation raced (%s); retrying", type(exc).__name__)
                     time.sleep(0.05 * (attempt + 1))
+
+    def _add_missing_columns(self) -> None:
+        """Add the (nullable) columns a newer release defines to tables an older one created."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        for table in (self.jobs, self.locks):
+            present = {column["name"] for column in inspect(self.engine).get_columns(table.name)}
+            missing = [column for column in table.columns if column.name not in present]
+            if not missing:
+                continue
+            with self.engine.begin() as connection:
+                for column in missing:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    connection.exec_driver_sql(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}")
+                    log.info("job table %s: added column %s", table.name, column.name)
 
     def drop(self) -> None:
         """Drop the job tables (tests and tooling only)."""
@@ -180,8 +200,8 @@ class JobStore:
     # -- creating ---------------------------------------------------------------------------------
     def create(self, *, source: str, name: str, files: Sequence[tuple[str, bytes]] | None, sender: str,
                receiver: str, transfer_kw: float | None = None, options: Mapping[str, Any] | None = None,
-               content_hash: str | None = None, dedupe_key: str | None = None, error: str | None = None
-               ) -> str | None:
+               content_hash: str | None = None, dedupe_key: str | None = None, error: str | None = None,
+               batch_id: str | None = None) -> str | None:
         """A new job (queued, or failed with `error` for a record rejected before reading); its id, or
         None when `dedupe_key` is already taken (the record was seen before, here or elsewhere)."""
         self._ready()
@@ -192,7 +212,7 @@ class JobStore:
             "state": FAILED if error else QUEUED, "attempts": 0, "sender": sender, "receiver": receiver,
             "transfer_kw": transfer_kw, "options": dict(options or {}), "content_hash": content_hash,
             "dedupe_key": dedupe_key, "files": pack_files(files) if files and not error else None,
-            "error": error, "finished_at": now if error else None,
+            "error": error, "finished_at": now if error else None, "batch_id": batch_id,
         }
         try:
             with self.engine.begin() as connection:
@@ -283,9 +303,9 @@ class JobStore:
         return _public(dict(row)) if row is not None else None
 
     def recent(self, limit: int = 50, *, source: str | None = None, state: str | None = None,
-               since: datetime | None = None) -> list[dict[str, Any]]:
-        """Jobs newest first (what a Live page polls): optionally of one source, one state, or
-        created at or after `since`."""
+               since: datetime | None = None, batch_id: str | None = None) -> list[dict[str, Any]]:
+        """Jobs newest first (what a Live page polls): optionally of one source, one state, one
+        batch, or created at or after `since`."""
         self._ready()
         if not 1 <= int(limit) <= MAX_JOB_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_JOB_PAGE}")
@@ -298,6 +318,8 @@ class JobStore:
             where.append(self.jobs.c.state == state)
         if since is not None:
             where.append(self.jobs.c.created_at >= since)
+        if batch_id is not None:
+            where.append(self.jobs.c.batch_id == batch_id)
         columns = [self.jobs.c[name] for name in JOB_COLUMNS]
         query = select(*columns).where(*where).order_by(self.jobs.c.created_at.desc(), self.jobs.c.id.desc())
         with self.engine.connect() as connection:
@@ -307,12 +329,14 @@ class JobStore:
         """Records that could not be analysed, with the reason, newest first."""
         return self.recent(limit, source=source, state=FAILED)
 
-    def counts(self, source: str | None = None) -> dict[str, int]:
-        """How many jobs are in each state."""
+    def counts(self, source: str | None = None, batch_id: str | None = None) -> dict[str, int]:
+        """How many jobs are in each state (of one source, of one batch: a progress bar's numbers)."""
         self._ready()
         query = select(self.jobs.c.state, func.count()).group_by(self.jobs.c.state)
         if source is not None:
             query = query.where(self.jobs.c.source == source)
+        if batch_id is not None:
+            query = query.where(self.jobs.c.batch_id == batch_id)
         with self.engine.connect() as connection:
             found = {state: int(count) for state, count in connection.execute(query)}
         return {state: found.get(state, 0) for state in STATES}
