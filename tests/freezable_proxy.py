@@ -95,7 +95,7 @@ class FreezableProxy:
                         return
                     self._running.wait()  # frozen: hold the bytes until resumed (or closed)
                     pairs[sock].sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # closed by stop() meanwhile
             return
         finally:
             for sock in (client, server):
