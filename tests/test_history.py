@@ -314,3 +314,31 @@ def test_a_table_from_an_older_release_gains_the_new_columns_and_keeps_its_rows(
     new_id = upgraded.add(_record(3, recording={"source": "fault.cfg", "channels": ["IdA", "IdB", "IdC"]}))
     assert upgraded.get(new_id)["recording"] == {"source": "fault.cfg", "channels": ["IdA", "IdB", "IdC"]}
     upgraded.dispose()
+
+
+def test_an_older_table_gains_the_idempotency_columns_and_their_unique_index(store_url):
+    """The Idempotency-Key columns came later: opening an old table adds them and the unique index."""
+    url, prefix = store_url
+    old = HistoryStore(url, table_prefix=prefix)
+    old_id = old.add(_record(5))
+    with old.engine.begin() as connection:  # make it the older release's table
+        connection.execute(text(f"DROP INDEX ux_{old.table.name}_idempotency_key"))
+        for column in ("idempotency_key", "request_digest"):
+            connection.execute(text(f"ALTER TABLE {old.table.name} DROP COLUMN {column}"))
+    old.dispose()
+
+    upgraded = HistoryStore(url, table_prefix=prefix)
+    columns = {c["name"] for c in inspect(upgraded.engine).get_columns(upgraded.table.name)}
+    assert {"idempotency_key", "request_digest"} <= columns
+    unique = [index for index in inspect(upgraded.engine).get_indexes(upgraded.table.name)
+              if index["column_names"] == ["idempotency_key"]]
+    assert unique and unique[0]["unique"]
+    assert upgraded.get(old_id)["idempotency_key"] is None
+    first = upgraded.add(_record(6, idempotency_key="k-1", request_digest="d" * 64))
+    assert upgraded.find_by_idempotency_key("k-1")["id"] == first
+    with pytest.raises(store_module.IdempotencyKeyTaken):
+        upgraded.add(_record(6, idempotency_key="k-1", request_digest="e" * 64))
+    upgraded.add(_record(7))  # rows without a key never collide
+    upgraded.add(_record(7))
+    assert upgraded.count() == 4
+    upgraded.dispose()

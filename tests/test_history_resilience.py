@@ -515,3 +515,19 @@ def test_a_file_name_with_a_carriage_return_cannot_start_a_csv_row(store_url):  
             assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row)
     finally:
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_an_exhausted_pool_is_waited_for_pool_timeout_only(pg_schema):
+    store = HistoryStore(_scoped(5432, pg_schema), timeouts=DatabaseTimeouts(2, 5, 1))
+    held = [store.engine.connect() for _ in range(15)]  # pool_size 5 + max_overflow 10, all busy
+    try:
+        started = time.monotonic()
+        with pytest.raises(HistoryUnavailable, match=r"no free connection within 1 s"):
+            store.count()
+        assert time.monotonic() - started < 2.5
+    finally:
+        for connection in held:
+            connection.close()
+    assert store.count() == 0
+    store.dispose()

@@ -53,6 +53,7 @@ from sqlalchemy.exc import (
     ProgrammingError,
     SQLAlchemyError,
 )
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import StaticPool
 
 from services.history.deadline import Watchdog
@@ -267,6 +268,8 @@ class HistoryStore:
         return f"the history database did not answer within {self.timeouts.statement_s:g} s"
 
     def _failure_message(self, exc: SQLAlchemyError) -> str:
+        if isinstance(exc, PoolTimeout):
+            return f"the history database is busy (no free connection within {self.timeouts.pool_s:g} s); try again"
         original = getattr(exc, "orig", None)
         text_ = str(original or exc).lower()
         if "locked" in text_ or "busy" in text_ or "statement timeout" in text_:
@@ -706,7 +709,7 @@ class _WriterQueue:
                 if time.monotonic() >= deadline:
                     raise HistoryUnavailable("the history database is busy (another writer holds it); try again")
                 time.sleep(pause)
-                pause = min(pause * 1.5, 0.005)
+                pause = min(pause * 1.5, 0.001)
             try:
                 yield
             finally:
