@@ -531,3 +531,42 @@ def test_an_exhausted_pool_is_waited_for_pool_timeout_only(pg_schema):
             connection.close()
     assert store.count() == 0
     store.dispose()
+
+
+# -- in the browser --------------------------------------------------------------------------------
+@pytest.mark.browser
+@pytest.mark.postgres
+def test_res001_stopped_database_analysis_shown_with_not_saved_warning_history_says_unavailable(
+        dash_duo, artifacts_copy, tmp_path, proxy, pg_schema):
+    timeout = 20
+    app = create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path,
+                                       database_url=_scoped(proxy.port, pg_schema), **FAST))
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_BUTTON}", timeout=timeout)
+    proxy.stop()
+    button = dash_duo.find_element(f"#{ids.ANALYZE_BUTTON}")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
+    button.click()
+    dash_duo.wait_for_element(f"#{ids.CONFIDENCE_VALUE}", timeout=timeout)  # the result is shown
+    assert len(dash_duo.find_elements(f"#{ids.WAVEFORM} .scatterlayer .trace")) == 3
+    dash_duo.wait_for_contains_text(f"#{ids.ANALYZE_ALERT}", "Not saved to the history", timeout=timeout)
+    assert "the history database is unreachable" in dash_duo.find_element(f"#{ids.ANALYZE_ALERT}").text
+    assert "The history is unavailable" in dash_duo.find_element(f"#{ids.LATEST_TABLE}").text
+    assert dash_duo.find_elements(f"#{ids.RESULT_PERMALINK}") == []  # no link to a row that does not exist
+
+    link = dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}history")
+    dash_duo.driver.execute_script("arguments[0].click();", link)
+    dash_duo.wait_for_contains_text(f"#{ids.HISTORY_NOTICE}", "The history is unavailable", timeout=timeout)
+
+    proxy.resume()  # back without a restart
+    link = dash_duo.find_element(f"#{ids.NAV_LINK_PREFIX}analyze")
+    dash_duo.driver.execute_script("arguments[0].click();", link)
+    button = dash_duo.wait_for_element(f"#{ids.ANALYZE_BUTTON}", timeout=timeout)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
+    button.click()
+    dash_duo.wait_for_text_to_equal(f"#{ids.LATEST_TABLE} tbody tr:first-child td:first-child", "#1",
+                                    timeout=timeout)
+    assert dash_duo.find_elements(f"#{ids.ANALYZE_ALERT} .alert") == []
+    assert dash_duo.find_element(f"#{ids.RESULT_PERMALINK}").get_attribute("href").endswith("/analysis/1")
+    assert dash_duo.get_logs() == []
+    app.server.extensions[EXTENSION_KEY].store.dispose()
