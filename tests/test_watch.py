@@ -207,3 +207,64 @@ def test_wat009_the_background_loop_of_two_services_scans_under_one_lease(folder
     assert len(submitted_a) + len(submitted_b) == len(records)
     assert not (submitted_a and submitted_b)  # one holder of the lease did all the scanning
     other_jobs.history.dispose()
+
+
+@pytest.mark.slow
+def test_wat010_two_gunicorn_workers_analyse_each_dropped_record_once(tmp_path, records):
+    """Two gunicorn workers both run a watcher: one scans at a time, and whichever worker answers,
+    a job posted to one is seen by the other."""
+    import socket
+    import subprocess
+    import sys
+
+    import requests
+
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    drop_dir = tmp_path / "gunicorn-drop"
+    env = {**os.environ, "GEM_BIND": f"127.0.0.1:{port}", "GEM_WORKERS": "2", "GEM_DATABASE_URL": "",
+           "GEM_INSTANCE_DIR": str(tmp_path / "instance"), "GEM_ARTIFACTS_DIR": str(root / "artifacts"),
+           "GEM_WATCH_DIR": str(drop_dir), "GEM_WATCH_POLL_S": "0.1", "GEM_WATCH_STABLE_S": "0.2"}
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=root, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, "gunicorn exited early"
+            try:
+                if requests.get(f"{base}/api/health", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not become healthy within 120 s"
+            time.sleep(0.5)
+        for record in records:
+            for name, data in record.files:
+                drop(drop_dir, name, data)
+                drop(drop_dir, f"copy-{name}", data)  # the same record twice
+        record = records[0]
+        posted = requests.post(f"{base}/api/records", timeout=30, files=[("file", item) for item in record.files],
+                               data={"sender_peer": record.sender, "receiver_peer": record.receiver})
+        assert posted.status_code == 202
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            items = requests.get(f"{base}/api/jobs", timeout=10).json()["items"]
+            if len(items) >= len(records) + 1 and all(item["state"] == "done" for item in items):
+                break
+            time.sleep(0.2)
+        watched = [item for item in items if item["source"] == "watch"]
+        assert len(watched) == len(records) and all(item["state"] == "done" for item in watched)
+        for _ in range(6):  # several requests: both workers answer for the posted job
+            job = requests.get(f"{base}{posted.headers['Location']}", timeout=10).json()
+            assert job["state"] == "done" and job["result"]["source"] == "api-records"
+        history = requests.get(f"{base}/api/history?limit=100", timeout=10).json()
+        assert history["total"] == len(records) + 1
+    finally:
+        process.send_signal(2)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
