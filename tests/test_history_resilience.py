@@ -356,6 +356,8 @@ def test_a_retried_predict_with_its_key_returns_the_first_analysis(any_app):
     assert first.status_code == retry.status_code == 200
     assert retry.get_json() == first.get_json()  # the same answer, id and time included
     assert store.count() == 1
+    item = client.get(f"/api/history/{first.get_json()['analysis_id']}").get_json()
+    assert "idempotency_key" not in item and "request_digest" not in item
     other = client.post("/predict", json={**body, "receiver_peer": "ev-hub"}, headers=key)
     assert other.status_code == 422 and "Idempotency-Key" in other.get_json()["error"]
     assert store.count() == 1

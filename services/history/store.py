@@ -478,6 +478,8 @@ class HistoryStore:
             return None
         item = dict(row)
         blob = item.pop("waveform", None)
+        for private in ("idempotency_key", "request_digest"):  # the client's retry bookkeeping, not the analysis
+            item.pop(private, None)
         if include_waveform:
             item["waveform"] = decompress_waveform(blob).tolist() if blob is not None else None
         return _public(item)
