@@ -82,15 +82,13 @@ class Watchdog:
                 operation.connections.clear()
 
     def attach(self, record: Any, connection: Any) -> Operation | None:
-        """Note that this thread's operation now uses `connection` (checked out from the pool);
-        an operation already past its deadline breaks it at once."""
+        """Note that this thread's operation now uses `connection` (checked out from the pool).
+        The caller refuses to start work for an operation already past its deadline."""
         operation = self.current()
         if operation is None:
             return None
         with self._lock:
             operation.connections[id(record)] = connection
-            if operation.expired:
-                _break(connection)
         return operation
 
     def detach(self, record: Any) -> None:

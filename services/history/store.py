@@ -187,6 +187,7 @@ class HistoryStore:
                 kwargs["poolclass"] = StaticPool
             else:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                kwargs["pool_timeout"] = self.timeouts.pool_s
         else:
             # the connection check is ours (see _on_checkout), under the operation's deadline
             kwargs["pool_pre_ping"] = False
@@ -234,6 +235,8 @@ class HistoryStore:
         deadline, then check that a reused PostgreSQL connection still works (what pool_pre_ping
         did, but breakable by the watchdog); a dead one is replaced by a fresh connection."""
         operation = self._watchdog.attach(record, dbapi_connection)
+        if operation is not None and operation.expired:  # e.g. the pool wait used it up: start nothing
+            raise HistoryUnavailable(self._timeout_message())
         if self.dialect == "sqlite" or record.info.pop("fresh", False):
             return
         try:
