@@ -572,3 +572,26 @@ def test_res001_stopped_database_analysis_shown_with_not_saved_warning_history_s
     assert dash_duo.find_element(f"#{ids.RESULT_PERMALINK}").get_attribute("href").endswith("/analysis/1")
     assert dash_duo.get_logs() == []
     app.server.extensions[EXTENSION_KEY].store.dispose()
+
+
+def test_a_database_error_that_slips_through_is_a_503_at_once(artifacts_copy, tmp_path, monkeypatch):
+    """A SQLAlchemy error outside the store's wrapping answers 503 JSON without asking the database again."""
+    from sqlalchemy.exc import OperationalError
+
+    import app.api as api_module
+
+    def failing_view(_analysis):
+        raise OperationalError("SELECT secret FROM /srv/db", {}, RuntimeError("/var/lib/postgresql: gone"))
+
+    app = create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path))
+    client = app.server.test_client()
+    sample = _sample(client)
+    store = app.server.extensions[EXTENSION_KEY].store
+    monkeypatch.setattr(api_module, "api_view", failing_view)
+    monkeypatch.setattr(store, "check", lambda: pytest.fail("the database must not be asked again"))
+    monkeypatch.setattr(store, "ping", lambda: pytest.fail("the database must not be asked again"))
+    response = client.post("/predict", json={**GOOD, "sample_filename": sample})
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "history unavailable: the history database failed; try again later"}
+    _assert_public(response.get_data(as_text=True))
+    store.dispose()
