@@ -200,3 +200,15 @@ def test_job010_batches_count_their_jobs_and_an_older_table_gains_the_batch_colu
     assert [job["id"] for job in jobs.recent(10, batch_id="b1")] == sorted(ids[:3], key=ids.index, reverse=True)
     assert jobs.get(ids[3])["batch_id"] is None
     history.dispose()
+
+
+def test_job011_a_posted_file_name_is_stored_without_path_or_control_characters(app, records):
+    client = app.server.test_client()
+    record = records[0]
+    (cfg_name, cfg), (dat_name, dat) = record.files
+    response = client.post("/api/records", content_type="multipart/form-data", data={
+        "sender_peer": record.sender, "receiver_peer": record.receiver,
+        "file": [(io.BytesIO(cfg), "../../etc/evil\tname\u202e.cfg"), (io.BytesIO(dat), "../../etc/evil\tname\u202e.dat")]})
+    assert response.status_code == 202, response.get_json()
+    job = wait_for(client, response.headers["Location"])
+    assert job["name"] == "evilname.cfg" and job["state"] == "done"  # still analysed

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from services.ingest import safe_filename
 from services.jobs.engine import EngineUnavailable, JobEngine
 from services.jobs.store import JobStore
 from services.jobs.watch import FolderWatcher
@@ -48,6 +49,7 @@ class JobService:
         """Queue one record (its files as (name, bytes)); the job id. EngineUnavailable (the job is
         then failed with that reason) when the broker cannot take it."""
         name = next((n for n, _ in files if n.lower().endswith((".cfg", ".cff"))), files[0][0] if files else "record")
+        name = safe_filename(name)  # shown on pages and in lists: no control or format characters
         job_id = self.jobs.create(source=source, name=name, files=files, sender=sender, receiver=receiver,
                                   transfer_kw=transfer_kw, options=options)
         assert job_id is not None  # no dedupe key: always created

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from services.comtrade_ingest import MAX_RECORD_BYTES
 from services.grid import DEFAULT_RECEIVER, DEFAULT_SENDER, RECEIVERS, SENDERS
+from services.ingest import safe_filename
 from services.jobs.store import FINISHED, JobStore
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class FolderWatcher:
                 self._remember_for_deletion(key, group)
                 continue
             sender, receiver = peers_from_name(group[0].path.stem, self.sender, self.receiver)
-            job_id = self.jobs.create(source=WATCH_SOURCE, name=name, files=files, sender=sender, receiver=receiver,
+            job_id = self.jobs.create(source=WATCH_SOURCE, name=safe_filename(name), files=files, sender=sender, receiver=receiver,
                                       content_hash=key.removeprefix("watch:") if files is not None else None,
                                       dedupe_key=key, error=reason)
             self._memo[group] = key  # only once the database knows it: a failed insert is tried again
