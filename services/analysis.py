@@ -515,7 +515,11 @@ def analyze(
         x = validate_waveform(waveform)
     except WaveformError as exc:
         raise AnalysisError(str(exc)) from None
-    first = _first_with_key(store, idempotency_key, request_digest)
+    try:
+        first = _first_with_key(store, idempotency_key, request_digest)
+        lookup_error = None
+    except HistoryUnavailable as exc:  # checked before inference; reported after it
+        first, lookup_error = None, str(exc)
 
     prediction = predictor.predict(x)
     try:
@@ -543,16 +547,22 @@ def analyze(
         return analysis
     if first is not None:
         return _replayed(analysis, first)
+    if lookup_error is not None:  # the history just failed: do not wait for it a second time
+        log.warning("analysis not saved to the history: %s", lookup_error)
+        return dataclasses.replace(analysis, saved=False, save_error=lookup_error)
     record = analysis.to_record()
     if idempotency_key is not None:
         record.update(idempotency_key=idempotency_key, request_digest=request_digest)
     try:
         analysis_id = store.add(record)
     except IdempotencyKeyTaken:  # a request with the same key wrote first, just now
-        first = _first_with_key(store, idempotency_key, request_digest)
+        try:
+            first = _first_with_key(store, idempotency_key, request_digest)
+        except HistoryUnavailable as exc:
+            return dataclasses.replace(analysis, saved=False, save_error=str(exc))
         if first is not None:
             return _replayed(analysis, first)
-        return dataclasses.replace(analysis, saved=False, save_error="the history database is unreachable")
+        return dataclasses.replace(analysis, saved=False, save_error="the history lost the first request's row")
     except HistoryUnavailable as exc:
         log.warning("analysis not saved to the history: %s", exc)
         return dataclasses.replace(analysis, saved=False, save_error=str(exc))
@@ -561,14 +571,11 @@ def analyze(
 
 def _first_with_key(store: HistoryStore | None, key: str | None, digest: str | None) -> dict[str, Any] | None:
     """The row already written with this Idempotency-Key ({"id", "created_at", ...}), or None;
-    IdempotencyConflict when it came with another request. An unreachable history answers None
-    (the write that follows reports it)."""
+    IdempotencyConflict when it came with another request, HistoryUnavailable when the history
+    cannot tell."""
     if store is None or key is None:
         return None
-    try:
-        first = store.find_by_idempotency_key(key)
-    except HistoryUnavailable:
-        return None
+    first = store.find_by_idempotency_key(key)
     if first is not None and first.get("request_digest") != digest:
         raise IdempotencyConflict("this Idempotency-Key was already used for a different request; "
                                   "use a new key for a new request")

@@ -126,6 +126,8 @@ def test_frozen_postgres_every_route_answers_within_the_deadline_then_recovers(p
     proxy.freeze()
     answers = {
         "predict": _timed(lambda: client.post("/predict", json={**GOOD, "sample_filename": sample})),
+        "predict_with_key": _timed(lambda: client.post("/predict", json={**GOOD, "sample_filename": sample},
+                                                       headers={"Idempotency-Key": "frozen-1"})),
         "health": _timed(lambda: client.get("/api/health")),
         "history": _timed(lambda: client.get("/api/history")),
         "history_item": _timed(lambda: client.get(f"/api/history/{first['analysis_id']}")),
@@ -142,6 +144,8 @@ def test_frozen_postgres_every_route_answers_within_the_deadline_then_recovers(p
     assert body["save_error"] == "the history database did not answer within 2 s"
     assert body["predicted_label"] == first["predicted_label"] and len(body["waveform_data"]) == 3
     assert body["p2p_impact_details"] == first["p2p_impact_details"]
+    keyed = answers["predict_with_key"][0]
+    assert keyed.status_code == 200 and keyed.get_json()["saved"] is False
 
     health = answers["health"][0]
     assert health.status_code == 503
@@ -165,8 +169,13 @@ def test_frozen_postgres_every_route_answers_within_the_deadline_then_recovers(p
     assert again["saved"] is True and again["analysis_id"] > first["analysis_id"]
     assert client.get("/api/health").status_code == 200
     listed = client.get("/api/history").get_json()
-    assert listed["total"] == 2  # the analysis answered while frozen was not written
+    assert listed["total"] == 2  # the analyses answered while frozen were not written
     assert client.get("/api/history.csv").get_data(as_text=True).count("\n") == 3
+    # the retry of the keyed request, now that the history is back, is written once
+    retried = [client.post("/predict", json={**GOOD, "sample_filename": sample},
+                           headers={"Idempotency-Key": "frozen-1"}).get_json() for _ in range(2)]
+    assert retried[0]["saved"] and retried[0]["analysis_id"] == retried[1]["analysis_id"]
+    assert client.get("/api/history").get_json()["total"] == 3
 
 
 @pytest.mark.postgres
