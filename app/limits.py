@@ -145,7 +145,7 @@ def _checked_dispatch(dispatch: Callable, app: dash.Dash) -> Callable:
             body = orjson.loads(request.get_data(cache=True))
         except orjson.JSONDecodeError:
             return _json_response(400, "the callback request is not valid JSON")
-        problem = check_callback_request(body, app.callback_map)
+        problem = check_callback_request(body, app.callback_map, app.config.requests_pathname_prefix)
         if problem is not None:
             return _json_response(400, f"not a callback request of this page: {problem}")
         try:
@@ -168,7 +168,7 @@ def _json_response(status: int, message: str) -> Response:
     return Response(orjson.dumps({"error": message}), status=status, mimetype="application/json")
 
 
-def check_callback_request(body: object, callback_map: Mapping[str, Mapping]) -> str | None:
+def check_callback_request(body: object, callback_map: Mapping[str, Mapping], prefix: str = "/") -> str | None:
     """What is wrong with a callback request `body` for the callbacks of `callback_map`, or None.
 
     The request must name a registered callback (`output`), list its outputs, inputs and state
@@ -177,8 +177,8 @@ def check_callback_request(body: object, callback_map: Mapping[str, Mapping]) ->
     if not isinstance(body, dict):
         return "the body must be a JSON object"
     output = body.get("output")
-    if not isinstance(output, str) or output not in callback_map:
-        return "output names no callback"
+    if not isinstance(output, str) or "callback" not in callback_map.get(output, {}):
+        return "output names no server callback"
     callback = callback_map[output]
     declared_outputs = split_callback_id(output)
     outputs = body.get("outputs")
@@ -199,11 +199,21 @@ def check_callback_request(body: object, callback_map: Mapping[str, Mapping]) ->
             if not _matches(declared, given):
                 return f"{group} do not match {str(declared['id'])[:80]}.{declared['property']}"
             for item in given if isinstance(given, list) else [given]:
-                given_ids.add(f"{stringify_id(item['id'])}.{item['property']}")
+                prop_id = f"{stringify_id(item['id'])}.{item['property']}"
+                given_ids.add(prop_id)
+                if prop_id in _DASH_VALUES and not _DASH_VALUES[prop_id](item.get("value"), prefix):
+                    return f"{prop_id} is not a path or query string of this app"
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(prop, str) and prop in given_ids for prop in changed):
         return "changedPropIds must name inputs of the callback"
     return None
+
+
+#: values Dash's own callbacks read without checking (the pages router), as the renderer sends them
+_DASH_VALUES: dict[str, Callable[[object, str], bool]] = {
+    "_pages_location.pathname": lambda value, prefix: isinstance(value, str) and value.startswith(prefix),
+    "_pages_location.search": lambda value, prefix: value is None or isinstance(value, str),
+}
 
 
 def _matches(declared: Mapping, given: object) -> bool:

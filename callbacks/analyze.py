@@ -323,10 +323,15 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
     gives the permanent link of an analysis id (under the app's URL prefix).
     """
     if request.trigger == ids.WAVEFORM_VIEW:
-        shown = Analysis.from_json(request.result) if request.result else None
-        return {"waveform": waveform_panel(shown, request.view_mode, ids.WAVEFORM)}
+        try:
+            shown = Analysis.from_json(request.result) if request.result else None
+            return {"waveform": waveform_panel(shown, request.view_mode, ids.WAVEFORM)}
+        except Exception:  # the result store lives in the browser: one that is no analysis changes nothing
+            log.warning("raw/RMS toggle: the page's result store is not an analysis; nothing redrawn")
+            return {}
     if request.trigger in (ids.SENDER, ids.RECEIVER):
-        return {**result_panels(None, sender=request.sender, receiver=request.receiver), "alert": None}
+        sender, receiver = (peer if isinstance(peer, str) else None for peer in (request.sender, request.receiver))
+        return {**result_panels(None, sender=sender, receiver=receiver), "alert": None}
 
     from services.inference import ModelUnavailable  # torch loads in the worker, not at import
 
