@@ -47,9 +47,13 @@ def free_port() -> int:
 
 def call(base: str, method: str, path: str, body: dict | None = None, timeout: float = 70.0):
     """(status, seconds, the answer in a few words); status 0 when no whole answer came."""
+    body = dict(body) if body is not None else None
+    key = body.pop("_key", None) if body is not None else None  # sent as the Idempotency-Key header
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+    headers = {"Content-Type": "application/json"} if data else {}
+    if key:
+        headers["Idempotency-Key"] = key
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     started = time.monotonic()
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -106,6 +110,7 @@ def page_body(pathname: str) -> dict:
 def routes(base: str, sample: str, analysis_id: int, grid_output: str) -> list[tuple[str, str, str, dict | None]]:
     return [
         ("POST /predict", "POST", "/predict", {**PEERS, "sample_filename": sample}),
+        ("POST /predict + key", "POST", "/predict", {**PEERS, "sample_filename": sample, "_key": uuid.uuid4().hex}),
         ("GET /api/health", "GET", "/api/health", None),
         ("GET /api/history", "GET", "/api/history", None),
         ("GET /api/history/<id>", "GET", f"/api/history/{analysis_id}", None),
