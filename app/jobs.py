@@ -22,9 +22,12 @@ from services.jobs import (
     analyse_record,
 )
 from services.jobs.celery_app import PipelineCelery, make_celery
+from services.jobs.service import RECOVER_AFTER_S
 
 #: key of the app's JobService in `flask.current_app.extensions`
 JOBS_KEY = "grid_event_monitor_jobs"
+#: with Celery, a job unfinished this long (beyond Redis's own redelivery) is offered again
+CELERY_RECOVER_AFTER_S = 3600.0
 
 
 def job_service(settings: Settings, context: AnalysisContext) -> JobService:
@@ -42,7 +45,10 @@ def job_service(settings: Settings, context: AnalysisContext) -> JobService:
         watcher = FolderWatcher(settings.watch_dir, jobs, engine.submit, stable_s=settings.watch_stable_s,
                                 pair_timeout_s=settings.watch_pair_timeout_s, delete=settings.watch_delete,
                                 max_bytes=settings.max_upload_bytes)
-    return JobService(jobs, engine, watcher, poll_s=settings.watch_poll_s).start()
+    # threads keep their queue in memory: jobs a stopped process left are offered again after
+    # RECOVER_AFTER_S; Redis keeps Celery's messages, so there recovery is only a late safety net
+    recover_after_s = CELERY_RECOVER_AFTER_S if settings.broker_url else RECOVER_AFTER_S
+    return JobService(jobs, engine, watcher, poll_s=settings.watch_poll_s, recover_after_s=recover_after_s).start()
 
 
 def worker_celery(settings: Settings) -> PipelineCelery:

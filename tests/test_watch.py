@@ -268,3 +268,21 @@ def test_wat010_two_gunicorn_workers_analyse_each_dropped_record_once(tmp_path, 
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def test_wat011_a_record_the_engine_cannot_take_is_retried_at_the_next_scan(folder, jobs, records):
+    for name, data in records[0].files:
+        drop(folder, name, data, age_s=LATER)
+    submitted: list[str] = []
+    broker_up = False
+
+    def submit(job_id: str) -> None:
+        if not broker_up:
+            raise ConnectionError("broker down")
+        submitted.append(job_id)
+
+    watcher = FolderWatcher(folder, jobs, submit, stable_s=1.0)
+    assert watcher.scan().queued == [] and sum(jobs.counts().values()) == 0  # no job without its message
+    broker_up = True
+    report = watcher.scan()
+    assert report.queued == submitted and len(submitted) == 1 and jobs.counts()["queued"] == 1

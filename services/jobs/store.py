@@ -39,6 +39,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    delete,
     func,
     insert,
     inspect,
@@ -279,6 +280,14 @@ class JobStore:
         else:
             with connection.begin():
                 yield connection
+
+    def discard(self, job_id: str) -> bool:
+        """Delete a job that never reached the engine (still queued); False if it had started."""
+        self._ready()
+        with self.engine.begin() as connection:
+            return bool(connection.execute(
+                delete(self.jobs).where(self.jobs.c.id == job_id, self.jobs.c.state == QUEUED)
+            ).rowcount)
 
     def fail(self, job_id: str, reason: str) -> bool:
         """Mark the job failed with the reason (kept for the rejected list); False if it was finished."""

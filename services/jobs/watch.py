@@ -144,11 +144,14 @@ class FolderWatcher:
                 log.warning("watch folder: rejected %s: %s", name, reason)
                 report.rejected.append(job_id)
             else:
-                report.queued.append(job_id)
                 try:
                     self.submit(job_id)
-                except Exception as exc:  # stays queued; the recovery pass offers it again
-                    log.error("watch folder: could not queue %s: %s", name, exc)
+                except Exception as exc:  # the engine cannot take it now: forget it, the next scan retries
+                    log.error("watch folder: could not queue %s (%s); will try again", name, exc)
+                    self.jobs.discard(job_id)
+                    self._memo.pop(group, None)
+                    continue
+                report.queued.append(job_id)
             self._remember_for_deletion(key, group)
         if self.delete:
             report.deleted = self._delete_finished()
