@@ -1,19 +1,27 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py` serves the dashboard and the API.
 
 Every value comes from `app.settings.Settings` (GEM_BIND, GEM_WORKERS, GEM_WORKER_CLASS,
-GEM_WORKER_THREADS, GEM_WARMUP, GEM_ACCESS_LOG, GEM_LOG_LEVEL, GEM_CONTROL_SOCKET and the app's own;
-the README's configuration table lists them all).
+GEM_WORKER_THREADS, GEM_READ_TIMEOUT, GEM_WARMUP, GEM_ACCESS_LOG, GEM_LOG_LEVEL, GEM_CONTROL_SOCKET
+and the app's own; the README's configuration table lists them all).
 
-Why sync workers, one per core: every request is CPU work (the network, the checks, the history
-write), so a worker can only ever use one core, and threads inside it only queue for the GIL.
-With sync workers each request is accepted by whichever worker is free, so load spreads evenly;
-gthread workers keep a keep-alive connection on the worker that accepted it, and 16 client
-connections often land 11/5, leaving one core idle while the other queues (measured with
-benchmarks/bench_api_load.py: sync 610-660 requests/s with p99 32-35 ms; gthread 400-590 requests/s
-with p99 55-72 ms). Sync workers expect a buffering proxy (nginx) in front for slow clients, as
-gunicorn's documentation says; the README's deployment section does so. Under a threaded server
-(gthread, the development server) concurrent predictions share network calls instead
-(services/inference/batching.py).
+Why gthread workers (8 threads each, one worker per core): a client that sends half a request and
+then stalls or trickles holds whatever reads it. A sync worker is the whole worker: two such
+clients stopped both sync workers until gunicorn's 60 s timeout, and every other request waited
+(benchmarks/bench_slow_clients.py, 2 slow clients: sync 0 of 4 normal requests answered within
+10 s; gthread every request answered, p50 11 ms, p99 27-33 ms, as without them). In a gthread
+worker a slow client holds one thread, and only for `GEM_READ_TIMEOUT` (30 s) from its first
+byte: app/gunicorn_workers.py bounds every read of a request and answers 408 (JSON) after it.
+Threads cost nothing in throughput here: concurrent predictions of one worker share one network
+call (services/inference/batching.py), so gthread served more, not less (bench_api_load.py, 16
+connections, 10 s, the same loaded 2-core machine side by side, load average 5-8 from other
+work: sync 109-167 requests/s at 5.5-6.1 ms of server CPU per request, gthread 4 threads
+209-214 at 5.1, gthread 8 threads 217-231 at 4.3-4.5). The old reason for sync workers (a
+gthread keep-alive connection stays on the worker that accepted it, so 16 connections may split
+unevenly) costs less than the batching gains. A buffering proxy (nginx) in front stays good practice.
+
+The worker classes are gunicorn's own with three changes (app/gunicorn_workers.py): bounded
+request reads, gunicorn's own error answers (400, 414, 431...) as JSON instead of HTML, no
+`Server` header; `EscapingLogger` escapes control characters in every log line.
 
 The app is NOT preloaded: torch must be imported after fork (a forked torch thread pool deadlocks),
 and each worker loads the model once. Each worker runs torch/ONNX Runtime on one thread, so the

@@ -15,7 +15,7 @@
   `X-Frame-Options` when the frame policy can say the same. Embedded in a portal, the portal's own
   routes keep their own headers: only answers of our endpoints, or unmatched paths under our
   prefix, get ours.
-- JSON for a read timeout (408, gunicorn/worker.py raises it while a slow client sends its body)
+- JSON for a read timeout (408, app/gunicorn_workers.py raises it while a slow client sends its body)
   under our prefix, instead of Flask's HTML page.
 
 The policy is the smallest Dash and its components run under, with nothing from elsewhere:

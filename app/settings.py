@@ -91,7 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEM_WORKERS", "workers", "int", 2, "gunicorn: worker processes"),
     Setting("GEM_WORKER_CLASS", "worker_class", "text", "gthread",
             "gunicorn: `gthread` (a slow client holds one thread) or `sync` (it holds a whole worker)"),
-    Setting("GEM_WORKER_THREADS", "worker_threads", "int", 4, "gunicorn: threads per `gthread` worker"),
+    Setting("GEM_WORKER_THREADS", "worker_threads", "int", 8,
+            "gunicorn: threads per `gthread` worker (each slow client holds one, for `GEM_READ_TIMEOUT` at most)"),
     Setting("GEM_WARMUP", "warmup", "bool", True, "gunicorn: load the model and run one analysis after fork"),
     Setting("GEM_ACCESS_LOG", "access_log", "text", None, "gunicorn: access log file, `-` for stdout (unset: none)"),
     Setting("GEM_LOG_LEVEL", "log_level", "text", "info", "gunicorn: log level"),
@@ -158,7 +159,7 @@ class Settings:
     bind: str | None = None
     workers: int = 2
     worker_class: str = "gthread"
-    worker_threads: int = 4
+    worker_threads: int = 8
     warmup: bool = True
     access_log: str | None = None
     log_level: str = "info"

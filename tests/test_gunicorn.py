@@ -121,8 +121,8 @@ SYNC = "app.gunicorn_workers.SyncWorker"
 @pytest.mark.parametrize(
     ("environment", "worker_class", "threads"),
     [
-        ({}, THREADED, 4),  # a slow client holds a thread, not the worker
-        ({"GEM_WORKER_THREADS": "8"}, THREADED, 8),
+        ({}, THREADED, 8),  # a slow client holds a thread, not the worker
+        ({"GEM_WORKER_THREADS": "2"}, THREADED, 2),
         ({"GEM_WORKER_CLASS": "sync"}, SYNC, 1),
         ({"GEM_WORKER_CLASS": "sync", "GEM_WORKER_THREADS": "8"}, SYNC, 1),
     ],

@@ -299,3 +299,30 @@ def test_python_m_app_logging_escapes(monkeypatch):
     configure_logging()
     assert root.handlers and all(any(isinstance(f, EscapeControlCharacters) for f in handler.filters)
                                  for handler in root.handlers)
+
+
+# -- in the browser -----------------------------------------------------------------------------
+@pytest.mark.browser
+def test_csp001_every_page_renders_under_the_policy(dash_duo, tmp_path):
+    """Dash, Plotly, AG Grid and Cytoscape run under the policy: each page renders and the console
+    holds no violation (a blocked script or style is logged as a SEVERE 'security' entry)."""
+    import requests
+
+    from components import ids
+
+    app = _app(tmp_path)
+    client = app.server.test_client()
+    analysis_id = client.post("/predict", json=_body(client)).get_json()["analysis_id"]
+    dash_duo.start_server(app)
+    base = dash_duo.server_url.rstrip("/")
+    # each page, and what its components draw: Cytoscape's canvas, AG Grid's rows, Plotly's charts
+    pages = {"/": (ids.ANALYZE_PAGE, "main"), "/network": (ids.NETWORK_PAGE, "canvas"),
+             "/history": (ids.HISTORY_PAGE, ".ag-row"), "/model": (ids.MODEL_PAGE, "main"),
+             f"/analysis/{analysis_id}": (ids.ANALYSIS_PAGE, ".js-plotly-plot .main-svg")}
+    for path, (page_id, drawn) in pages.items():
+        policy = requests.get(f"{base}{path}", timeout=30).headers["Content-Security-Policy"]
+        assert "'unsafe-eval'" not in policy and "script-src 'self' 'sha256-" in policy, path
+        dash_duo.driver.get(f"{base}{path}")
+        dash_duo.wait_for_element(f"#{page_id}", timeout=30)
+        dash_duo.wait_for_element(f"#{page_id} {drawn}" if drawn != "main" else drawn, timeout=30)
+    assert dash_duo.get_logs() == []
