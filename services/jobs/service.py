@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -94,11 +95,11 @@ class JobService:
             self.engine.close()
 
     def _loop(self) -> None:
+        """Scan while holding the folder's lease (renewed at every scan; a stopped holder's lapses
+        and another process takes over), and now and then recover lost jobs."""
         assert self.watcher is not None
         lease_s = max(10.0, 10 * self.poll_s)
         next_recovery = 0.0
-        import time
-
         while not self._stop.is_set():
             try:
                 if self.jobs.acquire_lock(self.watcher.lock_name, self.owner, lease_s):
