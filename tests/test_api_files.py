@@ -184,3 +184,31 @@ def test_api_file009_unit_and_rated_current_form_fields_convert_a_window(app, cl
     np.testing.assert_allclose(np.asarray(body["waveform_data"]), window, rtol=1e-4, atol=1e-5)
     refused = _post(client, [("ka.npy", _npy(kiloamperes))], unit="kA", rated_current_a="lots")
     assert refused.status_code == 400 and "rated current" in refused.get_json()["error"]
+
+
+def test_api_file010_upload_file_names_are_stored_without_control_or_format_characters(app, client):
+    window = np.zeros((3, 726), dtype=np.float32)
+    window[0, 100:200] = 1.0
+    response = _post(client, [("\tev\u202e=HYPERLINK(1)\x7f.npy", _npy(window))])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    rows, _ = _store(app).query(limit=1)
+    assert rows[0]["sample_name"] == "ev=HYPERLINK(1).npy"
+
+
+def test_api_file011_body_limits_admit_an_upload_of_the_limit_on_each_route():
+    from app.limits import body_limit
+
+    settings = Settings(max_upload_bytes=10 * 1024 * 1024, max_body_bytes=1024 * 1024)
+    base64_upload = 4 * (10 * 1024 * 1024 // 3 + 1) + len("data:application/octet-stream;base64,")
+    assert body_limit("_dash-update-component", "application/json", settings) > base64_upload + 1024 * 1024
+    assert body_limit("api/predict-file", "multipart/form-data; boundary=x", settings) > 10 * 1024 * 1024
+    assert body_limit("predict", "application/json", settings) == 1024 * 1024
+    assert body_limit("analysis/1", None, settings) == 1024 * 1024
+
+
+def test_api_file012_a_declared_upload_over_the_limit_is_refused_unread(app, client):
+    limit = app.server.config["GEM_SETTINGS"].max_upload_bytes
+    response = client.post("/api/predict-file", data=b"", content_type="multipart/form-data; boundary=x",
+                           environ_overrides={"CONTENT_LENGTH": str(limit * 2)})
+    assert response.status_code == 413 and response.mimetype == "application/json"
+    assert "too large" in response.get_json()["error"] and _store(app).count() == 0

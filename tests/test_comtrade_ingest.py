@@ -733,3 +733,88 @@ def test_ctr030_the_record_limit_is_the_callers_upload_limit():
     with pytest.raises(WaveformError, match="MB, more than"):
         parse_uploaded_files([("fault.cfg", cfg), ("fault.dat", dat)], max_bytes=size - 1)
     assert parse_uploaded_files([("fault.cfg", cfg), ("fault.dat", dat)], max_bytes=size).comtrade is not None
+
+
+# --- hostile records: bounded cost, clear refusals (issue 12, items 3-4) ------------------------------
+
+def _cfg_line(cfg: bytes, old: bytes, new: bytes) -> bytes:
+    assert old in cfg
+    return cfg.replace(old, new, 1)
+
+
+HOSTILE = {
+    "NaN line frequency": (lambda: _upload(_cfg_line(_good()[0], b"\r\n60\r\n", b"\r\nnan\r\n"), _good()[1]),
+                           "no line frequency"),
+    "infinite line frequency": (lambda: _upload(_cfg_line(_good()[0], b"\r\n60\r\n", b"\r\ninf\r\n"), _good()[1]),
+                                "no line frequency"),
+    "NaN channel multiplier": (lambda: _upload(_nan_multiplier(), _good()[1]),
+                               "no finite multiplier a and offset b for IdB"),
+    "5,000-digit channel count": (lambda: _upload(_cfg_line(_good()[0], b"5,3A,2D", b"9" * 5000 + b",3A,2D"),
+                                                  _good()[1]), "line 2 of the .cfg should read like"),
+    "a .cfg of line breaks": (lambda: _upload(b"x\r\n" + b"\n" * 900_000, _good()[1]), "lines"),
+    "a .dat of line breaks": (lambda: _upload(_good()[0], b"\n" * 5_000_000), "declares 1626 samples"),
+    "a .dat of form feeds": (lambda: _upload(_good()[0], b"\x0c" * 5_000_000), "declares 1626 samples"),
+    "a cff byte count of 5,000 digits": (
+        lambda: {"fault.cff": to_cff(*_good(fmt="BINARY", revision="2013"), "BINARY").replace(
+            b"BINARY: ", b"BINARY: " + b"9" * 5000, 1)}, "no '--- file type: DAT ---' section"),
+    "ascii value that is not a number": (lambda: _bad_first_value(), "the ASCII .dat cannot be read"),
+}
+
+
+def _nan_multiplier() -> bytes:
+    lines = _good()[0].split(b"\r\n")
+    fields = lines[3].split(b",")  # channel 2 (IdB)
+    fields[5] = b"nan"
+    lines[3] = b",".join(fields)
+    return b"\r\n".join(lines)
+
+
+def _bad_first_value() -> dict[str, bytes]:
+    cfg, dat = _good()
+    first, rest = dat.split(b"\r\n", 1)
+    fields = first.split(b",")
+    fields[2] = b"x"
+    return _upload(cfg, b",".join(fields) + b"\r\n" + rest)
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_ctr030_hostile_records_are_refused_with_a_reason(case):
+    make_files, message = HOSTILE[case]
+    with pytest.raises(WaveformError, match=message):
+        read_comtrade(make_files())
+
+
+def test_ctr031_ascii_blank_fields_are_missing_values_and_blank_time_stamps_are_allowed():
+    cfg, dat = _good(revision="1991")
+    rows = dat.split(b"\r\n")
+    fields = rows[900].split(b",")
+    fields[3] = b""  # IdB blank: missing in a 1991 record
+    rows[900] = b",".join(fields)
+    with pytest.raises(WaveformError, match=r"samples marked missing in the .dat \(IdB: 1\)"):
+        read_comtrade(_upload(cfg, b"\r\n".join(rows)))
+    blank_times = b"\r\n".join(b",".join([row.split(b",")[0], b"", *row.split(b",")[2:]]) if row else row
+                               for row in dat.split(b"\r\n"))
+    window = read_comtrade(_upload(cfg, blank_times))  # the sample rate gives the times
+    np.testing.assert_allclose(window.waveform, read_comtrade(_upload(cfg, dat)).waveform)
+
+
+def test_ctr032_channel_lists_are_bounded_and_unicode_digits_are_names():
+    with pytest.raises(WaveformError, match="characters"):
+        parse_channel_spec("9" * 5000)
+    with pytest.raises(WaveformError, match="exactly three"):
+        parse_channel_spec("1 2 3 4")
+    assert parse_channel_spec("¹ ² ³") == ("¹", "²", "³")
+    assert parse_channel_spec("1234567890 2 3") == ("1234567890", 2, 3)
+
+
+def test_ctr033_a_window_description_kept_by_the_browser_is_checked_field_by_field():
+    from services.comtrade_ingest import checked_window_details
+
+    details = read_comtrade(_upload(*_good())).to_dict()
+    assert checked_window_details(json.loads(json.dumps(details))) == details
+    for change, message in [({"station": "S" * 300_000}, "station"), ({"station": "a\r\n=b"}, "station"),
+                            ({"notes": ["x"] * 100}, "notes"), ({"channel_numbers": [1, 2, True]}, "numbers"),
+                            ({"line_frequency_hz": 50.0}, "line frequency"), ({"record_ms": "1"}, "record_ms"),
+                            ({"placement": "anywhere"}, "placement"), ({"extra": 1}, "does not match")]:
+        with pytest.raises(WaveformError, match=message):
+            checked_window_details({**details, **change})

@@ -329,10 +329,9 @@ def test_fuzz011_the_kept_upload_is_re_derived_before_it_is_saved(app, client):
     assert _count(app) == before + 1
     saved = app.server.extensions[EXTENSION_KEY].store.query(limit=1)[0][0]
     assert "\r" not in saved["sample_name"] and "\n" not in saved["sample_name"]
-    record = client.get(f"/api/history/{saved['id']}").get_json()
-    units = record.get("units") or record.get("analysis", {}).get("units")
-    if units is not None:
-        assert units["factor"] == pytest.approx(1.0) and units["summary"] != "forged"
+    units = client.get(f"/api/history/{saved['id']}").get_json()["prediction"]["units"]
+    assert units["unit"] == "A" and units["factor"] == pytest.approx(1e-3)  # amperes of the 1255.1 A default
+    assert units["summary"] != "forged" and units["peak_recorded"] > 0
 
 
 # --- property-based ---------------------------------------------------------------------------------

@@ -120,3 +120,72 @@ def test_ing012_labelled_folder_with_unknown_label_is_refused(tmp_path):
     np.save(tmp_path / "not_a_label" / "a.npy", WAVE)
     with pytest.raises(WaveformError, match="not_a_label"):
         load_labelled_folder(tmp_path)
+
+
+# --- bounded by the input's size (issue 12, items 3-5) ----------------------------------------------
+
+def _npy_header(shape: str, descr: str = "<f4", version: bytes = b"\x01\x00") -> bytes:
+    header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }"
+    header += " " * (63 - (len(header) + 10) % 64) + "\n"
+    size = len(header).to_bytes(2 if version == b"\x01\x00" else 4, "little")
+    return b"\x93NUMPY" + version + size + header.encode()
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (_npy_header("(3, 1000000000000)") + b"\0" * 64, "got shape (3, 1000000000000)"),
+    (_npy_header("(1000000000000, 3)") + b"\0" * 64, "got shape (1000000000000, 3)"),
+    (_npy_header("(3, 726)") + b"\0" * 100, "truncated"),
+    (_npy_header("(3, 726)", descr="<U5") + b"\0" * 64, "expected numeric values"),
+    (_npy_header("(3, 726)", version=b"\x03\x00") + b"\0" * 64, "format version 3.0"),
+    (b"\x93NUMPY\x01\x00\xff\xff{'descr'", "not a valid .npy file"),
+])
+def test_ing013_npy_header_is_checked_before_any_array_is_made(data, message):
+    with pytest.raises(WaveformError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_waveform_bytes(data, "lie.npy")
+
+
+@pytest.mark.parametrize("array", [WAVE.astype(">f8"), np.asfortranarray(WAVE), WAVE.T.astype("<i4"),
+                                   (WAVE > 0)])
+def test_ing014_npy_byte_orders_layouts_and_types_read_like_numpy(array):
+    expected = np.asarray(array, dtype=np.float64)
+    expected = expected.T if expected.shape == (726, 3) else expected
+    np.testing.assert_allclose(parse_waveform_bytes(_npy_bytes(array), "a.npy"), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"0.1234567\n" * 1_000_000, "the file has 1,000,001 lines"),
+    (b"0.1\r" * 5_000, "the file has 5,001 lines"),
+    (b"time,Ia,Ib,Ic\n" + b"1,2,3,4\n" * 700 + b",".join([b"1"] * 50_000) + b"\n", "got 50,000 in a row"),
+    (b"1 2 3 4\n" * 700 + b" ".join([b"1"] * 50_000) + b"\n", "got more than 4 in a row"),
+    (b"\x0c" * 1_000_000, "no data rows"),
+    (b"\x85\x0b\x1c" * 300_000, "no data rows"),
+])
+def test_ing015_text_shapes_are_refused_before_the_table_is_split(data, message):
+    with pytest.raises(WaveformError, match=message):
+        parse_waveform_bytes(data, "big.csv")
+
+
+def test_ing016_a_window_with_crlf_comments_and_a_wide_header_still_reads():
+    body = _csv(T, WAVE, header="time,Ia,Ib,Ic,comment").replace(b"\n", b"\r\n")
+    waveform = parse_waveform_bytes(b"# exported\r\n\r\n" + body, "crlf.csv")
+    np.testing.assert_allclose(waveform, WAVE, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("name", "stored"), [
+    ("event.npy", "event.npy"),
+    ("../../etc/event.npy", "event.npy"),
+    ("C:\\Users\\me\\event.npy", "event.npy"),
+    ("ev\r\n=cmd|' -C calc'!A0.npy", "ev=cmd|' -C calc'!A0.npy"),
+    ("\tev\x00ent.npy", "event.npy"),
+    ("gnp\u202e.evil.npy", "gnp.evil.npy"),
+    ("", "upload"),
+    ("...", "upload"),
+    ("x" * 500 + ".npy", "x" * 116 + ".npy"),
+])
+def test_ing017_uploaded_file_names_are_sanitised_for_storage(name, stored):
+    from services.ingest import parse_uploaded_files, safe_filename
+
+    assert safe_filename(name) == stored
+    if stored.endswith(".npy"):
+        loaded = parse_uploaded_files([(name, _npy_bytes(WAVE))])
+        assert loaded.name == stored and loaded.files == (stored,)
