@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import dash
 import orjson
 from flask import Flask, Response, request
-from werkzeug.exceptions import RequestTimeout
+from werkzeug.exceptions import HTTPException, RequestTimeout
 
 from app.settings import Settings
 
@@ -71,8 +71,17 @@ def install_security(app: dash.Dash, settings: Settings, prefix: str) -> None:
         return endpoint.startswith(prefix) or blueprint == api_blueprint or (
             blueprint is not None and blueprint.startswith(f"{prefix.replace('/', '_')}dash_assets"))
 
+    def is_api() -> bool:
+        return request.path == f"{prefix}predict" or request.path.startswith(f"{prefix}api/")
+
     def guard_writes() -> Response | None:
-        if request.method not in UNSAFE_METHODS or not is_ours():
+        if not is_ours():
+            return None
+        if is_api() and request.method == "OPTIONS":
+            return _options_answer(server, request.headers, allowed_origins)
+        if is_api() and isinstance(request.routing_exception, HTTPException):  # e.g. TRACE: 405
+            return _routing_error(server, request.routing_exception)
+        if request.method not in UNSAFE_METHODS:
             return None
         if not same_or_allowed_origin(request.headers, allowed_origins):
             return _json_error(403, "cross-site request refused: this origin is not allowed "
@@ -92,6 +101,10 @@ def install_security(app: dash.Dash, settings: Settings, prefix: str) -> None:
             headers = security_headers(app.csp_hashes(), settings.frame_ancestors)
         for name, value in headers.items():
             response.headers.setdefault(name, value)
+        origin = normalise_origin(request.headers.get("Origin", ""))
+        if origin in allowed_origins and is_api():  # a listed portal's page may read the answer
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.vary.add("Origin")
         return response
 
     def read_timeout(exc: RequestTimeout) -> Response:
@@ -102,6 +115,55 @@ def install_security(app: dash.Dash, settings: Settings, prefix: str) -> None:
     server.before_request_funcs.setdefault(None, []).insert(0, guard_writes)
     server.after_request(add_headers)
     server.register_error_handler(RequestTimeout, read_timeout)
+
+
+def _allowed_methods(server: Flask) -> list[str]:
+    """The methods the request's path really serves (the API's JSON catch-all routes left out)."""
+    adapter = server.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in ("GET", "POST"):
+        try:
+            endpoint, _ = adapter.match(method=method)
+        except HTTPException:
+            continue
+        if not endpoint.endswith((".api_unknown", ".predict_other_methods")):
+            allowed.extend(("GET", "HEAD") if method == "GET" else (method,))
+    return allowed
+
+
+def _options_answer(server: Flask, headers, allowed_origins: frozenset[str]) -> Response:
+    """OPTIONS on the API: the real Allow list; a CORS preflight succeeds only for a listed origin."""
+    methods = _allowed_methods(server)
+    if not methods:
+        return _json_error(404, "no such API route; see the README's JSON API section")
+    if headers.get("Origin") is not None and headers.get("Access-Control-Request-Method") is not None:
+        origin = normalise_origin(headers["Origin"])
+        if origin not in allowed_origins:
+            return _json_error(403, "cross-site request refused: this origin is not allowed "
+                                    "(GEM_ALLOWED_ORIGINS lists the origins that may post here)")
+        response = Response(status=204, mimetype=JSON_TYPE)
+        response.headers.update({
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": ", ".join(methods),
+            "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",
+            "Access-Control-Max-Age": "600",
+        })
+        response.vary.add("Origin")
+    else:
+        response = Response(status=204, mimetype=JSON_TYPE)
+    response.headers["Allow"] = ", ".join([*methods, "OPTIONS"])
+    return response
+
+
+def _routing_error(server: Flask, exc: HTTPException) -> Response:
+    """A routing error on the API (a method no route knows) as JSON, with the real Allow list."""
+    if exc.code == 405:
+        methods = _allowed_methods(server)
+        usable = [method for method in methods if method != "HEAD"]
+        response = _json_error(405, f"method {request.method[:20]} is not allowed here; use {' or '.join(usable)}")
+        response.headers["Allow"] = ", ".join(methods)
+        return response
+    return _json_error(exc.code or 400, exc.description or exc.name)
 
 
 def security_headers(script_hashes: Iterable[str], frame_ancestors: str) -> dict[str, str]:

@@ -139,6 +139,32 @@ def test_origin_parsing():
     assert parse_origins(None) == []
 
 
+def test_listed_origins_get_cors_and_others_no_preflight(tmp_path):
+    app = _app(tmp_path, allowed_origins="https://portal.example.com")
+    client = app.server.test_client()
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    answer = client.options("/predict", headers={"Origin": "https://portal.example.com", **preflight})
+    assert answer.status_code == 204 and answer.headers["Access-Control-Allow-Origin"] == "https://portal.example.com"
+    assert answer.headers["Access-Control-Allow-Methods"] == "POST"
+    assert "Content-Type" in answer.headers["Access-Control-Allow-Headers"]
+    refused = client.options("/predict", headers={"Origin": EVIL, **preflight})
+    assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
+    posted = client.post("/predict", json=_body(client), headers={"Origin": "https://portal.example.com"})
+    assert posted.headers["Access-Control-Allow-Origin"] == "https://portal.example.com" and "Origin" in posted.vary
+    assert "Access-Control-Allow-Origin" not in client.get("/api/samples", headers={"Origin": EVIL}).headers
+
+
+def test_other_methods_on_the_api_answer_json_with_the_real_allow_list(client):
+    assert client.options("/predict").headers["Allow"] == "POST, OPTIONS"
+    assert client.options("/api/health").headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert client.options("/api/no-such-route").status_code == 404
+    for method, path, allow in (("TRACE", "/predict", "POST"), ("PROPFIND", "/api/health", "GET, HEAD"),
+                                ("PUT", "/predict", "POST")):
+        response = client.open(path, method=method)
+        assert response.status_code == 405 and response.is_json, (method, path)
+        assert method in response.get_json()["error"] and response.headers["Allow"] == allow, (method, path)
+
+
 def test_reads_are_never_refused_for_their_origin(client):
     response = client.get("/api/health", headers={"Origin": EVIL})
     assert response.status_code in (200, 503)  # the model's state, not a 403
