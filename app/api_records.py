@@ -83,13 +83,14 @@ def job_status(job_id: str) -> Response:
 
 
 def job_list() -> Response:
-    """Jobs newest first (`limit`, `source`, `state`): what a Live page polls; failed ones carry
+    """Jobs newest first (`limit`, `source`, `state`): what a Live page polls; done ones carry
+    `analysis`, the verdict in a few fields (label, severity, unit, transfer status), failed ones
     the reason (the rejected records)."""
     limit = _int_arg("limit", 50, 1, MAX_JOB_PAGE)
     state = request.args.get("state") or None
     if state is not None and state not in STATES:
         raise ApiError(400, f"state must be one of {', '.join(STATES)}")
-    items = _jobs().recent(limit, source=request.args.get("source") or None, state=state)
+    items = _jobs().recent(limit, source=request.args.get("source") or None, state=state, with_analysis=True)
     return json_response({"items": [_with_result(job, include_analysis=False) for job in items],
                           "count": len(items)})
 

@@ -75,6 +75,7 @@ def test_job003_an_unreadable_record_fails_with_the_reason(pipeline, records):
     job = pipeline.jobs.get(job_id)
     assert job["state"] == "failed" and job["error"].startswith(cfg_name) and job["analysis_id"] is None
     assert pipeline.jobs.rejected(source="watch")[0]["id"] == job_id
+    assert pipeline.jobs.recent(5, with_analysis=True)[0]["analysis"] is None
     assert pipeline.jobs.history.count() == 0
 
 
@@ -146,6 +147,10 @@ def test_job007_dropped_records_appear_newest_first_in_the_job_list(app, tmp_pat
     assert [item["name"] for item in items] == [f"{record.stem}.cfg" for record in reversed(records[:3])]
     assert all(item["links"]["page"] == f"/analysis/{item['analysis_id']}" for item in items)
     assert "result" not in items[0]  # the list stays light; the job itself carries the analysis
+    stored = app.server.extensions[EXTENSION_KEY].store.get(items[0]["analysis_id"], include_waveform=False)
+    summary = items[0]["analysis"]
+    assert (summary["label"], summary["severity"], summary["equipment"], summary["transfer_status"]) == (
+        stored["label"], stored["severity"], stored["equipment"], stored["transfer_status"])
     history, total = app.server.extensions[EXTENSION_KEY].store.query(source="watch")
     assert total == 3
 

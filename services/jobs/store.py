@@ -67,6 +67,13 @@ JOB_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: the history columns `recent(with_analysis=True)` adds to a done job (what a live list shows)
+ANALYSIS_SUMMARY: tuple[str, ...] = (
+    "label", "confidence", "category", "equipment", "kind", "severity", "headline", "transfer_status",
+    "impact_summary", "unknown",
+)
+
+
 class JobNotFound(LookupError):
     """No job with that id."""
 
@@ -312,9 +319,12 @@ class JobStore:
         return _public(dict(row)) if row is not None else None
 
     def recent(self, limit: int = 50, *, source: str | None = None, state: str | None = None,
-               since: datetime | None = None, batch_id: str | None = None) -> list[dict[str, Any]]:
+               since: datetime | None = None, batch_id: str | None = None,
+               with_analysis: bool = False) -> list[dict[str, Any]]:
         """Jobs newest first (what a Live page polls): optionally of one source, one state, one
-        batch, or created at or after `since`."""
+        batch, or created at or after `since`. `with_analysis` adds to each done job `analysis`, the
+        verdict in a few fields (ANALYSIS_SUMMARY: label, severity, unit, transfer status...) read
+        with the same query."""
         self._ready()
         if not 1 <= int(limit) <= MAX_JOB_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_JOB_PAGE}")
@@ -330,9 +340,20 @@ class JobStore:
         if batch_id is not None:
             where.append(self.jobs.c.batch_id == batch_id)
         columns = [self.jobs.c[name] for name in JOB_COLUMNS]
-        query = select(*columns).where(*where).order_by(self.jobs.c.created_at.desc(), self.jobs.c.id.desc())
+        source_table = self.jobs
+        if with_analysis:
+            history = self.history.table
+            columns += [history.c[name].label(f"analysis__{name}") for name in ANALYSIS_SUMMARY]
+            source_table = self.jobs.outerjoin(history, history.c.id == self.jobs.c.analysis_id)
+        query = (select(*columns).select_from(source_table).where(*where)
+                 .order_by(self.jobs.c.created_at.desc(), self.jobs.c.id.desc()).limit(int(limit)))
         with self.engine.connect() as connection:
-            return [_public(dict(row)) for row in connection.execute(query.limit(int(limit))).mappings()]
+            rows = [dict(row) for row in connection.execute(query).mappings()]
+        if with_analysis:
+            for row in rows:
+                summary = {name: row.pop(f"analysis__{name}") for name in ANALYSIS_SUMMARY}
+                row["analysis"] = summary if summary["label"] is not None else None
+        return [_public(row) for row in rows]
 
     def rejected(self, limit: int = 50, source: str | None = None) -> list[dict[str, Any]]:
         """Records that could not be analysed, with the reason, newest first."""
