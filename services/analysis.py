@@ -463,6 +463,9 @@ def _rows(waveform: Any) -> tuple[tuple[float, ...], ...]:
 
 def _plain_json(value: Any) -> Any:
     """Tuples and numpy values as JSON types, mappings as dicts (recursively)."""
+    kind = type(value)
+    if kind is str or kind is float or kind is int or kind is bool or value is None:  # no ABC checks
+        return value
     if isinstance(value, Mapping):
         return {str(key): _plain_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -146,6 +146,11 @@ class ImpactReport:
 
 
 def _plain(value):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most values: no ABC checks
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | frozenset | set):
