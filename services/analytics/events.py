@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.analytics.phasors import MAX_HARMONIC, WINDOW_SAMPLES, steady_state_model
+from services.analytics.phasors import MAX_HARMONIC, WINDOW_SAMPLES, steady_state_fit, steady_state_model
 
 #: a record starts steady when its first samples (0.8 ms) agree with the reference
 QUIET_START = 8
@@ -66,10 +66,11 @@ def _reference(data: np.ndarray, at_end: bool) -> tuple[int, int, np.ndarray, np
     """(start, length, model, residual) of the longest steady stretch at the record's end (or start)."""
     for length, harmonics in REFERENCE_STRETCHES:
         start = data.shape[1] - length if at_end else 0
-        model, residual = steady_state_model(data, start, length, harmonics=harmonics)
+        coefficients, residual = steady_state_fit(data, start, length, harmonics=harmonics)
         segment = data[:, start:start + length]
         rms = np.sqrt((segment ** 2).mean(axis=1))
         left = np.sqrt((residual ** 2).mean(axis=1))
         if (left <= STEADY_RESIDUAL * np.maximum(rms, 1e-12)).all():
+            model = steady_state_model(coefficients, data.shape[1], start, harmonics=harmonics)
             return start, length, model, residual
     return None

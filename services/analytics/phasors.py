@@ -94,22 +94,34 @@ def sliding_phasors(x: np.ndarray, *, rate_hz: float = SAMPLE_RATE_HZ, frequency
     return PhasorSeries(start=starts, phasors=phasors, dc=coefficients[..., 0], rms=rms)
 
 
-def steady_state_model(x: np.ndarray, start: int, window: int, *, harmonics: int = MAX_HARMONIC,
-                       rate_hz: float = SAMPLE_RATE_HZ, frequency_hz: float = SYSTEM_FREQUENCY_HZ
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """(model over the whole record, fit residual inside the stretch) for the periodic part (DC and
-    harmonics 1..`harmonics`, no ramp) fitted to the `window` samples at `start` and extended over
-    every sample.
-
-    The departure of a record from this model is its superimposed (incremental) current
-    (Phadke & Thorp, ch. 9), which marks when an event starts and when it is over."""
-    data = np.asarray(x, dtype=np.float64)
-    segment = data[:, start:start + window]
-    coefficients = segment @ _projection(window, rate_hz, frequency_hz, harmonics, False).T
-    t = (np.arange(data.shape[1]) - start) / rate_hz
+@lru_cache(maxsize=64)
+def _basis(samples: int, start: int, rate_hz: float, frequency_hz: float, harmonics: int) -> np.ndarray:
+    """(2 + 2H, samples) the model's columns (DC, no ramp, cos/sin of each harmonic) over a record
+    whose time origin is sample `start` (read-only)."""
+    t = (np.arange(samples) - start) / rate_hz
     omega = 2.0 * np.pi * frequency_hz
-    model = np.repeat(coefficients[:, :1], data.shape[1], axis=1)
+    rows = [np.ones(samples), np.zeros(samples)]
     for h in range(1, harmonics + 1):
-        model += np.outer(coefficients[:, 2 * h], np.cos(h * omega * t)) + \
-            np.outer(coefficients[:, 2 * h + 1], np.sin(h * omega * t))
-    return model, segment - model[:, start:start + window]
+        rows += [np.cos(h * omega * t), np.sin(h * omega * t)]
+    basis = np.stack(rows)
+    basis.setflags(write=False)
+    return basis
+
+
+def steady_state_fit(x: np.ndarray, start: int, window: int, *, harmonics: int = MAX_HARMONIC,
+                     rate_hz: float = SAMPLE_RATE_HZ, frequency_hz: float = SYSTEM_FREQUENCY_HZ
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(coefficients, fit residual inside the stretch) of the periodic part (DC and harmonics
+    1..`harmonics`, no ramp) fitted to the `window` samples of `x` at `start`."""
+    segment = np.asarray(x, dtype=np.float64)[:, start:start + window]
+    coefficients = segment @ _projection(window, rate_hz, frequency_hz, harmonics, False).T
+    return coefficients, segment - coefficients @ _basis(window, 0, rate_hz, frequency_hz, harmonics)
+
+
+def steady_state_model(coefficients: np.ndarray, samples: int, start: int, *, harmonics: int = MAX_HARMONIC,
+                       rate_hz: float = SAMPLE_RATE_HZ, frequency_hz: float = SYSTEM_FREQUENCY_HZ) -> np.ndarray:
+    """The fitted periodic part extended over every sample of a `samples`-long record.
+
+    The departure of a record from it is its superimposed (incremental) current (Phadke & Thorp,
+    ch. 9), which marks when an event starts and when it is over."""
+    return coefficients @ _basis(samples, start, rate_hz, frequency_hz, harmonics)
