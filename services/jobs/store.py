@@ -238,20 +238,32 @@ class JobStore:
         A job still marked running is claimed again: that is a redelivery after its worker died
         (Celery's acks_late) or a restart; `finish` keeps the result single if both complete.
         `connection`: one the caller holds for the whole job (fewer round trips to the database).
+        The claim is one statement, run in autocommit (no BEGIN and COMMIT round trips).
         """
         self._ready()
+        if connection is None:
+            with self.engine.connect() as own:
+                return self.claim(job_id, own)
         now = utc_now()
-        with self._transaction(connection) as active:
-            row = active.execute(
-                update(self.jobs)
-                .where(self.jobs.c.id == job_id, self.jobs.c.state.in_((QUEUED, RUNNING)))
-                .values(state=RUNNING, started_at=now, updated_at=now, attempts=self.jobs.c.attempts + 1)
-                .returning(*self.jobs.c)
-            ).mappings().first()
-            if row is None:
-                if active.execute(select(self.jobs.c.id).where(self.jobs.c.id == job_id)).first() is None:
-                    raise JobNotFound(job_id)
-                return None
+        claim = (update(self.jobs)
+                 .where(self.jobs.c.id == job_id, self.jobs.c.state.in_((QUEUED, RUNNING)))
+                 .values(state=RUNNING, started_at=now, updated_at=now, attempts=self.jobs.c.attempts + 1)
+                 .returning(*self.jobs.c))
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            row = connection.execute(claim).mappings().first()
+            exists = row is not None or connection.execute(
+                select(self.jobs.c.id).where(self.jobs.c.id == job_id)).first() is not None
+            connection.commit()  # ends SQLAlchemy's autobegun transaction; nothing to send in autocommit
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.execution_options(isolation_level=connection.default_isolation_level)
+        if not exists:
+            raise JobNotFound(job_id)
+        if row is None:
+            return None
         job = dict(row)
         job["files"] = unpack_files(job["files"]) if job["files"] is not None else []
         return job
