@@ -31,6 +31,7 @@ from services.analysis import (
     list_samples,
     load_sample,
 )
+from services.analytics.cache import analytics_for
 from services.comtrade_ingest import parse_channel_spec
 from services.history import HistoryQueryError, HistoryUnavailable, filters_from_ag_grid
 from services.history.filters import check_text
@@ -397,6 +398,8 @@ def history_item(analysis_id: str) -> Response:
     item = _context().store.get(int(analysis_id))
     if item is None:
         raise ApiError(404, f"no analysis with id {analysis_id}")
+    # signal analytics (issue 15): derived on demand through a per-process LRU, never stored
+    item["analytics"] = analytics_for(item["waveform"], item.get("id")) if item.get("waveform") else None
     return json_response(item)
 
 
