@@ -159,6 +159,8 @@ class JobStore:
         #: raises the alarm of a finished job in the same transaction as its history row
         self.alarms = alarms
         self.engine: Engine = history.engine
+        #: for writes of one statement: atomic alone, without BEGIN and COMMIT round trips
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.prefix = history.table.name.removesuffix("analyses")
         self.metadata = MetaData()
         self.jobs, self.locks = build_tables(self.metadata, self.prefix)
@@ -223,7 +225,7 @@ class JobStore:
             "error": error, "finished_at": now if error else None, "batch_id": batch_id,
         }
         try:
-            with self.engine.begin() as connection:
+            with self._autocommit.connect() as connection:
                 connection.execute(insert(self.jobs), row)
         except IntegrityError:
             if dedupe_key is None:
@@ -303,7 +305,7 @@ class JobStore:
     def discard(self, job_id: str) -> bool:
         """Delete a job that never reached the engine (still queued); False if it had started."""
         self._ready()
-        with self.engine.begin() as connection:
+        with self._autocommit.connect() as connection:
             return bool(connection.execute(
                 delete(self.jobs).where(self.jobs.c.id == job_id, self.jobs.c.state == QUEUED)
             ).rowcount)
@@ -312,7 +314,7 @@ class JobStore:
         """Mark the job failed with the reason (kept for the rejected list); False if it was finished."""
         self._ready()
         now = utc_now()
-        with self.engine.begin() as connection:
+        with self._autocommit.connect() as connection:
             return bool(connection.execute(
                 update(self.jobs)
                 .where(self.jobs.c.id == job_id, self.jobs.c.state.in_((QUEUED, RUNNING)))
@@ -411,7 +413,7 @@ class JobStore:
         """Mark jobs as just handled (so `stale` does not offer them again at once)."""
         if not job_ids:
             return
-        with self.engine.begin() as connection:
+        with self._autocommit.connect() as connection:
             connection.execute(update(self.jobs).where(self.jobs.c.id.in_(list(job_ids))).values(updated_at=utc_now()))
 
     # -- leases -----------------------------------------------------------------------------------
@@ -420,7 +422,7 @@ class JobStore:
         self._ready()
         now = utc_now()
         expires = now + timedelta(seconds=ttl_s)
-        with self.engine.begin() as connection:
+        with self._autocommit.connect() as connection:
             taken = connection.execute(
                 update(self.locks)
                 .where(self.locks.c.name == name, or_(self.locks.c.owner == owner, self.locks.c.expires_at < now))
@@ -429,7 +431,7 @@ class JobStore:
         if taken:
             return True
         try:
-            with self.engine.begin() as connection:
+            with self._autocommit.connect() as connection:
                 connection.execute(insert(self.locks), {"name": name, "owner": owner, "expires_at": expires})
             return True
         except IntegrityError:
@@ -437,7 +439,7 @@ class JobStore:
 
     def release_lock(self, name: str, owner: str) -> None:
         self._ready()
-        with self.engine.begin() as connection:
+        with self._autocommit.connect() as connection:
             connection.execute(
                 update(self.locks).where(and_(self.locks.c.name == name, self.locks.c.owner == owner))
                 .values(expires_at=datetime(1970, 1, 1, tzinfo=UTC))
