@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dash
 
-from callbacks import analysis_detail, analyze, clientside, history, network
+from callbacks import analysis_detail, analytics, analyze, clientside, history, network
 from services.analysis import AnalysisContext
 
 
@@ -24,5 +24,6 @@ def register_callbacks(app: dash.Dash, context: AnalysisContext) -> None:
     analyze.register(app, context, analysis_href)
     history.register(app, context, analysis_href)
     analysis_detail.register(app)
+    analytics.register(app)
     network.register(app, context.grid)
     clientside.register(app)

@@ -121,3 +121,22 @@ NETWORK_ALERT = "network-alert"
 
 # --- shared ------------------------------------------------------------------------------------
 MODEL_STATUS_BANNER_CLASS = "model-status-banner"
+
+# --- signal analytics card (issue 15): on the Analyze page and on /analysis/<id> ------------------
+#: each page's card has ids `<prefix><suffix>`: `analytics_id(ANALYZE_ANALYTICS, ANALYTICS_SLIDER)`
+ANALYZE_ANALYTICS = "analyze-analytics"
+ANALYSIS_ANALYTICS = "analysis-analytics"
+ANALYTICS_SLIDER = "-cycle"  # dcc.Slider: the one-cycle window shown (index into the analytics' windows)
+ANALYTICS_CYCLE_TEXT = "-cycle-text"  # which window that is, in ms
+ANALYTICS_SPECTRUM = "-spectrum"
+ANALYTICS_PHASORS = "-phasors"
+ANALYTICS_SEQUENCE = "-sequence"
+ANALYTICS_RMS = "-rms"
+ANALYTICS_TABLE = "-key-figures"
+ANALYTICS_CSV_BUTTON = "-csv-button"
+ANALYTICS_CSV = "-csv"  # dcc.Download
+
+
+def analytics_id(prefix: str, suffix: str) -> str:
+    """The id of one part of a page's analytics card."""
+    return prefix + suffix

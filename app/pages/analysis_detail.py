@@ -8,6 +8,7 @@ from dash import dcc, html
 from app.context import analysis_context, href, model_status
 from components import analysis_panels as panels
 from components import ids
+from components.analytics_panels import analytics_card, with_cursor
 from components.cards import (
     GRAPH_CONFIG,
     history_unavailable,
@@ -19,6 +20,7 @@ from components.cards import (
 from components.microgrid import microgrid_graph
 from components.tables import format_time, severity_badge
 from services.analysis import Analysis
+from services.analytics.cache import analytics_for
 from services.grid import default_graph, display_names, transfer_path_edges
 from services.history import HistoryUnavailable
 from services.labels import pretty_label
@@ -83,10 +85,12 @@ def layout(analysis_id: str | None = None, **_query) -> html.Div:
     if analysis is None:
         return not_found(analysis_id)
     names = display_names()
+    analytics = analytics_for(analysis.waveform, analysis.analysis_id) if analysis.waveform else None
     waveform_card = dbc.Card(
         [
             waveform_header(ids.ANALYSIS_WAVEFORM_VIEW),
-            dcc.Graph(id=ids.ANALYSIS_WAVEFORM, figure=panels.waveform_for(analysis), config=GRAPH_CONFIG)
+            dcc.Graph(id=ids.ANALYSIS_WAVEFORM, figure=with_cursor(panels.waveform_for(analysis), analytics),
+                      config=GRAPH_CONFIG)
             if analysis.waveform else html.Div("The waveform of this analysis was not stored.",
                                                className="text-muted small py-3"),
             html.Hr(className="my-2"),
@@ -106,6 +110,7 @@ def layout(analysis_id: str | None = None, **_query) -> html.Div:
             dcc.Store(id=ids.ANALYSIS_WAVEFORM_STORE, data=analysis.to_json(saliency=False)),
             _header(analysis, names),
             dbc.Row([dbc.Col(waveform_card, xl=7), dbc.Col(graph_card, xl=5)], className="g-3 mb-3"),
+            analytics_card(ids.ANALYSIS_ANALYTICS, analytics),  # signal analytics (issue 15)
             dbc.Row(
                 [
                     dbc.Col(result_card("Model confidence", ids.ANALYSIS_CONFIDENCE, panels.confidence_for(analysis)),

@@ -11,6 +11,7 @@ from dash import dcc, html
 from app.context import analysis_context, analysis_href, href, model_status
 from callbacks.analyze import latest_panel, result_panels, sim_params_for
 from components import ids
+from components.analytics_panels import analytics_card
 from components.cards import (
     analyze_button,
     event_card,
@@ -130,6 +131,7 @@ def layout(**_query) -> html.Div:
         [
             dbc.Row([dbc.Col(graph_card, xl=5, className="mb-3"), dbc.Col(waveform_card, xl=7, className="mb-3")],
                     className="g-3"),
+            analytics_card(ids.ANALYZE_ANALYTICS),  # signal analytics (issue 15): shown once there is a result
             dbc.Row(
                 [
                     dbc.Col(result_card("Model confidence", ids.CONFIDENCE, empty["confidence"]), xl=4),

@@ -1,0 +1,144 @@
+"""Callbacks of the signal-analytics card (issue 15) on the Analyze page and on `/analysis/<id>`.
+
+Thin: each page's analysis store (the Analysis JSON the page already holds) -> the analytics
+through `services.analytics.cache` -> `components.analytics_panels`. Two callbacks per page: a new
+analysis resets the window slider to the event's first full cycle and fills the key figures; the
+slider redraws the four figures and moves the cursor band on the waveform (a Patch of its shapes,
+so the waveform's own callbacks keep owning its data). The store lives in the browser, so anything
+that is not an analysis with a valid window changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import dash
+from dash import Input, Output, Patch, State, dcc, no_update
+
+from components import ids
+from components.analysis_panels import waveform_for
+from components.analytics_panels import (
+    clamp_position,
+    cursor_shape,
+    key_figures_table,
+    panels_at,
+    slider_marks,
+)
+from services.analysis import Analysis
+from services.analytics.cache import analytics_for
+from services.analytics.export import analytics_csv
+from services.waveform import WaveformError, waveform_from_json
+
+log = logging.getLogger(__name__)
+
+#: (card prefix, the page's analysis store, its waveform graph, its raw/RMS radio)
+PAGES = (
+    (ids.ANALYZE_ANALYTICS, ids.ANALYZE_RESULT_STORE, ids.WAVEFORM, ids.WAVEFORM_VIEW),
+    (ids.ANALYSIS_ANALYTICS, ids.ANALYSIS_WAVEFORM_STORE, ids.ANALYSIS_WAVEFORM, ids.ANALYSIS_WAVEFORM_VIEW),
+)
+
+
+class NotAnAnalysis(ValueError):
+    """The page's store holds no usable analysis."""
+
+
+def analytics_of(stored: Any) -> dict[str, Any] | None:
+    """The analytics JSON of the analysis a page holds (None when it holds none or no waveform);
+    NotAnAnalysis when the browser sent something else."""
+    if not stored:
+        return None
+    if not isinstance(stored, Mapping):
+        raise NotAnAnalysis("the store is not an analysis")
+    if not stored.get("waveform"):
+        return None
+    try:
+        waveform = waveform_from_json(stored["waveform"])
+    except WaveformError as exc:
+        raise NotAnAnalysis(str(exc)) from None
+    analysis_id = stored.get("analysis_id")
+    return analytics_for(waveform, analysis_id if isinstance(analysis_id, int) and analysis_id > 0 else None)
+
+
+def card_update(stored: Any) -> dict[str, Any]:
+    """On a new analysis: slider range, marks and position (the event's window), key figures, visibility."""
+    analytics = analytics_of(stored)
+    if analytics is None:
+        return {"max": 0, "marks": {}, "value": 0, "table": key_figures_table(None), "style": {"display": "none"}}
+    return {"max": len(analytics["start_ms"]) - 1, "marks": slider_marks(analytics),
+            "value": int(analytics.get("event_position") or 0), "table": key_figures_table(analytics), "style": {}}
+
+
+def window_update(stored: Any, position: Any, mode: str | None) -> dict[str, Any]:
+    """The four figures and the caption at window `position`, and the waveform's shapes with the cursor."""
+    analytics = analytics_of(stored)
+    panels = panels_at(analytics, position)
+    if analytics is None:
+        return {**panels, "waveform": no_update}
+    analysis = Analysis.from_json(stored)
+    shapes = list(waveform_for(analysis, mode or "raw")["layout"].get("shapes") or [])
+    patch = Patch()
+    patch["layout"]["shapes"] = [*shapes, cursor_shape(analytics, clamp_position(analytics, position))]
+    return {**panels, "waveform": patch}
+
+
+def register(app: dash.Dash) -> None:
+    """The card's callbacks for both pages on `app`."""
+    for prefix, store, graph, view in PAGES:
+        _register_page(app, prefix, store, graph, view)
+
+
+def _register_page(app: dash.Dash, prefix: str, store: str, graph: str, view: str) -> None:
+    part = lambda suffix: ids.analytics_id(prefix, suffix)  # noqa: E731
+
+    @app.callback(
+        Output(part(ids.ANALYTICS_SLIDER), "max"), Output(part(ids.ANALYTICS_SLIDER), "marks"),
+        Output(part(ids.ANALYTICS_SLIDER), "value"), Output(part(ids.ANALYTICS_TABLE), "children"),
+        Output(prefix, "style"),
+        Input(store, "data"),
+        prevent_initial_call=True,
+    )
+    def on_analysis(stored):
+        """A new analysis on the page: the card at its event's window."""
+        try:
+            update = card_update(stored)
+        except NotAnAnalysis:
+            log.warning("analytics card: the page's store is not an analysis; nothing changed")
+            return (no_update,) * 5
+        return update["max"], update["marks"], update["value"], update["table"], update["style"]
+
+    @app.callback(
+        Output(part(ids.ANALYTICS_SPECTRUM), "figure"), Output(part(ids.ANALYTICS_PHASORS), "figure"),
+        Output(part(ids.ANALYTICS_SEQUENCE), "figure"), Output(part(ids.ANALYTICS_RMS), "figure"),
+        Output(part(ids.ANALYTICS_CYCLE_TEXT), "children"), Output(graph, "figure", allow_duplicate=True),
+        Input(part(ids.ANALYTICS_SLIDER), "value"), Input(store, "data"),
+        State(view, "value"),
+        prevent_initial_call=True,
+    )
+    def on_window(position, stored, mode):
+        """The slider (or a new analysis): figures at that window, cursor on the waveform."""
+        try:
+            update = window_update(stored, position, mode)
+        except (NotAnAnalysis, TypeError, ValueError, KeyError):
+            log.warning("analytics card: the page's store is not an analysis; nothing redrawn")
+            return (no_update,) * 6
+        return (update["spectrum"], update["phasors"], update["sequence"], update["rms"], update["text"],
+                update["waveform"])
+
+    @app.callback(
+        Output(part(ids.ANALYTICS_CSV), "data"),
+        Input(part(ids.ANALYTICS_CSV_BUTTON), "n_clicks"), State(store, "data"),
+        prevent_initial_call=True,
+    )
+    def on_csv(_clicks, stored):
+        """The numbers of every window and phase as a CSV download."""
+        try:
+            analytics = analytics_of(stored)
+        except NotAnAnalysis:
+            return no_update
+        if analytics is None:
+            return no_update
+        analysis_id = stored.get("analysis_id")
+        name = f"analysis-{analysis_id}-analytics.csv" if isinstance(analysis_id, int) else "analytics.csv"
+        return dcc.send_string(analytics_csv(analytics), name)

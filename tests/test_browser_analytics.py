@@ -1,0 +1,102 @@
+"""The signal-analytics card in headless Chromium: an analysis's page shows it at the event's
+window, moving the window slider changes the phasors and moves the cursor on the waveform, the
+Analyze page shows the card once a result is there.
+
+Run with `pytest tests/test_browser_analytics.py --headless`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from app import create_app
+from app.settings import Settings
+from components import ids
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("GEM_ARTIFACTS_DIR") or ROOT / "artifacts")
+TIMEOUT = 20
+PREFIX = ids.ANALYSIS_ANALYTICS
+
+
+@pytest.fixture
+def app(tmp_path):
+    if not (ARTIFACTS / "best_model.pth").is_file():
+        pytest.fail(f"no trained model in {ARTIFACTS}: the shipped artifacts are part of the repository")
+    return create_app(settings=Settings(artifacts_dir=ARTIFACTS, database_url=f"sqlite:///{tmp_path / 'history.db'}",
+                                        instance_dir=tmp_path / "instance"))
+
+
+def _until(dash_duo, condition) -> None:
+    WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _driver: condition())
+
+
+def _plot(dash_duo, component_id: str, expression: str):
+    """Evaluate `expression` on the Plotly graph div of dcc.Graph `component_id` (bound as `gd`)."""
+    return dash_duo.driver.execute_script(
+        f"const gd = document.querySelector('#{component_id} .js-plotly-plot'); return gd ? ({expression}) : null;")
+
+
+def test_an001_phasor_cursor_moves_phasors_and_waveform_cursor(dash_duo, app):
+    context = app.server.extensions["grid_event_monitor"]
+    sample = next(s for s in context.samples() if str(s.get("true_label")).startswith("internal_power_transformer"))
+    result = context.analyze_sample(sample["filename"], sender="prosumer-a", receiver="consumer-home",
+                                    transfer_kw=5.0)
+    dash_duo.start_server(app)
+    dash_duo.driver.get(f"{dash_duo.server_url}/analysis/{result.analysis_id}")
+    dash_duo.wait_for_element(f"#{PREFIX}", timeout=TIMEOUT)
+    phasors = ids.analytics_id(PREFIX, ids.ANALYTICS_PHASORS)
+    dash_duo.wait_for_element(f"#{phasors} .js-plotly-plot", timeout=TIMEOUT)
+    table = dash_duo.find_element(f"#{ids.analytics_id(PREFIX, ids.ANALYTICS_TABLE)}").text
+    assert "Peak" in table and "kA" in table and "2nd harmonic" in table and "I2/I1" in table
+    before = _plot(dash_duo, phasors, "gd.data.map(trace => trace.r[1])")
+    title_before = _plot(dash_duo, phasors, "gd.layout.title.text")
+    cursor_before = _plot(dash_duo, ids.ANALYSIS_WAVEFORM, "gd.layout.shapes[gd.layout.shapes.length - 1].x0")
+    assert len(before) == 3 and cursor_before is not None
+
+    handle = dash_duo.wait_for_element(f"#{ids.analytics_id(PREFIX, ids.ANALYTICS_SLIDER)} [role=slider]",
+                                       timeout=TIMEOUT)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", handle)
+    handle.click()
+    for _ in range(12):  # 12 windows of 1 ms later
+        handle.send_keys(Keys.ARROW_RIGHT)
+    text_id = ids.analytics_id(PREFIX, ids.ANALYTICS_CYCLE_TEXT)
+    _until(dash_duo, lambda: _plot(dash_duo, phasors, "gd.layout.title.text") != title_before)
+    _until(dash_duo, lambda: _plot(dash_duo, ids.ANALYSIS_WAVEFORM, "gd.layout.shapes[gd.layout.shapes.length - 1].x0")
+           == cursor_before + 12.0)
+    after = _plot(dash_duo, phasors, "gd.data.map(trace => trace.r[1])")
+    assert after != before  # the phasors of another window
+    start = cursor_before + 12.0
+    assert f"{start:.1f}" in dash_duo.find_element(f"#{text_id}").text
+    assert f"{start:.1f}" in _plot(dash_duo, phasors, "gd.layout.title.text")
+    # the other panels follow the same window
+    spectrum = ids.analytics_id(PREFIX, ids.ANALYTICS_SPECTRUM)
+    assert f"{start:.1f}" in _plot(dash_duo, spectrum, "gd.layout.title.text")
+    assert dash_duo.get_logs() == []
+
+
+def test_an002_analyze_page_shows_the_card_after_an_analysis(dash_duo, app):
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}")
+    card = dash_duo.find_element(f"#{ids.ANALYZE_ANALYTICS}")
+    assert not card.is_displayed()  # nothing analysed yet
+    button = dash_duo.wait_for_element(f"#{ids.ANALYZE_BUTTON}", timeout=TIMEOUT)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
+    button.click()
+    dash_duo.wait_for_element(f"#{ids.CONFIDENCE_VALUE}", timeout=TIMEOUT)
+    _until(dash_duo, lambda: dash_duo.find_element(f"#{ids.ANALYZE_ANALYTICS}").is_displayed())
+    table = ids.analytics_id(ids.ANALYZE_ANALYTICS, ids.ANALYTICS_TABLE)
+    dash_duo.wait_for_contains_text(f"#{table}", "Peak", timeout=TIMEOUT)
+    phasors = ids.analytics_id(ids.ANALYZE_ANALYTICS, ids.ANALYTICS_PHASORS)
+    _until(dash_duo, lambda: _plot(dash_duo, phasors, "gd.data.length") == 3)
+    # the cursor band is on the waveform the big callback drew
+    _until(dash_duo, lambda: _plot(dash_duo, ids.WAVEFORM,
+                                   "gd.layout.shapes.some(s => s.type === 'rect' && s.fillcolor === '#0d6efd')"))
+    assert dash_duo.get_logs() == []
