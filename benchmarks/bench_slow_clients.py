@@ -96,10 +96,10 @@ class SlowClient(threading.Thread):
         head = (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(self.body)}\r\n\r\n").encode()
         half = len(self.body) // 2
+        answer = b""
         try:
             sock.sendall(head + self.body[:half])
             sent = half
-            answer = b""
             while not self.stop.is_set():
                 if self.mode == "trickle" and sent < len(self.body) - 1:
                     sock.sendall(self.body[sent:sent + 1])
@@ -118,9 +118,9 @@ class SlowClient(threading.Thread):
         except OSError as exc:  # the server closed while we were sending: did it answer first?
             try:
                 sock.settimeout(1.0)
-                answer = sock.recv(65536)
+                answer += sock.recv(65536)
             except OSError:
-                answer = b""
+                pass
             status = answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/") else "no answer"
             self.outcome = f"closed by the server ({status}, then {type(exc).__name__})"
         finally:
