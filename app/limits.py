@@ -35,7 +35,7 @@ import orjson
 from dash._utils import split_callback_id, stringify_id
 from dash.exceptions import PreventUpdate
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from app.settings import Settings
 
@@ -142,12 +142,14 @@ def limit_requests(app: dash.Dash, settings: Settings, prefix: str) -> None:
 def _checked_dispatch(dispatch: Callable, app: dash.Dash) -> Callable:
     def checked_dispatch(*args, **kwargs):
         try:
-            body = orjson.loads(request.get_data(cache=True))
-        except orjson.JSONDecodeError:
+            body = request.get_json(force=True)  # parsed once: Flask caches it for Dash's own get_json()
+        except BadRequest:
             return _json_response(400, "the callback request is not valid JSON")
         problem = check_callback_request(body, app.callback_map, app.config.requests_pathname_prefix)
         if problem is not None:
             return _json_response(400, f"not a callback request of this page: {problem}")
+        output = str(body["output"])[:200].encode("unicode_escape").decode()
+        del body
         try:
             return dispatch(*args, **kwargs)
         except (HTTPException, PreventUpdate):
@@ -155,7 +157,7 @@ def _checked_dispatch(dispatch: Callable, app: dash.Dash) -> Callable:
         except Exception:
             if app.server.debug:  # Dash's debug page shows the traceback to the developer
                 raise
-            log.exception("callback failed: %s", str(body.get("output"))[:200].encode("unicode_escape").decode())
+            log.exception("callback failed: %s", output)
             return _json_response(500, "internal error")
 
     checked_dispatch.__name__ = getattr(dispatch, "__name__", "dispatch")

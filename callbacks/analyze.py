@@ -7,7 +7,6 @@ browser. The Dash wrapper only maps that dict onto the outputs, `no_update` for 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import logging
@@ -143,10 +142,11 @@ def decode_uploads(contents: str | Sequence[str] | None, filenames: str | Sequen
         total += len(encoded) * 3 // 4
         if total > max_bytes + 3:
             raise InputProblem(f"{name}: the upload is too large (at most {max_bytes / 2**20:g} MB in all)")
-        try:
-            files.append((name, base64.b64decode(encoded, validate=True)))
+        try:  # decoded straight from the text: no ASCII copy and no regex pass over a 13 MB string
+            files.append((name, binascii.a2b_base64(encoded, strict_mode=True)))
         except (binascii.Error, ValueError):
             raise InputProblem(f"{name}: the file could not be read (bad encoding)") from None
+        del encoded
     try:
         return parse_uploaded_files(files, channels=parse_channel_spec(channels),
                                     unit=None if unit in (None, "", "window") else unit,

@@ -336,7 +336,7 @@ def _record_parts(items: list[tuple[str, bytes]]) -> tuple[str, bytes, bytes, st
     return cfg_name, cfg_bytes, dat_bytes, None
 
 
-def _split_cff(name: str, data: bytes) -> tuple[str, bytes, bytes, str | None]:
+def _split_cff(name: str, data: bytes) -> tuple[str, bytes, bytes | memoryview, str | None]:
     """The CFG text and DAT bytes of a 2013 combined file (`--- file type: ... ---` sections).
 
     A binary DAT section is read for its declared byte count, so its bytes can never be taken
@@ -359,7 +359,8 @@ def _split_cff(name: str, data: bytes) -> tuple[str, bytes, bytes, str | None]:
         else:
             following = _CFF_HEADER.search(data, start)
             end = following.start() if following else len(data)
-        sections.setdefault(kind, (fmt, data[start:end]))
+        binary = kind == "DAT" and fmt not in (None, "ASCII")
+        sections.setdefault(kind, (fmt, memoryview(data)[start:end] if binary else data[start:end]))  # no copy
         position = end
     if "CFG" not in sections or "DAT" not in sections:
         missing = " and ".join(kind for kind in ("CFG", "DAT") if kind not in sections)
