@@ -104,7 +104,7 @@ def bench_threads(records: list, threads: int) -> None:
         jobs.history.dispose()
 
 
-def bench_celery(records: list, workers: int) -> None:
+def bench_celery(records: list, workers: int, pool: str = "prefork") -> None:
     from sqlalchemy import create_engine, text
 
     from services.history import HistoryStore
@@ -118,31 +118,36 @@ def bench_celery(records: list, workers: int) -> None:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
     env = {**os.environ, "GEM_BROKER_URL": REDIS_URL, "GEM_JOB_QUEUE": queue, "GEM_DATABASE_URL": url}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--pool", "prefork", "--concurrency",
-         str(workers), "--loglevel", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "--hostname", f"{queue}@%h"], cwd=ROOT, env=env, start_new_session=True)
+    # prefork: one worker with N pool processes; solo: N worker processes, each running tasks itself
+    commands = ([["--pool", "prefork", "--concurrency", str(workers)]] if pool == "prefork"
+                else [["--pool", "solo"] for _ in range(workers)])
+    started_workers = [subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "app.worker", "worker", *options, "--loglevel", "warning",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"{queue}-{k}@%h"],
+        cwd=ROOT, env=env, start_new_session=True) for k, options in enumerate(commands)]
     try:
         jobs = JobStore(HistoryStore(url))
         service = JobService(jobs, CeleryEngine(make_celery(REDIS_URL, queue), queue))
         warm = [service.submit_record(list(r.files), sender=r.sender, receiver=r.receiver)
                 for r in records[:4 * workers]]
         wait_all(jobs, warm, 180)  # every pool process has loaded the model
-        started, cpu = time.perf_counter(), tree_cpu_s(worker.pid)
+        started, cpu = time.perf_counter(), sum(tree_cpu_s(worker.pid) for worker in started_workers)
         ids = [service.submit_record(list(r.files), sender=r.sender, receiver=r.receiver) for r in records]
         done = wait_all(jobs, ids, 600)
-        cpu = tree_cpu_s(worker.pid) - cpu
+        cpu = sum(tree_cpu_s(worker.pid) for worker in started_workers) - cpu
         elapsed = max(_time(job["finished_at"]) for job in done) - min(_time(job["created_at"]) for job in done)
-        report(f"Celery, {workers} prefork worker process(es), Redis + PostgreSQL", done, elapsed)
+        report(f"Celery, {workers} {pool} worker process(es), Redis + PostgreSQL", done, elapsed)
         print(f"  (wall clock including polling: {time.perf_counter() - started:.2f} s); CPU of the Celery "
               f"worker processes: {cpu / len(ids) * 1000:.1f} ms a record (PostgreSQL and Redis not counted)")
         jobs.history.dispose()
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        for worker in started_workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in started_workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
         with admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
@@ -202,7 +207,9 @@ def main() -> None:
     parser.add_argument("--engine", choices=("threads", "celery", "watch"), default="threads")
     parser.add_argument("--records", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2, help="in-process worker threads")
-    parser.add_argument("--workers", type=int, default=1, help="Celery prefork worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
+    parser.add_argument("--pool", choices=("prefork", "solo"), default="prefork",
+                        help="celery: one prefork worker of N processes, or N solo workers")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--rate", type=float, default=5.0, help="watch: records dropped per second")
     parser.add_argument("--poll", type=float, default=0.5, help="watch: GEM_WATCH_POLL_S")
@@ -215,7 +222,7 @@ def main() -> None:
     elif args.engine == "watch":
         bench_watch(records, args.threads, args.rate, args.poll, args.stable)
     else:
-        bench_celery(records, args.workers)
+        bench_celery(records, args.workers, args.pool)
 
 
 if __name__ == "__main__":
