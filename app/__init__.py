@@ -42,7 +42,7 @@ def create_app(
 
     Embedded in a portal (`create_app(server=portal, url_base_pathname="/grid/")`) the pages, the
     Dash endpoints, `/grid/predict` and `/grid/api/...` live under the prefix; the portal's own
-    routes are untouched (the 1 MB body limit applies to our API routes only).
+    routes are untouched (the body limits of app/limits.py apply under the prefix only).
 
     Registration is explicit: the pages go into Dash's page registry (`app.pages.register_pages`,
     the same pages for every app of the process) and every callback is registered on this app with
