@@ -212,3 +212,20 @@ def test_api_file012_a_declared_upload_over_the_limit_is_refused_unread(app, cli
                            environ_overrides={"CONTENT_LENGTH": str(limit * 2)})
     assert response.status_code == 413 and response.mimetype == "application/json"
     assert "too large" in response.get_json()["error"] and _store(app).count() == 0
+
+
+def test_api_file013_body_limits_apply_under_the_prefix_only(artifacts_copy, tmp_path):
+    from flask import Flask, request
+
+    portal = Flask("portal")
+    portal.add_url_rule("/upload", "upload", lambda: str(len(request.get_data())), methods=["POST"])
+    create_app(server=portal, url_base_pathname="/grid/",
+               settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path / "instance"))
+    client = portal.test_client()
+    body = b"x" * (3 * 1024 * 1024)
+    assert client.post("/upload", data=body).get_data() == str(len(body)).encode()  # the portal's own rules
+    refused = client.post("/grid/predict", data=body, content_type="application/json")
+    assert refused.status_code == 413 and "too large" in refused.get_json()["error"]
+    refused = client.post("/grid/_dash-update-component", data=b"x", content_type="application/json",
+                          environ_overrides={"CONTENT_LENGTH": str(105 * 1024 * 1024)})
+    assert refused.status_code == 413 and refused.mimetype == "application/json"
