@@ -58,7 +58,9 @@ def install_security(app: dash.Dash, settings: Settings, prefix: str) -> None:
     api_blueprint = next(rule.endpoint.rsplit(".", 1)[0] for rule in server.url_map.iter_rules()
                          if rule.rule == f"{prefix}predict" and rule.endpoint.endswith(".predict"))
     allowed_origins = frozenset(parse_origins(settings.allowed_origins))
-    other_headers = security_headers((), settings.frame_ancestors)
+    # debug mode (GEM_DEBUG, development only) serves Dash's development bundles, some built with eval
+    allow_eval = settings.debug
+    other_headers = security_headers((), settings.frame_ancestors, allow_eval)
     callback_endpoint = f"{prefix}_dash-update-component"
     body_types = {
         f"{api_blueprint}.predict": (JSON_TYPE, "send the request as application/json"),
@@ -101,7 +103,7 @@ def install_security(app: dash.Dash, settings: Settings, prefix: str) -> None:
         if response.mimetype == "text/html":
             # the page's inline scripts as Dash wrote them: it adds clientside callbacks declared
             # with dash.clientside_callback to whichever app renders first, so ask after rendering
-            headers = security_headers(app.csp_hashes(), settings.frame_ancestors)
+            headers = security_headers(app.csp_hashes(), settings.frame_ancestors, allow_eval)
         for name, value in headers.items():
             response.headers.setdefault(name, value)
         origin = normalise_origin(request.headers.get("Origin", ""))
@@ -169,11 +171,11 @@ def _routing_error(server: Flask, exc: HTTPException) -> Response:
     return _json_error(exc.code or 400, exc.description or exc.name)
 
 
-def security_headers(script_hashes: Iterable[str], frame_ancestors: str) -> dict[str, str]:
-    """The headers every answer of ours carries."""
+def security_headers(script_hashes: Iterable[str], frame_ancestors: str, allow_eval: bool = False) -> dict[str, str]:
+    """The headers every answer of ours carries (`allow_eval` only for Dash's debug mode)."""
     policy = {
         "default-src": "'self'",
-        "script-src": " ".join(["'self'", *script_hashes]),
+        "script-src": " ".join(["'self'", *script_hashes, *(["'unsafe-eval'"] if allow_eval else [])]),
         "style-src": "'self' 'unsafe-inline'",
         "img-src": "'self' data: blob:",
         "font-src": "'self'",

@@ -234,6 +234,14 @@ def test_frame_policy_is_the_portal_owners_to_set(tmp_path):
             Settings(frame_ancestors=bad)
 
 
+def test_eval_only_in_debug_mode(tmp_path):
+    """Dash's debug mode serves development bundles built with eval; the served app never does."""
+    debug = _app(tmp_path / "debug", debug=True).server.test_client().get("/")
+    assert "'unsafe-eval'" in _policy(debug)["script-src"]
+    served = _app(tmp_path / "served").server.test_client().get("/")
+    assert "'unsafe-eval'" not in _policy(served)["script-src"]
+
+
 def test_embedded_only_our_prefix_gets_our_headers(tmp_path):
     portal = Flask("portal")
 
