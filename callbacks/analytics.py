@@ -24,7 +24,6 @@ from components.analytics_panels import (
     cursor_shape,
     key_figures_table,
     panels_at,
-    slider_marks,
 )
 from services.analysis import Analysis
 from services.analytics.cache import analytics_for
@@ -62,12 +61,12 @@ def analytics_of(stored: Any) -> dict[str, Any] | None:
 
 
 def card_update(stored: Any) -> dict[str, Any]:
-    """On a new analysis: slider range, marks and position (the event's window), key figures, visibility."""
+    """On a new analysis: slider range and position (the event's window), key figures, visibility."""
     analytics = analytics_of(stored)
     if analytics is None:
-        return {"max": 0, "marks": {}, "value": 0, "table": key_figures_table(None), "style": {"display": "none"}}
-    return {"max": len(analytics["start_ms"]) - 1, "marks": slider_marks(analytics),
-            "value": int(analytics.get("event_position") or 0), "table": key_figures_table(analytics), "style": {}}
+        return {"max": 0, "value": 0, "table": key_figures_table(None), "style": {"display": "none"}}
+    return {"max": len(analytics["start_ms"]) - 1, "value": int(analytics.get("event_position") or 0),
+            "table": key_figures_table(analytics), "style": {}}
 
 
 def window_update(stored: Any, position: Any, mode: str | None) -> dict[str, Any]:
@@ -93,8 +92,7 @@ def _register_page(app: dash.Dash, prefix: str, store: str, graph: str, view: st
     part = lambda suffix: ids.analytics_id(prefix, suffix)  # noqa: E731
 
     @app.callback(
-        Output(part(ids.ANALYTICS_SLIDER), "max"), Output(part(ids.ANALYTICS_SLIDER), "marks"),
-        Output(part(ids.ANALYTICS_SLIDER), "value"), Output(part(ids.ANALYTICS_TABLE), "children"),
+        Output(part(ids.ANALYTICS_SLIDER), "max"), Output(part(ids.ANALYTICS_SLIDER), "value"), Output(part(ids.ANALYTICS_TABLE), "children"),
         Output(prefix, "style"),
         Input(store, "data"),
         prevent_initial_call=True,
@@ -105,8 +103,8 @@ def _register_page(app: dash.Dash, prefix: str, store: str, graph: str, view: st
             update = card_update(stored)
         except NotAnAnalysis:
             log.warning("analytics card: the page's store is not an analysis; nothing changed")
-            return (no_update,) * 5
-        return update["max"], update["marks"], update["value"], update["table"], update["style"]
+            return (no_update,) * 4
+        return update["max"], update["value"], update["table"], update["style"]
 
     @app.callback(
         Output(part(ids.ANALYTICS_SPECTRUM), "figure"), Output(part(ids.ANALYTICS_PHASORS), "figure"),

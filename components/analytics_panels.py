@@ -197,11 +197,6 @@ def key_figures_table(analytics: Mapping[str, Any] | None) -> Any:
     return dbc.Table(html.Tbody(rows), size="sm", className="small mb-0", borderless=True)
 
 
-def slider_marks(analytics: Mapping[str, Any]) -> dict[int, str]:
-    """A mark every 10 windows (10 ms), labelled with the window's end."""
-    return {index: f"{end:.1f} ms" for index, end in enumerate(analytics["end_ms"]) if index % 10 == 0}
-
-
 def panels_at(analytics: Mapping[str, Any] | None, position: Any) -> dict[str, Any]:
     """Every figure of the card at window `position` (keys spectrum, phasors, sequence, rms, text)."""
     if not analytics:
@@ -219,23 +214,22 @@ def _graph(prefix: str, suffix: str, figure: dict, name: str) -> dcc.Graph:
 
 
 def analytics_card(prefix: str, analytics: Mapping[str, Any] | None = None) -> dbc.Card:
-    """The card: a window slider, spectrum / phasors / sequence / RMS tabs and the key figures.
+    """The card: a window slider, the phasor / spectrum / sequence / RMS figures and the key figures.
 
     `prefix` is the page's (ids.ANALYZE_ANALYTICS or ids.ANALYSIS_ANALYTICS); with `analytics`
     the card is drawn at its event window, without it the callbacks fill it."""
     position = int(analytics.get("event_position") or 0) if analytics else 0
     panels = panels_at(analytics, position)
     count = len(analytics["start_ms"]) if analytics else 1
-    slider = dcc.Slider(id=ids.analytics_id(prefix, ids.ANALYTICS_SLIDER), min=0, max=max(count - 1, 0), step=1,
-                        value=position, marks=slider_marks(analytics) if analytics else {}, updatemode="drag",
-                        tooltip=None)
-    tabs = dbc.Tabs([
-        dbc.Tab(_graph(prefix, ids.ANALYTICS_PHASORS, panels["phasors"], "phasors"), label="Phasors"),
-        dbc.Tab(_graph(prefix, ids.ANALYTICS_SPECTRUM, panels["spectrum"], "harmonic-spectrum"), label="Harmonics"),
-        dbc.Tab(_graph(prefix, ids.ANALYTICS_SEQUENCE, panels["sequence"], "sequence-components"),
-                label="Sequence components"),
-        dbc.Tab(_graph(prefix, ids.ANALYTICS_RMS, panels["rms"], "rms-per-cycle"), label="RMS per cycle"),
-    ], className="mb-2")
+    # a native range input: labelled, keyboard-operable (arrow keys step one window of 1 ms)
+    slider = dcc.Input(id=ids.analytics_id(prefix, ids.ANALYTICS_SLIDER), type="range", min=0,
+                       max=max(count - 1, 0), step=1, value=position, className="form-range", debounce=False)
+    graphs = dbc.Row([
+        dbc.Col(_graph(prefix, ids.ANALYTICS_PHASORS, panels["phasors"], "phasors"), lg=6),
+        dbc.Col(_graph(prefix, ids.ANALYTICS_SPECTRUM, panels["spectrum"], "harmonic-spectrum"), lg=6),
+        dbc.Col(_graph(prefix, ids.ANALYTICS_SEQUENCE, panels["sequence"], "sequence-components"), lg=6),
+        dbc.Col(_graph(prefix, ids.ANALYTICS_RMS, panels["rms"], "rms-per-cycle"), lg=6),
+    ], className="g-2")
     return dbc.Card(
         [
             html.Div([section_title("Signal analytics"),
@@ -248,10 +242,10 @@ def analytics_card(prefix: str, analytics: Mapping[str, Any] | None = None) -> d
             slider,
             html.Div(panels["text"], id=ids.analytics_id(prefix, ids.ANALYTICS_CYCLE_TEXT), className="small mb-2"),
             dbc.Row([
-                dbc.Col(tabs, xl=8),
+                dbc.Col(graphs, xl=9),
                 dbc.Col([html.Div("Key figures", className="small fw-bold mb-1"),
                          html.Div(key_figures_table(analytics), id=ids.analytics_id(prefix, ids.ANALYTICS_TABLE))],
-                        xl=4),
+                        xl=3),
             ], className="g-3"),
             html.Div("Least-squares one-cycle DFT with exact 60 Hz kernels, a window every 1 ms; magnitudes RMS, "
                      "angles at the record's first sample; restraint thresholds are typical settings "

@@ -61,12 +61,11 @@ def test_an001_phasor_cursor_moves_phasors_and_waveform_cursor(dash_duo, app):
     cursor_before = _plot(dash_duo, ids.ANALYSIS_WAVEFORM, "gd.layout.shapes[gd.layout.shapes.length - 1].x0")
     assert len(before) == 3 and cursor_before is not None
 
-    handle = dash_duo.wait_for_element(f"#{ids.analytics_id(PREFIX, ids.ANALYTICS_SLIDER)} [role=slider]",
-                                       timeout=TIMEOUT)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", handle)
-    handle.click()
-    for _ in range(12):  # 12 windows of 1 ms later
-        handle.send_keys(Keys.ARROW_RIGHT)
+    slider = dash_duo.wait_for_element(f"#{ids.analytics_id(PREFIX, ids.ANALYTICS_SLIDER)}", timeout=TIMEOUT)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'}); "
+                                   "arguments[0].focus();", slider)
+    for _ in range(12):  # by keyboard, 12 windows of 1 ms later
+        slider.send_keys(Keys.ARROW_RIGHT)
     text_id = ids.analytics_id(PREFIX, ids.ANALYTICS_CYCLE_TEXT)
     _until(dash_duo, lambda: _plot(dash_duo, phasors, "gd.layout.title.text") != title_before)
     _until(dash_duo, lambda: _plot(dash_duo, ids.ANALYSIS_WAVEFORM, "gd.layout.shapes[gd.layout.shapes.length - 1].x0")
