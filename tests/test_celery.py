@@ -203,3 +203,90 @@ def test_cel002_a_worker_process_killed_mid_job_loses_and_doubles_nothing(app, w
         assert store.get(job["analysis_id"], include_waveform=False)["source"] == "api-records"
         return
     pytest.fail("the kill never landed while a job was running")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_redis(port: int, folder: Path) -> subprocess.Popen:
+    """A private Redis (append-only file in `folder`, so queued messages survive its restart)."""
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+                                "--appendonly", "yes", "--save", ""], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    import redis
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if redis.Redis(port=port).ping():
+                return process
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("private redis-server did not start")
+
+
+@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="needs redis-server to restart a private Redis")
+def test_cel003_the_pipeline_resumes_after_a_redis_restart(settings, tmp_path):
+    """Redis stops: posts answer 503 and dropped records wait in the folder; Redis comes back: the
+    worker reconnects and every dropped record is analysed once."""
+    port = free_port()
+    redis_dir = tmp_path / "redis"
+    redis_dir.mkdir()
+    broker = f"redis://127.0.0.1:{port}/0"
+    redis_server = start_redis(port, redis_dir)
+    local = settings.with_overrides(broker_url=broker, watch_dir=tmp_path / "drop-restart")
+    env = {**os.environ, "GEM_BROKER_URL": broker, "GEM_JOB_QUEUE": local.job_queue,
+           "GEM_DATABASE_URL": local.database_url, "GEM_ARTIFACTS_DIR": str(local.artifacts_dir)}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--pool", "solo", "--loglevel", "info",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"restart-{local.job_queue}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    app = create_app(settings=local)
+    jobs = app.server.extensions[JOBS_KEY]
+    client = app.server.test_client()
+    feed = Feed(seed=33)
+    try:
+        record = feed.next_record()
+        before = jobs.submit_record(list(record.files), sender=record.sender, receiver=record.receiver)
+        assert wait_done(jobs, [before], (worker, tmp_path / "none"))[0]["state"] == "done"
+
+        redis_server.terminate()
+        redis_server.wait(timeout=20)
+        record = feed.next_record()
+        refused = client.post("/api/records", content_type="multipart/form-data", data={
+            "sender_peer": record.sender, "receiver_peer": record.receiver,
+            "file": [(io.BytesIO(data), name) for name, data in record.files]})
+        assert refused.status_code == 503 and "job queue is unavailable" in refused.get_json()["error"]
+        dropped = [feed.next_record() for _ in range(3)]
+        for item in dropped:
+            write_record(local.watch_dir, item)
+        time.sleep(1.5)  # scans meanwhile find the broker down
+        # nothing analysed, nothing rejected: a job whose message could not be sent is dropped
+        # again (the scan in progress may hold one for a moment) and the record waits in the folder
+        assert all(job["state"] == "queued" for job in jobs.recent(50, source="watch"))
+
+        redis_server = start_redis(port, redis_dir)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            watched = jobs.recent(50, source="watch")
+            if len(watched) == 3 and all(job["state"] == "done" for job in watched):
+                break
+            time.sleep(0.2)
+        assert sorted(job["name"] for job in watched) == sorted(f"{item.stem}.cfg" for item in dropped)
+        assert all(job["state"] == "done" and job["attempts"] == 1 for job in watched)
+    finally:
+        jobs.stop()
+        app.server.extensions[EXTENSION_KEY].store.dispose()
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+        redis_server.terminate()
+        redis_server.wait(timeout=20)
