@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import string
 from pathlib import Path
 
@@ -34,8 +35,9 @@ from tests.test_comtrade_ingest import PHASE_CHANNELS, to_cff, write_comtrade
 
 PEERS = {"sender_peer": "prosumer-a", "receiver_peer": "consumer-home"}
 ERROR_STATUSES = {400, 404, 405, 413, 415}
-FUZZ = settings(max_examples=120, deadline=None, database=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+#: examples per property (the suite's 120 are fixed by derandomize; FUZZ_EXAMPLES=2000 for a longer hunt)
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "120")), deadline=None, database=None,
+                derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 @pytest.fixture(scope="module")
