@@ -21,7 +21,7 @@ from components.figures import AXIS, FONT, PHASE_COLOURS, empty_figure
 from services.waveform import PHASES
 
 #: figures keep the modebar for the PNG export (Plotly's own "download plot as a png")
-EXPORT_CONFIG = {"displaylogo": False, "displayModeBar": True,
+EXPORT_CONFIG = {"displaylogo": False, "displayModeBar": "hover",
                  "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
                  "toImageButtonOptions": {"format": "png", "scale": 2}}
 SEQUENCE_COLOURS = {"i0": "#6c757d", "i1": "#198754", "i2": "#fd7e14"}
@@ -87,7 +87,7 @@ def spectrum_figure(analytics: Mapping[str, Any], position: int) -> dict:
                        "y0": level, "y1": level, "line": {"color": RESTRAINT_COLOUR, "dash": "dash", "width": 2}})
         annotations.append({"x": order, "y": level, "xref": "x", "yref": "y", "yanchor": "bottom", "showarrow": False,
                             "text": f"{'2nd' if order == 2 else '5th'} restraint {level:g} %",
-                            "font": {"size": 10, "color": RESTRAINT_COLOUR}})
+                            "font": {"size": 10, "color": RESTRAINT_COLOUR}, "bgcolor": "rgba(255,255,255,0.85)"})
     return _base(traces, barmode="group", shapes=shapes, annotations=annotations,
                  title={"text": f"Harmonic spectrum, window {window_text(analytics, position)}", "x": 0.01,
                         "font": {"size": 13}},
@@ -109,14 +109,14 @@ def phasor_figure(analytics: Mapping[str, Any], position: int) -> dict:
     sequence = analytics["sequence"]
     facts = ", ".join(f"I{key[1]} {sequence[key][position]:.3g}" for key in ("i1", "i2", "i0"))
     return _base(traces, height=HEIGHT + 20,
-                 title={"text": f"Phasors at {window_text(analytics, position)}", "x": 0.01, "font": {"size": 13}},
-                 polar={"radialaxis": {"title": {"text": "kA rms"}, "angle": 0, "gridcolor": "#e9ecef"},
+                 title={"text": f"Phasors (kA rms) at {window_text(analytics, position)}<br>"
+                                f"<sup>sequence: {facts} kA rms</sup>", "x": 0.01, "font": {"size": 13}},
+                 polar={"radialaxis": {"angle": 90, "tickangle": 90, "ticksuffix": " kA", "gridcolor": "#e9ecef",
+                                       "tickfont": {"size": 10}},
                         "angularaxis": {"direction": "counterclockwise", "rotation": 0, "ticksuffix": "\u00b0",
                                         "gridcolor": "#e9ecef"}},
-                 annotations=[{"text": f"sequence (kA rms): {facts}", "xref": "paper", "yref": "paper", "x": 0,
-                               "y": -0.12, "showarrow": False, "font": {"size": 11, "color": "#495057"},
-                               "xanchor": "left"}],
-                 margin={"l": 40, "r": 40, "t": 50, "b": 45})
+                 legend={"orientation": "v", "x": 1.0, "xanchor": "right", "y": 0.0, "yanchor": "bottom"},
+                 margin={"l": 30, "r": 30, "t": 60, "b": 30})
 
 
 def sequence_figure(analytics: Mapping[str, Any], position: int) -> dict:
@@ -131,6 +131,7 @@ def sequence_figure(analytics: Mapping[str, Any], position: int) -> dict:
                    "line": {"color": SEQUENCE_COLOURS["i2"], "dash": "dot", "width": 1.5},
                    "hovertemplate": "%{y:.1f} %"})
     return _base(traces, shapes=[cursor_shape(analytics, position), *_event_lines(analytics)],
+                 margin={"l": 55, "r": 55, "t": 40, "b": 45},
                  title={"text": "Symmetrical components", "x": 0.01, "font": {"size": 13}},
                  hovermode="x unified",
                  xaxis={"title": {"text": "end of the one-cycle window (ms)"}},

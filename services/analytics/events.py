@@ -14,7 +14,8 @@ respect to its tail (the event is still under way at the end), the head is the r
 is no clearing inside the window; when neither is steady (an event under way from the start and at
 the end, e.g. an inrush that started before the window) neither time is reported.
 
-A stretch is steady when the periodic model leaves less than 5 % of its RMS unexplained. The
+A stretch is steady when the periodic model leaves less than 5 % of its RMS (or 0.2 % of the
+record's peak: a small standing current is as noisy as it is large) unexplained. The
 departure counts above max(10 % of its largest value, 2 % of the record's peak, 6 x the
 reference's residual RMS); the record starts steady when its first 0.8 ms stay below that.
 Limitation: an event that starts inside the first 0.8 ms reads as under way from the start.
@@ -29,6 +30,8 @@ from services.analytics.phasors import MAX_HARMONIC, WINDOW_SAMPLES, steady_stat
 #: a record starts steady when its first samples (0.8 ms) agree with the reference
 QUIET_START = 8
 STEADY_RESIDUAL = 0.05
+#: ... or less than 0.2 % of the record's peak: a small standing current carries noise of its own size
+NOISE_FLOOR = 0.002
 #: (samples, harmonics) of the reference stretches tried, longest first
 REFERENCE_STRETCHES = ((WINDOW_SAMPLES, MAX_HARMONIC), (140, 3), (120, 3), (100, 3), (80, 3), (60, 3))
 
@@ -64,13 +67,14 @@ def event_samples(x: np.ndarray) -> tuple[int | None, int | None]:
 
 def _reference(data: np.ndarray, at_end: bool) -> tuple[int, int, np.ndarray, np.ndarray] | None:
     """(start, length, model, residual) of the longest steady stretch at the record's end (or start)."""
+    peak = float(np.abs(data).max())
     for length, harmonics in REFERENCE_STRETCHES:
         start = data.shape[1] - length if at_end else 0
         coefficients, residual = steady_state_fit(data, start, length, harmonics=harmonics)
         segment = data[:, start:start + length]
         rms = np.sqrt((segment ** 2).mean(axis=1))
         left = np.sqrt((residual ** 2).mean(axis=1))
-        if (left <= STEADY_RESIDUAL * np.maximum(rms, 1e-12)).all():
+        if (left <= np.maximum(STEADY_RESIDUAL * rms, NOISE_FLOOR * peak)).all():
             model = steady_state_model(coefficients, data.shape[1], start, harmonics=harmonics)
             return start, length, model, residual
     return None
