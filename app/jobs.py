@@ -7,6 +7,8 @@ set, Celery workers over Redis. GEM_WATCH_DIR turns on the folder watcher.
 
 from __future__ import annotations
 
+import logging
+
 from app.settings import Settings
 from services.alarms import AlarmStore
 from services.analysis import AnalysisContext, get_model, warm_up
@@ -23,6 +25,8 @@ from services.jobs import (
 )
 from services.jobs.celery_app import PipelineCelery, make_celery
 from services.jobs.service import RECOVER_AFTER_S
+
+log = logging.getLogger(__name__)
 
 #: key of the app's JobService in `flask.current_app.extensions`
 JOBS_KEY = "grid_event_monitor_jobs"
@@ -41,7 +45,10 @@ def job_service(settings: Settings, context: AnalysisContext) -> JobService:
         engine = ThreadEngine(lambda job_id: analyse_record(job_id, pipeline), settings.job_threads)
     watcher = None
     if settings.watch_dir is not None:
-        settings.watch_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.watch_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the app still serves; each scan logs that the folder cannot be read
+            log.error("GEM_WATCH_DIR %s cannot be created: %s", settings.watch_dir, exc.strerror or exc)
         watcher = FolderWatcher(settings.watch_dir, jobs, engine.submit, stable_s=settings.watch_stable_s,
                                 pair_timeout_s=settings.watch_pair_timeout_s, delete=settings.watch_delete,
                                 max_bytes=settings.max_upload_bytes)

@@ -104,6 +104,7 @@ class FolderWatcher:
         self.sender, self.receiver = sender, receiver
         self._memo: dict[tuple[FileState, ...], str] = {}  # files as seen -> dedupe key
         self._to_delete: dict[str, tuple[FileState, ...]] = {}  # dedupe key -> files, once finished
+        self._folder_error: str | None = None  # the folder's last listing error (logged once)
 
     @property
     def lock_name(self) -> str:
@@ -162,8 +163,13 @@ class FolderWatcher:
         try:
             entries = list(os.scandir(self.folder))
         except OSError as exc:
-            log.error("watch folder %s cannot be read: %s", self.folder, exc)
+            if str(exc) != self._folder_error:  # once, not at every scan
+                log.error("watch folder %s cannot be read: %s", self.folder, exc)
+                self._folder_error = str(exc)
             return
+        if self._folder_error is not None:
+            log.info("watch folder %s readable again", self.folder)
+            self._folder_error = None
         by_stem: dict[str, dict[str, FileState]] = {}
         for entry in entries:
             name = entry.name
