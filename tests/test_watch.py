@@ -286,3 +286,16 @@ def test_wat011_a_record_the_engine_cannot_take_is_retried_at_the_next_scan(fold
     broker_up = True
     report = watcher.scan()
     assert report.queued == submitted and len(submitted) == 1 and jobs.counts()["queued"] == 1
+
+
+def test_wat012_a_missing_folder_is_reported_once_and_watched_once_it_exists(tmp_path, jobs, records, caplog):
+    folder = tmp_path / "not-yet"
+    submitted: list[str] = []
+    watcher = make_watcher(folder, jobs, submitted)
+    with caplog.at_level("ERROR", logger="services.jobs.watch"):
+        assert watcher.scan().queued == [] and watcher.scan().queued == []
+    assert len([r for r in caplog.records if "cannot be read" in r.getMessage()]) == 1
+    folder.mkdir()
+    for name, data in records[0].files:
+        drop(folder, name, data, age_s=LATER)
+    assert len(watcher.scan().queued) == 1 and len(submitted) == 1
