@@ -198,9 +198,12 @@ else:  # the whole request through the app: body parsing, ingest, analysis, hist
         response = client.open(environ)
         body = response.get_json()
         if route == "dash":
-            alert = json.dumps(body["response"].get("analyze-alert", {}).get("children"))
             result = body["response"].get("analyze-result-store", {}).get("data")
-            return f"{response.status_code}: " + (result["label"][:60] if result else alert[:85])
+            if result:
+                return f"{response.status_code}: {result['label'][:60]}"
+            alert = body["response"].get("analyze-alert", {}).get("children") or {}
+            parts = alert.get("props", {}).get("children", []) if isinstance(alert, dict) else []
+            return f"{response.status_code}, refused: {str(parts[-1] if parts else alert)[:80]}"
         return f"{response.status_code}: " + (body.get("error", "")[:85] if response.status_code != 200
                                               else body["predicted_label"][:60])
 Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the RSS now
