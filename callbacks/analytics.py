@@ -27,7 +27,7 @@ from components.analytics_panels import (
 )
 from services.analysis import Analysis
 from services.analytics.cache import analytics_for
-from services.analytics.export import analytics_csv
+from services.analytics.export import analytics_csv, compare_csv
 from services.waveform import WaveformError, waveform_from_json
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,66 @@ def window_update(stored: Any, position: Any, mode: str | None) -> dict[str, Any
 
 
 def register(app: dash.Dash) -> None:
-    """The card's callbacks for both pages on `app`."""
+    """The card's callbacks for both pages on `app`, and the comparison's (its CSV, its links)."""
     for prefix, store, graph, view in PAGES:
         _register_page(app, prefix, store, graph, view)
+    _register_compare(app)
+
+
+def compare_href(analysis_ids: list[Any], base: str = "/compare") -> str | None:
+    """`/compare?ids=...` for 2-4 distinct positive ids (others dropped), else None."""
+    chosen: list[int] = []
+    for value in analysis_ids:
+        text = str(value).strip().lstrip("#")
+        if text.isascii() and text.isdigit() and int(text) > 0 and len(text) <= 18 and int(text) not in chosen:
+            chosen.append(int(text))
+    return f"{base}?ids={','.join(map(str, chosen))}" if 2 <= len(chosen) <= 4 else None
+
+
+def selected_ids(rows: Any) -> list[Any]:
+    """The analysis ids of the History grid's selected rows (`analysis_id`: `id` is the link's markdown)."""
+    if not isinstance(rows, list):
+        return []
+    return [row.get("analysis_id") for row in rows if isinstance(row, Mapping)]
+
+
+def _register_compare(app: dash.Dash) -> None:
+    base = app.get_relative_path("/compare")
+
+    @app.callback(
+        Output(ids.HISTORY_COMPARE, "href"), Output(ids.HISTORY_COMPARE, "disabled"),
+        Output(ids.HISTORY_COMPARE, "children"),
+        Input(ids.HISTORY_GRID, "selectedRows"),
+        prevent_initial_call=True,
+    )
+    def on_history_selection(rows):
+        """Ticked History rows -> the comparison's link (2 to 4 rows)."""
+        chosen = selected_ids(rows)
+        link = compare_href(chosen, base)
+        label = f"Compare {len(chosen)} selected" if chosen else "Compare selected"
+        return link or base, link is None, label
+
+    @app.callback(
+        Output(ids.ANALYSIS_COMPARE_LINK, "href"),
+        Input(ids.ANALYSIS_COMPARE_WITH, "value"), State(ids.ANALYSIS_WAVEFORM_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def on_compare_with(text, stored):
+        """'Compare with' ids typed on an analysis page -> the comparison's link (this analysis first)."""
+        own = stored.get("analysis_id") if isinstance(stored, Mapping) else None
+        typed = str(text or "").replace(";", ",").replace(" ", ",").split(",")
+        return compare_href([own, *typed], base) or no_update
+
+    @app.callback(
+        Output(ids.COMPARE_CSV, "data"),
+        Input(ids.COMPARE_CSV_BUTTON, "n_clicks"), State(ids.COMPARE_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def on_compare_csv(_clicks, rows):
+        """The comparison table as a CSV download."""
+        if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+            return no_update
+        return dcc.send_string(compare_csv(rows), "comparison.csv")
 
 
 def _register_page(app: dash.Dash, prefix: str, store: str, graph: str, view: str) -> None:

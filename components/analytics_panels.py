@@ -263,3 +263,88 @@ def with_cursor(figure: dict, analytics: Mapping[str, Any] | None, position: Any
     k = clamp_position(analytics, analytics.get("event_position") if position is None else position)
     layout = {**figure["layout"], "shapes": [*(figure["layout"].get("shapes") or []), cursor_shape(analytics, k)]}
     return {**figure, "layout": layout}
+
+
+# --- comparison of two to four analyses ("/compare") ------------------------------------------------
+#: one colour per compared analysis (colour-blind safe, Okabe-Ito)
+COMPARE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
+
+
+def compare_figure(entries: list[Mapping[str, Any]], *, height: int = 620) -> dict:
+    """The waveforms of 2-4 analyses overlaid, one row per phase, time measured from each one's
+    inception (`entries`: {"analysis_id", "title", "waveform" (3 x N), "time_ms" (N), "shift_ms"})."""
+    traces = []
+    gap = 0.04
+    row_height = (1.0 - 2 * gap) / 3
+    layout: dict[str, Any] = {}
+    for row, phase in enumerate(PHASES):
+        axis = "" if row == 0 else str(row + 1)
+        top = 1.0 - row * (row_height + gap)
+        layout[f"yaxis{axis}"] = {**AXIS, "domain": [top - row_height, top],
+                                  "title": {"text": f"phase {phase} (kA)"}, "zeroline": True}
+        layout[f"xaxis{axis}"] = {**AXIS, "anchor": f"y{axis}", "matches": "x" if row else None,
+                                  "showticklabels": row == 2,
+                                  "title": {"text": "time from inception (ms)"} if row == 2 else None}
+        for index, entry in enumerate(entries):
+            shift = float(entry.get("shift_ms") or 0.0)
+            traces.append({
+                "type": "scatter", "mode": "lines", "xaxis": f"x{axis}", "yaxis": f"y{axis}",
+                "x": [round(t - shift, 2) for t in entry["time_ms"]], "y": list(entry["waveform"][row]),
+                "name": entry["title"], "legendgroup": str(entry["analysis_id"]), "showlegend": row == 0,
+                "line": {"color": COMPARE_COLOURS[index % len(COMPARE_COLOURS)], "width": 1.5},
+                "hovertemplate": f"#{entry['analysis_id']} {phase}: %{{y:.4g}} kA<extra></extra>",
+            })
+    for key in list(layout):
+        layout[key] = {name: value for name, value in layout[key].items() if value is not None}
+    shapes = [{"type": "line", "xref": f"x{'' if row == 0 else row + 1}", "yref": f"y{'' if row == 0 else row + 1} domain",
+               "x0": 0, "x1": 0, "y0": 0, "y1": 1, "line": {"color": "#6f42c1", "dash": "dash", "width": 1}}
+              for row in range(3)]
+    return {"data": traces, "layout": {
+        "height": height, "margin": {"l": 60, "r": 15, "t": 30, "b": 45}, "font": FONT, "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff", "hovermode": "x unified", "shapes": shapes,
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0.0}, **layout}}
+
+
+def compare_rows(entries: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row of key figures per analysis (the table and its CSV)."""
+    rows = []
+    for entry in entries:
+        key = entry["analytics"]["key_figures"]
+        rows.append({"analysis_id": entry["analysis_id"], "label": entry["label"], "confidence": entry["confidence"],
+                     **{name: key.get(name) for name in (
+                         "inception_ms", "clearing_ms", "peak_ka", "dc_offset_ka", "tau_ms", "second_harmonic_ratio",
+                         "fifth_harmonic_ratio", "thd", "i2_i1", "i0_i1")}})
+    return rows
+
+
+def compare_table(entries: list[Mapping[str, Any]], href_for: Any) -> dbc.Table:
+    """Labels, confidences and key figures side by side, each row linked to its analysis."""
+    header = ["", "Analysis", "Event", "Confidence", "Inception", "Clearing", "Peak", "DC offset", "\u03c4",
+              "2nd / fund.", "5th / fund.", "THD", "I2/I1"]
+    body = []
+    for index, (entry, row) in enumerate(zip(entries, compare_rows(entries), strict=True)):
+        colour = COMPARE_COLOURS[index % len(COMPARE_COLOURS)]
+        body.append(html.Tr([
+            html.Td(html.Span(className="legend-line", style={"borderColor": colour, "backgroundColor": colour})),
+            html.Td(dcc.Link(f"#{row['analysis_id']}", href=href_for(row["analysis_id"]))),
+            html.Td(entry["title_label"]), html.Td(_fmt(row["confidence"], percent=True)),
+            html.Td(_fmt(row["inception_ms"], "ms") if entry.get("inception_source") == "signal"
+                    else f"{_fmt(entry.get('shift_ms'), 'ms')} ({entry.get('inception_source')})"),
+            html.Td(_fmt(row["clearing_ms"], "ms")), html.Td(_fmt(row["peak_ka"], "kA")),
+            html.Td(_fmt(row["dc_offset_ka"], "kA")), html.Td(_fmt(row["tau_ms"], "ms")),
+            html.Td(_fmt(row["second_harmonic_ratio"], percent=True)),
+            html.Td(_fmt(row["fifth_harmonic_ratio"], percent=True)),
+            html.Td(_fmt(row["thd"], percent=True)), html.Td(_fmt(row["i2_i1"], percent=True)),
+        ]))
+    return dbc.Table([html.Thead(html.Tr([html.Th(text, scope="col") for text in header])), html.Tbody(body)],
+                     size="sm", responsive=True, className="small mb-0", id=ids.COMPARE_TABLE)
+
+
+def compare_with_form(analysis_id: int, href: str) -> html.Div:
+    """'Compare with ...' on an analysis page: ids typed in, a link to the comparison."""
+    return html.Div([
+        html.Label("Compare with analyses #", htmlFor=ids.ANALYSIS_COMPARE_WITH, className="small text-muted me-1"),
+        dcc.Input(id=ids.ANALYSIS_COMPARE_WITH, type="text", placeholder="e.g. 3, 7", debounce=False,
+                  className="form-control form-control-sm d-inline-block me-2", style={"width": "9rem"}),
+        dcc.Link("Compare \u2192", id=ids.ANALYSIS_COMPARE_LINK, href=href, className="small"),
+    ], className="d-flex align-items-center mb-2", **{"data-analysis-id": str(analysis_id)})

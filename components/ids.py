@@ -140,3 +140,15 @@ ANALYTICS_CSV = "-csv"  # dcc.Download
 def analytics_id(prefix: str, suffix: str) -> str:
     """The id of one part of a page's analytics card."""
     return prefix + suffix
+
+# --- Compare page ("/compare?ids=1,2,3") and its entry points (issue 15) -------------------------
+COMPARE_PAGE = "compare-page"
+COMPARE_WAVEFORMS = "compare-waveforms"  # the waveforms overlaid on inception, one row per phase
+COMPARE_TABLE = "compare-table"  # labels, confidences and key figures
+COMPARE_ALERT = "compare-alert"
+COMPARE_STORE = "compare-store"  # the table's rows, for the CSV
+COMPARE_CSV_BUTTON = "compare-csv-button"
+COMPARE_CSV = "compare-csv"  # dcc.Download
+HISTORY_COMPARE = "history-compare"  # link to /compare with the grid's selected rows
+ANALYSIS_COMPARE_WITH = "analysis-compare-with"  # text input: the ids to compare this analysis with
+ANALYSIS_COMPARE_LINK = "analysis-compare-link"

@@ -38,6 +38,12 @@ def _until(dash_duo, condition) -> None:
     WebDriverWait(dash_duo.driver, TIMEOUT).until(lambda _driver: condition())
 
 
+def _disabled(element) -> bool:
+    """A button, or a link styled as one, that is disabled."""
+    return element.get_attribute("disabled") is not None or element.get_attribute("aria-disabled") == "true" \
+        or "disabled" in (element.get_attribute("class") or "").split()
+
+
 def _plot(dash_duo, component_id: str, expression: str):
     """Evaluate `expression` on the Plotly graph div of dcc.Graph `component_id` (bound as `gd`)."""
     return dash_duo.driver.execute_script(
@@ -98,4 +104,45 @@ def test_an002_analyze_page_shows_the_card_after_an_analysis(dash_duo, app):
     # the cursor band is on the waveform the big callback drew
     _until(dash_duo, lambda: _plot(dash_duo, ids.WAVEFORM,
                                    "gd.layout.shapes.some(s => s.type === 'rect' && s.fillcolor === '#0d6efd')"))
+    assert dash_duo.get_logs() == []
+
+
+def test_an003_compare_two_events_from_the_history_and_from_an_analysis(dash_duo, app):
+    context = app.server.extensions["grid_event_monitor"]
+    samples = context.samples()
+    fault = next(s for s in samples if str(s.get("true_label")).startswith("internal_power_transformer"))
+    inrush = next(s for s in samples if s.get("true_label") == "transient_magnetising_inrush")
+    first = context.analyze_sample(fault["filename"], sender="prosumer-a", receiver="consumer-home", transfer_kw=5.0)
+    second = context.analyze_sample(inrush["filename"], sender="prosumer-b", receiver="ev-hub", transfer_kw=3.0)
+    dash_duo.start_server(app)
+    dash_duo.driver.get(f"{dash_duo.server_url}/history")
+    dash_duo.wait_for_element(f"#{ids.HISTORY_GRID} .ag-row", timeout=TIMEOUT)
+    button = dash_duo.find_element(f"#{ids.HISTORY_COMPARE}")
+    assert _disabled(button)  # nothing ticked yet
+    for checkbox in dash_duo.find_elements(f"#{ids.HISTORY_GRID} .ag-row .ag-checkbox-input")[:2]:
+        dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});",
+                                       checkbox)
+        checkbox.click()
+    dash_duo.wait_for_text_to_equal(f"#{ids.HISTORY_COMPARE}", "Compare 2 selected", timeout=TIMEOUT)
+    _until(dash_duo, lambda: not _disabled(dash_duo.find_element(f"#{ids.HISTORY_COMPARE}")))
+    dash_duo.driver.execute_script("arguments[0].click();", dash_duo.find_element(f"#{ids.HISTORY_COMPARE}"))
+    dash_duo.wait_for_element(f"#{ids.COMPARE_WAVEFORMS} .js-plotly-plot", timeout=TIMEOUT)
+    assert "/compare?ids=" in dash_duo.driver.current_url  # a permanent link
+    assert sorted(dash_duo.driver.current_url.split("ids=")[1].split(",")) == sorted(
+        [str(first.analysis_id), str(second.analysis_id)])
+    assert _plot(dash_duo, ids.COMPARE_WAVEFORMS, "gd.data.length") == 6  # 2 analyses x 3 phases
+    # aligned on inception: each trace's time axis starts before 0 by that event's inception
+    assert _plot(dash_duo, ids.COMPARE_WAVEFORMS, "gd.data.every(trace => trace.x[0] <= 0)")
+    rows = dash_duo.find_elements(f"#{ids.COMPARE_TABLE} tbody tr")
+    assert len(rows) == 2
+    table = dash_duo.find_element(f"#{ids.COMPARE_TABLE}").text
+    assert "Magnetising inrush" in table and f"{100 * second.confidence:.1f} %" in table
+
+    # "compare with" on an analysis page gives the same permanent link
+    dash_duo.driver.get(f"{dash_duo.server_url}/analysis/{first.analysis_id}")
+    field = dash_duo.wait_for_element(f"#{ids.ANALYSIS_COMPARE_WITH}", timeout=TIMEOUT)
+    field.send_keys(str(second.analysis_id))
+    wanted = f"/compare?ids={first.analysis_id},{second.analysis_id}"
+    _until(dash_duo, lambda: (dash_duo.find_element(f"#{ids.ANALYSIS_COMPARE_LINK}").get_attribute("href") or "")
+           .endswith(wanted))
     assert dash_duo.get_logs() == []

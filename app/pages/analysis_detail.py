@@ -8,7 +8,7 @@ from dash import dcc, html
 from app.context import analysis_context, href, model_status
 from components import analysis_panels as panels
 from components import ids
-from components.analytics_panels import analytics_card, with_cursor
+from components.analytics_panels import analytics_card, compare_with_form, with_cursor
 from components.cards import (
     GRAPH_CONFIG,
     history_unavailable,
@@ -111,6 +111,7 @@ def layout(analysis_id: str | None = None, **_query) -> html.Div:
             _header(analysis, names),
             dbc.Row([dbc.Col(waveform_card, xl=7), dbc.Col(graph_card, xl=5)], className="g-3 mb-3"),
             analytics_card(ids.ANALYSIS_ANALYTICS, analytics),  # signal analytics (issue 15)
+            compare_with_form(analysis.analysis_id, href("/compare")),
             dbc.Row(
                 [
                     dbc.Col(result_card("Model confidence", ids.ANALYSIS_CONFIDENCE, panels.confidence_for(analysis)),

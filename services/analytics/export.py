@@ -29,3 +29,21 @@ def analytics_csv(analytics: Mapping[str, Any]) -> str:
                    data["dc"][k], data["thd"][k], *data["harmonic_ratios"][k], *seq]
             writer.writerow(["" if value is None else value for value in row])
     return out.getvalue()
+
+
+#: the key figures of the comparison table, in its order: (field, header)
+COMPARE_FIELDS = (("analysis_id", "analysis_id"), ("label", "label"), ("confidence", "confidence"),
+                  ("inception_ms", "inception_ms"), ("clearing_ms", "clearing_ms"), ("peak_ka", "peak_ka"),
+                  ("dc_offset_ka", "dc_offset_ka"), ("tau_ms", "tau_ms"),
+                  ("second_harmonic_ratio", "second_harmonic_ratio"), ("fifth_harmonic_ratio", "fifth_harmonic_ratio"),
+                  ("thd", "thd"), ("i2_i1", "i2_i1"), ("i0_i1", "i0_i1"))
+
+
+def compare_csv(rows: list[Mapping[str, Any]]) -> str:
+    """CSV text of the comparison table's rows (one per analysis), empty cells for missing figures."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([header for _, header in COMPARE_FIELDS])
+    for row in rows:
+        writer.writerow(["" if row.get(field) is None else row.get(field) for field, _ in COMPARE_FIELDS])
+    return out.getvalue()
