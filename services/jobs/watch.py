@@ -20,9 +20,10 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from services.comtrade_ingest import MAX_RECORD_BYTES
 from services.grid import DEFAULT_RECEIVER, DEFAULT_SENDER, RECEIVERS, SENDERS
@@ -37,6 +38,7 @@ TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", "~", ".swp")
 #: the order a record's files are hashed in (so the names and the listing order do not matter)
 _ROLE_ORDER = (".cfg", ".cff", ".dat", ".hdr", ".inf", *WINDOW_SUFFIXES)
 _MEMO_LIMIT = 20_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,42 @@ def record_hash(files: list[tuple[str, bytes]]) -> str:
 def _role_rank(name: str) -> tuple[int, str]:
     suffix = Path(name).suffix.lower()
     return (_ROLE_ORDER.index(suffix) if suffix in _ROLE_ORDER else len(_ROLE_ORDER), suffix)
+
+
+@dataclass(frozen=True)
+class RecordGroup(Generic[T]):
+    """One record made of files that share a stem: its name (the main file's), its files, and what
+    is wrong with it: `missing` names the other half of a COMTRADE pair that is absent; `unknown`
+    says the file is no record at all."""
+
+    name: str
+    parts: tuple[T, ...]
+    missing: str | None = None
+    unknown: bool = False
+
+
+def group_record_files(stem: str, parts: Mapping[str, T]) -> list[RecordGroup[T]]:
+    """The records among the files of one stem, given as {suffix (lower case): file}: `X.cfg` +
+    `X.dat` (+ `X.hdr`, `X.inf`), `X.cff`, one window per `.npy` / `.csv` / `.txt` / `.tsv`.
+
+    Shared by the watched folder (which waits for a missing half) and batch archives (which
+    reject it at once). `.hdr` / `.inf` beside a `.cff` are ignored, as uploads do."""
+    suffixes = set(parts)
+    companions = [parts[s] for s in (".hdr", ".inf") if s in parts]
+    groups: list[RecordGroup[T]] = []
+    if ".cfg" in suffixes and ".dat" in suffixes:
+        groups.append(RecordGroup(f"{stem}.cfg", (parts[".cfg"], parts[".dat"], *companions)))
+        suffixes -= {".cfg", ".dat", ".hdr", ".inf"}
+    elif ".cfg" in suffixes or (".dat" in suffixes and ".cff" not in suffixes):
+        missing, present = (".dat", ".cfg") if ".cfg" in suffixes else (".cfg", ".dat")
+        groups.append(RecordGroup(f"{stem}{present}", (parts[present], *companions), missing=missing))
+        suffixes -= {".cfg", ".dat", ".hdr", ".inf"}
+    for suffix in sorted(suffixes):
+        if suffix in (".hdr", ".inf", ".dat"):
+            continue
+        name = f"{stem}{suffix}"
+        groups.append(RecordGroup(name, (parts[suffix],), unknown=not (suffix == ".cff" or suffix in WINDOW_SUFFIXES)))
+    return groups
 
 
 class FolderWatcher:
@@ -192,29 +230,20 @@ class FolderWatcher:
             yield from self._complete(stem, parts, oldest_age, report)
 
     def _complete(self, stem: str, parts: dict[str, FileState], age: float, report: ScanReport):
-        suffixes = set(parts)
-        companions = [parts[s] for s in (".hdr", ".inf") if s in parts]
-        if ".cfg" in suffixes and ".dat" in suffixes:
-            yield f"{stem}.cfg", (parts[".cfg"], parts[".dat"], *companions), None
-            suffixes -= {".cfg", ".dat", ".hdr", ".inf"}
-        elif ".cfg" in suffixes or (".dat" in suffixes and ".cff" not in suffixes):
-            missing, present = (".dat", ".cfg") if ".cfg" in suffixes else (".cfg", ".dat")
-            if age < self.pair_timeout_s:
-                report.waiting.append(stem)
-            else:
-                yield (f"{stem}{present}", (parts[present], *companions),
-                       f"{stem}{present}: no {missing} arrived within {self.pair_timeout_s:g} s; a COMTRADE "
-                       "record needs both the .cfg and the .dat (or one .cff)")
-            suffixes -= {".cfg", ".dat", ".hdr", ".inf"}
-        for suffix in sorted(suffixes):
-            if suffix in (".hdr", ".inf", ".dat"):  # companions of a .cff are ignored, as uploads do
-                continue
-            state = parts[suffix]
-            if suffix == ".cff" or suffix in WINDOW_SUFFIXES:
-                yield state.path.name, (state,), None
-            else:
-                yield (state.path.name, (state,), f"{state.path.name}: not a record; the watch folder takes "
+        for group in group_record_files(stem, parts):
+            if group.missing is not None:  # half a pair: wait for the other half, up to the timeout
+                if age < self.pair_timeout_s:
+                    report.waiting.append(stem)
+                else:
+                    yield (group.name, group.parts,
+                           f"{group.name}: no {group.missing} arrived within {self.pair_timeout_s:g} s; a COMTRADE "
+                           "record needs both the .cfg and the .dat (or one .cff)")
+            elif group.unknown:
+                name = group.parts[0].path.name
+                yield (name, group.parts, f"{name}: not a record; the watch folder takes "
                        "COMTRADE (.cfg + .dat, .cff) and .npy / .csv / .txt / .tsv windows")
+            else:
+                yield group.parts[0].path.name if len(group.parts) == 1 else group.name, group.parts, None
 
     def _read(self, group: tuple[FileState, ...]) -> tuple[list[tuple[str, bytes]] | None, str | None]:
         total = sum(state.size for state in group)
