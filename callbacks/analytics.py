@@ -106,8 +106,20 @@ def selected_ids(rows: Any) -> list[Any]:
     return [row.get("analysis_id") for row in rows if isinstance(row, Mapping)]
 
 
+#: row checkboxes in the History grid from tablet width up (a phone keeps its narrow columns; issue 15)
+_SELECTABLE_ROWS = """
+function (id, options) {
+    if (window.innerWidth < 768) { return window.dash_clientside.no_update; }
+    return Object.assign({}, options || {}, {rowSelection: {mode: "multiRow", checkboxes: true,
+                                                             headerCheckbox: false, enableClickSelection: false}});
+}
+"""
+
+
 def _register_compare(app: dash.Dash) -> None:
     base = app.get_relative_path("/compare")
+    app.clientside_callback(_SELECTABLE_ROWS, Output(ids.HISTORY_GRID, "dashGridOptions"),
+                            Input(ids.HISTORY_GRID, "id"), State(ids.HISTORY_GRID, "dashGridOptions"))
 
     @app.callback(
         Output(ids.HISTORY_COMPARE, "href"), Output(ids.HISTORY_COMPARE, "disabled"),

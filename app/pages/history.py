@@ -21,7 +21,8 @@ def layout(**_query) -> html.Div:
                                 " in total. The # link reopens an analysis."], className="text-muted small")]),
             html.Div(
                 [dbc.Button("Compare selected", id=ids.HISTORY_COMPARE, href=href("/compare"), disabled=True,
-                            color="outline-secondary", size="sm", className="me-2"),  # tick 2-4 rows (issue 15)
+                            color="outline-secondary", size="sm",
+                            className="me-2 d-none d-md-inline-block"),  # tick 2-4 rows (issue 15; not on phones)
                  dbc.Button("Export CSV", id=ids.HISTORY_CSV_LINK, href=href("/api/history.csv"),
                             external_link=True, color="outline-primary", size="sm"),
                  html.Div("the rows the grid shows, with its filters", className="text-muted small")],
@@ -35,14 +36,8 @@ def layout(**_query) -> html.Div:
             model_banner(model_status()),
             header,
             html.Div(id=ids.HISTORY_NOTICE, role="status"),
-            dbc.Card([section_title("All analyses"), _selectable(history_grid())], body=True, className="shadow-sm"),
+            dbc.Card([section_title("All analyses"), history_grid()], body=True, className="shadow-sm"),
         ],
         id=ids.HISTORY_PAGE,
     )
 
-
-def _selectable(grid):
-    """The grid with row checkboxes, to pick two to four analyses to compare (issue 15)."""
-    grid.dashGridOptions = {**grid.dashGridOptions, "rowSelection": {
-        "mode": "multiRow", "checkboxes": True, "headerCheckbox": False, "enableClickSelection": False}}
-    return grid
