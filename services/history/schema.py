@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SOURCES: tuple[str, ...] = ("sample", "upload", "simulated", "api", "watch", "api-records")
+SOURCES: tuple[str, ...] = ("sample", "upload", "simulated", "api", "watch", "api-records", "batch")
 #: longest Idempotency-Key kept (the API checks the length and the characters before it gets here)
 IDEMPOTENCY_KEY_MAX = 128
 
