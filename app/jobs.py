@@ -25,6 +25,7 @@ from services.jobs import (
 )
 from services.jobs.celery_app import PipelineCelery, make_celery
 from services.jobs.service import RECOVER_AFTER_S
+from services.notify import DELIVER_TASK_NAME, Notifier
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,14 @@ CELERY_RECOVER_AFTER_S = 3600.0
 
 def job_service(settings: Settings, context: AnalysisContext) -> JobService:
     """The app's JobService on the history's database, started (watcher loop or one recovery pass)."""
-    jobs = JobStore(context.store, AlarmStore(context.store, settings.alarm_severities))
+    alarms = AlarmStore(context.store, settings.alarm_severities)
+    jobs = JobStore(context.store, alarms)
     if settings.broker_url:
-        engine = CeleryEngine(make_celery(settings.broker_url, settings.job_queue), settings.job_queue)
+        celery_app = make_celery(settings.broker_url, settings.job_queue)
+        engine = CeleryEngine(celery_app, settings.job_queue)
+        attach_notifier(settings, alarms, celery_app)
     else:
+        attach_notifier(settings, alarms)
         pipeline = RecordPipeline(jobs=jobs, predictor=context.predictor, grid=context.grid,
                                   max_bytes=settings.max_upload_bytes)
         engine = ThreadEngine(lambda job_id: analyse_record(job_id, pipeline), settings.job_threads)
@@ -58,6 +63,26 @@ def job_service(settings: Settings, context: AnalysisContext) -> JobService:
     return JobService(jobs, engine, watcher, poll_s=settings.watch_poll_s, recover_after_s=recover_after_s).start()
 
 
+def attach_notifier(settings: Settings, alarms: AlarmStore, celery_app: PipelineCelery | None = None) -> Notifier | None:
+    """Notify each alarm on the configured channels (GEM_WEBHOOK_URL, GEM_SMTP_*), delivered by
+    threads of this process, or as Celery tasks on `celery_app`; then offer again the deliveries
+    a stopped process left. None when no channel is configured."""
+    config = settings.notify_config()
+    if not config.channels:
+        return None
+    submit = None
+    if celery_app is not None:
+        def submit(alarm_id: int, channel: str) -> None:
+            celery_app.send_task(DELIVER_TASK_NAME, args=[alarm_id, channel], queue=settings.job_queue)
+    notifier = Notifier(alarms, config, submit)
+    alarms.notifier = notifier
+    try:
+        notifier.redeliver_stale()
+    except Exception as exc:  # the database or the broker is down: the next start tries again
+        log.error("pending notifications not offered again: %s: %s", type(exc).__name__, exc)
+    return notifier
+
+
 def worker_celery(settings: Settings) -> PipelineCelery:
     """The Celery app of a worker: the task and, per worker process, a pipeline on the history
     database with the model loaded after fork."""
@@ -68,7 +93,10 @@ def worker_celery(settings: Settings) -> PipelineCelery:
         options = settings.inference_options()
         warm_up(settings.artifacts_dir, options)  # load the model and the power-flow stack once
         store = HistoryStore(settings.resolved_database_url)
-        return RecordPipeline(jobs=JobStore(store, AlarmStore(store, settings.alarm_severities)), predictor=lambda: get_model(settings.artifacts_dir, options),
+        alarms = AlarmStore(store, settings.alarm_severities)
+        attach_notifier(settings, alarms, celery_app)
+        return RecordPipeline(jobs=JobStore(store, alarms), predictor=lambda: get_model(settings.artifacts_dir, options),
                               grid=microgrid().with_tariffs(settings.tariffs()), max_bytes=settings.max_upload_bytes)
 
-    return make_celery(settings.broker_url, settings.job_queue, build_pipeline)
+    celery_app = make_celery(settings.broker_url, settings.job_queue, build_pipeline)
+    return celery_app

@@ -22,6 +22,7 @@ from services.comtrade_ingest import MAX_RECORD_BYTES
 from services.grid import Tariffs
 from services.history import DatabaseTimeouts
 from services.inference.options import InferenceOptions
+from services.notify import NotifyConfig, NotifyConfigError, parse_recipients
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 #: the shipped model (artifact contract, docs/contracts.md) beside the code, whatever the cwd
@@ -123,6 +124,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEM_ALARM_SEVERITIES", "alarm_severities", "text", "critical,major",
             "severities of live events (watched folder, `/api/records`) that raise an alarm, comma-separated; "
             "`none`: no alarms"),
+    Setting("GEM_WEBHOOK_URL", "webhook_url", "text", None,
+            "notify each alarm by a JSON POST to this URL (unset: no webhook)"),
+    Setting("GEM_SMTP_HOST", "smtp_host", "text", None, "notify each alarm by e-mail through this SMTP server (unset: no e-mail)"),
+    Setting("GEM_SMTP_PORT", "smtp_port", "int", 25, "port of the SMTP server"),
+    Setting("GEM_SMTP_FROM", "smtp_from", "text", None, "sender address of alarm e-mails (unset: `grid-event-monitor@<host>`)"),
+    Setting("GEM_SMTP_TO", "smtp_to", "text", None, "recipients of alarm e-mails, comma-separated"),
+    Setting("GEM_SMTP_USER", "smtp_user", "text", None, "SMTP login (unset: none)"),
+    Setting("GEM_SMTP_PASSWORD", "smtp_password", "text", None, "SMTP password"),
+    Setting("GEM_SMTP_STARTTLS", "smtp_starttls", "bool", False, "STARTTLS before sending"),
+    Setting("GEM_NOTIFY_RETRIES", "notify_retries", "int", 5,
+            "attempts per notification (webhook or e-mail) before it is recorded as failed"),
+    Setting("GEM_NOTIFY_BACKOFF_S", "notify_backoff_s", "float", 2.0,
+            "seconds before a notification's second attempt, doubled at each further one (at most 300)"),
+    Setting("GEM_NOTIFY_TIMEOUT_S", "notify_timeout_s", "float", 10.0, "seconds one notification attempt may take"),
+    Setting("GEM_PUBLIC_URL", "public_url", "text", None,
+            "the dashboard's public base URL, e.g. `https://grid.example.com/grid`, for the links in notifications"),
 )
 #: environment variable -> Settings field
 ENV_VARS: dict[str, str] = {setting.variable: setting.field for setting in SETTINGS}
@@ -176,6 +193,18 @@ class Settings:
     watch_pair_timeout_s: float = 300.0
     watch_delete: bool = False
     alarm_severities: str = "critical,major"
+    webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str | None = None
+    smtp_to: str | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    notify_retries: int = 5
+    notify_backoff_s: float = 2.0
+    notify_timeout_s: float = 10.0
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "artifacts_dir", Path(self.artifacts_dir).expanduser().resolve())
@@ -219,6 +248,13 @@ class Settings:
             parse_severities(self.alarm_severities)
         except AlarmError as exc:
             raise SettingsError(f"GEM_ALARM_SEVERITIES: {exc}") from None
+        for name in ("webhook_url", "smtp_host", "smtp_from", "smtp_to", "smtp_user", "smtp_password", "public_url"):
+            if getattr(self, name) is not None and not str(getattr(self, name)).strip():
+                object.__setattr__(self, name, None)
+        try:
+            self.notify_config()
+        except NotifyConfigError as exc:
+            raise SettingsError(f"notification settings (GEM_WEBHOOK_URL, GEM_SMTP_HOST, GEM_SMTP_TO...): {exc}") from None
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", self.job_queue or ""):
             raise SettingsError(f"GEM_JOB_QUEUE must be letters, digits, '.', '_' or '-', got {self.job_queue!r}")
         try:
@@ -230,6 +266,15 @@ class Settings:
         """How long a request may wait on the history database (the store reads no environment)."""
         return DatabaseTimeouts(connect_s=self.db_connect_timeout_s, statement_s=self.db_statement_timeout_s,
                                 pool_s=self.db_pool_timeout_s)
+
+    def notify_config(self) -> NotifyConfig:
+        """Where alarm notifications go and how hard to try (services.notify reads no environment)."""
+        return NotifyConfig(webhook_url=self.webhook_url, smtp_host=self.smtp_host, smtp_port=self.smtp_port,
+                            smtp_from=self.smtp_from, smtp_to=parse_recipients(self.smtp_to),
+                            smtp_user=self.smtp_user, smtp_password=self.smtp_password,
+                            smtp_starttls=self.smtp_starttls, retries=self.notify_retries,
+                            backoff_s=self.notify_backoff_s, timeout_s=self.notify_timeout_s,
+                            public_url=self.public_url)
 
     def inference_options(self) -> InferenceOptions:
         """How the inference service runs (it reads no environment itself)."""

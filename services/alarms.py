@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -110,11 +110,21 @@ def build_table(metadata: MetaData, prefix: str = "") -> Table:
     return table
 
 
-class AlarmStore:
-    """Alarms in the history's database (same engine and table prefix as `history`)."""
+class AlarmListener(Protocol):
+    """Told of each alarm once its transaction committed (`services.notify.Notifier`)."""
 
-    def __init__(self, history: HistoryStore, severities: Iterable[str] | str | None = None) -> None:
+    def alarm_raised(self, alarm_id: int) -> object: ...
+
+
+class AlarmStore:
+    """Alarms in the history's database (same engine and table prefix as `history`).
+
+    `notifier`, when set, hears of each new alarm after its transaction committed (`raised`)."""
+
+    def __init__(self, history: HistoryStore, severities: Iterable[str] | str | None = None,
+                 notifier: AlarmListener | None = None) -> None:
         self.history = history
+        self.notifier = notifier
         self.engine = history.engine
         self.severities = parse_severities(severities)
         self.metadata = MetaData()
@@ -159,6 +169,16 @@ class AlarmStore:
         row = {name: record.get(name) for name in ANALYSIS_FIELDS}
         row.update(created_at=utc_now(), analysis_id=int(analysis_id), job_id=job_id, severity=record["severity"])
         return int(connection.execute(insert(self.table), row).inserted_primary_key[0])
+
+    def raised(self, alarm_id: int | None) -> None:
+        """After the transaction that raised `alarm_id` committed: tell the notifier (its work goes
+        to an engine; a failure here is logged, never the analysis's problem)."""
+        if alarm_id is None or self.notifier is None:
+            return
+        try:
+            self.notifier.alarm_raised(int(alarm_id))
+        except Exception:
+            log.exception("alarm %s: notifications not queued", alarm_id)
 
     # -- reading ----------------------------------------------------------------------------------
     def recent(self, limit: int = 50, *, unacknowledged: bool = False,

@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from services.history.store import HistoryUnavailable
 from services.jobs.tasks import TASK_NAME, RecordPipeline, RetryLater, analyse_record
+from services.notify import DELIVER_TASK_NAME
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,19 @@ def make_celery(broker_url: str, queue: str = DEFAULT_QUEUE,
               retry_backoff=True, retry_backoff_max=60, max_retries=30)
     def analyse_record_task(task, job_id: str) -> int | None:
         return analyse_record(job_id, task.app.pipeline())
+
+    # an alarm's notification (issue 13 item 4): one attempt per run, the back-off as Celery's countdown,
+    # so a slow webhook holds no worker; `Notifier.attempt` counts the attempts and gives up
+    @app.task(name=DELIVER_TASK_NAME, bind=True, acks_late=True, ignore_result=True, max_retries=None)
+    def deliver_notification_task(task, alarm_id: int, channel: str) -> None:
+        alarms = task.app.pipeline().jobs.alarms
+        notifier = getattr(alarms, "notifier", None)
+        if notifier is None:
+            log.warning("notification %s of alarm %s: no notifier configured on this worker", channel, alarm_id)
+            return
+        delay = notifier.attempt(int(alarm_id), str(channel))
+        if delay is not None:
+            raise task.retry(countdown=delay)
 
     if pipeline_factory is not None:
         def _build_after_fork(**_kwargs) -> None:

@@ -278,6 +278,7 @@ class JobStore:
         """
         self._ready()
         now = utc_now()
+        alarm_id = None
         with self._transaction(connection) as active:
             analysis_id = int(active.execute(insert(self.history.table), dict(history_row)).inserted_primary_key[0])
             updated = active.execute(
@@ -289,7 +290,9 @@ class JobStore:
             if not updated:  # raised inside the transaction: the history row is rolled back
                 raise AlreadyFinished(job_id)
             if self.alarms is not None:
-                self.alarms.raise_in(active, analysis_id, history_row, job_id)
+                alarm_id = self.alarms.raise_in(active, analysis_id, history_row, job_id)
+        if self.alarms is not None:  # committed: now its notifications may go (never before)
+            self.alarms.raised(alarm_id)
         return analysis_id
 
     @contextmanager
