@@ -210,12 +210,17 @@ def check_peers(sender: object, receiver: object) -> tuple[str, str]:
     if not isinstance(receiver, str) or not receiver:
         raise AnalysisError("receiver_peer must be a non-empty string")
     if sender not in SENDERS:
-        raise AnalysisError(f"unknown sender_peer {sender!r}: expected one of {', '.join(SENDERS)}")
+        raise AnalysisError(f"unknown sender_peer {_quoted(sender)}: expected one of {', '.join(SENDERS)}")
     if receiver not in RECEIVERS:
-        raise AnalysisError(f"unknown receiver_peer {receiver!r}: expected one of {', '.join(RECEIVERS)}")
+        raise AnalysisError(f"unknown receiver_peer {_quoted(receiver)}: expected one of {', '.join(RECEIVERS)}")
     if sender == receiver:
         raise AnalysisError("sender_peer and receiver_peer must be different peers")
     return sender, receiver
+
+
+def _quoted(text: str, limit: int = 40) -> str:
+    """A client's text echoed in an error: quoted, and cut so a 1 MB field is not sent back whole."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
 
 
 def check_transfer_kw(value: object) -> float:

@@ -218,6 +218,13 @@ def test_bad_input_answers_json_error_and_writes_nothing(app, client, body, stat
     assert _store(app).count() == 0
 
 
+def test_an_unknown_peer_is_not_echoed_back_whole(client):
+    response = client.post("/predict", json={**GOOD, "sender_peer": "m" * 500_000, "waveform": WAVE})
+    assert response.status_code == 400
+    message = response.get_json()["error"]
+    assert message.startswith("unknown sender_peer 'mmm") and "..." in message and len(message) < 300
+
+
 def test_body_over_one_megabyte_is_refused_with_413(app, client):
     padding = "x" * (1024 * 1024 + 10)
     response = client.post("/predict", data=json.dumps({**GOOD, "pad": padding}), content_type="application/json")
