@@ -80,6 +80,16 @@ def peers_table(transfer: Transfer | None, grid: Microgrid) -> Any:
                         row_classes=classes)
 
 
+def _transfer_kw(value: Any) -> float:
+    """The transfer field as kW: a number (or its text); anything else is the operator's typo."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TransferError(f"enter the transfer power: a number of kW above 0, at most {MAX_TRANSFER_KW:g}")
+    try:
+        return float(value)
+    except ValueError:
+        raise TransferError(f"transfer power must be a number of kW, got {str(value)[:20]!r}") from None
+
+
 def network_update(sender: str | None, receiver: str | None, kw: float | None,
                    grid: Microgrid | None = None) -> dict[str, Any]:
     """Outputs of the Network page for one transfer on `grid` (the app's microgrid with its tariffs;
@@ -90,7 +100,7 @@ def network_update(sender: str | None, receiver: str | None, kw: float | None,
             raise TransferError("choose a sender and a receiver")
         if kw is None or kw == "":
             raise TransferError(f"enter the transfer power: a number of kW above 0, at most {MAX_TRANSFER_KW:g}")
-        transfer = Transfer(str(sender), str(receiver), float(kw))
+        transfer = Transfer(str(sender), str(receiver), _transfer_kw(kw))
         result = run_power_flow(transfer, grid=grid)
     except (TransferError, ValueError) as exc:
         return {"alert": dbc.Alert(str(exc), color="warning", className="py-2 small")}

@@ -368,10 +368,14 @@ def test_network_update_draws_the_power_flow_and_the_transfer():
 
 
 @pytest.mark.parametrize(("sender", "receiver", "kw"), [("prosumer-a", "prosumer-a", 5.0), ("prosumer-a", "ev-hub", 1e6),
-                                                       ("nobody", "ev-hub", 5.0), ("prosumer-a", "ev-hub", None)])
-def test_network_update_with_a_bad_transfer_only_alerts(sender, receiver, kw):
+                                                       ("nobody", "ev-hub", 5.0), ("prosumer-a", "ev-hub", None),
+                                                       ("prosumer-a", "ev-hub", True), ("prosumer-a", "ev-hub", [1]),
+                                                       ("prosumer-a", "ev-hub", "abc")])
+def test_network_update_with_a_bad_transfer_only_alerts(sender, receiver, kw, caplog):
     outputs = network_update(sender, receiver, kw)
     assert set(outputs) == {"alert"}
+    assert outputs["alert"].color == "warning"  # the operator's input, not a logged failure
+    assert not caplog.records
 
 
 def test_card_view_reads_the_training_pipelines_model_card():
