@@ -51,6 +51,7 @@ def create_app(
     """
     from app.pages import page_status, register_pages
     from callbacks import register_callbacks
+    from callbacks.batch import background_callback_manager
     from components.shell import INDEX_STRING, app_shell
 
     settings = settings or Settings.from_env()
@@ -83,6 +84,8 @@ def create_app(
         title=TITLE,
         update_title=None,
         index_string=INDEX_STRING,  # <html lang="en">
+        # batch analysis runs as a background callback: on Celery with GEM_BROKER_URL, else a disk cache
+        background_callback_manager=background_callback_manager(settings),
     )
     # the dev tools' upgrade check would call plotly's server from the browser: keep it off
     app.enable_dev_tools(debug=False, dev_tools_disable_version_check=True)

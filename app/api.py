@@ -92,6 +92,10 @@ def build_api_blueprint(prefix: str = "/") -> Blueprint:
     blueprint.add_url_rule("/api/records", "post_record", api_records.post_record, methods=["POST"])
     blueprint.add_url_rule("/api/jobs", "job_list", api_records.job_list, methods=["GET"])
     blueprint.add_url_rule("/api/jobs/<job_id>", "job_status", api_records.job_status, methods=["GET"])
+    from app import api_batches  # batch analysis (issue 13 item 5)
+
+    blueprint.add_url_rule("/api/batches/<batch_id>.csv", "batch_csv", api_batches.batch_csv, methods=["GET"])
+    blueprint.add_url_rule("/api/batches/<batch_id>", "batch_status", api_batches.batch_status, methods=["GET"])
     blueprint.add_url_rule("/api/alarms", "alarm_list", api_records.alarm_list, methods=["GET"])
     blueprint.add_url_rule("/api/alarms/ack", "alarm_acknowledge_all", api_records.alarm_acknowledge_all,
                            methods=["POST"])

@@ -52,8 +52,10 @@ log = logging.getLogger(__name__)
 def body_limit(path: str, content_type: str | None, settings: Settings) -> int:
     """The largest body accepted for `path` (relative to the prefix) with this content type, in bytes."""
     if path == DASH_CALLBACK_PATH:
-        # dcc.Upload sends the files as base64 data URLs inside the callback's JSON, beside the page's state
-        return math.ceil(settings.max_upload_bytes / 3) * 4 + MULTIPART_OVERHEAD_BYTES + settings.max_body_bytes
+        # dcc.Upload sends the files as base64 data URLs inside the callback's JSON, beside the page's
+        # state; the Batch page's upload is a whole archive (GEM_MAX_BATCH_BYTES)
+        largest = max(settings.max_upload_bytes, settings.max_batch_bytes)
+        return math.ceil(largest / 3) * 4 + MULTIPART_OVERHEAD_BYTES + settings.max_body_bytes
     if (content_type or "").split(";", 1)[0].strip().lower() == "multipart/form-data":
         return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     return settings.max_body_bytes

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from services.alarms import AlarmError, parse_severities
+from services.batch import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_FILES, BatchLimits
 from services.comtrade_ingest import MAX_RECORD_BYTES
 from services.grid import Tariffs
 from services.history import DatabaseTimeouts
@@ -74,6 +75,13 @@ SETTINGS: tuple[Setting, ...] = (
             "largest JSON body the API reads (`/predict`, 413 above it)"),
     Setting("GEM_MAX_UPLOAD_BYTES", "max_upload_bytes", "int", MAX_RECORD_BYTES,
             "largest upload, dashboard and `/api/predict-file` alike (files of one recording together)"),
+    Setting("GEM_MAX_BATCH_BYTES", "max_batch_bytes", "int", DEFAULT_MAX_BATCH_BYTES,
+            "largest batch: the archive as uploaded, and the bytes read out of it or out of a server folder "
+            "once decompressed (a zip bomb stops there)"),
+    Setting("GEM_MAX_BATCH_FILES", "max_batch_files", "int", DEFAULT_MAX_BATCH_FILES,
+            "most files in one batch archive or server folder"),
+    Setting("GEM_BATCH_ROOTS", "batch_roots", "text", None,
+            "server folders a batch may be read from (and their subfolders), separated by `:`; unset: uploads only"),
     Setting("GEM_THREADS", "inference_threads", "int", None,
             "threads of one inference call (unset: the inference service's default)"),
     Setting("GEM_BACKEND", "inference_backend", "text", "onnxruntime",
@@ -164,6 +172,9 @@ class Settings:
     retention_max_rows: int | None = None
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = MAX_RECORD_BYTES
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
+    max_batch_files: int = DEFAULT_MAX_BATCH_FILES
+    batch_roots: str | None = None
     inference_threads: int | None = None
     inference_backend: str = "onnxruntime"
     cache_dir: Path | None = None
@@ -213,7 +224,7 @@ class Settings:
             object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
         if not 0 < int(self.port) < 65536:
             raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
-        for name in ("max_body_bytes", "max_upload_bytes", "workers", "worker_threads", "read_timeout", "job_threads"):
+        for name in ("max_body_bytes", "max_upload_bytes", "max_batch_bytes", "max_batch_files", "workers", "worker_threads", "read_timeout", "job_threads"):
             if int(getattr(self, name)) <= 0:
                 raise SettingsError(f"{name} ({_BY_FIELD[name].variable}) must be positive")
         try:
@@ -275,6 +286,17 @@ class Settings:
                             smtp_starttls=self.smtp_starttls, retries=self.notify_retries,
                             backoff_s=self.notify_backoff_s, timeout_s=self.notify_timeout_s,
                             public_url=self.public_url)
+
+    def batch_root_paths(self) -> tuple[Path, ...]:
+        """The folders batches may be read from (GEM_BATCH_ROOTS, `:`-separated), resolved."""
+        if not self.batch_roots:
+            return ()
+        return tuple(Path(part).expanduser().resolve() for part in self.batch_roots.split(os.pathsep) if part.strip())
+
+    def batch_limits(self) -> BatchLimits:
+        """How much one batch may hold (services.batch reads no environment)."""
+        return BatchLimits(max_bytes=self.max_batch_bytes, max_files=self.max_batch_files,
+                           max_record_bytes=self.max_upload_bytes)
 
     def inference_options(self) -> InferenceOptions:
         """How the inference service runs (it reads no environment itself)."""

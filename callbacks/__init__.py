@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dash
 
-from callbacks import analysis_detail, analytics, analyze, clientside, history, network
+from callbacks import analysis_detail, analytics, analyze, batch, clientside, history, network
 from services.analysis import AnalysisContext
 
 
@@ -27,3 +27,4 @@ def register_callbacks(app: dash.Dash, context: AnalysisContext) -> None:
     analytics.register(app)
     network.register(app, context.grid)
     clientside.register(app)
+    batch.register(app, context, analysis_href)  # the Batch page's background callback (issue 13)

@@ -67,6 +67,28 @@ IMPACT_ENERGY = "impact-energy-not-delivered"
 IMPACT_ACTIONS = "impact-actions"
 LATEST_ROW_CLASS = "latest-row"  # className of each row in the latest-analyses table
 
+# --- Live page ("/live", issue 13) and the navbar's alarm badge ------------------------------------
+LIVE_PAGE = "live-page"
+LIVE_STATUS = "live-status"  # what feeds the page (watched folder, /api/records) and the engine
+LIVE_INTERVAL = "live-interval"  # dcc.Interval of the poll
+LIVE_TICK = "live-tick"  # dcc.Store: the interval's ticks while the tab is visible (clientside gate)
+LIVE_SEEN = "live-seen"  # dcc.Store: fingerprint of what is on screen
+LIVE_ACK_DONE = "live-ack-done"  # dcc.Store: bumped by each acknowledgement
+LIVE_EVENTS = "live-events"  # container of the events table
+LIVE_EMPTY = "live-empty"  # "waiting for records"
+LIVE_EVENT_ROW = "live-event-row"  # pattern-matching type: {"type": LIVE_EVENT_ROW, "job": job_id}
+LIVE_ALARMS = "live-alarms"  # container of the alarm list
+LIVE_ALARM_ITEM = "live-alarm"  # pattern-matching type: {"type": LIVE_ALARM_ITEM, "alarm": id}
+LIVE_ACK = "live-ack"  # pattern-matching type of the Acknowledge buttons: {"type": LIVE_ACK, "alarm": id}
+LIVE_ACK_BY = "live-ack-by"  # pattern-matching type: who and when, once acknowledged
+LIVE_ACK_STATUS = "live-ack-status"
+LIVE_ALARM_SEVERITIES = "live-alarm-severities"  # checklist: the severities the list shows
+LIVE_OPERATOR = "live-operator"  # who acknowledges (kept in the browser's local storage)
+NAV_ALARMS = "nav-alarms"  # the navbar's link to the Live page with the count
+NAV_ALARM_COUNT = "nav-alarm-count"  # its badge: unacknowledged alarms
+NAV_ALARM_INTERVAL = "nav-alarm-interval"
+NAV_ALARM_TICK = "nav-alarm-tick"  # dcc.Store: ticks while the tab is visible
+
 # --- History page ("/history") ---------------------------------------------------------------
 HISTORY_PAGE = "history-page"
 HISTORY_GRID = "history-grid"
@@ -135,6 +157,8 @@ ANALYTICS_RMS = "-rms"
 ANALYTICS_TABLE = "-key-figures"
 ANALYTICS_CSV_BUTTON = "-csv-button"
 ANALYTICS_CSV = "-csv"  # dcc.Download
+ANALYTICS_PNG_BUTTON = "-png-button"  # downloads the four figures as PNG (Plotly.downloadImage)
+ANALYTICS_PNG_DONE = "-png-done"  # dcc.Store the clientside download writes (a callback needs an output)
 
 
 def analytics_id(prefix: str, suffix: str) -> str:
@@ -152,3 +176,19 @@ COMPARE_CSV = "compare-csv"  # dcc.Download
 HISTORY_COMPARE = "history-compare"  # link to /compare with the grid's selected rows
 ANALYSIS_COMPARE_WITH = "analysis-compare-with"  # text input: the ids to compare this analysis with
 ANALYSIS_COMPARE_LINK = "analysis-compare-link"
+
+# --- Batch page ("/batch"): an archive or an allowed server folder analysed at once (issue 13) ----
+BATCH_PAGE = "batch-page"
+BATCH_UPLOAD = "batch-upload"  # dcc.Upload of one zip / tar / tar.gz archive
+BATCH_FOLDER = "batch-folder"  # dcc.Dropdown of the allowed server folders (GEM_BATCH_ROOTS)
+BATCH_FOLDER_START = "batch-folder-start"
+BATCH_MESSAGE = "batch-message"  # what was taken, or why not
+BATCH_STORE = "batch-store"  # dcc.Store: {"batch_id", "name", "total"} of the batch being run
+BATCH_PROGRESS = "batch-progress"  # dbc.Progress
+BATCH_PROGRESS_TEXT = "batch-progress-text"  # records done, records/s, time left
+BATCH_CANCEL = "batch-cancel"
+BATCH_RESULT = "batch-result"  # summary cards, results grid, rejected list, CSV link
+BATCH_SUMMARY = "batch-summary"
+BATCH_GRID = "batch-grid"
+BATCH_REJECTED = "batch-rejected"
+BATCH_CSV_LINK = "batch-csv-link"

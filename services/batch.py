@@ -47,7 +47,7 @@ from services.jobs.watch import TEMPORARY_SUFFIXES, group_record_files, peers_fr
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BATCH_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_BATCH_FILES = 20_000
 #: how many rejected records a summary lists (the counts cover them all)
 MAX_LISTED_REJECTED = 500

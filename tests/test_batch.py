@@ -259,3 +259,16 @@ def test_bat010_a_folder_given_as_text_with_dots_resolves_inside_the_root(tmp_pa
     (root / "a" / "w.npy").write_bytes(npy_bytes(1))
     contents = read_folder(str(root / "a" / ".." / "a"), [Path(str(root) + "/")])
     assert [record.name for record in contents.records] == ["w.npy"]
+
+
+def test_bat011_the_result_view_shows_the_summary_the_rows_and_the_rejected(jobs):
+    from components.batch import batch_result, progress_text
+
+    batch_id = create_batch(jobs, read_archive(make_zip({"w.npy": npy_bytes(1), "x.doc": b"x"}), "x.zip"))
+    view = batch_result(batch_summary(jobs, batch_id), batch_results(jobs, batch_id), lambda i: f"/analysis/{i}",
+                        f"/api/batches/{batch_id}.csv", note="Cancelled.")
+    text = str(view.to_plotly_json())
+    assert "x.doc" in text and f"/api/batches/{batch_id}.csv" in text and "Cancelled." in text
+    assert progress_text({"finished": 120, "total": 300, "rate": 40.0, "eta_s": 4.5}) == \
+        "120 of 300 records · 40.0 records/s · about 4 s left"
+    assert progress_text({"finished": 0, "total": 300, "rate": None, "eta_s": None}) == "0 of 300 records · starting"

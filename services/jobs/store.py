@@ -57,8 +57,12 @@ from services.history.schema import UTCDateTime, utc_now
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-STATES: tuple[str, ...] = (QUEUED, RUNNING, DONE, FAILED)
-FINISHED: tuple[str, ...] = (DONE, FAILED)
+#: a job of a batch stopped with Cancel before it finished (never analysed)
+CANCELLED = "cancelled"
+STATES: tuple[str, ...] = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
+FINISHED: tuple[str, ...] = (DONE, FAILED, CANCELLED)
+#: the source of a batch's jobs (an archive or a server folder analysed at once): no alarms, they are past records
+BATCH_SOURCE = "batch"
 MAX_JOB_PAGE = 500
 #: the columns a job listing carries (never the files)
 JOB_COLUMNS: tuple[str, ...] = (
@@ -233,6 +237,52 @@ class JobStore:
             return None
         return job_id
 
+    def create_many(self, items: Sequence[Mapping[str, Any]], *, source: str, batch_id: str) -> list[str]:
+        """Many jobs of one batch in one transaction (an archive of thousands of records); each item
+        has `name`, `files`, `sender`, `receiver` and optionally `error` (a record rejected before
+        reading: created failed), `content_hash`. The job ids, in the items' order."""
+        self._ready()
+        now = utc_now()
+        rows = []
+        for item in items:
+            error = item.get("error")
+            files = item.get("files")
+            rows.append({
+                "id": new_job_id(), "created_at": now, "updated_at": now, "source": source,
+                "name": str(item["name"])[:255], "state": FAILED if error else QUEUED, "attempts": 0,
+                "sender": item["sender"], "receiver": item["receiver"], "transfer_kw": item.get("transfer_kw"),
+                "options": dict(item.get("options") or {}), "content_hash": item.get("content_hash"),
+                "dedupe_key": None, "files": pack_files(files) if files and not error else None,
+                "error": error[:2000] if error else None, "finished_at": now if error else None,
+                "batch_id": batch_id,
+            })
+        if rows:
+            with self.engine.begin() as connection:
+                for start in range(0, len(rows), 500):
+                    connection.execute(insert(self.jobs), rows[start:start + 500])
+        return [row["id"] for row in rows]
+
+    def batch_job_ids(self, batch_id: str, state: str = QUEUED) -> list[str]:
+        """Ids of a batch's jobs in one state, oldest first (what a batch runner hands out)."""
+        self._ready()
+        query = (select(self.jobs.c.id).where(self.jobs.c.batch_id == batch_id, self.jobs.c.state == state)
+                 .order_by(self.jobs.c.created_at, self.jobs.c.id))
+        with self.engine.connect() as connection:
+            return [row[0] for row in connection.execute(query)]
+
+    def cancel_batch(self, batch_id: str) -> int:
+        """Cancel every unfinished job of a batch (queued or running); how many. A task that meets a
+        cancelled job skips it (`claim` answers None), and one finishing it meanwhile is rolled
+        back (`finish` takes queued or running jobs only), so nothing of the batch is analysed after."""
+        self._ready()
+        now = utc_now()
+        with self._autocommit.connect() as connection:
+            return int(connection.execute(
+                update(self.jobs)
+                .where(self.jobs.c.batch_id == batch_id, self.jobs.c.state.in_((QUEUED, RUNNING)))
+                .values(state=CANCELLED, finished_at=now, updated_at=now, files=None, error="cancelled")
+            ).rowcount)
+
     # -- running ----------------------------------------------------------------------------------
     def claim(self, job_id: str, connection: Connection | None = None) -> dict[str, Any] | None:
         """Mark the job running and return it with its files; None when it is already finished.
@@ -289,7 +339,7 @@ class JobStore:
             ).rowcount
             if not updated:  # raised inside the transaction: the history row is rolled back
                 raise AlreadyFinished(job_id)
-            if self.alarms is not None:
+            if self.alarms is not None and history_row.get("source") != BATCH_SOURCE:
                 alarm_id = self.alarms.raise_in(active, analysis_id, history_row, job_id)
         if self.alarms is not None:  # committed: now its notifications may go (never before)
             self.alarms.raised(alarm_id)

@@ -1,0 +1,132 @@
+"""The Batch page in headless Chromium: an archive of a few hundred records runs as a Dash background
+callback (the disk-cache manager: a process of its own, its model loaded once) with the progress
+shown, and ends with a summary whose counts are those submitted; Cancel on a folder batch stops it,
+queued records included.
+
+Run with `pytest tests/test_browser_batch.py --headless`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dash.testing.wait import until
+
+from app import create_app
+from app.jobs import JOBS_KEY
+from app.settings import Settings
+from components import ids
+from services.simulation import generate_dataset
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("GEM_ARTIFACTS_DIR") or ROOT / "artifacts")
+TIMEOUT = 20
+
+
+def npy(window: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, window.astype(np.float32))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def windows() -> np.ndarray:
+    X, _y, _params = generate_dataset(per_class=7, seed=21)  # 315 windows, every class
+    return X[:300]
+
+
+@pytest.fixture
+def batch_app(tmp_path):
+    if not (ARTIFACTS / "best_model.pth").is_file():
+        pytest.fail(f"no trained model in {ARTIFACTS}: the shipped artifacts are part of the repository")
+    roots = tmp_path / "records"
+    roots.mkdir()
+    settings = Settings(artifacts_dir=ARTIFACTS, database_url=f"sqlite:///{tmp_path / 'history.db'}",
+                        instance_dir=tmp_path / "instance", batch_roots=str(roots))
+    return create_app(settings=settings), roots
+
+
+def _count(dash_duo, title: str) -> int:
+    return int(dash_duo.find_element(f'#{ids.BATCH_SUMMARY} [data-count="{title}"]').text.replace(",", ""))
+
+
+def _breakdown(dash_duo, kind: str) -> dict[str, int]:
+    cells = dash_duo.find_elements(f'#{ids.BATCH_SUMMARY} [data-breakdown="{kind}"] tr')
+    return {row.find_elements("css selector", "td")[0].text: int(row.find_elements("css selector", "td")[1].text)
+            for row in cells}
+
+
+def test_bat101_an_archive_of_300_records_runs_with_progress_and_a_matching_summary(dash_duo, batch_app, windows,
+                                                                                     tmp_path):
+    app, _roots = batch_app
+    archive = tmp_path / "station-2024.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for number, window in enumerate(windows):
+            zipped.writestr(f"records/w{number:03d}.npy", npy(window))
+        zipped.writestr("records/broken.npy", b"not a numpy file")
+        zipped.writestr("records/half.cfg", b"station,1999\n")
+        zipped.writestr("../escape.npy", npy(windows[0]))
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
+    dash_duo.wait_for_element(f"#{ids.BATCH_UPLOAD} input[type=file]", timeout=TIMEOUT).send_keys(str(archive))
+    dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", "301 records to analyse, 2 rejected", timeout=TIMEOUT)
+    # the progress bar moves while the background process works: records/s and time left shown
+    until(lambda: "records/s" in dash_duo.find_element(f"#{ids.BATCH_PROGRESS_TEXT}").text, timeout=60,
+          msg="no progress figures shown")
+    assert dash_duo.find_element(f"#{ids.BATCH_CANCEL}").is_enabled()
+    dash_duo.wait_for_element(f"#{ids.BATCH_SUMMARY}", timeout=120)
+    assert (_count(dash_duo, "records"), _count(dash_duo, "analysed"), _count(dash_duo, "rejected"),
+            _count(dash_duo, "cancelled")) == (303, 300, 3, 0)
+    history = app.server.extensions["grid_event_monitor"].store
+    rows, total = history.query(limit=1000, source="batch")
+    assert total == 300
+    categories = Counter(row["category"].replace("_", " ") for row in rows)
+    assert _breakdown(dash_duo, "category") == dict(categories)
+    assert sum(_breakdown(dash_duo, "equipment").values()) == 300 == sum(_breakdown(dash_duo, "severity").values())
+    rejected = dash_duo.find_element(f"#{ids.BATCH_REJECTED}").text
+    assert "broken.npy" in rejected and "half.cfg" in rejected and "escape.npy" in rejected
+    link = dash_duo.find_element(f"#{ids.BATCH_GRID} a[href*='/analysis/']").get_attribute("href")
+    assert int(link.rsplit("/", 1)[1]) in {row["id"] for row in rows}
+    csv_href = dash_duo.find_element(f"#{ids.BATCH_CSV_LINK}").get_attribute("href")
+    text = app.server.test_client().get(csv_href.replace(dash_duo.server.url.rstrip("/"), "")).get_data(as_text=True)
+    assert len(text.strip().splitlines()) == 1 + 303
+    assert not dash_duo.find_element(f"#{ids.BATCH_CANCEL}").is_enabled()
+    assert dash_duo.get_logs() == []
+
+
+def test_bat102_cancel_stops_a_folder_batch_and_its_queued_records(dash_duo, batch_app, windows):
+    app, roots = batch_app
+    folder = roots / "archive-2023"
+    folder.mkdir()
+    for number in range(2000):  # long enough to be cancelled halfway
+        (folder / f"w{number:04d}.npy").write_bytes(npy(windows[number % len(windows)]))
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
+    dash_duo.wait_for_element(f"#{ids.BATCH_FOLDER}", timeout=TIMEOUT)
+    dash_duo.select_dcc_dropdown(f"#{ids.BATCH_FOLDER}", value=str(folder))
+    dash_duo.find_element(f"#{ids.BATCH_FOLDER_START}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", "2,000 records to analyse", timeout=TIMEOUT)
+    until(lambda: "records/s" in dash_duo.find_element(f"#{ids.BATCH_PROGRESS_TEXT}").text, timeout=60,
+          msg="no progress figures shown")
+    dash_duo.find_element(f"#{ids.BATCH_CANCEL}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.BATCH_RESULT}", "records were not analysed", timeout=TIMEOUT)
+    jobs = app.server.extensions[JOBS_KEY].jobs
+    history = app.server.extensions["grid_event_monitor"].store
+    counts = jobs.counts(source="batch")
+    assert counts["queued"] == counts["running"] == 0 and counts["cancelled"] > 0
+    assert counts["done"] + counts["cancelled"] == 2000
+    analysed = history.query(limit=1, source="batch")[1]
+    time.sleep(2)  # nothing of the batch runs after Cancel
+    assert history.query(limit=1, source="batch")[1] == analysed == counts["done"]
+    assert _count(dash_duo, "cancelled") == counts["cancelled"] and _count(dash_duo, "analysed") == counts["done"]
+    until(lambda: dash_duo.find_element(f"#{ids.BATCH_UPLOAD}") is not None, timeout=TIMEOUT)
+    assert dash_duo.get_logs() == []
