@@ -272,3 +272,25 @@ def test_bat011_the_result_view_shows_the_summary_the_rows_and_the_rejected(jobs
     assert progress_text({"finished": 120, "total": 300, "rate": 40.0, "eta_s": 4.5}) == \
         "120 of 300 records · 40.0 records/s · about 4 s left"
     assert progress_text({"finished": 0, "total": 300, "rate": None, "eta_s": None}) == "0 of 300 records · starting"
+
+
+def test_bat012_the_batch_routes_answer_the_summary_and_the_csv(tmp_path, artifacts_copy):
+    from app import create_app
+    from app.jobs import JOBS_KEY
+    from app.settings import Settings
+
+    app = create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path / "instance",
+                                       database_url=f"sqlite:///{tmp_path / 'h.db'}"))
+    jobs = app.server.extensions[JOBS_KEY].jobs
+    batch_id = create_batch(jobs, read_archive(make_zip({"w.npy": npy_bytes(1), "x.doc": b"x"}), "b.zip"))
+    run_batch_here(batch_id, RecordPipeline(jobs=jobs, predictor=lambda: get_model(artifacts_copy)))
+    client = app.server.test_client()
+    summary = client.get(f"/api/batches/{batch_id}").get_json()
+    assert summary["counts"]["done"] == 1 and summary["rejected"][0]["record"] == "x.doc"
+    answer = client.get(f"/api/batches/{batch_id}.csv")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    lines = answer.get_data(as_text=True).strip().splitlines()
+    assert lines[0].startswith("record,state,error,analysis_id") and len(lines) == 3
+    assert client.get("/api/batches/nope").status_code == 400
+    assert client.get(f"/api/batches/{'0' * 32}").status_code == 404
+    assert client.get(f"/api/batches/{'0' * 32}.csv").status_code == 404
