@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dash
 
-from callbacks import analysis_detail, analytics, analyze, batch, clientside, history, network
+from callbacks import analysis_detail, analytics, analyze, batch, clientside, history, live, network
 from services.analysis import AnalysisContext
+from services.jobs import JobService
 
 
 def register_callbacks(app: dash.Dash, context: AnalysisContext) -> None:
@@ -28,3 +29,6 @@ def register_callbacks(app: dash.Dash, context: AnalysisContext) -> None:
     network.register(app, context.grid)
     clientside.register(app)
     batch.register(app, context, analysis_href)  # the Batch page's background callback (issue 13)
+    # the record pipeline `app.create_app` put on the server before registering callbacks (issue 13)
+    jobs = next((extension for extension in app.server.extensions.values() if isinstance(extension, JobService)), None)
+    live.register(app, jobs, analysis_href)

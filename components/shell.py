@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from components import ids
+from components.live import nav_alarm_badge
 
 #: Dash's default index page with the document language set (WCAG 3.1.1, axe rule html-has-lang)
 INDEX_STRING = """<!DOCTYPE html>
@@ -74,6 +75,7 @@ def navbar(href: Callable[[str], str] = dash.get_relative_path) -> dbc.Navbar:
         dbc.Container(
             [
                 brand,
+                nav_alarm_badge(href("/live")),  # unacknowledged alarms, on every page (issue 13)
                 html.Button(html.Span(className="navbar-toggler-icon"), id=ids.NAVBAR_TOGGLER, n_clicks=0,
                             type="button", className="navbar-toggler",
                             **{"aria-label": "Menu", "aria-controls": ids.NAVBAR_COLLAPSE, "aria-expanded": "false"}),

@@ -11,12 +11,22 @@ from __future__ import annotations
 import dash
 
 from app.context import analysis_context
-from app.pages import analysis_detail, analyze, batch, compare, history, model_card, network, not_found_404
+from app.pages import (
+    analysis_detail,
+    analyze,
+    batch,
+    compare,
+    history,
+    live,
+    model_card,
+    network,
+    not_found_404,
+)
 from services.analysis import AnalysisContext
 from services.history import HistoryUnavailable
 
 #: in navbar order; `not_found_404` is what Dash shows for a path without a page
-PAGE_MODULES = (analyze, history, batch, model_card, network, analysis_detail, compare, not_found_404)
+PAGE_MODULES = (analyze, history, live, batch, model_card, network, analysis_detail, compare, not_found_404)
 
 
 def register_pages() -> None:
