@@ -10,6 +10,7 @@ that is not an analysis with a valid window changes nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,7 @@ from dash import Input, Output, Patch, State, dcc, no_update
 from components import ids
 from components.analysis_panels import waveform_for
 from components.analytics_panels import (
+    FIGURE_SUFFIXES,
     clamp_position,
     cursor_shape,
     key_figures_table,
@@ -109,9 +111,11 @@ def selected_ids(rows: Any) -> list[Any]:
 #: row checkboxes in the History grid from tablet width up (a phone keeps its narrow columns; issue 15)
 _SELECTABLE_ROWS = """
 function (id, options) {
-    if (window.innerWidth < 768) { return window.dash_clientside.no_update; }
-    return Object.assign({}, options || {}, {rowSelection: {mode: "multiRow", checkboxes: true,
-                                                             headerCheckbox: false, enableClickSelection: false}});
+    if (window.innerWidth < 768) { return [window.dash_clientside.no_update, window.dash_clientside.no_update]; }
+    return [Object.assign({}, options || {}, {
+        rowSelection: {mode: "multiRow", checkboxes: true, headerCheckbox: false, enableClickSelection: false},
+        selectionColumnDef: {width: 36, minWidth: 36, maxWidth: 36, resizable: false, suppressHeaderMenuButton: true}
+    }), "responsiveSizeToFit"];
 }
 """
 
@@ -119,6 +123,7 @@ function (id, options) {
 def _register_compare(app: dash.Dash) -> None:
     base = app.get_relative_path("/compare")
     app.clientside_callback(_SELECTABLE_ROWS, Output(ids.HISTORY_GRID, "dashGridOptions"),
+                            Output(ids.HISTORY_GRID, "columnSize"),  # fit again with the checkbox column
                             Input(ids.HISTORY_GRID, "id"), State(ids.HISTORY_GRID, "dashGridOptions"))
 
     @app.callback(
@@ -157,8 +162,27 @@ def _register_compare(app: dash.Dash) -> None:
         return dcc.send_string(compare_csv(rows), "comparison.csv")
 
 
+#: "Figures (PNG)": Plotly's own export (the modebar's camera) of each figure of the card
+_DOWNLOAD_PNGS = """
+function (clicks) {
+    if (!clicks || !window.Plotly) { return window.dash_clientside.no_update; }
+    GRAPHS.forEach(function (id) {
+        const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+        if (gd) { window.Plotly.downloadImage(gd, {format: 'png', scale: 2, filename: id}); }
+    });
+    return clicks;
+}
+"""
+
+
 def _register_page(app: dash.Dash, prefix: str, store: str, graph: str, view: str) -> None:
     part = lambda suffix: ids.analytics_id(prefix, suffix)  # noqa: E731
+
+    app.clientside_callback(
+        _DOWNLOAD_PNGS.replace("GRAPHS", json.dumps([part(suffix) for suffix in FIGURE_SUFFIXES])),
+        Output(part(ids.ANALYTICS_PNG_DONE), "data"), Input(part(ids.ANALYTICS_PNG_BUTTON), "n_clicks"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output(part(ids.ANALYTICS_SLIDER), "max"), Output(part(ids.ANALYTICS_SLIDER), "value"), Output(part(ids.ANALYTICS_TABLE), "children"),

@@ -209,16 +209,23 @@ def panels_at(analytics: Mapping[str, Any] | None, position: Any) -> dict[str, A
             "text": f"One-cycle window {window_text(analytics, k)} (the cursor on the waveform)"}
 
 
-def _graph(prefix: str, suffix: str, figure: dict, name: str) -> dcc.Graph:
+#: the figures of a card, in the order "Figures (PNG)" downloads them
+FIGURE_SUFFIXES = (ids.ANALYTICS_PHASORS, ids.ANALYTICS_SPECTRUM, ids.ANALYTICS_SEQUENCE, ids.ANALYTICS_RMS)
+
+
+def _graph(prefix: str, suffix: str, figure: dict, name: str, modebar: bool) -> dcc.Graph:
     config = {**EXPORT_CONFIG, "toImageButtonOptions": {**EXPORT_CONFIG["toImageButtonOptions"], "filename": name}}
+    if not modebar:
+        config["displayModeBar"] = False
     return dcc.Graph(id=ids.analytics_id(prefix, suffix), figure=figure, config=config)
 
 
-def analytics_card(prefix: str, analytics: Mapping[str, Any] | None = None) -> dbc.Card:
+def analytics_card(prefix: str, analytics: Mapping[str, Any] | None = None, *, modebar: bool = True) -> dbc.Card:
     """The card: a window slider, the phasor / spectrum / sequence / RMS figures and the key figures.
 
     `prefix` is the page's (ids.ANALYZE_ANALYTICS or ids.ANALYSIS_ANALYTICS); with `analytics`
-    the card is drawn at its event window, without it the callbacks fill it."""
+    the card is drawn at its event window, without it the callbacks fill it. Without `modebar`
+    (the Analyze page keeps its charts free of toolbars) the "Figures (PNG)" button is the export."""
     position = int(analytics.get("event_position") or 0) if analytics else 0
     panels = panels_at(analytics, position)
     count = len(analytics["start_ms"]) if analytics else 1
@@ -226,15 +233,18 @@ def analytics_card(prefix: str, analytics: Mapping[str, Any] | None = None) -> d
     slider = dcc.Input(id=ids.analytics_id(prefix, ids.ANALYTICS_SLIDER), type="range", min=0,
                        max=max(count - 1, 0), step=1, value=position, className="form-range", debounce=False)
     graphs = dbc.Row([
-        dbc.Col(_graph(prefix, ids.ANALYTICS_PHASORS, panels["phasors"], "phasors"), lg=6),
-        dbc.Col(_graph(prefix, ids.ANALYTICS_SPECTRUM, panels["spectrum"], "harmonic-spectrum"), lg=6),
-        dbc.Col(_graph(prefix, ids.ANALYTICS_SEQUENCE, panels["sequence"], "sequence-components"), lg=6),
-        dbc.Col(_graph(prefix, ids.ANALYTICS_RMS, panels["rms"], "rms-per-cycle"), lg=6),
+        dbc.Col(_graph(prefix, ids.ANALYTICS_PHASORS, panels["phasors"], "phasors", modebar), lg=6),
+        dbc.Col(_graph(prefix, ids.ANALYTICS_SPECTRUM, panels["spectrum"], "harmonic-spectrum", modebar), lg=6),
+        dbc.Col(_graph(prefix, ids.ANALYTICS_SEQUENCE, panels["sequence"], "sequence-components", modebar), lg=6),
+        dbc.Col(_graph(prefix, ids.ANALYTICS_RMS, panels["rms"], "rms-per-cycle", modebar), lg=6),
     ], className="g-2")
     return dbc.Card(
         [
             html.Div([section_title("Signal analytics"),
-                      html.Div([dbc.Button("Numbers (CSV)", id=ids.analytics_id(prefix, ids.ANALYTICS_CSV_BUTTON),
+                      html.Div([dbc.Button("Figures (PNG)", id=ids.analytics_id(prefix, ids.ANALYTICS_PNG_BUTTON),
+                                           size="sm", color="secondary", outline=True, className="me-2"),
+                                dcc.Store(id=ids.analytics_id(prefix, ids.ANALYTICS_PNG_DONE)),
+                                dbc.Button("Numbers (CSV)", id=ids.analytics_id(prefix, ids.ANALYTICS_CSV_BUTTON),
                                            size="sm", color="secondary", outline=True),
                                 dcc.Download(id=ids.analytics_id(prefix, ids.ANALYTICS_CSV))])],
                      className="d-flex justify-content-between"),

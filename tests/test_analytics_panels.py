@@ -121,3 +121,43 @@ def test_card_starts_hidden_without_an_analysis_and_at_the_event_with_one():
     analytics = _analytics()
     shown = analytics_card(ids.ANALYSIS_ANALYTICS, analytics)
     assert shown.style == {} and shown.id == ids.ANALYSIS_ANALYTICS
+
+
+def test_compare_ids_are_parsed_strictly():
+    from app.pages.compare import CompareRequestError, parse_ids
+
+    assert parse_ids("3, 7,9") == [3, 7, 9]
+    assert parse_ids("4,4,2") == [4, 2]  # duplicates dropped, order kept
+    for bad in (None, "", "1", "1,2,3,4,5", "1,x", "1,-2", "0,1", "1,\u00b9"):
+        with pytest.raises(CompareRequestError):
+            parse_ids(bad)
+
+
+def test_compare_links_take_two_to_four_ids():
+    from callbacks.analytics import compare_href, selected_ids
+
+    assert compare_href([3, "#7"], "/p/compare") == "/p/compare?ids=3,7"
+    assert compare_href([3]) is None and compare_href([1, 2, 3, 4, 5]) is None
+    assert compare_href([3, 3, "x", None, 8]) == "/compare?ids=3,8"
+    assert selected_ids([{"analysis_id": 2, "id": "[#2](/analysis/2)"}, "junk"]) == [2]
+    assert selected_ids("forged") == []
+
+
+def test_compare_figure_aligns_on_inception_and_table_csv():
+    from components.analytics_panels import compare_figure, compare_rows
+    from services.analytics.export import COMPARE_FIELDS, compare_csv
+
+    entries = []
+    for number, shift in ((1, 10.0), (2, 25.0)):
+        waveform = np.zeros((3, 726))
+        entries.append({"analysis_id": number, "title": f"#{number}", "title_label": "x", "label": "x",
+                        "confidence": 0.5, "waveform": waveform.tolist(), "time_ms": (TIME * 1000).tolist(),
+                        "shift_ms": shift, "analytics": compute_analytics(waveform).to_dict()})
+    figure = compare_figure(entries)
+    assert len(figure["data"]) == 6
+    assert figure["data"][0]["x"][0] == -10.0 and figure["data"][1]["x"][0] == -25.0  # time from inception
+    assert figure["layout"]["xaxis3"]["title"]["text"] == "time from inception (ms)"
+    assert [figure["layout"][f"yaxis{a}"]["title"]["text"] for a in ("", "2", "3")] == \
+        ["phase A (kA)", "phase B (kA)", "phase C (kA)"]
+    rows = list(csv.reader(io.StringIO(compare_csv(compare_rows(entries)))))
+    assert rows[0] == [header for _, header in COMPARE_FIELDS] and [row[0] for row in rows[1:]] == ["1", "2"]

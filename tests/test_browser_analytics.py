@@ -84,6 +84,13 @@ def test_an001_phasor_cursor_moves_phasors_and_waveform_cursor(dash_duo, app):
     # the other panels follow the same window
     spectrum = ids.analytics_id(PREFIX, ids.ANALYTICS_SPECTRUM)
     assert f"{start:.1f}" in _plot(dash_duo, spectrum, "gd.layout.title.text")
+    # Plotly's own PNG export of the four figures runs under the CSP without a console error
+    png = dash_duo.find_element(f"#{ids.analytics_id(PREFIX, ids.ANALYTICS_PNG_BUTTON)}")
+    dash_duo.driver.execute_script("arguments[0].click();", png)
+    dash_duo.driver.execute_script("window.__png = null; Plotly.toImage(document.querySelector("
+                                   f"'#{phasors} .js-plotly-plot'), {{format: 'png'}}).then(url => window.__png = url);")
+    _until(dash_duo, lambda: (dash_duo.driver.execute_script("return window.__png;") or "").startswith(
+        "data:image/png;base64,"))
     assert dash_duo.get_logs() == []
 
 

@@ -131,7 +131,7 @@ def layout(**_query) -> html.Div:
         [
             dbc.Row([dbc.Col(graph_card, xl=5, className="mb-3"), dbc.Col(waveform_card, xl=7, className="mb-3")],
                     className="g-3"),
-            analytics_card(ids.ANALYZE_ANALYTICS),  # signal analytics (issue 15): shown once there is a result
+            analytics_card(ids.ANALYZE_ANALYTICS, modebar=False),  # signal analytics (issue 15), once there is a result
             dbc.Row(
                 [
                     dbc.Col(result_card("Model confidence", ids.CONFIDENCE, empty["confidence"]), xl=4),
