@@ -65,12 +65,36 @@ def background_callback_manager(settings) -> Any:
                                broker_transport_options={"global_keyprefix": f"{queue}:"},
                                result_backend_transport_options={"global_keyprefix": f"{queue}:"},
                                broker_connection_retry_on_startup=True, worker_hijack_root_logger=False)
-        return dash.CeleryManager(celery_app)
-    import diskcache
+        manager = dash.CeleryManager(celery_app)
+    else:
+        import diskcache
 
-    folder = settings.instance_dir / BACKGROUND_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    return dash.DiskcacheManager(diskcache.Cache(str(folder)), expire=3600)
+        folder = settings.instance_dir / BACKGROUND_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        manager = dash.DiskcacheManager(diskcache.Cache(str(folder)), expire=3600)
+    # Dash hands every background function to every manager of the process, keyed by the callback's
+    # ids and source, which are the same for each app: the last app built would run every app's
+    # batches. This app's manager takes only this app's functions (`pin_background`).
+    _all_managers().remove(manager)
+    return manager
+
+
+def _all_managers() -> list:
+    from dash.background_callback.managers import BaseBackgroundCallbackManager
+
+    return BaseBackgroundCallbackManager.managers
+
+
+def pin_background(app: dash.Dash, function: Callable) -> None:
+    """Bind the background callback just registered (`function`, as given to `app.callback`) to
+    this app's manager, whatever other apps of the process register later."""
+    from dash.background_callback.managers import BaseBackgroundCallbackManager
+
+    manager = app._background_manager
+    key, registered, progress = BaseBackgroundCallbackManager.functions[-1]
+    if registered is not function:
+        raise RuntimeError("the background callback to pin is not the last one Dash registered")
+    manager.register(key, registered, progress)
 
 
 # -- plain functions (called by the callbacks and by the tests) ---------------------------------
@@ -220,6 +244,8 @@ def register(app: dash.Dash, context: AnalysisContext, analysis_href: Callable[[
                            progress_every_s=PROGRESS_EVERY_S)
             jobs = pipeline.jobs
         return result_view(jobs, batch_id)
+
+    pin_background(app, getattr(run_batch, "__wrapped__", run_batch))
 
     @app.callback(
         Output(ids.BATCH_RESULT, "children", allow_duplicate=True),

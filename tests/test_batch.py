@@ -294,3 +294,21 @@ def test_bat012_the_batch_routes_answer_the_summary_and_the_csv(tmp_path, artifa
     assert client.get("/api/batches/nope").status_code == 400
     assert client.get(f"/api/batches/{'0' * 32}").status_code == 404
     assert client.get(f"/api/batches/{'0' * 32}.csv").status_code == 404
+
+
+def test_bat013_two_apps_in_one_process_each_run_their_own_batches(tmp_path, artifacts_copy):
+    """Dash keys background functions by ids and source, the same for every app: each app's
+    manager must still hold its own app's function (its own history), not the last app's."""
+    from app import create_app
+    from app.settings import Settings
+
+    def closure_functions(job_fn) -> list:
+        return [cell.cell_contents for cell in job_fn.__closure__ or () if callable(cell.cell_contents)]
+
+    apps = [create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path / f"i{n}",
+                                         database_url=f"sqlite:///{tmp_path / f'h{n}.db'}")) for n in range(2)]
+    registries = [app._background_manager.func_registry for app in apps]
+    assert set(registries[0]) == set(registries[1]) and len(registries[0]) >= 1
+    for key in registries[0]:
+        first, second = closure_functions(registries[0][key]), closure_functions(registries[1][key])
+        assert first and second and not set(map(id, first)) & set(map(id, second))
