@@ -59,13 +59,12 @@ def live_page(alarm_severities: Sequence[str], *, watching: bool, engine: str) -
 
 def alarm_controls(alarm_severities: Sequence[str]) -> html.Div:
     """Which severities the list shows (of those alarmed on) and who acknowledges (kept in the browser)."""
-    options = [{"label": html.Span(level.capitalize(), className="ms-1"), "value": level} for level in alarm_severities]
+    options = [{"label": level.capitalize(), "value": level} for level in alarm_severities]
     return html.Div([
         html.Div([
             html.Span("Show", className="small text-muted me-2", id=f"{ids.LIVE_ALARM_SEVERITIES}-label"),
-            dcc.Checklist(options=options, value=list(alarm_severities), id=ids.LIVE_ALARM_SEVERITIES, inline=True,
-                          inputClassName="form-check-input", labelClassName="form-check-label me-3 small",
-                          persistence=True, persistence_type="local"),
+            dbc.Checklist(options=options, value=list(alarm_severities), id=ids.LIVE_ALARM_SEVERITIES, inline=True,
+                          labelClassName="small", persistence=True, persistence_type="local"),
         ], className="d-flex align-items-center flex-wrap mb-2", role="group",
             **{"aria-labelledby": f"{ids.LIVE_ALARM_SEVERITIES}-label"}) if options else
         html.Div("No severity raises alarms (GEM_ALARM_SEVERITIES=none).", className="small text-muted mb-2"),
@@ -193,9 +192,10 @@ def nav_alarm_badge(href: str) -> html.Div:
     """The navbar's alarm link with its count badge, and the interval that refreshes it on every page."""
     text, colour, title = alarm_badge_text(0)
     return html.Div([
-        dcc.Link(["Alarms", html.Span(" unacknowledged:", className="visually-hidden"),
+        dcc.Link([html.Span("Alarms", className="d-none d-md-inline", **{"aria-hidden": "true"}),
+                  html.Span("Unacknowledged alarms", className="visually-hidden"),
                   dbc.Badge(text, id=ids.NAV_ALARM_COUNT, color=colour, pill=True, className="ms-1")],
                  href=href, id=ids.NAV_ALARMS, title=title, className="nav-link px-2 text-light"),
         dcc.Interval(id=ids.NAV_ALARM_INTERVAL, interval=BADGE_POLL_MS, n_intervals=0),
         dcc.Store(id=ids.NAV_ALARM_TICK),
-    ], className="d-flex align-items-center ms-auto me-2 order-md-last")
+    ], className="d-flex align-items-center ms-auto me-1 order-md-last")

@@ -22,6 +22,7 @@ from app.settings import Settings
 from components import ids
 from services.feed import Feed, write_record
 from services.labels import EQUIPMENT_NAMES, LABELS
+from tests.test_browser_a11y import WIDTHS, axe_violations, describe, serious, set_viewport
 
 pytestmark = pytest.mark.browser
 
@@ -117,6 +118,13 @@ def test_live001_feed_records_appear_alarm_is_counted_and_acknowledged(dash_duo,
     stored = alarms.get(fault_alarm["id"])
     assert stored["acknowledged_by"] == "Ana Ops" and stored["acknowledged_at"] is not None
     assert stored["acknowledged_at"][:16].replace("T", " ") in _text(dash_duo, item)
+
+    # readable by everyone: no serious axe-core violation, and no sideways scrolling on a phone
+    for width, height in (WIDTHS["desktop"], WIDTHS["phone"]):
+        set_viewport(dash_duo.driver, width, height)
+        violations = serious(axe_violations(dash_duo.driver))
+        assert not violations, describe(violations)
+        assert dash_duo.driver.execute_script("return document.documentElement.scrollWidth;") <= width
 
     # an unreadable record is listed as rejected, with its reason
     (drop / "broken.npy").write_bytes(b"not a numpy file")
