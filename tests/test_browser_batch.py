@@ -130,3 +130,99 @@ def test_bat102_cancel_stops_a_folder_batch_and_its_queued_records(dash_duo, bat
     assert _count(dash_duo, "cancelled") == counts["cancelled"] and _count(dash_duo, "analysed") == counts["done"]
     until(lambda: dash_duo.find_element(f"#{ids.BATCH_UPLOAD}") is not None, timeout=TIMEOUT)
     assert dash_duo.get_logs() == []
+
+
+# -- on Celery: GEM_BROKER_URL set, Redis on 127.0.0.1:6379, the history in PostgreSQL -------------
+REDIS_URL = "redis://127.0.0.1:6379/0"
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def celery_settings(tmp_path, artifacts_copy):
+    import uuid
+
+    import redis
+    from sqlalchemy import create_engine, text
+
+    schema, queue = f"gem_batch_{uuid.uuid4().hex[:10]}", f"gem-batch-{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    yield Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path / "instance", broker_url=REDIS_URL,
+                   job_queue=queue, database_url=f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{queue}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _start_worker(module: str, settings: Settings, log_path: Path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GEM_BROKER_URL": settings.broker_url, "GEM_JOB_QUEUE": settings.job_queue,
+           "GEM_DATABASE_URL": settings.database_url, "GEM_ARTIFACTS_DIR": str(settings.artifacts_dir),
+           "GEM_INSTANCE_DIR": str(settings.instance_dir)}
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", module, "worker", "--pool", "prefork", "--concurrency", "1",
+             "--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--hostname", f"{module}.{settings.job_queue}@%h"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(process) -> None:
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_bat103_on_celery_the_callback_worker_queues_the_records_and_the_record_worker_analyses_them(
+        dash_duo, celery_settings, windows, tmp_path):
+    records = _start_worker("app.worker", celery_settings, tmp_path / "records.log")
+    callbacks = _start_worker("app.batch_worker", celery_settings, tmp_path / "callbacks.log")
+    try:
+        app = create_app(settings=celery_settings)
+        archive = tmp_path / "celery-batch.tar.gz"
+        import tarfile
+
+        with tarfile.open(archive, "w:gz") as tarred:
+            for number, window in enumerate(windows[:60]):
+                data = npy(window)
+                info = tarfile.TarInfo(f"w{number:02d}.npy")
+                info.size = len(data)
+                tarred.addfile(info, io.BytesIO(data))
+        dash_duo.start_server(app, navigate=False)
+        dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
+        dash_duo.wait_for_element(f"#{ids.BATCH_UPLOAD} input[type=file]", timeout=TIMEOUT).send_keys(str(archive))
+        dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", "60 records to analyse", timeout=TIMEOUT)
+        try:
+            dash_duo.wait_for_element(f"#{ids.BATCH_SUMMARY}", timeout=180)
+        except Exception as exc:
+            raise AssertionError("no summary; callback worker log:\n" + (tmp_path / "callbacks.log").read_text()[-3000:]
+                                 + "\nrecord worker log:\n" + (tmp_path / "records.log").read_text()[-3000:]) from exc
+        assert (_count(dash_duo, "records"), _count(dash_duo, "analysed"), _count(dash_duo, "rejected")) == (60, 60, 0)
+        history = app.server.extensions["grid_event_monitor"].store
+        assert history.query(limit=1, source="batch")[1] == 60
+        logs = (tmp_path / "records.log").read_text()
+        assert "gem.analyse_record" in logs  # the records ran on the record worker, not in the callback's
+        assert "background_callback_" in (tmp_path / "callbacks.log").read_text()  # the callback on its worker
+        assert dash_duo.get_logs() == []
+        app.server.extensions[JOBS_KEY].stop()
+        history.dispose()
+    finally:
+        _stop(callbacks)
+        _stop(records)
