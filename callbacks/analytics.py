@@ -114,7 +114,7 @@ function (id, options) {
     if (window.innerWidth < 768) { return [window.dash_clientside.no_update, window.dash_clientside.no_update]; }
     return [Object.assign({}, options || {}, {
         rowSelection: {mode: "multiRow", checkboxes: true, headerCheckbox: false, enableClickSelection: false},
-        selectionColumnDef: {width: 36, minWidth: 36, maxWidth: 36, resizable: false, suppressHeaderMenuButton: true}
+        selectionColumnDef: {width: 32, minWidth: 32, maxWidth: 32, resizable: false, suppressHeaderMenuButton: true}
     }), "responsiveSizeToFit"];
 }
 """
