@@ -26,6 +26,7 @@ from typing import Any
 
 import dash
 from dash import Input, Output, State, html, no_update
+from sqlalchemy.exc import SQLAlchemyError
 
 from components import ids
 from components.batch import batch_result, progress_text
@@ -125,7 +126,11 @@ def stage_batch(jobs: JobStore, settings, *, contents: str | None = None, filena
         batch_id = create_batch(jobs, found)
     except HistoryUnavailable as exc:
         return None, f"Not taken: the history is unavailable ({exc})."
-    message = f"{found.source_name}: {len(found.records):,} records to analyse"
+    except SQLAlchemyError as exc:  # the jobs table could not take the batch: nothing was created
+        log.error("batch not created: %s: %s", type(exc).__name__, exc)
+        return None, "Not taken: the history database did not answer; try again."
+    count = len(found.records)
+    message = f"{found.source_name}: {count:,} record{'' if count == 1 else 's'} to analyse"
     if found.rejected:
         message += f", {len(found.rejected):,} rejected (listed at the end)"
     return ({"batch_id": batch_id, "name": found.source_name, "total": found.total,
@@ -188,6 +193,7 @@ def register(app: dash.Dash, context: AnalysisContext, analysis_href: Callable[[
     @app.callback(
         Output(ids.BATCH_STORE, "data"),
         Output(ids.BATCH_MESSAGE, "children"),
+        Output(ids.BATCH_UPLOAD, "contents"),  # emptied, so the same archive can be sent again
         Input(ids.BATCH_UPLOAD, "contents"),
         Input(ids.BATCH_FOLDER_START, "n_clicks"),
         State(ids.BATCH_UPLOAD, "filename"),
@@ -197,14 +203,14 @@ def register(app: dash.Dash, context: AnalysisContext, analysis_href: Callable[[
     def take_batch(contents, _clicks, filename, folder):
         if dash.ctx.triggered_id == ids.BATCH_FOLDER_START:
             if not folder:
-                return no_update, html.Div("Choose a folder first.", className="alert alert-warning py-2")
+                return no_update, html.Div("Choose a folder first.", className="alert alert-warning py-2"), no_update
             batch, message = stage_batch(jobs_store(), settings, folder=str(folder))
         else:
             if not contents:
                 raise dash.exceptions.PreventUpdate
             batch, message = stage_batch(jobs_store(), settings, contents=contents, filename=filename)
         colour = "alert-info" if batch is not None else "alert-danger"
-        return (batch if batch is not None else no_update), html.Div(message, className=f"alert {colour} py-2")
+        return (batch if batch is not None else no_update), html.Div(message, className=f"alert {colour} py-2"), None
 
     running = [(Output(ids.BATCH_CANCEL, "disabled"), False, True),
                (Output(ids.BATCH_UPLOAD, "disabled"), True, False)]

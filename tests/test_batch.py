@@ -312,3 +312,29 @@ def test_bat013_two_apps_in_one_process_each_run_their_own_batches(tmp_path, art
     for key in registries[0]:
         first, second = closure_functions(registries[0][key]), closure_functions(registries[1][key])
         assert first and second and not set(map(id, first)) & set(map(id, second))
+
+
+def test_bat014_the_page_takes_an_upload_or_an_allowed_folder_and_says_why_not(jobs, tmp_path):
+    import base64
+
+    from app.settings import Settings
+    from callbacks.batch import stage_batch
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "w.npy").write_bytes(npy_bytes(1))
+    settings = Settings(instance_dir=tmp_path / "i", batch_roots=str(root))
+    url = "data:application/zip;base64," + base64.b64encode(make_zip({"a.npy": npy_bytes(2)})).decode()
+    batch, message = stage_batch(jobs, settings, contents=url, filename="a.zip")
+    assert batch["records"] == 1 and message == "a.zip: 1 record to analyse."
+    assert jobs.counts(batch_id=batch["batch_id"])["queued"] == 1
+    batch, message = stage_batch(jobs, settings, folder=str(root))
+    assert batch["records"] == 1 and jobs.counts(batch_id=batch["batch_id"])["queued"] == 1
+    for kwargs, why in (({"folder": str(tmp_path)}, "not under a folder allowed"),
+                        ({"contents": "data:text/plain;base64,aGVsbG8=", "filename": "x.zip"}, "not a zip"),
+                        ({"contents": None}, "empty"),
+                        ({"contents": "data:application/zip;base64," + base64.b64encode(make_zip({})).decode(),
+                          "filename": "e.zip"}, "holds no records")):
+        batch, message = stage_batch(jobs, settings, **kwargs)
+        assert batch is None and message.startswith("Not taken") and why in message
+    assert sum(jobs.counts().values()) == 2  # the refusals created nothing
