@@ -201,7 +201,7 @@ def test_job010_batches_count_their_jobs_and_an_older_table_gains_the_batch_colu
     ids = [jobs.create(source="watch", name=f"r{k}.npy", files=[("r.npy", b"x")], sender="prosumer-a",
                        receiver="ev-hub", batch_id="b1" if k < 3 else None) for k in range(4)]
     jobs.fail(ids[0], "unreadable")
-    assert jobs.counts(batch_id="b1") == {"queued": 2, "running": 0, "done": 0, "failed": 1}
+    assert jobs.counts(batch_id="b1") == {"queued": 2, "running": 0, "done": 0, "failed": 1, "cancelled": 0}
     assert [job["id"] for job in jobs.recent(10, batch_id="b1")] == sorted(ids[:3], key=ids.index, reverse=True)
     assert jobs.get(ids[3])["batch_id"] is None
     history.dispose()
