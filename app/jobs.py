@@ -64,7 +64,7 @@ def job_service(settings: Settings, context: AnalysisContext) -> JobService:
 
 
 def attach_notifier(settings: Settings, alarms: AlarmStore, celery_app: PipelineCelery | None = None) -> Notifier | None:
-    """Notify each alarm on the configured channels (GEM_WEBHOOK_URL, GEM_SMTP_*), delivered by
+    """Notify each alarm on the configured channels (GEM_WEBHOOK_URL, GEM_SMTP_HOST and GEM_SMTP_TO), delivered by
     threads of this process, or as Celery tasks on `celery_app`; then offer again the deliveries
     a stopped process left. None when no channel is configured."""
     config = settings.notify_config()
