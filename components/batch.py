@@ -42,10 +42,9 @@ def batch_controls(folders: Sequence[str], max_mb: float) -> dbc.Card:
     folder_part: list[Any] = [
         dbc.Label("Or a server folder", html_for=ids.BATCH_FOLDER, className="small mb-1 mt-3"),
         html.Div([
-            html.Div(dcc.Dropdown(id=ids.BATCH_FOLDER, options=[{"label": f, "value": f} for f in folders],
-                                  placeholder="a folder the administrator allowed" if folders else
-                                  "no server folder is allowed (GEM_BATCH_ROOTS)",
-                                  clearable=False, disabled=not folders),
+            html.Div(dbc.Select(id=ids.BATCH_FOLDER, options=[{"label": f, "value": f} for f in folders],
+                                placeholder="a folder the administrator allowed" if folders else
+                                "no server folder is allowed (GEM_BATCH_ROOTS)", disabled=not folders),
                      className="flex-grow-1 me-2"),
             dbc.Button("Analyse folder", id=ids.BATCH_FOLDER_START, color="primary", disabled=not folders),
         ], className="d-flex align-items-center"),
@@ -70,8 +69,8 @@ def progress_panel() -> dbc.Card:
     """The running batch: a progress bar, its figures and Cancel."""
     return dbc.Card([
         section_title("Progress"),
-        dbc.Progress(id=ids.BATCH_PROGRESS, value=0, max=1, striped=True, animated=True, className="mb-2",
-                     style={"height": "1.25rem"}),
+        html.Progress(id=ids.BATCH_PROGRESS, value=0, max=1, className="w-100 mb-2", style={"height": "1.25rem"},
+                      **{"aria-label": "Records analysed"}),
         html.Div([
             html.Div("No batch running.", id=ids.BATCH_PROGRESS_TEXT, className="small", role="status"),
             dbc.Button("Cancel", id=ids.BATCH_CANCEL, color="outline-danger", size="sm", disabled=True),

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from dash.testing.wait import until
+from selenium.webdriver.support.select import Select
 
 from app import create_app
 from app.jobs import JOBS_KEY
@@ -112,7 +113,7 @@ def test_bat102_cancel_stops_a_folder_batch_and_its_queued_records(dash_duo, bat
     dash_duo.start_server(app, navigate=False)
     dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
     dash_duo.wait_for_element(f"#{ids.BATCH_FOLDER}", timeout=TIMEOUT)
-    dash_duo.select_dcc_dropdown(f"#{ids.BATCH_FOLDER}", value=str(folder))
+    Select(dash_duo.find_element(f"#{ids.BATCH_FOLDER}")).select_by_value(str(folder))
     dash_duo.find_element(f"#{ids.BATCH_FOLDER_START}").click()
     dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", "2,000 records to analyse", timeout=TIMEOUT)
     until(lambda: "records/s" in dash_duo.find_element(f"#{ids.BATCH_PROGRESS_TEXT}").text, timeout=60,
@@ -226,3 +227,28 @@ def test_bat103_on_celery_the_callback_worker_queues_the_records_and_the_record_
     finally:
         _stop(callbacks)
         _stop(records)
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_bat104_the_batch_page_with_a_result_passes_axe_and_fits_the_window(dash_duo, batch_app, windows, tmp_path,
+                                                                             width):
+    from tests.test_browser_a11y import WIDTHS, _open, axe_violations, describe, serious, set_viewport
+
+    app, roots = batch_app
+    (roots / "few").mkdir()
+    for number in range(12):
+        (roots / "few" / f"w{number}.npy").write_bytes(npy(windows[number]))
+    (roots / "few" / "notes.txt.bak").write_bytes(b"x")
+    dash_duo.start_server(app)
+    set_viewport(dash_duo.driver, *WIDTHS[width])
+    _open(dash_duo, "/batch", f"#{ids.BATCH_UPLOAD}")
+    found = {"empty": serious(axe_violations(dash_duo.driver))}
+    Select(dash_duo.find_element(f"#{ids.BATCH_FOLDER}")).select_by_value(str(roots / "few"))
+    dash_duo.find_element(f"#{ids.BATCH_FOLDER_START}").click()
+    dash_duo.wait_for_element(f"#{ids.BATCH_GRID} .ag-row", timeout=120)
+    assert _count(dash_duo, "analysed") == 12 and _count(dash_duo, "rejected") == 1
+    found["result"] = serious(axe_violations(dash_duo.driver))
+    report = "\n".join(f"{name}:\n{describe(violations)}" for name, violations in found.items() if violations)
+    assert not report, f"axe-core at {width} width:\n{report}"
+    assert dash_duo.driver.execute_script("return document.documentElement.scrollWidth;") <= WIDTHS[width][0]
+    assert dash_duo.get_logs() == []
