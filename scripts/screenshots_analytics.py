@@ -4,7 +4,8 @@
 
 Records analyses of two bundled samples (a power-transformer internal fault and a magnetising
 inrush) on a temporary SQLite history, opens their `/analysis/<id>` pages at desktop width and
-saves the waveform with its cursor plus the analytics card: analytics-fault.png, analytics-inrush.png.
+saves the waveform with its cursor plus the analytics card: analytics-fault.png, analytics-inrush.png;
+then the comparison of the two (compare.png).
 Same browser and server helpers as scripts/screenshots.py.
 """
 
@@ -55,13 +56,22 @@ def main(argv: list[str] | None = None) -> int:
         context = app.server.extensions["grid_event_monitor"]
         samples = context.samples()
         driver = browser()
+        base = f"http://127.0.0.1:{args.port}"
         try:
+            numbers = []
             for name, prefix in SHOTS:
                 sample = next(s for s in samples if str(s.get("true_label") or "").startswith(prefix))
                 analysis = context.analyze_sample(sample["filename"], sender="prosumer-a", receiver="consumer-home",
                                                   transfer_kw=5.0)
-                shot_of_analysis(driver, f"http://127.0.0.1:{args.port}", analysis.analysis_id, args.out / name)
+                numbers.append(analysis.analysis_id)
+                shot_of_analysis(driver, base, analysis.analysis_id, args.out / name)
                 print(f"wrote {args.out / name}")
+            driver.get(f"{base}/compare?ids={','.join(map(str, numbers))}")
+            wait_for(driver, f"#{ids.COMPARE_WAVEFORMS} .main-svg")
+            set_viewport(driver, WIDTH, 1050)
+            time.sleep(2.0)
+            driver.save_screenshot(str(args.out / "compare.png"))
+            print(f"wrote {args.out / 'compare.png'}")
         finally:
             driver.quit()
             server.shutdown()
