@@ -34,6 +34,7 @@ from services.analysis import AnalysisContext
 from services.batch import (
     BatchError,
     BatchProgress,
+    KeepAlive,
     ProgressTracker,
     batch_results,
     batch_summary,
@@ -146,8 +147,10 @@ def follow_batch(jobs: JobStore, batch_id: str, report: Callable[[BatchProgress]
                  every_s: float = PROGRESS_EVERY_S, timeout_s: float | None = None) -> BatchProgress:
     """Report a batch's progress until none of its jobs is queued or running (the Celery engine runs them)."""
     tracker = ProgressTracker(jobs, batch_id)
+    keep_alive = KeepAlive(jobs, batch_id)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
+        keep_alive()
         progress = tracker.read()
         report(progress)
         if progress.complete or (deadline is not None and time.monotonic() > deadline):

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_BATCH_FILES = 20_000
+#: seconds between two keep-alives of a running batch (well under the recovery's 120 s)
+KEEP_ALIVE_S = 30.0
 #: how many rejected records a summary lists (the counts cover them all)
 MAX_LISTED_REJECTED = 500
 #: the columns of a batch's CSV: the record and its job, then the analysis as the history keeps it
@@ -395,8 +397,10 @@ def run_batch_here(batch_id: str, pipeline: RecordPipeline, *, threads: int = 2,
     with ThreadPoolExecutor(max_workers=max(1, int(threads)), thread_name_prefix="gem-batch") as pool:
         futures = [pool.submit(_run_one, job_id, pipeline) for job_id in job_ids]
         last = 0.0
+        keep_alive = KeepAlive(jobs, batch_id)
         for future in futures:
             future.result()
+            keep_alive()
             if on_progress is not None and time.monotonic() - last >= progress_every_s:
                 last = time.monotonic()
                 on_progress(tracker.read())
@@ -404,6 +408,25 @@ def run_batch_here(batch_id: str, pipeline: RecordPipeline, *, threads: int = 2,
     if on_progress is not None:
         on_progress(final)
     return final
+
+
+class KeepAlive:
+    """Called often by a batch's runner: every `every_s` it marks the batch's unfinished jobs as
+    handled (`JobStore.touch_batch`), so the recovery pass, which offers jobs left untouched for
+    minutes by a process that stopped, does not run a live batch's records a second time. If the
+    runner dies, the touches stop and recovery takes the records over."""
+
+    def __init__(self, jobs: JobStore, batch_id: str, every_s: float = KEEP_ALIVE_S) -> None:
+        self.jobs, self.batch_id, self.every_s = jobs, batch_id, every_s
+        self.last = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            self.last = time.monotonic()
+            try:
+                self.jobs.touch_batch(self.batch_id)
+            except Exception:  # a database hiccup: the next touch will do
+                log.warning("batch %s: keep-alive not written", self.batch_id, exc_info=True)
 
 
 def _run_one(job_id: str, pipeline: RecordPipeline) -> None:

@@ -338,3 +338,24 @@ def test_bat014_the_page_takes_an_upload_or_an_allowed_folder_and_says_why_not(j
         batch, message = stage_batch(jobs, settings, **kwargs)
         assert batch is None and message.startswith("Not taken") and why in message
     assert sum(jobs.counts().values()) == 2  # the refusals created nothing
+
+
+def test_bat015_a_running_batch_keeps_its_jobs_from_the_recovery_pass(jobs):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from services.batch import KeepAlive
+    from services.history.schema import utc_now
+
+    batch_id = create_batch(jobs, read_archive(make_zip({f"w{i}.npy": npy_bytes(i) for i in range(3)}), "x.zip"))
+    other = create_batch(jobs, read_archive(make_zip({"o.npy": npy_bytes(9)}), "o.zip"))
+    with jobs.engine.begin() as connection:  # as if the runner had been quiet for five minutes
+        connection.execute(update(jobs.jobs).values(updated_at=utc_now() - timedelta(minutes=5)))
+    assert len(jobs.stale(120)) == 4
+    keep_alive = KeepAlive(jobs, batch_id, every_s=3600)
+    keep_alive()  # not yet due
+    assert len(jobs.stale(120)) == 4
+    keep_alive.every_s = 0
+    keep_alive()
+    assert jobs.stale(120) == jobs.batch_job_ids(other)  # only the batch whose runner stopped is offered again

@@ -270,6 +270,16 @@ class JobStore:
         with self.engine.connect() as connection:
             return [row[0] for row in connection.execute(query)]
 
+    def touch_batch(self, batch_id: str) -> int:
+        """Mark a batch's unfinished jobs as just handled: its runner is alive, so the recovery pass
+        (`JobService.recover`, which offers jobs untouched for minutes) leaves them to it; how many."""
+        self._ready()
+        with self._autocommit.connect() as connection:
+            return int(connection.execute(
+                update(self.jobs).where(self.jobs.c.batch_id == batch_id, self.jobs.c.state.in_((QUEUED, RUNNING)))
+                .values(updated_at=utc_now())
+            ).rowcount)
+
     def cancel_batch(self, batch_id: str) -> int:
         """Cancel every unfinished job of a batch (queued or running); how many. A task that meets a
         cancelled job skips it (`claim` answers None), and one finishing it meanwhile is rolled
