@@ -138,27 +138,38 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-@pytest.fixture
-def celery_settings(tmp_path, artifacts_copy):
+@pytest.fixture(scope="module")
+def celery_stack(tmp_path_factory, artifacts_copy):
+    """Settings on this run's own queue and PostgreSQL schema, with the two workers running: the
+    record worker (`app.worker`) and the background-callback worker (`app.batch_worker`)."""
     import uuid
 
     import redis
     from sqlalchemy import create_engine, text
 
+    folder = tmp_path_factory.mktemp("batch-celery")
     schema, queue = f"gem_batch_{uuid.uuid4().hex[:10]}", f"gem-batch-{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
-    yield Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path / "instance", broker_url=REDIS_URL,
-                   job_queue=queue, database_url=f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"{queue}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    settings = Settings(artifacts_dir=artifacts_copy, instance_dir=folder / "instance", broker_url=REDIS_URL,
+                        job_queue=queue, database_url=f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    logs = {"records": folder / "records.log", "callbacks": folder / "callbacks.log"}
+    workers = [_start_worker("app.worker", settings, logs["records"]),
+               _start_worker("app.batch_worker", settings, logs["callbacks"])]
+    try:
+        yield settings, logs
+    finally:
+        for process in workers:
+            _stop(process)
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(f"{queue}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 def _start_worker(module: str, settings: Settings, log_path: Path):
@@ -189,44 +200,78 @@ def _stop(process) -> None:
             process.wait(timeout=10)
 
 
+def _worker_logs(logs: dict[str, Path]) -> str:
+    return "\n".join(f"{name} worker log:\n{path.read_text()[-3000:]}" for name, path in logs.items())
+
+
+@pytest.fixture
+def celery_app(celery_stack):
+    settings, logs = celery_stack
+    app = create_app(settings=settings)
+    yield app, logs
+    app.server.extensions[JOBS_KEY].stop()
+    app.server.extensions["grid_event_monitor"].store.dispose()
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_bat103_on_celery_the_callback_worker_queues_the_records_and_the_record_worker_analyses_them(
-        dash_duo, celery_settings, windows, tmp_path):
-    records = _start_worker("app.worker", celery_settings, tmp_path / "records.log")
-    callbacks = _start_worker("app.batch_worker", celery_settings, tmp_path / "callbacks.log")
-    try:
-        app = create_app(settings=celery_settings)
-        archive = tmp_path / "celery-batch.tar.gz"
-        import tarfile
+        dash_duo, celery_app, windows, tmp_path):
+    import tarfile
 
-        with tarfile.open(archive, "w:gz") as tarred:
-            for number, window in enumerate(windows[:60]):
-                data = npy(window)
-                info = tarfile.TarInfo(f"w{number:02d}.npy")
-                info.size = len(data)
-                tarred.addfile(info, io.BytesIO(data))
-        dash_duo.start_server(app, navigate=False)
-        dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
-        dash_duo.wait_for_element(f"#{ids.BATCH_UPLOAD} input[type=file]", timeout=TIMEOUT).send_keys(str(archive))
-        dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", "60 records to analyse", timeout=TIMEOUT)
-        try:
-            dash_duo.wait_for_element(f"#{ids.BATCH_SUMMARY}", timeout=180)
-        except Exception as exc:
-            raise AssertionError("no summary; callback worker log:\n" + (tmp_path / "callbacks.log").read_text()[-3000:]
-                                 + "\nrecord worker log:\n" + (tmp_path / "records.log").read_text()[-3000:]) from exc
-        assert (_count(dash_duo, "records"), _count(dash_duo, "analysed"), _count(dash_duo, "rejected")) == (60, 60, 0)
-        history = app.server.extensions["grid_event_monitor"].store
-        assert history.query(limit=1, source="batch")[1] == 60
-        logs = (tmp_path / "records.log").read_text()
-        assert "gem.analyse_record" in logs  # the records ran on the record worker, not in the callback's
-        assert "background_callback_" in (tmp_path / "callbacks.log").read_text()  # the callback on its worker
-        assert dash_duo.get_logs() == []
-        app.server.extensions[JOBS_KEY].stop()
-        history.dispose()
-    finally:
-        _stop(callbacks)
-        _stop(records)
+    app, logs = celery_app
+    archive = tmp_path / "celery-batch.tar.gz"
+    with tarfile.open(archive, "w:gz") as tarred:
+        for number, window in enumerate(windows[:60]):
+            data = npy(window)
+            info = tarfile.TarInfo(f"w{number:02d}.npy")
+            info.size = len(data)
+            tarred.addfile(info, io.BytesIO(data))
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
+    dash_duo.wait_for_element(f"#{ids.BATCH_UPLOAD} input[type=file]", timeout=TIMEOUT).send_keys(str(archive))
+    dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", "60 records to analyse", timeout=TIMEOUT)
+    try:
+        dash_duo.wait_for_element(f"#{ids.BATCH_SUMMARY}", timeout=180)
+    except Exception as exc:
+        raise AssertionError("no summary; " + _worker_logs(logs)) from exc
+    assert (_count(dash_duo, "records"), _count(dash_duo, "analysed"), _count(dash_duo, "rejected")) == (60, 60, 0)
+    history = app.server.extensions["grid_event_monitor"].store
+    assert history.query(limit=1, source="batch")[1] == 60
+    assert "gem.analyse_record" in logs["records"].read_text()  # the records ran on the record worker
+    assert "background_callback_" in logs["callbacks"].read_text()  # the callback on its own worker
+    assert dash_duo.get_logs() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_bat105_on_celery_cancel_stops_the_records_already_queued_for_the_record_worker(
+        dash_duo, celery_app, windows, tmp_path):
+    app, logs = celery_app
+    archive = tmp_path / "long.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for number in range(1500):
+            zipped.writestr(f"w{number:04d}.npy", npy(windows[number % len(windows)]))
+    jobs = app.server.extensions[JOBS_KEY].jobs
+    history = app.server.extensions["grid_event_monitor"].store
+    before = history.query(limit=1, source="batch")[1]
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
+    dash_duo.wait_for_element(f"#{ids.BATCH_UPLOAD} input[type=file]", timeout=TIMEOUT).send_keys(str(archive))
+    dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", "1,500 records to analyse", timeout=TIMEOUT)
+    try:
+        until(lambda: "records/s" in dash_duo.find_element(f"#{ids.BATCH_PROGRESS_TEXT}").text, timeout=90)
+    except Exception as exc:
+        raise AssertionError("no progress; " + _worker_logs(logs)) from exc
+    dash_duo.find_element(f"#{ids.BATCH_CANCEL}").click()
+    dash_duo.wait_for_contains_text(f"#{ids.BATCH_RESULT}", "records were not analysed", timeout=TIMEOUT)
+    batch_id = dash_duo.find_element(f"#{ids.BATCH_CSV_LINK}").get_attribute("href").rsplit("/", 1)[1][:32]
+    counts = jobs.counts(batch_id=batch_id)
+    assert counts["queued"] == counts["running"] == 0 and counts["cancelled"] > 0
+    assert counts["done"] + counts["cancelled"] == 1500
+    time.sleep(3)  # the worker drains the messages of the cancelled records: it skips them
+    assert history.query(limit=1, source="batch")[1] - before == counts["done"] == jobs.counts(batch_id=batch_id)["done"]
+    assert dash_duo.get_logs() == []
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
