@@ -51,6 +51,11 @@ class AnalyticsCache:
                 self._entries.popitem(last=False)
         return result
 
+    def clear(self) -> None:
+        """Forget every entry (tests, benchmarks of the cold path)."""
+        with self._lock:
+            self._entries.clear()
+
     def __len__(self) -> int:
         return len(self._entries)
 
