@@ -94,6 +94,7 @@ def build_api_blueprint(prefix: str = "/") -> Blueprint:
     blueprint.add_url_rule("/api/jobs/<job_id>", "job_status", api_records.job_status, methods=["GET"])
     from app import api_batches  # batch analysis (issue 13 item 5)
 
+    blueprint.add_url_rule("/api/batches", "post_batch", api_batches.post_batch, methods=["POST"])
     blueprint.add_url_rule("/api/batches/<batch_id>.csv", "batch_csv", api_batches.batch_csv, methods=["GET"])
     blueprint.add_url_rule("/api/batches/<batch_id>", "batch_status", api_batches.batch_status, methods=["GET"])
     blueprint.add_url_rule("/api/alarms", "alarm_list", api_records.alarm_list, methods=["GET"])
@@ -153,6 +154,8 @@ def _limit_body() -> None:
 def _body_limit() -> int:
     """The JSON body limit (`Settings.max_body_bytes`), or the upload limit on the file route."""
     settings = current_app.config["GEM_SETTINGS"]
+    if (request.endpoint or "").endswith(".post_batch"):  # an archive of records (issue 13 item 5)
+        return max(settings.max_upload_bytes, settings.max_batch_bytes) + MULTIPART_OVERHEAD_BYTES
     if (request.endpoint or "").endswith((".predict_file", ".post_record")):
         return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     return settings.max_body_bytes

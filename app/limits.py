@@ -42,6 +42,8 @@ from app.settings import Settings
 #: room for the multipart framing (boundaries, part headers, the form fields) around the files
 MULTIPART_OVERHEAD_BYTES = 256 * 1024
 DASH_CALLBACK_PATH = "_dash-update-component"
+#: `POST /api/batches` takes an archive (GEM_MAX_BATCH_BYTES), not one recording
+BATCH_PATH = "api/batches"
 _READ_BLOCK = 64 * 1024
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -57,6 +59,8 @@ def body_limit(path: str, content_type: str | None, settings: Settings) -> int:
         largest = max(settings.max_upload_bytes, settings.max_batch_bytes)
         return math.ceil(largest / 3) * 4 + MULTIPART_OVERHEAD_BYTES + settings.max_body_bytes
     if (content_type or "").split(";", 1)[0].strip().lower() == "multipart/form-data":
+        if path == BATCH_PATH:  # a whole archive of records
+            return max(settings.max_upload_bytes, settings.max_batch_bytes) + MULTIPART_OVERHEAD_BYTES
         return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     return settings.max_body_bytes
 

@@ -359,3 +359,45 @@ def test_bat015_a_running_batch_keeps_its_jobs_from_the_recovery_pass(jobs):
     keep_alive.every_s = 0
     keep_alive()
     assert jobs.stale(120) == jobs.batch_job_ids(other)  # only the batch whose runner stopped is offered again
+
+
+def test_bat016_post_api_batches_queues_an_archive_on_the_job_engine(tmp_path, artifacts_copy, monkeypatch):
+    import time
+
+    from app import create_app
+    from app.jobs import JOBS_KEY
+    from app.settings import Settings
+    from services.jobs import EngineUnavailable
+
+    app = create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path / "instance",
+                                       database_url=f"sqlite:///{tmp_path / 'h.db'}", max_upload_bytes=100_000,
+                                       max_batch_bytes=200_000))
+    client = app.server.test_client()
+    archive = make_zip({**{f"w{i}.npy": npy_bytes(i) for i in range(3)}, "notes.doc": b"x"})
+    answer = client.post("/api/batches", data={"file": (io.BytesIO(archive), "b.zip")},
+                         content_type="multipart/form-data")
+    assert answer.status_code == 202, answer.get_json()
+    body = answer.get_json()
+    assert (body["records"], body["rejected"]) == (3, 1) and answer.headers["Location"] == body["location"]
+    deadline = time.monotonic() + 60
+    while not (summary := client.get(body["location"]).get_json())["complete"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert summary["counts"]["done"] == 3 and summary["counts"]["failed"] == 1
+    assert client.post("/api/batches", json={"file": "x"}).status_code == 415
+    not_archive = client.post("/api/batches", data={"file": (io.BytesIO(b"hello"), "x.zip")},
+                              content_type="multipart/form-data")
+    assert not_archive.status_code == 400 and "not a zip" in not_archive.get_json()["error"]
+    too_big = client.post("/api/batches", data={"file": (io.BytesIO(b"\1" * 600_000), "x.zip")},
+                          content_type="multipart/form-data")
+    assert too_big.status_code == 413
+    service = app.server.extensions[JOBS_KEY]
+
+    def refuse(job_id: str) -> None:
+        raise EngineUnavailable("the job queue is unavailable (ConnectionError)")
+
+    monkeypatch.setattr(service.engine, "submit", refuse)
+    down = client.post("/api/batches", data={"file": (io.BytesIO(archive), "b.zip")},
+                       content_type="multipart/form-data")
+    assert down.status_code == 503 and "cancelled" in down.get_json()["error"]
+    assert service.jobs.counts(source="batch")["queued"] == 0
+    service.stop(close_engine=True)
