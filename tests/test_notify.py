@@ -309,3 +309,30 @@ def test_nfy006_with_a_broker_each_delivery_is_a_celery_task_and_leftovers_are_o
     assert attach_notifier(settings, AlarmStore(history), celery) is not None
     assert celery.sent == [("gem.deliver_notification", (alarm_id, EMAIL), "q-test")]
     assert attach_notifier(Settings(), alarms, celery) is None  # no channel configured: no notifier
+
+
+def test_nfy007_the_celery_task_makes_one_attempt_a_run_and_retries_until_sent(history):
+    """The worker's task `gem.deliver_notification` (run eagerly here: the same function a worker runs)."""
+    from services.jobs import RecordPipeline
+    from services.jobs.celery_app import make_celery
+    from services.notify import DELIVER_TASK_NAME
+
+    flaky = Receiver(failures=2)
+    try:
+        alarms = AlarmStore(history)
+        jobs = JobStore(history, alarms)
+        celery = make_celery("memory://", "q-notify-test",
+                             lambda: RecordPipeline(jobs=jobs, predictor=lambda: None))
+        sent = []
+        notifier = Notifier(alarms, NotifyConfig(webhook_url=flaky.url, retries=5, backoff_s=0.01),
+                            submit=lambda alarm_id, channel: sent.append((alarm_id, channel)))
+        alarms.notifier = notifier
+        alarm_id = finish(jobs)
+        assert sent == [(alarm_id, WEBHOOK)] and flaky.requests == []
+        celery.tasks[DELIVER_TASK_NAME].apply(args=[alarm_id, WEBHOOK])
+        row = notifier.get(alarm_id, WEBHOOK)
+        assert (row["state"], row["attempts"]) == (SENT, 3) and len(flaky.requests) == 3
+        celery.tasks[DELIVER_TASK_NAME].apply(args=[alarm_id, WEBHOOK])  # delivered twice: sent once
+        assert len(flaky.requests) == 3
+    finally:
+        flaky.close()
