@@ -4,6 +4,7 @@ that the tests start (threads of this process, on free ports of 127.0.0.1)."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import socketserver
@@ -336,3 +337,36 @@ def test_nfy007_the_celery_task_makes_one_attempt_a_run_and_retries_until_sent(h
         assert len(flaky.requests) == 3
     finally:
         flaky.close()
+
+
+def test_nfy008_the_app_notifies_the_alarm_of_a_posted_record(tmp_path, receiver, smtp):
+    """The whole path of the embedded default: POST /api/records -> job thread -> alarm -> webhook and e-mail."""
+    from app import create_app
+    from app.jobs import JOBS_KEY
+    from services.analysis import EXTENSION_KEY
+    from services.feed import Feed
+    from services.labels import LABELS
+
+    settings = Settings(instance_dir=tmp_path / "instance", webhook_url=receiver.url, smtp_host="127.0.0.1",
+                        smtp_port=smtp.port, smtp_to="ops@example.com", notify_backoff_s=0.05)
+    app = create_app(settings=settings)
+    service = app.server.extensions[JOBS_KEY]
+    try:
+        record = Feed(seed=12, classes=[LABELS.index("internal_power_transformer_internal_faults_Class4")]).next_record()
+        form = {"sender_peer": record.sender, "receiver_peer": record.receiver,
+                "file": [(io.BytesIO(data), name) for name, data in record.files]}
+        response = app.server.test_client().post("/api/records", data=form, content_type="multipart/form-data")
+        assert response.status_code == 202
+        alarms = service.jobs.alarms
+        notifier = alarms.notifier
+        deadline = time.monotonic() + 60
+        while not alarms.recent() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [alarm] = alarms.recent()
+        assert wait_for(notifier, alarm["id"], WEBHOOK)["state"] == SENT
+        assert wait_for(notifier, alarm["id"], EMAIL)["state"] == SENT
+        assert [request["body"]["alarm_id"] for request in receiver.requests] == [alarm["id"]]
+        assert len(smtp.messages) == 1 and record.stem in smtp.messages[0]["message"].get_payload()
+    finally:
+        service.stop(close_engine=True)
+        app.server.extensions[EXTENSION_KEY].store.dispose()
