@@ -159,7 +159,7 @@ def _read_zip(buffer: io.BytesIO, shown: str, reader: _Reader) -> None:
                 continue
             try:
                 with archive.open(info) as member:
-                    data = member.read(reader.room(name) + 1)  # never more than allowed, whatever the header says
+                    data = member.read(reader.room() + 1)  # never more than allowed, whatever the header says
             except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
                 reader.reject(name, f"cannot be read ({type(exc).__name__})")
                 continue
@@ -184,7 +184,7 @@ def _read_tar(archive: tarfile.TarFile, shown: str, reader: _Reader) -> None:
             if extracted is None:
                 reader.reject(name, "cannot be read")
                 continue
-            reader.add(name, extracted.read(reader.room(name) + 1))
+            reader.add(name, extracted.read(reader.room() + 1))
     except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile) as exc:
         raise BatchError(f"{shown}: the archive is damaged ({type(exc).__name__})") from None
 
@@ -237,11 +237,12 @@ class _Reader:
             return False
         return True
 
-    def room(self, name: str) -> int:
+    def room(self) -> int:
+        """Bytes that may still be read for one member: the record limit, within the batch's total."""
         return max(0, min(self.limits.max_record_bytes, self.limits.max_bytes - self.bytes))
 
     def add(self, name: str, data: bytes) -> None:
-        if len(data) > self.room(name):  # the header lied about the size
+        if len(data) > self.room():  # the header lied about the size
             if len(data) > self.limits.max_record_bytes:
                 self.reject(name, f"more than the {self.limits.max_record_bytes / 2**20:g} MB a record may have")
                 return
@@ -340,7 +341,7 @@ def _read_regular_file(path: Path, name: str, reader: _Reader) -> bytes | None:
         if not reader.fits(name, info.st_size):
             return None
         with os.fdopen(descriptor, "rb", closefd=False) as handle:
-            return handle.read(reader.room(name) + 1)
+            return handle.read(reader.room() + 1)
     finally:
         os.close(descriptor)
 
@@ -359,7 +360,7 @@ def create_batch(jobs: JobStore, contents: BatchContents, *, batch_id: str | Non
     options = {"batch": safe_filename(contents.source_name)}
     items: list[dict[str, Any]] = []
     for record in contents.records:
-        items.append({"name": safe_filename(record.name) if "/" not in record.name else _shown_path(record.name),
+        items.append({"name": _shown_path(record.name),
                       "files": list(record.files), "sender": record.sender, "receiver": record.receiver,
                       "transfer_kw": transfer_kw, "content_hash": record_hash(list(record.files)), "options": options})
     for item in contents.rejected:
