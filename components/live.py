@@ -60,14 +60,15 @@ def live_page(alarm_severities: Sequence[str], *, watching: bool, engine: str) -
 def alarm_controls(alarm_severities: Sequence[str]) -> html.Div:
     """Which severities the list shows (of those alarmed on) and who acknowledges (kept in the browser)."""
     options = [{"label": level.capitalize(), "value": level} for level in alarm_severities]
+    checklist = dbc.Checklist(options=options, value=list(alarm_severities), id=ids.LIVE_ALARM_SEVERITIES,
+                              inline=True, labelClassName="small", persistence=True, persistence_type="local")
     return html.Div([
-        html.Div([
-            html.Span("Show", className="small text-muted me-2", id=f"{ids.LIVE_ALARM_SEVERITIES}-label"),
-            dbc.Checklist(options=options, value=list(alarm_severities), id=ids.LIVE_ALARM_SEVERITIES, inline=True,
-                          labelClassName="small", persistence=True, persistence_type="local"),
-        ], className="d-flex align-items-center flex-wrap mb-2", role="group",
-            **{"aria-labelledby": f"{ids.LIVE_ALARM_SEVERITIES}-label"}) if options else
-        html.Div("No severity raises alarms (GEM_ALARM_SEVERITIES=none).", className="small text-muted mb-2"),
+        # always in the layout (the poll's input), even when no severity raises alarms
+        html.Div([html.Span("Show", className="small text-muted me-2", id=f"{ids.LIVE_ALARM_SEVERITIES}-label"),
+                  checklist],
+                 className="d-flex align-items-center flex-wrap mb-2", role="group",
+                 **{"aria-labelledby": f"{ids.LIVE_ALARM_SEVERITIES}-label"}) if options else
+        html.Div([checklist, "No severity raises alarms (GEM_ALARM_SEVERITIES=none)."], className="small text-muted mb-2"),
         dbc.InputGroup([
             dbc.InputGroupText(html.Label("Acknowledge as", htmlFor=ids.LIVE_OPERATOR, className="mb-0")),
             dbc.Input(id=ids.LIVE_OPERATOR, placeholder=DEFAULT_OPERATOR, maxLength=64, type="text",

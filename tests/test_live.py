@@ -8,7 +8,7 @@ from dash import no_update
 
 from callbacks.live import acknowledge, fingerprint, live_events, live_view, shown_alarms, unacknowledged
 from components import ids
-from components.live import alarm_badge_text, alarm_list, events_table, nav_alarm_badge
+from components.live import alarm_badge_text, alarm_list, events_table, live_page, nav_alarm_badge
 from services.alarms import AlarmStore
 from services.history import HistoryStore
 from services.jobs import JobService, JobStore
@@ -114,3 +114,15 @@ def test_liv003_acknowledge_records_who_and_when_and_the_badge_counts_what_is_le
                     and c.id.get("type") == ids.LIVE_ACK_BY)
     assert [text_of(item).split(" at ")[0] for item in done] == ["Acknowledged by Ana", "Acknowledged by operator"]
     assert find_by_id(nav_alarm_badge("/grid/live"), ids.NAV_ALARMS).href == "/grid/live"
+
+
+@pytest.mark.parametrize("severities", [("critical", "major"), ()])
+def test_liv004_the_page_holds_every_input_of_its_poll_even_without_alarms(severities):
+    page = live_page(severities, watching=False, engine="worker threads")
+    for component_id in (ids.LIVE_INTERVAL, ids.LIVE_TICK, ids.LIVE_SEEN, ids.LIVE_ACK_DONE, ids.LIVE_EVENTS,
+                         ids.LIVE_ALARMS, ids.LIVE_ALARM_SEVERITIES, ids.LIVE_OPERATOR, ids.LIVE_ACK_STATUS):
+        assert find_by_id(page, component_id) is not None, component_id
+    checklist = find_by_id(page, ids.LIVE_ALARM_SEVERITIES)
+    assert checklist.value == list(severities) and [o["value"] for o in checklist.options] == list(severities)
+    assert "GEM_WATCH_DIR" in text_of(find_by_id(page, ids.LIVE_STATUS))
+    assert ("GEM_ALARM_SEVERITIES=none" in text_of(page)) == (not severities)
