@@ -136,7 +136,7 @@ SETTINGS: tuple[Setting, ...] = (
             "notify each alarm by a JSON POST to this URL (unset: no webhook)"),
     Setting("GEM_SMTP_HOST", "smtp_host", "text", None, "notify each alarm by e-mail through this SMTP server (unset: no e-mail)"),
     Setting("GEM_SMTP_PORT", "smtp_port", "int", 25, "port of the SMTP server"),
-    Setting("GEM_SMTP_FROM", "smtp_from", "text", None, "sender address of alarm e-mails (unset: `grid-event-monitor@<host>`)"),
+    Setting("GEM_SMTP_FROM", "smtp_from", "text", None, "sender address of alarm e-mails (unset: `grid-event-monitor@localhost`)"),
     Setting("GEM_SMTP_TO", "smtp_to", "text", None, "recipients of alarm e-mails, comma-separated"),
     Setting("GEM_SMTP_USER", "smtp_user", "text", None, "SMTP login (unset: none)"),
     Setting("GEM_SMTP_PASSWORD", "smtp_password", "text", None, "SMTP password"),

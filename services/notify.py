@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import queue
 import smtplib
-import socket
 import threading
 import time
 import urllib.error
@@ -426,7 +425,7 @@ def email_message(payload: Mapping[str, Any], config: NotifyConfig) -> EmailMess
     message = EmailMessage()
     severity = str(payload.get("severity") or "").upper()
     message["Subject"] = f"[Grid Event Monitor] {severity}: {payload.get('headline') or payload.get('label')}"
-    message["From"] = config.smtp_from or f"grid-event-monitor@{socket.getfqdn() or 'localhost'}"
+    message["From"] = config.smtp_from or "grid-event-monitor@localhost"
     message["To"] = ", ".join(config.smtp_to)
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = f"<gem-alarm-{payload['alarm_id']}@grid-event-monitor>"
