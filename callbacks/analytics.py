@@ -34,10 +34,14 @@ from services.waveform import WaveformError, waveform_from_json
 
 log = logging.getLogger(__name__)
 
-#: (card prefix, the page's analysis store, its waveform graph, its raw/RMS radio)
+#: (card prefix, the page's analysis store, (component, property, path to the figure in it) of its
+#: waveform, its raw/RMS radio). The Analyze page's graph exists only once there is a result, so its
+#: cursor is patched through the container that always exists (a Dash Output must exist in the page)
 PAGES = (
-    (ids.ANALYZE_ANALYTICS, ids.ANALYZE_RESULT_STORE, ids.WAVEFORM, ids.WAVEFORM_VIEW),
-    (ids.ANALYSIS_ANALYTICS, ids.ANALYSIS_WAVEFORM_STORE, ids.ANALYSIS_WAVEFORM, ids.ANALYSIS_WAVEFORM_VIEW),
+    (ids.ANALYZE_ANALYTICS, ids.ANALYZE_RESULT_STORE, (ids.WAVEFORM_CONTAINER, "children", ("props", "figure")),
+     ids.WAVEFORM_VIEW),
+    (ids.ANALYSIS_ANALYTICS, ids.ANALYSIS_WAVEFORM_STORE, (ids.ANALYSIS_WAVEFORM, "figure", ()),
+     ids.ANALYSIS_WAVEFORM_VIEW),
 )
 
 
@@ -71,16 +75,19 @@ def card_update(stored: Any) -> dict[str, Any]:
             "table": key_figures_table(analytics), "style": {}}
 
 
-def window_update(stored: Any, position: Any, mode: str | None) -> dict[str, Any]:
-    """The four figures and the caption at window `position`, and the waveform's shapes with the cursor."""
+def window_update(stored: Any, position: Any, mode: str | None, figure_path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The four figures and the caption at window `position`, and a Patch of the waveform's shapes
+    with the cursor (`figure_path`: where the figure sits in the patched property)."""
     analytics = analytics_of(stored)
     panels = panels_at(analytics, position)
     if analytics is None:
         return {**panels, "waveform": no_update}
     analysis = Analysis.from_json(stored)
     shapes = list(waveform_for(analysis, mode or "raw")["layout"].get("shapes") or [])
-    patch = Patch()
-    patch["layout"]["shapes"] = [*shapes, cursor_shape(analytics, clamp_position(analytics, position))]
+    patch = target = Patch()
+    for key in figure_path:
+        target = target[key]
+    target["layout"]["shapes"] = [*shapes, cursor_shape(analytics, clamp_position(analytics, position))]
     return {**panels, "waveform": patch}
 
 
@@ -175,7 +182,9 @@ function (clicks) {
 """
 
 
-def _register_page(app: dash.Dash, prefix: str, store: str, graph: str, view: str) -> None:
+def _register_page(app: dash.Dash, prefix: str, store: str, waveform: tuple[str, str, tuple[str, ...]],
+                   view: str) -> None:
+    graph, prop, figure_path = waveform
     part = lambda suffix: ids.analytics_id(prefix, suffix)  # noqa: E731
 
     app.clientside_callback(
@@ -202,7 +211,7 @@ def _register_page(app: dash.Dash, prefix: str, store: str, graph: str, view: st
     @app.callback(
         Output(part(ids.ANALYTICS_SPECTRUM), "figure"), Output(part(ids.ANALYTICS_PHASORS), "figure"),
         Output(part(ids.ANALYTICS_SEQUENCE), "figure"), Output(part(ids.ANALYTICS_RMS), "figure"),
-        Output(part(ids.ANALYTICS_CYCLE_TEXT), "children"), Output(graph, "figure", allow_duplicate=True),
+        Output(part(ids.ANALYTICS_CYCLE_TEXT), "children"), Output(graph, prop, allow_duplicate=True),
         Input(part(ids.ANALYTICS_SLIDER), "value"), Input(store, "data"),
         State(view, "value"),
         prevent_initial_call=True,
@@ -210,7 +219,7 @@ def _register_page(app: dash.Dash, prefix: str, store: str, graph: str, view: st
     def on_window(position, stored, mode):
         """The slider (or a new analysis): figures at that window, cursor on the waveform."""
         try:
-            update = window_update(stored, position, mode)
+            update = window_update(stored, position, mode, figure_path)
         except (NotAnAnalysis, TypeError, ValueError, KeyError):
             log.warning("analytics card: the page's store is not an analysis; nothing redrawn")
             return (no_update,) * 6

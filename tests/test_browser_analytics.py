@@ -111,6 +111,12 @@ def test_an002_analyze_page_shows_the_card_after_an_analysis(dash_duo, app):
     # the cursor band is on the waveform the big callback drew
     _until(dash_duo, lambda: _plot(dash_duo, ids.WAVEFORM,
                                    "gd.layout.shapes.some(s => s.type === 'rect' && s.fillcolor === '#0d6efd')"))
+    # another transfer empties the result (no waveform graph any more): the card hides, nothing errs
+    from selenium.webdriver.support.ui import Select
+
+    Select(dash_duo.find_element(f"#{ids.RECEIVER}")).select_by_value("ev-hub")
+    _until(dash_duo, lambda: not dash_duo.find_element(f"#{ids.ANALYZE_ANALYTICS}").is_displayed())
+    assert dash_duo.find_elements(f"#{ids.WAVEFORM}") == []
     assert dash_duo.get_logs() == []
 
 
