@@ -115,7 +115,8 @@ def event_row(job: Mapping[str, Any], href_for: Callable[[int], str], names: Map
     analysis = job.get("analysis") or None
     state = str(job.get("state") or "")
     record = html.Td(html.Span(str(job.get("name") or ""), className="text-break"), className="small text-muted")
-    when = html.Td(format_time(job.get("finished_at") or job.get("created_at")), className="text-nowrap small")
+    day, _, clock = format_time(job.get("finished_at") or job.get("created_at")).partition(" ")
+    when = html.Td([html.Div(clock), html.Div(day, className="text-muted")], className="text-nowrap small")
     colour = "#adb5bd"  # grey for a record without a verdict
     transfer = _peers(job.get("sender"), job.get("receiver"), names)
     if analysis and job.get("analysis_id") is not None:

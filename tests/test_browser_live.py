@@ -80,9 +80,12 @@ def test_live001_feed_records_appear_alarm_is_counted_and_acknowledged(dash_duo,
           msg=f"the transient never showed: {_rows(dash_duo)}")
     fault = Feed(seed=12, classes=[FAULT_CLASS]).next_record()
     write_record(drop, fault)
-    until(lambda: len(_rows(dash_duo)) == 2 and fault.stem in _rows(dash_duo)[0]
-          and "Analysing" not in _rows(dash_duo)[0] and "Queued" not in _rows(dash_duo)[0],
-          timeout=TIMEOUT, msg=f"the fault never showed first, analysed: {_rows(dash_duo)}")
+
+    def fault_first_and_analysed() -> bool:
+        rows = _rows(dash_duo)  # one reading: the table may be redrawn between two
+        return len(rows) == 2 and fault.stem in rows[0] and "Analysing" not in rows[0] and "Queued" not in rows[0]
+
+    until(fault_first_and_analysed, timeout=TIMEOUT, msg=f"the fault never showed first, analysed: {_rows(dash_duo)}")
     assert dash_duo.driver.execute_script("return window.liveMarker;") == "not reloaded"
 
     # the newest row links to its analysis under the app's prefix, with its unit and transfer
