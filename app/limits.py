@@ -55,9 +55,9 @@ def body_limit(path: str, content_type: str | None, settings: Settings) -> int:
     """The largest body accepted for `path` (relative to the prefix) with this content type, in bytes."""
     if path == DASH_CALLBACK_PATH:
         # dcc.Upload sends the files as base64 data URLs inside the callback's JSON, beside the page's
-        # state; the Batch page's upload is a whole archive (GEM_MAX_BATCH_BYTES)
-        largest = max(settings.max_upload_bytes, settings.max_batch_bytes)
-        return math.ceil(largest / 3) * 4 + MULTIPART_OVERHEAD_BYTES + settings.max_body_bytes
+        # state. The Batch page's archive obeys the same upload limit: a bigger archive goes through
+        # `POST /api/batches` (streamed multipart) or an allowed folder, never a 60 MB JSON body
+        return math.ceil(settings.max_upload_bytes / 3) * 4 + MULTIPART_OVERHEAD_BYTES + settings.max_body_bytes
     if (content_type or "").split(";", 1)[0].strip().lower() == "multipart/form-data":
         if path == BATCH_PATH:  # a whole archive of records
             return max(settings.max_upload_bytes, settings.max_batch_bytes) + MULTIPART_OVERHEAD_BYTES

@@ -37,8 +37,9 @@ RESULT_COLUMNS: tuple[dict, ...] = (
 )
 
 
-def batch_controls(folders: Sequence[str], max_mb: float) -> dbc.Card:
-    """Upload an archive, or pick an allowed server folder; each starts a batch at once."""
+def batch_controls(folders: Sequence[str], upload_mb: float, batch_mb: float) -> dbc.Card:
+    """Upload an archive (up to `upload_mb`, the dashboard's upload limit), or pick an allowed server
+    folder (up to `batch_mb`, as `POST /api/batches`); each starts a batch at once."""
     folder_part: list[Any] = [
         dbc.Label("Or a server folder", html_for=ids.BATCH_FOLDER, className="small mb-1 mt-3"),
         html.Div([
@@ -57,9 +58,11 @@ def batch_controls(folders: Sequence[str], max_mb: float) -> dbc.Card:
             className="upload-zone",
             accept=ARCHIVE_ACCEPT,
             multiple=False,
+            max_size=int(upload_mb * 2**20),
         ), className="d-block mb-0"),
         html.Div(f"A zip, tar or tar.gz of records: COMTRADE (.cfg + .dat, .cff), .npy or CSV windows; up to "
-                 f"{max_mb:g} MB. A name ending __<sender>__<receiver> sets the transfer.",
+                 f"{upload_mb:g} MB here (a folder, or POST /api/batches, takes up to {batch_mb:g} MB). "
+                 "A name ending __<sender>__<receiver> sets the transfer.",
                  className="text-muted small mt-1"),
         *folder_part,
     ], body=True, className="shadow-sm mb-3")
