@@ -186,7 +186,9 @@ def key_figures_rows(analytics: Mapping[str, Any]) -> list[tuple[str, str]]:
          else "not in the signal (none, or under way from the start)"),
         ("Clearing", _fmt(key["clearing_ms"], "ms") if key["clearing_ms"] is not None
          else "not within the window"),
-        ("Read at window", f"{key['at_ms'][0]:.1f}\u2013{key['at_ms'][1]:.1f} ms (first full cycle after inception)"),
+        ("Read at window", f"{key['at_ms'][0]:.1f}\u2013{key['at_ms'][1]:.1f} ms "
+         + ("(first full cycle after inception)" if key["inception_ms"] is not None
+            else "(the record's first cycle: no inception found)")),
     ]
 
 

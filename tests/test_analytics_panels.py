@@ -68,6 +68,9 @@ def test_spectrum_marks_the_restraint_thresholds_and_shows_the_ratios():
     assert rows["2nd harmonic / fundamental"] == "18.2 % (above 15 %)"
     assert rows["5th harmonic / fundamental"] == "36.4 % (above 35 %)"
     assert rows["Inception"] == "20 ms"
+    assert rows["Read at window"].endswith("(first full cycle after inception)")
+    steady = compute_analytics(np.stack([np.cos(2 * np.pi * 60 * TIME + s) for s in (0, -2.0944, 2.0944)])).to_dict()
+    assert dict(key_figures_rows(steady))["Read at window"] == "0.0\u201316.7 ms (the record's first cycle: no inception found)"
 
 
 def test_phasors_are_those_of_the_chosen_window():
