@@ -178,6 +178,11 @@ def local_pipeline(settings, grid) -> RecordPipeline:
     return RecordPipeline(jobs=JobStore(store), predictor=predictor, grid=grid, max_bytes=settings.max_upload_bytes)
 
 
+def _batch_id(batch: Any) -> Any:
+    """The batch id held in the page's store; the store is the browser's, so anything else is None."""
+    return batch.get("batch_id") if isinstance(batch, dict) else None
+
+
 def register(app: dash.Dash, context: AnalysisContext, analysis_href: Callable[[int], str]) -> None:
     settings = context.settings
 
@@ -233,7 +238,7 @@ def register(app: dash.Dash, context: AnalysisContext, analysis_href: Callable[[
         prevent_initial_call=True,
     )
     def run_batch(set_progress, batch):
-        batch_id = (batch or {}).get("batch_id")
+        batch_id = _batch_id(batch)
         if not is_job_id(batch_id):
             raise dash.exceptions.PreventUpdate
 
@@ -264,7 +269,7 @@ def register(app: dash.Dash, context: AnalysisContext, analysis_href: Callable[[
         prevent_initial_call=True,
     )
     def cancel_batch(_clicks, batch):
-        batch_id = (batch or {}).get("batch_id")
+        batch_id = _batch_id(batch)
         if not is_job_id(batch_id):
             raise dash.exceptions.PreventUpdate
         jobs = jobs_store()

@@ -27,6 +27,7 @@ from services.alarms import AlarmError
 from services.grid import display_names
 from services.history import HistoryUnavailable
 from services.jobs import API_SOURCE, WATCH_SOURCE, JobService
+from services.rules.events import SEVERITIES
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,15 @@ def shown_alarms(jobs: JobService, severities: Sequence[str] | None, limit: int 
     alarms = jobs.jobs.alarms
     if alarms is None:
         return []
-    wanted = set(severities or ())
+    wanted = chosen_severities(severities)
     return [alarm for alarm in alarms.recent(ALARM_READ) if alarm["severity"] in wanted][:limit]
+
+
+def chosen_severities(value: Any) -> set[str]:
+    """The checklist's value as the browser sent it, kept to real severity names (anything else: none)."""
+    if not isinstance(value, list | tuple):
+        return set()
+    return {item for item in value if isinstance(item, str) and item in SEVERITIES}
 
 
 def fingerprint(events: Sequence[Mapping[str, Any]], alarms: Sequence[Mapping[str, Any]],
@@ -68,7 +76,7 @@ def fingerprint(events: Sequence[Mapping[str, Any]], alarms: Sequence[Mapping[st
     """What the screen depends on: ids and states of the events, ids and acknowledgement of the alarms."""
     return [[[job["id"], job["state"]] for job in events],
             [[alarm["id"], bool(alarm.get("acknowledged"))] for alarm in alarms],
-            sorted(severities or ())]
+            sorted(chosen_severities(severities))]
 
 
 def live_view(jobs: JobService, severities: Sequence[str] | None, seen: Any,
@@ -94,7 +102,8 @@ def acknowledge(jobs: JobService, alarm_id: Any, who: str | None) -> tuple[str, 
     if alarms is None or isinstance(alarm_id, bool) or not isinstance(alarm_id, int):
         return "No such alarm.", "danger"
     try:
-        alarm = alarms.acknowledge(alarm_id, (who or "").strip() or DEFAULT_OPERATOR)
+        name = who.strip() if isinstance(who, str) else ""
+        alarm = alarms.acknowledge(alarm_id, name or DEFAULT_OPERATOR)
     except AlarmError as exc:
         return str(exc).capitalize() + ".", "danger"
     except (SQLAlchemyError, HistoryUnavailable):

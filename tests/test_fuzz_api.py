@@ -503,13 +503,16 @@ def test_fuzz111_any_values_for_any_callback_answer_json_never_500(app, client, 
     callback = app.callback_map[key]
     declared = callback["inputs"] + callback.get("state", [])
     values = {f"{item['id']}.{item['property']}": data.draw(json_values) for item in declared}
-    trigger = data.draw(st.sampled_from([f"{item['id']}.{item['property']}" for item in callback["inputs"]
-                                         if not item["id"].startswith("{")]))
+    plain_inputs = [f"{item['id']}.{item['property']}" for item in callback["inputs"] if not item["id"].startswith("{")]
+    # a callback whose inputs all match patterns (no such components on a bare page) fires on its first
+    trigger = data.draw(st.sampled_from(plain_inputs)) if plain_inputs else None
     before = _count(app)
     response = _post_callback(client, callback_body(app, key, values, changed=trigger))
     if response.status_code == 204:
         assert _count(app) == before
         return
     payload = assert_json_answer(response, {200, 400})
-    result = payload["response"].get(ids.ANALYZE_RESULT_STORE, {}).get("data") if response.status_code == 200 else None
+    # a background callback (the Batch page's run) answers with its job's cache key, not a response
+    answered = payload.get("response", {}) if response.status_code == 200 else {}
+    result = answered.get(ids.ANALYZE_RESULT_STORE, {}).get("data")
     assert _count(app) == before + (result is not None)
