@@ -1,0 +1,117 @@
+"""services/accounts.py: users, password hashing, tokens and login throttling in the history's database."""
+
+from __future__ import annotations
+
+import pytest
+
+from services import accounts
+from services.accounts import AccountError, AccountStore, hash_password, role_allows, verify_password
+from services.history import HistoryStore
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture()
+def store(tmp_path) -> AccountStore:
+    history = HistoryStore(f"sqlite:///{tmp_path / 'history.db'}")
+    yield AccountStore(history)
+    history.dispose()
+
+
+def test_password_hash_is_salted_scrypt_and_verifies_only_the_password():
+    first, second = hash_password(PASSWORD), hash_password(PASSWORD)
+    assert first.startswith("scrypt$32768$8$1$") and first != second and PASSWORD not in first
+    assert verify_password(PASSWORD, first) and verify_password(PASSWORD, second)
+    assert not verify_password(PASSWORD + "x", first)
+    assert not verify_password(PASSWORD, "garbage") and not verify_password(PASSWORD, "md5$x$y$z$a$b")
+
+
+@pytest.mark.parametrize("password", ["short", "x" * 1025, None])
+def test_weak_or_odd_passwords_are_refused(password):
+    with pytest.raises(AccountError):
+        hash_password(password)
+
+
+def test_roles_rank_admin_over_operator_over_viewer():
+    assert role_allows("admin", "operator") and role_allows("operator", "viewer")
+    assert not role_allows("viewer", "operator") and not role_allows("operator", "admin")
+    assert not role_allows(None, "viewer") and not role_allows("root", "viewer")
+
+
+def test_users_add_list_remove_and_bad_input(store):
+    store.add_user("ada", "operator", PASSWORD)
+    with pytest.raises(AccountError, match="exists"):
+        store.add_user("ada", "viewer", PASSWORD)
+    with pytest.raises(AccountError, match="role"):
+        store.add_user("bob", "root", PASSWORD)
+    with pytest.raises(AccountError, match="name"):
+        store.add_user("bad name", "viewer", PASSWORD)
+    assert [(user["name"], user["role"]) for user in store.list_users()] == [("ada", "operator")]
+    assert "password_hash" not in store.list_users()[0]
+    assert store.remove_user("ada") and not store.remove_user("ada")
+    assert store.list_users() == []
+
+
+def test_authenticate_checks_the_password(store):
+    store.add_user("ada", "viewer", PASSWORD)
+    assert store.authenticate("ada", PASSWORD, "10.0.0.1") == accounts.User("ada", "viewer")
+    assert store.authenticate("ada", "wrong password!", "10.0.0.1") is None
+    assert store.authenticate("nobody", PASSWORD, "10.0.0.1") is None
+
+
+def test_repeated_failures_lock_the_name_even_with_the_right_password(store, monkeypatch):
+    monkeypatch.setattr(accounts, "MAX_FAILURES", 3)
+    store.add_user("ada", "viewer", PASSWORD)
+    for _ in range(3):
+        assert store.authenticate("ada", "wrong password!", "10.0.0.1") is None
+    assert store.locked("ada", "10.0.0.9")
+    assert store.authenticate("ada", PASSWORD, "10.0.0.9") is None
+    store.add_user("bob", "viewer", PASSWORD)
+    assert store.authenticate("bob", PASSWORD, "10.0.0.1") is not None  # another name is not locked
+
+
+def test_failures_from_one_address_lock_that_address(store, monkeypatch):
+    monkeypatch.setattr(accounts, "MAX_FAILURES_PER_ADDRESS", 4)
+    store.add_user("ada", "viewer", PASSWORD)
+    for number in range(4):
+        store.authenticate(f"guess{number}", "wrong password!", "10.0.0.66")
+    assert store.authenticate("ada", PASSWORD, "10.0.0.66") is None
+    assert store.authenticate("ada", PASSWORD, "10.0.0.1") is not None
+
+
+def test_a_second_store_on_the_same_database_sees_the_same_lockout(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(accounts, "MAX_FAILURES", 2)
+    store.add_user("ada", "viewer", PASSWORD)
+    store.authenticate("ada", "wrong password!", "a")
+    other = HistoryStore(f"sqlite:///{tmp_path / 'history.db'}")
+    try:
+        AccountStore(other).authenticate("ada", "wrong password!", "b")
+        assert store.locked("ada", "c")
+    finally:
+        other.dispose()
+
+
+def test_tokens_are_shown_once_stored_hashed_and_end_on_revocation(store):
+    store.add_user("ada", "operator", PASSWORD)
+    token_id, token = store.create_token("ada", "nightly script")
+    assert token.startswith(f"gem_{token_id}_")
+    assert store.user_for_token(token) == accounts.User("ada", "operator")
+    with store.engine.connect() as connection:
+        stored = [tuple(row) for row in connection.execute(store.tokens.select())]
+    assert not any(token in str(value) for row in stored for value in row)
+    listed = store.list_tokens()
+    assert listed[0]["token_id"] == token_id and listed[0]["last_used_at"] is not None
+    assert store.user_for_token(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert store.revoke_token(token_id) and not store.revoke_token(token_id)
+    assert store.user_for_token(token) is None
+
+
+def test_a_token_follows_its_owner(store):
+    store.add_user("ada", "operator", PASSWORD)
+    _, token = store.create_token("ada")
+    store.set_role("ada", "viewer")
+    assert store.user_for_token(token).role == "viewer"
+    store.remove_user("ada")
+    assert store.user_for_token(token) is None
+    with pytest.raises(AccountError, match="no user"):
+        store.create_token("ghost")
