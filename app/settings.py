@@ -148,6 +148,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEM_NOTIFY_TIMEOUT_S", "notify_timeout_s", "float", 10.0, "seconds one notification attempt may take"),
     Setting("GEM_PUBLIC_URL", "public_url", "text", None,
             "the dashboard's public base URL, e.g. `https://grid.example.com/grid`, for the links in notifications"),
+    Setting("GEM_AUTH", "auth", "text", None,
+            "who may use the app: `login` (accounts, `python -m app users ...`), `off` (open to anyone who "
+            "reaches the port); unset: no login for this machine's own browser on a loopback bind, login otherwise",
+            flag="--auth"),
+    Setting("GEM_SECRET_KEY", "secret_key", "text", None,
+            "key signing the session cookies, the same for every worker (unset: generated once into "
+            "`<instance>/secret_key`, mode 0600)"),
+    Setting("GEM_SECURE_COOKIES", "secure_cookies", "bool", False,
+            "mark the session cookies `Secure` (set it when users reach the app over HTTPS)"),
+    Setting("GEM_SESSION_HOURS", "session_hours", "float", 8.0, "hours a login lasts"),
 )
 #: environment variable -> Settings field
 ENV_VARS: dict[str, str] = {setting.variable: setting.field for setting in SETTINGS}
@@ -216,6 +226,10 @@ class Settings:
     notify_backoff_s: float = 2.0
     notify_timeout_s: float = 10.0
     public_url: str | None = None
+    auth: str | None = None
+    secret_key: str | None = None
+    secure_cookies: bool = False
+    session_hours: float = 8.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "artifacts_dir", Path(self.artifacts_dir).expanduser().resolve())
@@ -243,6 +257,10 @@ class Settings:
             raise SettingsError(f"GEM_BACKEND must be onnxruntime or torch, got {self.inference_backend!r}")
         if self.worker_class not in ("sync", "gthread"):
             raise SettingsError(f"GEM_WORKER_CLASS must be sync or gthread, got {self.worker_class!r}")
+        if self.auth is not None and self.auth not in ("login", "off"):
+            raise SettingsError(f"GEM_AUTH must be login or off (or unset), got {self.auth!r}")
+        if not 0 < self.session_hours <= 24 * 30:
+            raise SettingsError("GEM_SESSION_HOURS must be above 0 and at most 720")
         if not re.fullmatch(r"[A-Za-z0-9'*:/.\[\] -]+", self.frame_ancestors or ""):
             raise SettingsError("GEM_FRAME_ANCESTORS must be CSP sources such as 'self' https://portal.example.com, "
                                 f"got {self.frame_ancestors!r}")
