@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dash
 from flask import Flask, Response, redirect, request
 
 from app.api import build_api_blueprint
+from app.auth import install_auth
 from app.context import PREFIX_KEY
 from app.jobs import JOBS_KEY, job_service
 from app.limits import limit_requests
@@ -37,6 +40,7 @@ def create_app(
     server: Flask | None = None,
     url_base_pathname: str = "/",
     settings: Settings | None = None,
+    auth: Callable[[], Any] | None = None,
 ) -> dash.Dash:
     """Build the dashboard and its API under `url_base_pathname` on `server` (a new Flask if None).
 
@@ -48,6 +52,10 @@ def create_app(
     the same pages for every app of the process) and every callback is registered on this app with
     `app.callback` (`callbacks.register_callbacks`), so several apps in one process each hold their
     own callbacks, history store and settings.
+
+    `auth` (portal mode): a callable returning the portal's current user as `(name, role)` (role
+    viewer, operator or admin) or None; the pages and the API then use the portal's login and show
+    nothing to an anonymous visitor. Without it GEM_AUTH decides (app/auth.py).
     """
     from app.pages import page_status, register_pages
     from callbacks import register_callbacks
@@ -56,6 +64,7 @@ def create_app(
 
     settings = settings or Settings.from_env()
     prefix = normalise_prefix(url_base_pathname)
+    own_server = server is None
     if server is None:
         server = Flask(__name__, instance_path=str(settings.instance_dir))
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +103,7 @@ def create_app(
     register_callbacks(app, context)
     install_security(app, settings, prefix)  # Origin and body-type checks, security headers
     limit_requests(app, settings, prefix)  # body limits (413 JSON), callback requests checked (400 JSON)
+    install_auth(app, settings, prefix, portal_auth=auth, own_server=own_server)  # who may do what (issue 14)
 
     # Dash answers 200 for every path under the prefix; say 404 where there is no page
     page_endpoints = {prefix, f"{prefix}<path:path>"}
