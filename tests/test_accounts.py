@@ -115,3 +115,57 @@ def test_a_token_follows_its_owner(store):
     assert store.user_for_token(token) is None
     with pytest.raises(AccountError, match="no user"):
         store.create_token("ghost")
+
+
+# -- the command line ------------------------------------------------------------------------------
+def _cli(tmp_path, *args, capsys):
+    from app.__main__ import main
+
+    code = main(["--instance", str(tmp_path), "--database-url", f"sqlite:///{tmp_path / 'history.db'}", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_manages_users_and_tokens(tmp_path, capsys):
+    code, out, _ = _cli(tmp_path, "users", "add", "ada", "--role", "operator", "--generate-password", capsys=capsys)
+    assert code == 0 and "added ada (operator)" in out
+    password = out.split("password (shown once): ", 1)[1].strip()
+    code, out, err = _cli(tmp_path, "users", "add", "ada", "--role", "viewer", "--generate-password", capsys=capsys)
+    assert code == 1 and "exists" in err
+    code, out, _ = _cli(tmp_path, "users", "list", capsys=capsys)
+    assert out.startswith("ada\toperator\t")
+    code, out, _ = _cli(tmp_path, "tokens", "create", "ada", "--label", "nightly", capsys=capsys)
+    token = out.splitlines()[1]
+    token_id = token.split("_")[1]
+    code, out, _ = _cli(tmp_path, "tokens", "list", capsys=capsys)
+    assert out.startswith(f"{token_id}\tada\tnightly\tnever used\tactive") and token not in out
+    history = HistoryStore(f"sqlite:///{tmp_path / 'history.db'}")
+    store = AccountStore(history)
+    assert store.authenticate("ada", password, "cli") is not None and store.user_for_token(token) is not None
+    code, out, _ = _cli(tmp_path, "tokens", "revoke", token_id, capsys=capsys)
+    assert code == 0 and store.user_for_token(token) is None
+    assert _cli(tmp_path, "tokens", "revoke", token_id, capsys=capsys)[0] == 1
+    assert _cli(tmp_path, "users", "role", "ada", "viewer", capsys=capsys)[0] == 0
+    assert store.get_user("ada").role == "viewer"
+    assert _cli(tmp_path, "users", "remove", "ada", capsys=capsys)[0] == 0
+    assert _cli(tmp_path, "users", "remove", "ada", capsys=capsys)[0] == 1
+    assert _cli(tmp_path, "tokens", "create", "ada", capsys=capsys)[0] == 1
+    history.dispose()
+
+
+def test_cli_asks_for_the_password_twice_and_refuses_a_mismatch_or_a_weak_one(tmp_path, capsys):
+    from app.__main__ import accounts_command, parse_command_line
+    from app.settings import Settings
+
+    settings = Settings(instance_dir=tmp_path)
+    _, command = parse_command_line(["users", "add", "bob", "--role", "viewer"])
+    answers = iter(["a long password", "another password"])
+    assert accounts_command(settings, command, read_password=lambda _prompt: next(answers)) == 1
+    assert "differ" in capsys.readouterr().err
+    answers = iter(["short", "short"])
+    assert accounts_command(settings, command, read_password=lambda _prompt: next(answers)) == 1
+    answers = iter(["a long password", "a long password"])
+    assert accounts_command(settings, command, read_password=lambda _prompt: next(answers)) == 0
+    history = HistoryStore(settings.resolved_database_url)
+    assert AccountStore(history).authenticate("bob", "a long password", "cli") is not None
+    history.dispose()
