@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.auth import recorded_user
 from app.logging_setup import loggable
 from services.analysis import (
     EXTENSION_KEY,
@@ -33,7 +34,7 @@ from services.analysis import (
 )
 from services.analytics.cache import analytics_for
 from services.comtrade_ingest import parse_channel_spec
-from services.history import HistoryQueryError, HistoryUnavailable, filters_from_ag_grid
+from services.history import ColumnFilter, HistoryQueryError, HistoryUnavailable, filters_from_ag_grid
 from services.history.filters import check_text
 from services.ingest import parse_uploaded_files
 from services.units import convert
@@ -386,6 +387,14 @@ def _history_filters() -> dict[str, Any]:
     grid_model = request.args.get("filter")
     if grid_model:
         filters["filters"] = filters_from_ag_grid(_json_object(grid_model, "filter (the grid's filter model)"))
+    # who asked (issue 14): `user=NAME`, or `mine=1` for the caller's own analyses
+    user = request.args.get("user") or None
+    if request.args.get("mine", "").lower() in {"1", "true", "yes"}:
+        user = recorded_user() or ""
+    if user is not None:
+        check_text(user, "user")
+        filters["filters"] = [*filters.get("filters", []),
+                              ColumnFilter("user", "equals", user) if user else ColumnFilter("user", "blank")]
     return filters
 
 

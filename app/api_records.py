@@ -21,6 +21,7 @@ from app.api import (
     _required_string,
     json_response,
 )
+from app.auth import recorded_user
 from app.jobs import JOBS_KEY
 from services.alarms import MAX_ALARM_PAGE, AlarmError, AlarmStore
 from services.analysis import api_view, check_peers, check_transfer_kw
@@ -144,7 +145,7 @@ def alarm_acknowledge(alarm_id: str) -> Response:
         raise ApiError(400, "alarm id must be a positive integer")
     payload = _json_object()
     try:
-        alarm = _alarms().acknowledge(int(alarm_id), payload.get("by"))
+        alarm = _alarms().acknowledge(int(alarm_id), recorded_user() or payload.get("by"))
     except AlarmError as exc:
         raise ApiError(400, str(exc)) from None
     if alarm is None:
@@ -160,7 +161,7 @@ def alarm_acknowledge_all() -> Response:
     if isinstance(up_to, bool) or not isinstance(up_to, int) or up_to < 1:
         raise ApiError(400, "up_to_id must be the id of the newest alarm acknowledged (a positive integer)")
     try:
-        count = _alarms().acknowledge_all(payload.get("by"), up_to)
+        count = _alarms().acknowledge_all(recorded_user() or payload.get("by"), up_to)
     except AlarmError as exc:
         raise ApiError(400, str(exc)) from None
     return json_response({"acknowledged": count, "unacknowledged": _alarms().unacknowledged_count()})

@@ -174,6 +174,7 @@ def install_auth(app: dash.Dash, settings: Settings, prefix: str, portal_auth: P
                     settings.bind_address)
         return mode
     history = server.extensions[EXTENSION_KEY].store
+    history.author = recorded_user  # history rows written in a request record who asked
     accounts = AccountStore(history)
     server.extensions[ACCOUNTS_KEY] = accounts
     if own_server:

@@ -21,6 +21,7 @@ import dash
 from dash import ALL, Input, Output, State, ctx, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.auth import recorded_user
 from components import ids
 from components.live import DEFAULT_OPERATOR, alarm_badge_text, alarm_list, events_table
 from services.alarms import AlarmError
@@ -157,5 +158,6 @@ def register(app: dash.Dash, jobs: JobService | None, href_for: Callable[[int], 
         trigger = ctx.triggered_id
         if not isinstance(trigger, Mapping) or not any(item.get("value") for item in ctx.triggered):
             return (no_update,) * 5  # the list was redrawn: new buttons, no click
-        message, colour = acknowledge(jobs, trigger.get("alarm"), who)
+        # logged in, the alarm is acknowledged by that user, not by the free-text name (issue 14)
+        message, colour = acknowledge(jobs, trigger.get("alarm"), recorded_user() or who)
         return (html.Div(message, className=f"text-{colour} mb-2"), int(done or 0) + 1, *badge_outputs())

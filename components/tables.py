@@ -113,6 +113,7 @@ HISTORY_COLUMNS: tuple[dict, ...] = (
      **_TEXT_FILTER},
     {"field": "true_label", "headerName": "True label", "width": 200, "minWidth": 120, "tooltipField": "true_label",
      **_TEXT_FILTER},
+    {"field": "user", "headerName": "User", "minWidth": 90, "maxWidth": 140, "tooltipField": "user", **_TEXT_FILTER},
 )
 
 

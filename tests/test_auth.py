@@ -365,3 +365,28 @@ def test_a_portal_login_decides_who_uses_the_embedded_dashboard(artifacts_copy, 
     assert viewer.get("/grid/api/history").status_code == 200
     assert viewer.post("/grid/predict", json={**GOOD, "sample_filename": sample}).status_code == 403
     portal.extensions[EXTENSION_KEY].store.dispose()
+
+
+# -- who did what ----------------------------------------------------------------------------------
+def test_history_rows_record_who_asked_and_the_history_filters_by_user(login_app):
+    operator = _logged_in(login_app, "otto")
+    admin = _logged_in(login_app, "ada")
+    sample = _sample(operator)
+    mine = operator.post("/predict", json={**GOOD, "sample_filename": sample}).get_json()["analysis_id"]
+    theirs = admin.post("/predict", json={**GOOD, "sample_filename": sample}).get_json()["analysis_id"]
+    store = login_app.server.extensions[EXTENSION_KEY].store
+    assert store.get(mine, include_waveform=False)["user"] == "otto"
+    assert store.get(theirs, include_waveform=False)["user"] == "ada"
+    own = operator.get("/api/history?mine=1").get_json()["items"]
+    assert own and {row["user"] for row in own} == {"otto"} and mine in {row["id"] for row in own}
+    by_name = operator.get("/api/history?user=ada").get_json()["items"]
+    assert {row["id"] for row in by_name} >= {theirs} and {row["user"] for row in by_name} == {"ada"}
+
+
+def test_without_login_rows_name_nobody(artifacts_copy, tmp_path):
+    app = create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path))
+    client = app.server.test_client()
+    answer = client.post("/predict", json={**GOOD, "sample_filename": _sample(client)}).get_json()
+    assert app.server.extensions[EXTENSION_KEY].store.get(answer["analysis_id"], include_waveform=False)["user"] is None
+    assert [row["id"] for row in client.get("/api/history?mine=1").get_json()["items"]] == [answer["analysis_id"]]
+    app.server.extensions[EXTENSION_KEY].store.dispose()

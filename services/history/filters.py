@@ -20,7 +20,7 @@ LIST_COLUMNS: tuple[str, ...] = (
     "id", "created_at", "source", "sample_name", "sender", "receiver", "transfer_kw", "label",
     "label_id", "confidence", "category", "equipment", "kind", "unknown", "unknown_reason",
     "true_label", "severity", "transfer_status", "impact_summary", "headline", "equipment_uncertain",
-    "model_fingerprint",
+    "model_fingerprint", "user",
 )
 SORTABLE_COLUMNS: frozenset[str] = frozenset(LIST_COLUMNS)
 TEXT_OPS = ("equals", "notEqual", "contains", "notContains", "startsWith", "endsWith", "blank", "notBlank")

@@ -98,10 +98,12 @@ def build_table(metadata: MetaData, prefix: str = "") -> Table:
         #: digest of the request it came with (the same key with another request is refused)
         Column("idempotency_key", String(IDEMPOTENCY_KEY_MAX)),
         Column("request_digest", String(64)),
+        #: who asked for the analysis (issue 14): the logged-in user or token owner; NULL without login
+        Column("user", String(64)),
     )
     # newest-first listings filtered by one column: (column, created_at) serves both the filter
     # and the order; created_at and confidence alone serve the unfiltered sorts
-    for column in ("label", "category", "sender", "receiver", "severity"):
+    for column in ("label", "category", "sender", "receiver", "severity", "user"):
         Index(f"ix_{name}_{column}_created_at", table.c[column], table.c.created_at)
     for column in ("created_at", "confidence"):
         Index(f"ix_{name}_{column}", table.c[column])

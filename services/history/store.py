@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -220,6 +220,8 @@ class HistoryStore:
                 self._checkpointer = _WalCheckpointer(self.engine, checkpoint_interval_s)
         self.metadata = MetaData()
         self.table = build_table(self.metadata, table_prefix)
+        #: who a new row is by when the record does not say (the web app reads its request's user)
+        self.author: Callable[[], str | None] | None = None
         self._schema_lock = threading.Lock()
         self._schema_ready = False  # set once per process, when the schema is known to exist
         try:
@@ -419,6 +421,8 @@ class HistoryStore:
             raise HistoryQueryError(f"idempotency_key must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters")
         names = [column.name for column in self.table.columns]
         row = {name: record[name] for name in names if name in record and name != "id"}
+        if row.get("user") is None and self.author is not None:
+            row["user"] = self.author()
         row.setdefault("created_at", utc_now())
         row["created_at"] = parse_time(row["created_at"], "created_at")
         row["unknown"] = bool(record.get("unknown", False))
