@@ -243,6 +243,10 @@ def test_bat103_on_celery_the_callback_worker_queues_the_records_and_the_record_
     assert dash_duo.get_logs() == []
 
 
+#: as many .npy windows as the dashboard's 10 MB upload limit takes (about 8.9 kB each, zipped)
+RECORDS_IN_A_LONG_BATCH = 1000
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_bat105_on_celery_cancel_stops_the_records_already_queued_for_the_record_worker(
@@ -250,15 +254,16 @@ def test_bat105_on_celery_cancel_stops_the_records_already_queued_for_the_record
     app, logs = celery_app
     archive = tmp_path / "long.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for number in range(1500):
+        for number in range(RECORDS_IN_A_LONG_BATCH):
             zipped.writestr(f"w{number:04d}.npy", npy(windows[number % len(windows)]))
+    assert archive.stat().st_size < app.server.config["GEM_SETTINGS"].max_upload_bytes  # the page's limit
     jobs = app.server.extensions[JOBS_KEY].jobs
     history = app.server.extensions["grid_event_monitor"].store
     before = history.query(limit=1, source="batch")[1]
     dash_duo.start_server(app, navigate=False)
     dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
     dash_duo.wait_for_element(f"#{ids.BATCH_UPLOAD} input[type=file]", timeout=TIMEOUT).send_keys(str(archive))
-    dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", "1,500 records to analyse", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", f"{RECORDS_IN_A_LONG_BATCH:,} records to analyse", timeout=TIMEOUT)
     try:
         until(lambda: "records/s" in dash_duo.find_element(f"#{ids.BATCH_PROGRESS_TEXT}").text, timeout=90)
     except Exception as exc:
@@ -268,7 +273,7 @@ def test_bat105_on_celery_cancel_stops_the_records_already_queued_for_the_record
     batch_id = dash_duo.find_element(f"#{ids.BATCH_CSV_LINK}").get_attribute("href").rsplit("/", 1)[1][:32]
     counts = jobs.counts(batch_id=batch_id)
     assert counts["queued"] == counts["running"] == 0 and counts["cancelled"] > 0
-    assert counts["done"] + counts["cancelled"] == 1500
+    assert counts["done"] + counts["cancelled"] == RECORDS_IN_A_LONG_BATCH
     time.sleep(3)  # the worker drains the messages of the cancelled records: it skips them
     assert history.query(limit=1, source="batch")[1] - before == counts["done"] == jobs.counts(batch_id=batch_id)["done"]
     assert dash_duo.get_logs() == []
