@@ -169,3 +169,22 @@ def test_cli_asks_for_the_password_twice_and_refuses_a_mismatch_or_a_weak_one(tm
     history = HistoryStore(settings.resolved_database_url)
     assert AccountStore(history).authenticate("bob", "a long password", "cli") is not None
     history.dispose()
+
+
+def test_records_and_batches_carry_their_submitter_into_the_history(tmp_path):
+    from services.jobs.store import JobStore
+    from tests.test_history import _record
+
+    history = HistoryStore(f"sqlite:///{tmp_path / 'history.db'}")
+    jobs = JobStore(history)
+    history.author = lambda: "otto"  # in a request of otto's
+    job_id = jobs.create(source="api-records", name="r.npy", files=[("r.npy", b"x")], sender="prosumer-a",
+                         receiver="consumer-home")
+    batch = jobs.create_many([{"name": "b.npy", "files": [("b.npy", b"x")], "sender": "prosumer-a",
+                               "receiver": "consumer-home"}], source="batch", batch_id="b1")
+    history.author = lambda: None  # the worker that finishes them serves no request
+    first = jobs.finish(job_id, history._row(_record(source="api-records")))
+    second = jobs.finish(batch[0], history._row(_record(source="batch")))
+    assert history.get(first, include_waveform=False)["user"] == "otto"
+    assert history.get(second, include_waveform=False)["user"] == "otto"
+    history.dispose()

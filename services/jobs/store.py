@@ -224,7 +224,7 @@ class JobStore:
         row = {
             "id": job_id, "created_at": now, "updated_at": now, "source": source, "name": name[:255],
             "state": FAILED if error else QUEUED, "attempts": 0, "sender": sender, "receiver": receiver,
-            "transfer_kw": transfer_kw, "options": dict(options or {}), "content_hash": content_hash,
+            "transfer_kw": transfer_kw, "options": self._with_author(options), "content_hash": content_hash,
             "dedupe_key": dedupe_key, "files": pack_files(files) if files and not error else None,
             "error": error, "finished_at": now if error else None, "batch_id": batch_id,
         }
@@ -237,12 +237,21 @@ class JobStore:
             return None
         return job_id
 
+    def _with_author(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The job's options with `user`: who submitted it (the history's author), when known."""
+        options = dict(options or {})
+        author = self.history.author() if self.history.author is not None else None
+        if author and "user" not in options:
+            options["user"] = author
+        return options
+
     def create_many(self, items: Sequence[Mapping[str, Any]], *, source: str, batch_id: str) -> list[str]:
         """Many jobs of one batch in one transaction (an archive of thousands of records); each item
         has `name`, `files`, `sender`, `receiver` and optionally `error` (a record rejected before
         reading: created failed), `content_hash`. The job ids, in the items' order."""
         self._ready()
         now = utc_now()
+        author = self._with_author(None).get("user")
         rows = []
         for item in items:
             error = item.get("error")
@@ -251,7 +260,8 @@ class JobStore:
                 "id": new_job_id(), "created_at": now, "updated_at": now, "source": source,
                 "name": str(item["name"])[:255], "state": FAILED if error else QUEUED, "attempts": 0,
                 "sender": item["sender"], "receiver": item["receiver"], "transfer_kw": item.get("transfer_kw"),
-                "options": dict(item.get("options") or {}), "content_hash": item.get("content_hash"),
+                "options": {**({"user": author} if author else {}), **dict(item.get("options") or {})},
+                "content_hash": item.get("content_hash"),
                 "dedupe_key": None, "files": pack_files(files) if files and not error else None,
                 "error": error[:2000] if error else None, "finished_at": now if error else None,
                 "batch_id": batch_id,
@@ -340,7 +350,11 @@ class JobStore:
         now = utc_now()
         alarm_id = None
         with self._transaction(connection) as active:
-            analysis_id = int(active.execute(insert(self.history.table), dict(history_row)).inserted_primary_key[0])
+            history_row = dict(history_row)
+            if history_row.get("user") is None:  # who submitted the record or its batch (issue 14)
+                options = active.execute(select(self.jobs.c.options).where(self.jobs.c.id == job_id)).scalar()
+                history_row["user"] = (options or {}).get("user") if isinstance(options, dict) else None
+            analysis_id = int(active.execute(insert(self.history.table), history_row).inserted_primary_key[0])
             updated = active.execute(
                 update(self.jobs)
                 .where(self.jobs.c.id == job_id, self.jobs.c.analysis_id.is_(None),
