@@ -7,7 +7,6 @@ use (or in gunicorn's post-fork warm-up), because torch and a pre-fork import de
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ import dash
 from flask import Flask, Response, redirect, request
 
 from app.api import build_api_blueprint
-from app.auth import install_auth
+from app.auth import install_auth, signed_in_name
 from app.context import PREFIX_KEY
 from app.jobs import JOBS_KEY, job_service
 from app.limits import limit_requests
@@ -99,7 +98,10 @@ def create_app(
     # the dev tools' upgrade check would call plotly's server from the browser: keep it off
     app.enable_dev_tools(debug=False, dev_tools_disable_version_check=True)
     register_pages()
-    app.layout = functools.partial(app_shell, app.get_relative_path)  # this app's links
+    def layout() -> Any:  # this app's links, and the signed-in user's name (none in the open modes)
+        return app_shell(app.get_relative_path, signed_in=signed_in_name(server))
+
+    app.layout = layout
     register_callbacks(app, context)
     install_security(app, settings, prefix)  # Origin and body-type checks, security headers
     limit_requests(app, settings, prefix)  # body limits (413 JSON), callback requests checked (400 JSON)

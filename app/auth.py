@@ -122,6 +122,13 @@ def recorded_user() -> str | None:
     return None if user is None or user in (LOCAL_USER, OPEN_USER) else user.name
 
 
+def signed_in_name(server: Flask) -> str | None:
+    """The name to show with a sign-out link: a user logged in with our login page (not the portal's)."""
+    if server.config.get(MODE_KEY) not in ("login", "single-user"):
+        return None
+    return recorded_user()
+
+
 def load_secret_key(settings: Settings) -> str:
     """GEM_SECRET_KEY, else `<instance>/secret_key`, created once with mode 0600 (every worker reads the same)."""
     if settings.secret_key:

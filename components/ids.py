@@ -84,6 +84,7 @@ LIVE_ACK_BY = "live-ack-by"  # pattern-matching type: who and when, once acknowl
 LIVE_ACK_STATUS = "live-ack-status"
 LIVE_ALARM_SEVERITIES = "live-alarm-severities"  # checklist: the severities the list shows
 LIVE_OPERATOR = "live-operator"  # who acknowledges (kept in the browser's local storage)
+NAV_SIGN_OUT = "nav-sign-out"  # the signed-in user's name, a link to the sign-out page (issue 14)
 NAV_ALARMS = "nav-alarms"  # the navbar's link to the Live page with the count
 NAV_ALARM_COUNT = "nav-alarm-count"  # its badge: unacknowledged alarms
 NAV_ALARM_INTERVAL = "nav-alarm-interval"

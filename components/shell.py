@@ -50,7 +50,7 @@ def nav_pages() -> list[dict]:
                                            page["name"]))
 
 
-def navbar(href: Callable[[str], str] = dash.get_relative_path) -> dbc.Navbar:
+def navbar(href: Callable[[str], str] = dash.get_relative_path, signed_in: str | None = None) -> dbc.Navbar:
     """Dark navbar; every link is made by `href` (the app's `get_relative_path`) so the app works under
     its URL prefix, whatever other apps the process holds.
 
@@ -66,6 +66,9 @@ def navbar(href: Callable[[str], str] = dash.get_relative_path) -> dbc.Navbar:
         )
         for page in nav_pages()
     ]
+    if signed_in:  # a full page load: the sign-out page is served by Flask, not a Dash page
+        links.append(dbc.NavItem(dbc.NavLink(f"{signed_in} \u00b7 Sign out", href=href("/logout"), external_link=True,
+                                             id=ids.NAV_SIGN_OUT)))
     brand = html.A(
         [html.Span("\u26a1", className="brand-mark me-1", **{"aria-hidden": "true"}),
          html.Span("Grid Event Monitor", className="navbar-brand mb-0")],
@@ -94,12 +97,13 @@ def page_heading(text: str, *, visible: bool = True, extra_class: str = "") -> h
                    className=("h4 mb-3 " + extra_class).strip() if visible else "visually-hidden")
 
 
-def app_shell(href: Callable[[str], str] = dash.get_relative_path) -> html.Div:
+def app_shell(href: Callable[[str], str] = dash.get_relative_path, signed_in: str | None = None) -> html.Div:
     """Skip link, header with the navbar, then the page container inside `<main>`; `href` makes the
-    navbar's links (`app.create_app` passes its app's `get_relative_path`)."""
+    navbar's links (`app.create_app` passes its app's `get_relative_path`); `signed_in` names the
+    logged-in user, who gets a sign-out link."""
     return html.Div([
         html.A("Skip to content", href=f"#{MAIN_ID}", className="visually-hidden-focusable skip-link"),
-        html.Header(navbar(href), className="sticky-top"),
+        html.Header(navbar(href, signed_in), className="sticky-top"),
         html.Main(dbc.Container(dash.page_container, fluid=True, className="py-3 px-2 px-md-4"), id=MAIN_ID,
                   tabIndex="-1"),
     ])

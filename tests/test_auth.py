@@ -390,3 +390,12 @@ def test_without_login_rows_name_nobody(artifacts_copy, tmp_path):
     assert app.server.extensions[EXTENSION_KEY].store.get(answer["analysis_id"], include_waveform=False)["user"] is None
     assert [row["id"] for row in client.get("/api/history?mine=1").get_json()["items"]] == [answer["analysis_id"]]
     app.server.extensions[EXTENSION_KEY].store.dispose()
+
+
+def test_the_navbar_names_the_signed_in_user_with_a_sign_out_link_only_when_logged_in(login_app, artifacts_copy,
+                                                                                       tmp_path):
+    layout = _logged_in(login_app, "otto").get("/_dash-layout").get_data(as_text=True)
+    assert ids.NAV_SIGN_OUT in layout and "otto \u00b7 Sign out" in layout and '"external_link":true' in layout
+    app = create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path))
+    assert ids.NAV_SIGN_OUT not in app.server.test_client().get("/_dash-layout").get_data(as_text=True)
+    app.server.extensions[EXTENSION_KEY].store.dispose()
