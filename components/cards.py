@@ -486,6 +486,20 @@ def headline_body(prediction: Mapping | None, impact: Mapping | None, names: Map
     ]
 
 
+def restoration_text(hours: object) -> str:
+    """A restoration time as an operator reads it: '5 s', '12 min', '3.5 h', '2.0 days'."""
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not hours > 0:
+        return "none needed"
+    seconds = float(hours) * 3600.0
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if hours < 48:
+        return f"{float(hours):.1f} h"
+    return f"{float(hours) / 24:.1f} days"
+
+
 def impact_body(impact: Mapping | None, names: Mapping[str, str] | None = None) -> list:
     """Event type, severity, transfer status, energy not delivered, cost and recommended actions.
 
@@ -525,7 +539,7 @@ def impact_body(impact: Mapping | None, names: Mapping[str, str] | None = None) 
     hours = restoration.get("hours")
     facts_right = [
         _fact("Energy not delivered", energy_text, ids.IMPACT_ENERGY),
-        _fact("Restoration", f"{float(hours):g} h" if isinstance(hours, int | float) and hours else "none needed"),
+        _fact("Restoration", restoration_text(hours)),
         _fact("Located at", ", ".join(dict.fromkeys(located))) if located else None,
     ]
     message = impact.get("p2p_disruption_message") or impact.get("summary")

@@ -16,6 +16,7 @@ from components.cards import (
     label_options,
     levels_block,
     model_banner,
+    restoration_text,
     sim_param_inputs,
 )
 from components.figures import (
@@ -368,3 +369,10 @@ def test_history_row_carries_the_headline_and_the_uncertain_unit_marker():
     assert "equipment_uncertain" in equipment["cellClassRules"]["unit-uncertain"]
     event = next(column for column in HISTORY_COLUMNS if column["field"] == "label")
     assert "headline" in event["tooltipValueGetter"]["function"] and "event" in event["valueFormatter"]["function"]
+
+
+@pytest.mark.parametrize(("hours", "shown"), [(5 / 3600, "5 s"), (0.2, "12 min"), (3.5, "3.5 h"), (72, "3.0 days"),
+                                              (0, "none needed"), (None, "none needed"), (True, "none needed"),
+                                              (float("nan"), "none needed")])
+def test_restoration_time_reads_in_the_unit_an_operator_uses(hours, shown):
+    assert restoration_text(hours) == shown
