@@ -55,7 +55,7 @@ from flask import Flask, Response, g, redirect, request, session
 
 from app.settings import Settings
 from components import ids
-from services.accounts import AccountStore, User, check_role
+from services.accounts import ROLES, AccountError, AccountStore, User, check_role, generate_password
 from services.analysis import EXTENSION_KEY
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,9 @@ def install_auth(app: dash.Dash, settings: Settings, prefix: str, portal_auth: P
 
 
 def _csrf_exempt(relative: str) -> bool:
-    return relative == "predict" and request.mimetype == "application/json"
+    """JSON `/predict` (see the module's docstring); the admin page's forms carry the token as a field,
+    which its view checks."""
+    return (relative == "predict" and request.mimetype == "application/json") or relative == "admin"
 
 
 def csrf_token() -> str:
@@ -380,6 +382,15 @@ def _add_login_routes(server: Flask, prefix: str, accounts: AccountStore, mode: 
         response.delete_cookie(CSRF_COOKIE, path=prefix)
         return response
 
+    def admin() -> Response:
+        message = None
+        if request.method == "POST":
+            if not _csrf_matches(request.form.get(CSRF_FIELD)):
+                return _page(_admin_page(prefix, accounts, csrf_token(), "The form expired; please try again."), 403)
+            message = _admin_action(accounts, request.form)
+        return _page(_admin_page(prefix, accounts, csrf_token(), *(message or (None, None))), wide=True)
+
+    server.add_url_rule(f"{prefix}admin", endpoint=f"{prefix}admin", view_func=admin, methods=["GET", "POST"])
     server.add_url_rule(f"{prefix}login", endpoint=f"{prefix}login", view_func=login, methods=["GET", "POST"])
     server.add_url_rule(f"{prefix}logout", endpoint=f"{prefix}logout", view_func=logout, methods=["GET", "POST"])
 
@@ -388,13 +399,14 @@ _PORTAL_ANONYMOUS = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf
                      "<body><p>Sign in to the portal to see the Grid Event Monitor.</p></body></html>")
 
 
-def _page(body: str, status: int = 200) -> Response:
+def _page(body: str, status: int = 200, wide: bool = False) -> Response:
     prefix = request.path.rsplit("/", 1)[0] + "/"
+    width = "60rem" if wide else "26rem"
     document = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Grid Event Monitor: sign in</title>
 <link rel="stylesheet" href="{prefix}assets/bootstrap.min.css"><link rel="stylesheet" href="{prefix}assets/dashboard.css">
-</head><body class="bg-light"><main class="container" style="max-width: 26rem; margin-top: 12vh;">
+</head><body class="bg-light"><main class="container" style="max-width: {width}; margin-top: 8vh;">
 <div class="card shadow-sm"><div class="card-body">
 <h1 class="h4 mb-3">Grid Event Monitor</h1>
 {body}
@@ -424,3 +436,71 @@ def _logout_form(prefix: str, token: str, problem: str | None = None) -> str:
 <p>Sign out of the Grid Event Monitor?</p>
 <button class="btn btn-primary w-100" id="logout-submit" type="submit">Sign out</button>
 </form>"""
+
+
+def _admin_action(accounts: AccountStore, form) -> tuple[str | None, str | None]:
+    """Carry out one admin form: (problem, notice); a secret appears in the notice this once."""
+    action = form.get("action")
+    try:
+        if action == "add-user":
+            password = generate_password()
+            user = accounts.add_user(form.get("name", ""), form.get("role", ""), password)
+            log.info("admin %s added user %s (%s)", recorded_user(), user.name, user.role)
+            return None, f"Added {user.name} ({user.role}). Password, shown once: {password}"
+        if action == "remove-user":
+            name = form.get("name", "")[:64]
+            if name == recorded_user():
+                return "You cannot remove yourself.", None
+            return (None, f"Removed {name}; their tokens are revoked.") if accounts.remove_user(name) else (
+                f"No user {name}.", None)
+        if action == "create-token":
+            token_id, token = accounts.create_token(form.get("owner", "")[:64], form.get("label") or None)
+            log.info("admin %s created token %s", recorded_user(), token_id)
+            return None, f"Token {token_id}, shown once: {token}"
+        if action == "revoke-token":
+            token_id = form.get("token_id", "")[:16]
+            return (None, f"Revoked {token_id}.") if accounts.revoke_token(token_id) else (
+                f"No active token {token_id}.", None)
+    except AccountError as exc:
+        return str(exc), None
+    return "Unknown action.", None
+
+
+def _admin_page(prefix: str, accounts: AccountStore, token: str, problem: str | None = None,
+                notice: str | None = None) -> str:
+    field = f'<input type="hidden" name="{CSRF_FIELD}" value="{html.escape(token)}">'
+    alerts = "".join(f'<div class="alert alert-{kind}" role="alert"><code>{html.escape(text)}</code></div>'
+                     for kind, text in (("danger", problem), ("success", notice)) if text)
+    users = "".join(
+        f"<tr><td>{html.escape(user['name'])}</td><td>{html.escape(user['role'])}</td><td>"
+        f'<form method="post" action="{prefix}admin">{field}<input type="hidden" name="action" value="remove-user">'
+        f'<input type="hidden" name="name" value="{html.escape(user["name"])}">'
+        f'<button class="btn btn-sm btn-outline-danger" type="submit">Remove</button></form></td></tr>'
+        for user in accounts.list_users())
+    token_rows = []
+    for item in accounts.list_tokens():
+        state = ("revoked" if item["revoked_at"] else
+                 f'<form method="post" action="{prefix}admin">{field}<input type="hidden" name="action" '
+                 f'value="revoke-token"><input type="hidden" name="token_id" value="{html.escape(item["token_id"])}">'
+                 '<button class="btn btn-sm btn-outline-danger" type="submit">Revoke</button></form>')
+        used = f"{item['last_used_at']:%Y-%m-%d %H:%M}" if item["last_used_at"] else "never"
+        token_rows.append(
+            f"<tr><td><code>{html.escape(item['token_id'])}</code></td><td>{html.escape(item['owner'])}</td>"
+            f"<td>{html.escape(item['label'] or '')}</td><td>{item['created_at']:%Y-%m-%d %H:%M}</td>"
+            f"<td>{used}</td><td>{state}</td></tr>")
+    roles = "".join(f'<option value="{role}">{role}</option>' for role in ROLES)
+    return f"""<p><a href="{prefix}">Back to the dashboard</a></p>{alerts}
+<h2 class="h5">Users</h2>
+<table class="table table-sm" id="admin-users"><thead><tr><th>Name</th><th>Role</th><th></th></tr></thead>
+<tbody>{users}</tbody></table>
+<form method="post" action="{prefix}admin" class="row g-2 mb-4">{field}<input type="hidden" name="action" value="add-user">
+<div class="col"><input class="form-control" name="name" placeholder="name" aria-label="new user's name" required></div>
+<div class="col"><select class="form-select" name="role" aria-label="role">{roles}</select></div>
+<div class="col"><button class="btn btn-primary" type="submit">Add user (password generated)</button></div></form>
+<h2 class="h5">API tokens</h2>
+<table class="table table-sm" id="admin-tokens"><thead><tr><th>Id</th><th>Owner</th><th>Label</th><th>Created</th>
+<th>Last used</th><th></th></tr></thead><tbody>{"".join(token_rows)}</tbody></table>
+<form method="post" action="{prefix}admin" class="row g-2">{field}<input type="hidden" name="action" value="create-token">
+<div class="col"><input class="form-control" name="owner" placeholder="owner (user name)" aria-label="token owner" required></div>
+<div class="col"><input class="form-control" name="label" placeholder="what it is for" aria-label="token label"></div>
+<div class="col"><button class="btn btn-primary" type="submit">Create token</button></div></form>"""

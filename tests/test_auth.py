@@ -399,3 +399,28 @@ def test_the_navbar_names_the_signed_in_user_with_a_sign_out_link_only_when_logg
     app = create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path))
     assert ids.NAV_SIGN_OUT not in app.server.test_client().get("/_dash-layout").get_data(as_text=True)
     app.server.extensions[EXTENSION_KEY].store.dispose()
+
+
+def test_the_admin_page_adds_users_and_creates_and_revokes_tokens(login_app):
+    admin = _logged_in(login_app, "ada")
+    page = admin.get("/admin")
+    assert page.status_code == 200 and "otto" in page.get_data(as_text=True)
+    token = _csrf(admin, "/admin")
+    assert admin.post("/admin", data={"action": "add-user", "name": "newbie", "role": "viewer"}).status_code == 403
+    added = admin.post("/admin", data={"action": "add-user", "name": "newbie", "role": "viewer", "csrf_token": token})
+    password = re.search(r"Password, shown once: (\S+)</code>", added.get_data(as_text=True)).group(1)
+    accounts = login_app.server.extensions[ACCOUNTS_KEY]
+    assert accounts.authenticate("newbie", password, "admin-test") is not None
+    created = admin.post("/admin", data={"action": "create-token", "owner": "newbie", "csrf_token": token})
+    secret = re.search(r"shown once: (gem_\S+)</code>", created.get_data(as_text=True)).group(1)
+    assert admin.get("/api/samples", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    assert secret not in admin.get("/admin").get_data(as_text=True)  # shown once, never listed
+    token_id = secret.split("_")[1]
+    admin.post("/admin", data={"action": "revoke-token", "token_id": token_id, "csrf_token": token})
+    assert admin.get("/api/samples", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    refused = admin.post("/admin", data={"action": "add-user", "name": "bad name", "role": "viewer", "csrf_token": token})
+    assert "alert-danger" in refused.get_data(as_text=True) and accounts.get_user("bad name") is None
+    admin.post("/admin", data={"action": "remove-user", "name": "newbie", "csrf_token": token})
+    assert accounts.get_user("newbie") is None
+    assert _logged_in(login_app, "vera").post("/admin", data={"action": "remove-user", "name": "otto"}).status_code == 403
+    assert accounts.get_user("otto") is not None
