@@ -61,7 +61,7 @@ from services.analysis import EXTENSION_KEY
 log = logging.getLogger(__name__)
 
 ACCOUNTS_KEY = "grid_event_monitor_accounts"
-MODE_KEY = "GEM_AUTH_MODE"
+MODE_KEY = "grid_event_monitor_auth_mode"
 LOCAL_USER = User("local", "admin")
 OPEN_USER = User("anonymous", "admin")
 CSRF_COOKIE = "_csrf_token"  # the cookie Dash's renderer reads, sending it back as X-CSRFToken
