@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import dash
-from dash import Input, Output, html, no_update
+from dash import Input, Output, State, html, no_update
 
+from app.auth import recorded_user
 from components import ids
 from components.cards import history_unavailable
 from components.tables import history_row
@@ -79,8 +80,32 @@ def csv_href(filter_model: Mapping[str, Any] | None, base: str) -> str:
     return f"{base}?{urlencode({'filter': json.dumps(filter_model, separators=(',', ':'), sort_keys=True)})}"
 
 
+def mine_filter(user: str | None) -> dict[str, str]:
+    """The grid's filter on the User column for `user`'s analyses (none named: rows without a user)."""
+    if user:
+        return {"filterType": "text", "type": "equals", "filter": user}
+    return {"filterType": "text", "type": "blank"}
+
+
+def toggle_mine(model: Any, user: str | None) -> dict[str, Any]:
+    """The grid's filter model with the "mine" filter added, or removed when it is already there."""
+    model = dict(model) if isinstance(model, Mapping) else {}
+    mine = mine_filter(user)
+    if model.get("user") == mine:
+        model.pop("user")
+    else:
+        model["user"] = mine
+    return model
+
+
 def register(app: dash.Dash, context: AnalysisContext, href_for: Callable[[int], str]) -> None:
     """The History page's callbacks on `app`, with `app`'s history and permanent links."""
+
+    @app.callback(Output(ids.HISTORY_GRID, "filterModel"), Input(ids.HISTORY_MINE, "n_clicks"),
+                  State(ids.HISTORY_GRID, "filterModel"), prevent_initial_call=True)
+    def on_mine(_clicks, model):
+        """Mine: only the signed-in user's analyses (the grid asks for its rows again); again: everyone's."""
+        return toggle_mine(model, recorded_user())
 
     @app.callback(
         Output(ids.HISTORY_GRID, "getRowsResponse"),

@@ -93,6 +93,7 @@ NAV_ALARM_TICK = "nav-alarm-tick"  # dcc.Store: ticks while the tab is visible
 # --- History page ("/history") ---------------------------------------------------------------
 HISTORY_PAGE = "history-page"
 HISTORY_GRID = "history-grid"
+HISTORY_MINE = "history-mine"  # toggles the grid's User filter to the signed-in user's analyses (issue 14)
 HISTORY_CSV_LINK = "history-csv"
 HISTORY_TOTAL = "history-total"
 #: the "history unavailable" / "not saved to the history" warning (pages and Analyze results)

@@ -424,3 +424,18 @@ def test_the_admin_page_adds_users_and_creates_and_revokes_tokens(login_app):
     assert accounts.get_user("newbie") is None
     assert _logged_in(login_app, "vera").post("/admin", data={"action": "remove-user", "name": "otto"}).status_code == 403
     assert accounts.get_user("otto") is not None
+
+
+def test_the_history_pages_mine_button_filters_the_grid_by_the_signed_in_user(login_app):
+    from callbacks.history import history_rows, toggle_mine
+
+    operator = _logged_in(login_app, "otto")
+    operator.post("/predict", json={**GOOD, "sample_filename": _sample(operator)})
+    store = login_app.server.extensions[EXTENSION_KEY].store
+    model = toggle_mine({"label": {"filterType": "text", "type": "contains", "filter": "a"}}, "otto")
+    assert model["user"] == {"filterType": "text", "type": "equals", "filter": "otto"} and "label" in model
+    response, _ = history_rows({"startRow": 0, "endRow": 100, "filterModel": {"user": model["user"]}}, store,
+                               lambda number: f"/analysis/{number}")
+    assert response["rowData"] and {row["user"] for row in response["rowData"]} == {"otto"}
+    assert toggle_mine(model, "otto") == {"label": model["label"]}  # again: everyone's
+    assert toggle_mine(None, None) == {"user": {"filterType": "text", "type": "blank"}}

@@ -20,7 +20,9 @@ def layout(**_query) -> html.Div:
                       html.Div(["Sort and filter from the column headers; ", html.Span(id=ids.HISTORY_TOTAL),
                                 " in total. The # link reopens an analysis."], className="text-muted small")]),
             html.Div(
-                [dbc.Button("Compare selected", id=ids.HISTORY_COMPARE, href=href("/compare"), disabled=True,
+                [dbc.Button("Mine", id=ids.HISTORY_MINE, color="outline-secondary", size="sm", className="me-2",
+                            title="show only my analyses; again for everyone's"),
+                 dbc.Button("Compare selected", id=ids.HISTORY_COMPARE, href=href("/compare"), disabled=True,
                             color="outline-secondary", size="sm",
                             className="me-2 d-none d-md-inline-block"),  # tick 2-4 rows (issue 15; not on phones)
                  dbc.Button("Export CSV", id=ids.HISTORY_CSV_LINK, href=href("/api/history.csv"),
