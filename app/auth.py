@@ -7,7 +7,9 @@ request under our prefix (the portal's own routes are left alone). The mode:
   a browser of this machine talking straight to the loopback port acts as the local admin with no
   login, so the README's first command is one command to a working dashboard. A request that came
   through a proxy (`X-Forwarded-For` / `Forwarded`) or from another address is not "this
-  machine's browser": it must log in (or send a token) as in `login` mode.
+  machine's browser": it must log in (or send a token) as in `login` mode, and so must a request
+  whose Host is not a loopback name or address (a page of another name resolving to 127.0.0.1: DNS
+  rebinding).
 - `login` (GEM_AUTH=login, and the default on any other bind): accounts of services/accounts.py.
 - `off` (GEM_AUTH=off): open to whoever reaches the port, as before issue 14; a warning at start.
 - `portal` (`create_app(..., auth=callable)`): the callable returns the portal's current user
@@ -159,6 +161,13 @@ def _portal_user(portal_auth: PortalAuth) -> User | None:
         return None
 
 
+def _is_loopback_host(host: str) -> bool:
+    """Whether the Host header names this machine ('localhost:8050', '127.0.0.1', '[::1]:8050'): a page
+    of another name that resolves to 127.0.0.1 (DNS rebinding) is not this machine's own browser."""
+    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0] if ":" in host else host
+    return name.lower() == "localhost" or _is_loopback_address(name)
+
+
 def _from_proxy() -> bool:
     return "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
 
@@ -213,7 +222,8 @@ def install_auth(app: dash.Dash, settings: Settings, prefix: str, portal_auth: P
             user = accounts.get_user(name)
             if user is not None:
                 return user, "session"
-        if mode == "single-user" and _is_loopback_address(request.remote_addr) and not _from_proxy():
+        if (mode == "single-user" and _is_loopback_address(request.remote_addr) and not _from_proxy()
+                and _is_loopback_host(request.host)):
             return LOCAL_USER, "local"
         return None, "anonymous"
 

@@ -107,6 +107,9 @@ def test_single_user_mode_opens_to_this_machine_only_not_through_a_proxy(artifac
     assert client.get("/api/samples", environ_base={"REMOTE_ADDR": "192.168.1.20"}).status_code == 401
     assert client.get("/api/samples", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 401
     assert client.get("/history", headers={"Forwarded": "for=203.0.113.9"}).status_code == 302
+    assert client.get("/api/samples", headers={"Host": "127.0.0.1:8050"}).status_code == 200
+    assert client.get("/api/samples", headers={"Host": "[::1]:8050"}).status_code == 200
+    assert client.get("/api/samples", headers={"Host": "rebound.evil.example:8050"}).status_code == 401
     assert client.get_cookie("gem_session") is None  # the local browser gets no session at all
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     app.server.extensions[EXTENSION_KEY].store.dispose()
