@@ -54,6 +54,7 @@ from urllib.parse import quote, urlsplit
 import dash
 import orjson
 from flask import Flask, Response, g, redirect, request, session
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.settings import Settings
 from components import ids
@@ -233,7 +234,11 @@ def install_auth(app: dash.Dash, settings: Settings, prefix: str, portal_auth: P
         relative = request.path[len(prefix):]
         if relative in PUBLIC_PATHS or relative.startswith(PUBLIC_PREFIXES) or relative == "logout":
             return None
-        user, via = identify()
+        try:
+            user, via = identify()
+        except SQLAlchemyError as exc:  # the accounts live in the history's database
+            log.error("accounts database unavailable: %s", type(exc).__name__)
+            return _json_error(503, "the accounts database is unavailable; try again shortly")
         if via == "bad-token":
             return _json_error(401, "the API token is unknown or revoked")
         is_api = relative.startswith(api_paths)
@@ -368,10 +373,15 @@ def _add_login_routes(server: Flask, prefix: str, accounts: AccountStore, mode: 
         name = request.form.get("name", "")[:64]
         password = request.form.get("password", "")[:1024]
         address = request.remote_addr or "unknown"
-        if accounts.locked(name, address):
+        try:
+            if accounts.locked(name, address):
+                return _page(_login_form(prefix, next_page, csrf_token(),
+                                         "Too many failed attempts: wait 15 minutes and try again."), 429)
+            user = accounts.authenticate(name, password, address)
+        except SQLAlchemyError as exc:
+            log.error("accounts database unavailable at login: %s", type(exc).__name__)
             return _page(_login_form(prefix, next_page, csrf_token(),
-                                     "Too many failed attempts: wait 15 minutes and try again."), 429)
-        user = accounts.authenticate(name, password, address)
+                                     "The accounts database is unavailable; try again shortly."), 503)
         if user is None:
             log.info("failed login for %r from %s", name, address)
             return _page(_login_form(prefix, next_page, csrf_token(), "Wrong name or password."), 401)

@@ -442,3 +442,15 @@ def test_the_history_pages_mine_button_filters_the_grid_by_the_signed_in_user(lo
     assert response["rowData"] and {row["user"] for row in response["rowData"]} == {"otto"}
     assert toggle_mine(model, "otto") == {"label": model["label"]}  # again: everyone's
     assert toggle_mine(None, None) == {"user": {"filterType": "text", "type": "blank"}}
+
+
+def test_an_unreachable_accounts_database_is_a_clear_503_not_a_traceback(artifacts_copy, tmp_path):
+    app = create_app(settings=Settings(artifacts_dir=artifacts_copy, instance_dir=tmp_path, auth="login"))
+    app.server.extensions[ACCOUNTS_KEY].add_user("vera", "viewer", PASSWORD)
+    client = _logged_in(app, "vera")
+    app.server.extensions[ACCOUNTS_KEY].drop()  # every lookup now fails in the database
+    response = client.get("/api/samples")
+    assert response.status_code == 503 and "accounts database" in response.get_json()["error"]
+    login = _login(app.server.test_client(), "vera")
+    assert login.status_code == 503 and "Traceback" not in login.get_data(as_text=True)
+    app.server.extensions[EXTENSION_KEY].store.dispose()
