@@ -16,7 +16,7 @@ import dash
 from flask import Flask, Response, redirect, request
 
 from app.api import build_api_blueprint
-from app.auth import install_auth, signed_in_name
+from app.auth import current_user, install_auth, signed_in_name
 from app.context import PREFIX_KEY
 from app.jobs import JOBS_KEY, job_service
 from app.limits import limit_requests
@@ -99,7 +99,9 @@ def create_app(
     app.enable_dev_tools(debug=False, dev_tools_disable_version_check=True)
     register_pages()
     def layout() -> Any:  # this app's links, and the signed-in user's name (none in the open modes)
-        return app_shell(app.get_relative_path, signed_in=signed_in_name(server))
+        user = current_user()
+        return app_shell(app.get_relative_path, signed_in=signed_in_name(server),
+                         read_only=user is not None and not user.can("operator"))
 
     app.layout = layout
     register_callbacks(app, context)

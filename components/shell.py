@@ -97,13 +97,15 @@ def page_heading(text: str, *, visible: bool = True, extra_class: str = "") -> h
                    className=("h4 mb-3 " + extra_class).strip() if visible else "visually-hidden")
 
 
-def app_shell(href: Callable[[str], str] = dash.get_relative_path, signed_in: str | None = None) -> html.Div:
+def app_shell(href: Callable[[str], str] = dash.get_relative_path, signed_in: str | None = None,
+              read_only: bool = False) -> html.Div:
     """Skip link, header with the navbar, then the page container inside `<main>`; `href` makes the
     navbar's links (`app.create_app` passes its app's `get_relative_path`); `signed_in` names the
-    logged-in user, who gets a sign-out link."""
+    logged-in user, who gets a sign-out link; `read_only` (a viewer) hides the controls that write
+    (app/assets/dashboard.css `.read-only`; the server refuses them anyway)."""
     return html.Div([
         html.A("Skip to content", href=f"#{MAIN_ID}", className="visually-hidden-focusable skip-link"),
         html.Header(navbar(href, signed_in), className="sticky-top"),
         html.Main(dbc.Container(dash.page_container, fluid=True, className="py-3 px-2 px-md-4"), id=MAIN_ID,
                   tabIndex="-1"),
-    ])
+    ], className="read-only" if read_only else None)

@@ -454,3 +454,12 @@ def test_an_unreachable_accounts_database_is_a_clear_503_not_a_traceback(artifac
     login = _login(app.server.test_client(), "vera")
     assert login.status_code == 503 and "Traceback" not in login.get_data(as_text=True)
     app.server.extensions[EXTENSION_KEY].store.dispose()
+
+
+def test_a_viewers_pages_hide_the_controls_that_write(login_app):
+    viewer = _logged_in(login_app, "vera").get("/_dash-layout").get_json()
+    operator = _logged_in(login_app, "otto").get("/_dash-layout").get_json()
+    assert viewer["props"]["className"] == "read-only" and operator["props"].get("className") is None
+    css = login_app.server.test_client().get("/assets/dashboard.css").get_data(as_text=True)
+    for selector in (f"#{ids.ANALYZE_BUTTON}", f"#{ids.UPLOAD}", f'"type":"{ids.LIVE_ACK}"', f"#{ids.BATCH_UPLOAD}"):
+        assert selector in css.split(".read-only", 1)[1]
