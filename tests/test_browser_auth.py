@@ -56,3 +56,23 @@ def test_auth001_an_operator_signs_in_analyses_and_signs_out(dash_duo, tmp_path)
     dash_duo.wait_for_element("#login-submit", timeout=TIMEOUT)  # the session is over
     assert dash_duo.get_logs() == []
     app.server.extensions[EXTENSION_KEY].store.dispose()
+
+
+def test_auth002_a_viewer_reads_the_pages_without_the_controls_that_write(dash_duo, tmp_path):
+    settings = Settings(artifacts_dir=ARTIFACTS, instance_dir=tmp_path / "instance", auth="login",
+                        database_url=f"sqlite:///{tmp_path / 'history.db'}")
+    app = create_app(settings=settings)
+    app.server.extensions[ACCOUNTS_KEY].add_user("vera", "viewer", PASSWORD)
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(f"{dash_duo.server.url}/")
+    dash_duo.wait_for_element("#login-submit", timeout=TIMEOUT)
+    dash_duo.find_element("#name").send_keys("vera")
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("#login-submit").click()
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text(f"#{ids.NAV_SIGN_OUT}", "vera", timeout=TIMEOUT)
+    assert not dash_duo.find_element(f"#{ids.ANALYZE_BUTTON}").is_displayed()
+    _click(dash_duo, f"#{ids.NAV_LINK_PREFIX}history")
+    dash_duo.wait_for_contains_text(f"#{ids.HISTORY_TOTAL}", "0 analyses", timeout=TIMEOUT)
+    assert dash_duo.get_logs() == []
+    app.server.extensions[EXTENSION_KEY].store.dispose()
