@@ -113,7 +113,9 @@ HISTORY_COLUMNS: tuple[dict, ...] = (
      **_TEXT_FILTER},
     {"field": "true_label", "headerName": "True label", "width": 200, "minWidth": 120, "tooltipField": "true_label",
      **_TEXT_FILTER},
-    {"field": "user", "headerName": "User", "minWidth": 90, "maxWidth": 140, "tooltipField": "user", **_TEXT_FILTER},
+    #: shown when someone is signed in (history_grid(show_user=True)); the Mine button filters on it either way
+    {"field": "user", "headerName": "User", "minWidth": 64, "maxWidth": 120, "hide": True, "tooltipField": "user",
+     **_TEXT_FILTER},
 )
 
 
@@ -122,12 +124,15 @@ HISTORY_COLUMNS: tuple[dict, ...] = (
 PHONE_COLUMNS: dict[str, int] = {"id": 48, "created_at": 96, "label": 118, "severity": 80}  # field -> minWidth
 
 
-def history_grid(page_size: int = 100) -> dag.AgGrid:
-    """The History grid in infinite row model: rows come page by page from the server."""
+def history_grid(page_size: int = 100, show_user: bool = False) -> dag.AgGrid:
+    """The History grid in infinite row model: rows come page by page from the server; `show_user`
+    shows who asked for each analysis (when users sign in)."""
+    columns = [{**column, "hide": False} if show_user and column["field"] == "user" else column
+               for column in HISTORY_COLUMNS]
     return dag.AgGrid(
         id=ids.HISTORY_GRID,
         rowModelType="infinite",
-        columnDefs=list(HISTORY_COLUMNS),
+        columnDefs=columns,
         columnSize="responsiveSizeToFit",
         defaultColDef={"resizable": True, "sortable": True, "wrapHeaderText": True, "autoHeaderHeight": True},
         dashGridOptions={

@@ -463,3 +463,13 @@ def test_a_viewers_pages_hide_the_controls_that_write(login_app):
     css = login_app.server.test_client().get("/assets/dashboard.css").get_data(as_text=True)
     for selector in (f"#{ids.ANALYZE_BUTTON}", f"#{ids.UPLOAD}", f'"type":"{ids.LIVE_ACK}"', f"#{ids.BATCH_UPLOAD}"):
         assert selector in css.split(".read-only", 1)[1]
+
+
+def test_the_history_grid_shows_the_user_column_to_signed_in_users_only():
+    from components.tables import history_grid
+
+    def user_column(grid):
+        return next(column for column in grid.columnDefs if column["field"] == "user")
+
+    assert user_column(history_grid())["hide"] is True
+    assert user_column(history_grid(show_user=True))["hide"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
+from app.auth import recorded_user
 from app.context import href, model_status
 from components import ids
 from components.cards import model_banner, section_title
@@ -20,7 +21,7 @@ def layout(**_query) -> html.Div:
                       html.Div(["Sort and filter from the column headers; ", html.Span(id=ids.HISTORY_TOTAL),
                                 " in total. The # link reopens an analysis."], className="text-muted small")]),
             html.Div(
-                [dbc.Button("Mine", id=ids.HISTORY_MINE, color="outline-secondary", size="sm", className="me-2",
+                [dbc.Button("Mine", id=ids.HISTORY_MINE, color="outline-primary", size="sm", className="me-2",
                             title="show only my analyses; again for everyone's"),
                  dbc.Button("Compare selected", id=ids.HISTORY_COMPARE, href=href("/compare"), disabled=True,
                             color="outline-secondary", size="sm",
@@ -38,7 +39,7 @@ def layout(**_query) -> html.Div:
             model_banner(model_status()),
             header,
             html.Div(id=ids.HISTORY_NOTICE, role="status"),
-            dbc.Card([section_title("All analyses"), history_grid()], body=True, className="shadow-sm"),
+            dbc.Card([section_title("All analyses"), history_grid(show_user=recorded_user() is not None)], body=True, className="shadow-sm"),
         ],
         id=ids.HISTORY_PAGE,
     )
