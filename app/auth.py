@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -139,8 +140,13 @@ def load_secret_key(settings: Settings) -> str:
     path = Path(settings.instance_dir) / "secret_key"
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
+    except FileExistsError:  # another worker made it: wait the moment it takes to write it
+        for _ in range(100):
+            key = path.read_text(encoding="ascii").strip()
+            if key:
+                return key
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty: delete it, or set GEM_SECRET_KEY") from None
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:
         handle.write(secrets.token_hex(32))
     return path.read_text(encoding="ascii").strip()
@@ -249,7 +255,7 @@ def install_auth(app: dash.Dash, settings: Settings, prefix: str, portal_auth: P
                 return _json_error(401, "log in first, or send an API token (Authorization: Bearer ...)")
             target = request.full_path if request.query_string else request.path
             return redirect(f"{prefix}login?next={quote(target, safe='/')}")
-        g.gem_user = user
+        g.gem_user, g.gem_via = user, via
         if relative.split("/", 1)[0] in ADMIN_PAGES and not user.can("admin"):
             return _json_error(403, "this page is for admins")
         unsafe = request.method in UNSAFE_METHODS
@@ -263,8 +269,7 @@ def install_auth(app: dash.Dash, settings: Settings, prefix: str, portal_auth: P
     def give_csrf_cookie(response: Response) -> Response:
         if not request.path.startswith(prefix) or not getattr(server, "secret_key", None):
             return response
-        user = g.get("gem_user")
-        if user is not None and user not in (LOCAL_USER,) and response.mimetype == "text/html":
+        if g.get("gem_via") in ("session", "portal") and response.mimetype == "text/html":  # a cookie's pages
             response.set_cookie(CSRF_COOKIE, csrf_token(), path=prefix, samesite="Lax",
                                 secure=settings.secure_cookies, httponly=False)
         return response

@@ -473,3 +473,20 @@ def test_the_history_grid_shows_the_user_column_to_signed_in_users_only():
 
     assert user_column(history_grid())["hide"] is True
     assert user_column(history_grid(show_user=True))["hide"] is False
+
+
+def test_the_generated_secret_key_is_made_once_and_shared(tmp_path):
+    from app.auth import load_secret_key
+
+    settings = Settings(instance_dir=tmp_path)
+    first = load_secret_key(settings)
+    assert len(first) == 64 and load_secret_key(settings) == first  # a second worker reads the same key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert load_secret_key(Settings(instance_dir=tmp_path, secret_key="from-the-environment")) == "from-the-environment"
+
+
+def test_a_script_with_a_token_gets_no_session_or_csrf_cookie_from_a_page(login_app):
+    _, token = login_app.server.extensions[ACCOUNTS_KEY].create_token("vera")
+    client = login_app.server.test_client()
+    assert client.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.get_cookie("_csrf_token") is None and client.get_cookie("gem_session") is None
