@@ -16,7 +16,7 @@ import dash
 from flask import Flask, Response, redirect, request
 
 from app.api import build_api_blueprint
-from app.auth import current_user, install_auth, signed_in_name
+from app.auth import current_user, install_auth, recorded_user, signed_in_name
 from app.context import PREFIX_KEY
 from app.jobs import JOBS_KEY, job_service
 from app.limits import limit_requests
@@ -104,7 +104,7 @@ def create_app(
                          read_only=user is not None and not user.can("operator"))
 
     app.layout = layout
-    register_callbacks(app, context)
+    register_callbacks(app, context, current_user=recorded_user)
     install_security(app, settings, prefix)  # Origin and body-type checks, security headers
     limit_requests(app, settings, prefix)  # body limits (413 JSON), callback requests checked (400 JSON)
     install_auth(app, settings, prefix, portal_auth=auth, own_server=own_server)  # who may do what (issue 14)

@@ -45,7 +45,7 @@ from services.batch import (
     submit_batch,
 )
 from services.history import HistoryUnavailable
-from services.jobs import JobStore, RecordPipeline, is_job_id
+from services.jobs import JobStore, RecordPipeline, find_job_service, is_job_id
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +187,7 @@ def register(app: dash.Dash, context: AnalysisContext, analysis_href: Callable[[
     settings = context.settings
 
     def jobs_store() -> JobStore:
-        from app.jobs import JOBS_KEY
-
-        return app.server.extensions[JOBS_KEY].jobs
+        return find_job_service(app.server.extensions).jobs
 
     def csv_href(batch_id: str) -> str:
         return app.get_relative_path(f"/api/batches/{batch_id}.csv")
@@ -246,9 +244,7 @@ def register(app: dash.Dash, context: AnalysisContext, analysis_href: Callable[[
             set_progress(progress_outputs(progress))
 
         if settings.broker_url:  # a Celery worker runs this: the records go to the record workers
-            from app.jobs import JOBS_KEY
-
-            service = app.server.extensions[JOBS_KEY]
+            service = find_job_service(app.server.extensions)
             submit_batch(service.jobs, batch_id, service.engine.submit)
             follow_batch(service.jobs, batch_id, report)
             jobs = service.jobs

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 import dash
 from dash import Input, Output, State, html, no_update
 
-from app.auth import recorded_user
 from components import ids
 from components.cards import history_unavailable
 from components.tables import history_row
@@ -98,14 +97,15 @@ def toggle_mine(model: Any, user: str | None) -> dict[str, Any]:
     return model
 
 
-def register(app: dash.Dash, context: AnalysisContext, href_for: Callable[[int], str]) -> None:
+def register(app: dash.Dash, context: AnalysisContext, href_for: Callable[[int], str],
+             current_user: Callable[[], str | None] = lambda: None) -> None:
     """The History page's callbacks on `app`, with `app`'s history and permanent links."""
 
     @app.callback(Output(ids.HISTORY_GRID, "filterModel"), Input(ids.HISTORY_MINE, "n_clicks"),
                   State(ids.HISTORY_GRID, "filterModel"), prevent_initial_call=True)
     def on_mine(_clicks, model):
         """Mine: only the signed-in user's analyses (the grid asks for its rows again); again: everyone's."""
-        return toggle_mine(model, recorded_user())
+        return toggle_mine(model, current_user())
 
     @app.callback(
         Output(ids.HISTORY_GRID, "getRowsResponse"),

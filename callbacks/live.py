@@ -21,7 +21,6 @@ import dash
 from dash import ALL, Input, Output, State, ctx, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.auth import recorded_user
 from components import ids
 from components.live import DEFAULT_OPERATOR, alarm_badge_text, alarm_list, events_table
 from services.alarms import AlarmError
@@ -124,7 +123,8 @@ def unacknowledged(jobs: JobService | None) -> int | None:
         return None
 
 
-def register(app: dash.Dash, jobs: JobService | None, href_for: Callable[[int], str]) -> None:
+def register(app: dash.Dash, jobs: JobService | None, href_for: Callable[[int], str],
+             current_user: Callable[[], str | None] = lambda: None) -> None:
     """The Live page's poll and Acknowledge, and the navbar badge, on `app` (its JobService)."""
     names = display_names()
     for interval, tick in ((ids.LIVE_INTERVAL, ids.LIVE_TICK), (ids.NAV_ALARM_INTERVAL, ids.NAV_ALARM_TICK)):
@@ -159,5 +159,5 @@ def register(app: dash.Dash, jobs: JobService | None, href_for: Callable[[int], 
         if not isinstance(trigger, Mapping) or not any(item.get("value") for item in ctx.triggered):
             return (no_update,) * 5  # the list was redrawn: new buttons, no click
         # logged in, the alarm is acknowledged by that user, not by the free-text name (issue 14)
-        message, colour = acknowledge(jobs, trigger.get("alarm"), recorded_user() or who)
+        message, colour = acknowledge(jobs, trigger.get("alarm"), current_user() or who)
         return (html.Div(message, className=f"text-{colour} mb-2"), int(done or 0) + 1, *badge_outputs())

@@ -36,6 +36,26 @@ def test_no_dash_internals_and_no_global_callbacks():
                     assert node.attr not in {"_callback", "callback", "clientside_callback"}, path
 
 
+#: who may import whom: dependencies point one way (app -> callbacks -> components -> services)
+FORBIDDEN_IMPORTS = {"services": ("app", "callbacks", "components", "dash"), "components": ("app", "callbacks"),
+                     "callbacks": ("app",)}
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN_IMPORTS))
+def test_dependencies_point_one_way(layer):
+    for path in (ROOT / layer).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                assert top not in FORBIDDEN_IMPORTS[layer], f"{path.relative_to(ROOT)} imports {module}"
+
+
 def test_every_page_is_in_dashs_registry_with_its_layout(tmp_path):
     _app(tmp_path)
     registered = {module.__name__: module for module in PAGE_MODULES}

@@ -29,6 +29,11 @@ RECOVER_AFTER_S = 120.0
 RECOVER_EVERY_S = 60.0
 
 
+def find_job_service(extensions: Mapping[str, Any]) -> JobService | None:
+    """The JobService an app keeps among its server's extensions (None when it has none)."""
+    return next((item for item in extensions.values() if isinstance(item, JobService)), None)
+
+
 class JobService:
     """The job store, the engine and (when a folder is watched) the watcher of one app."""
 
