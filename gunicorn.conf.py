@@ -38,6 +38,10 @@ import os
 for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GEM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
+# A gunicorn deployment is never an open door: login is required unless GEM_AUTH says otherwise
+# (`off` explicitly), whatever the bind; `python -m app` on loopback stays single-user (issue 14).
+os.environ.setdefault("GEM_AUTH", "login")
+
 from app.settings import Settings  # noqa: E402  (after the thread variables above)
 
 WORKER_CLASSES = {"sync": "app.gunicorn_workers.SyncWorker", "gthread": "app.gunicorn_workers.ThreadWorker"}

@@ -3,7 +3,7 @@
 `install_auth(app, settings, prefix, portal_auth=..., own_server=...)` puts one check before every
 request under our prefix (the portal's own routes are left alone). The mode:
 
-- `single-user` (the default of `python -m app` and gunicorn on a loopback bind, GEM_AUTH unset):
+- `single-user` (the default of `python -m app` on a loopback bind, GEM_AUTH unset; gunicorn.conf.py sets `login`):
   a browser of this machine talking straight to the loopback port acts as the local admin with no
   login, so the README's first command is one command to a working dashboard. A request that came
   through a proxy (`X-Forwarded-For` / `Forwarded`) or from another address is not "this

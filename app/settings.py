@@ -150,7 +150,8 @@ SETTINGS: tuple[Setting, ...] = (
             "the dashboard's public base URL, e.g. `https://grid.example.com/grid`, for the links in notifications"),
     Setting("GEM_AUTH", "auth", "text", None,
             "who may use the app: `login` (accounts, `python -m app users ...`), `off` (open to anyone who "
-            "reaches the port); unset: no login for this machine's own browser on a loopback bind, login otherwise",
+            "reaches the port); unset: `python -m app` on a loopback bind lets this machine's own browser in "
+            "without login, every other bind and gunicorn require login",
             flag="--auth"),
     Setting("GEM_SECRET_KEY", "secret_key", "text", None,
             "key signing the session cookies, the same for every worker (unset: generated once into "

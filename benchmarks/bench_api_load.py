@@ -338,7 +338,7 @@ def main() -> int:
     else:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "GEM_BIND": f"127.0.0.1:{port}", "GEM_WORKERS": str(args.workers),
+        env = {**os.environ, "GEM_AUTH": "off", "GEM_BIND": f"127.0.0.1:{port}", "GEM_WORKERS": str(args.workers),
                "GEM_INSTANCE_DIR": str(instance), "GEM_ARTIFACTS_DIR": args.artifacts, "GEM_DATABASE_URL": ""}
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -138,7 +138,7 @@ def main() -> int:
     folder = tempfile.mkdtemp(prefix="gem-frozen-")
     env = {**os.environ, "GEM_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test"
            f"?options=-csearch_path%3D{schema}", "GEM_BIND": f"127.0.0.1:{port}", "GEM_WORKERS": str(args.workers),
-           "GEM_INSTANCE_DIR": folder, "GEM_LOG_LEVEL": "warning"}
+           "GEM_INSTANCE_DIR": folder, "GEM_LOG_LEVEL": "warning", "GEM_AUTH": "off"}
     log_path = Path(folder) / "gunicorn.log"
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:create_server()"],
                               cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)

@@ -146,7 +146,7 @@ def main() -> int:
 
     instance = Path(tempfile.mkdtemp(prefix="gem-slow-"))
     port = free_port()
-    env = {**os.environ, "GEM_BIND": f"127.0.0.1:{port}", "GEM_INSTANCE_DIR": str(instance),
+    env = {**os.environ, "GEM_AUTH": "off", "GEM_BIND": f"127.0.0.1:{port}", "GEM_INSTANCE_DIR": str(instance),
            "GEM_ARTIFACTS_DIR": args.artifacts, "GEM_DATABASE_URL": ""}
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", args.config], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

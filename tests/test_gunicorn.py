@@ -51,6 +51,7 @@ def server(tmp_path):
         "GEM_INSTANCE_DIR": str(tmp_path / "instance"),
         "GEM_ARTIFACTS_DIR": str(ROOT / "artifacts"),
         "GEM_DATABASE_URL": "",
+        "GEM_AUTH": "off",  # these tests measure serving, not login (test_gunicorn_requires_login_by_default)
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
@@ -151,7 +152,7 @@ def hardened(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("hardened")
     port = _free_port()
     output = (tmp_path / "gunicorn.log").open("w+")
-    env = {**os.environ, "GEM_BIND": f"127.0.0.1:{port}", "GEM_INSTANCE_DIR": str(tmp_path / "instance"),
+    env = {**os.environ, "GEM_AUTH": "off", "GEM_BIND": f"127.0.0.1:{port}", "GEM_INSTANCE_DIR": str(tmp_path / "instance"),
            "GEM_ARTIFACTS_DIR": str(ROOT / "artifacts"), "GEM_DATABASE_URL": "", "GEM_ACCESS_LOG": "-",
            "GEM_READ_TIMEOUT": str(READ_TIMEOUT_S)}
     for name in ("GEM_WORKER_CLASS", "GEM_WORKER_THREADS", "GEM_WORKERS"):
@@ -272,3 +273,39 @@ def test_server_log_lines_escape_control_characters(hardened, capsys):
     time.sleep(0.5)
     text = hardened[2].read_text()
     assert "/api/health" in text and not any(char in text for char in "\r\x1b\t")
+
+
+def test_gunicorn_requires_login_by_default_even_on_loopback(tmp_path):
+    """The shipped configuration is no open door: anonymous writes get 401, pages go to the login."""
+    port = _free_port()
+    env = {**{key: value for key, value in os.environ.items() if key != "GEM_AUTH"},
+           "GEM_BIND": f"127.0.0.1:{port}", "GEM_WORKERS": "1", "GEM_WARMUP": "0",
+           "GEM_INSTANCE_DIR": str(tmp_path / "instance"), "GEM_ARTIFACTS_DIR": str(ROOT / "artifacts"),
+           "GEM_DATABASE_URL": ""}
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                health = requests.get(f"{base}/api/health", timeout=5)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline, "gunicorn did not answer within 120 s"
+                time.sleep(0.5)
+        assert health.status_code == 200  # health stays open for load balancers
+        refused = requests.post(f"{base}/predict", json={"sample_filename": "x.npy", "sender_peer": "prosumer-a",
+                                                         "receiver_peer": "consumer-home"}, timeout=10)
+        assert refused.status_code == 401 and "error" in refused.json()
+        page = requests.get(f"{base}/history", timeout=10, allow_redirects=False)
+        assert page.status_code in (302, 303) and "login" in page.headers["Location"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert "login" in output.lower()  # the start says login is required

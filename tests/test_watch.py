@@ -224,7 +224,7 @@ def test_wat010_two_gunicorn_workers_analyse_each_dropped_record_once(tmp_path, 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     drop_dir = tmp_path / "gunicorn-drop"
-    env = {**os.environ, "GEM_BIND": f"127.0.0.1:{port}", "GEM_WORKERS": "2", "GEM_DATABASE_URL": "",
+    env = {**os.environ, "GEM_AUTH": "off", "GEM_BIND": f"127.0.0.1:{port}", "GEM_WORKERS": "2", "GEM_DATABASE_URL": "",
            "GEM_INSTANCE_DIR": str(tmp_path / "instance"), "GEM_ARTIFACTS_DIR": str(root / "artifacts"),
            "GEM_WATCH_DIR": str(drop_dir), "GEM_WATCH_POLL_S": "0.1", "GEM_WATCH_STABLE_S": "0.2"}
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=root, env=env,
