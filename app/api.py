@@ -36,7 +36,7 @@ from services.analytics.cache import analytics_for
 from services.comtrade_ingest import parse_channel_spec
 from services.history import ColumnFilter, HistoryQueryError, HistoryUnavailable, filters_from_ag_grid
 from services.history.filters import check_text
-from services.ingest import parse_uploaded_files
+from services.ingest import MAX_UPLOAD_FILES, parse_uploaded_files
 from services.units import convert
 from services.waveform import WaveformError, waveform_from_json
 
@@ -293,19 +293,8 @@ def predict_file() -> Response:
     and `rated_current_a` (how a window's values convert to window units). Answers like
     `/predict`; `recording` says which channels and window of a record were read, `units` which
     conversion was applied."""
-    if request.mimetype != "multipart/form-data":
-        raise ApiError(415, f"send the recording as multipart/form-data: field '{FILE_FIELD}' (the file or "
-                            "files) plus sender_peer and receiver_peer")
+    sender, receiver, transfer_kw, files = read_record_form("recording")
     form = request.form
-    sender = _required_string(form, "sender_peer")
-    receiver = _required_string(form, "receiver_peer")
-    check_peers(sender, receiver)
-    transfer_kw = check_transfer_kw(_form_number(form.get("transfer_kw"), "transfer_kw"))
-    uploads = request.files.getlist(FILE_FIELD)
-    if not uploads:
-        raise ApiError(400, f"missing field {FILE_FIELD}: a .npy or CSV window, or a COMTRADE .cfg with its "
-                            ".dat (or one .cff)")
-    files = [(upload.filename or "upload", upload.read()) for upload in uploads]
     idempotency = _idempotency(lambda: _form_digest("predict-file", form, files))
     try:
         loaded = parse_uploaded_files(files, channels=parse_channel_spec(form.get("channels")),
@@ -330,6 +319,27 @@ def predict_file() -> Response:
         **idempotency,
     )
     return json_response(api_view(analysis))
+
+
+def read_record_form(what: str) -> tuple[str, str, float, list[tuple[str, bytes]]]:
+    """(sender, receiver, transfer_kw, files) of a multipart recording form (`/api/predict-file`,
+    `/api/records`), checked; `what` names the upload in the errors."""
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(415, f"send the {what} as multipart/form-data: field '{FILE_FIELD}' (the file or "
+                            "files) plus sender_peer and receiver_peer")
+    form = request.form
+    sender = _required_string(form, "sender_peer")
+    receiver = _required_string(form, "receiver_peer")
+    check_peers(sender, receiver)
+    transfer_kw = check_transfer_kw(_form_number(form.get("transfer_kw"), "transfer_kw"))
+    uploads = request.files.getlist(FILE_FIELD)
+    if not uploads:
+        raise ApiError(400, f"missing field {FILE_FIELD}: a .npy or CSV window, or a COMTRADE .cfg with its "
+                            ".dat (or one .cff)")
+    if len(uploads) > MAX_UPLOAD_FILES:
+        raise ApiError(400, f"{len(uploads)} files at once; send one {what}: a .npy or CSV file, or a COMTRADE "
+                            ".cfg with its .dat (or one .cff)")
+    return sender, receiver, transfer_kw, [(upload.filename or "upload", upload.read()) for upload in uploads]
 
 
 def _form_number(value: str | None, name: str) -> float | None:

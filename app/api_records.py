@@ -12,21 +12,19 @@ from __future__ import annotations
 from flask import Response, current_app, request, url_for
 
 from app.api import (
-    FILE_FIELD,
     ApiError,
     _context,
     _form_number,
     _int_arg,
     _json_object,
-    _required_string,
     json_response,
+    read_record_form,
 )
 from app.auth import recorded_user
 from app.jobs import JOBS_KEY
 from services.alarms import MAX_ALARM_PAGE, AlarmError, AlarmStore
-from services.analysis import api_view, check_peers, check_transfer_kw
+from services.analysis import api_view
 from services.comtrade_ingest import parse_channel_spec
-from services.ingest import MAX_UPLOAD_FILES
 from services.jobs import DONE, STATES, EngineUnavailable, JobService, is_job_id
 from services.jobs.store import MAX_JOB_PAGE
 from services.units import normalise_unit
@@ -39,28 +37,14 @@ def _jobs() -> JobService:
 
 def post_record() -> Response:
     """Queue a record (multipart, like `/api/predict-file`); 202 with the job id and Location."""
-    if request.mimetype != "multipart/form-data":
-        raise ApiError(415, f"send the record as multipart/form-data: field '{FILE_FIELD}' (the file or files) "
-                            "plus sender_peer and receiver_peer")
+    sender, receiver, transfer_kw, files = read_record_form("record")
     form = request.form
-    sender = _required_string(form, "sender_peer")
-    receiver = _required_string(form, "receiver_peer")
-    check_peers(sender, receiver)
-    transfer_kw = check_transfer_kw(_form_number(form.get("transfer_kw"), "transfer_kw"))
-    uploads = request.files.getlist(FILE_FIELD)
-    if not uploads:
-        raise ApiError(400, f"missing field {FILE_FIELD}: a .npy or CSV window, or a COMTRADE .cfg with its "
-                            ".dat (or one .cff)")
-    if len(uploads) > MAX_UPLOAD_FILES:
-        raise ApiError(400, f"{len(uploads)} files at once; send one record: a .npy or CSV file, or a COMTRADE "
-                            ".cfg with its .dat (or one .cff)")
     try:
         channels = parse_channel_spec(form.get("channels"))
         unit = normalise_unit(form.get("unit")) if form.get("unit") else None
     except WaveformError as exc:
         raise ApiError(400, str(exc)) from None
     rated = _form_number(form.get("rated_current_a"), "rated_current_a")
-    files = [(upload.filename or "upload", upload.read()) for upload in uploads]
     options = {"channels": list(channels) if channels else None, "unit": unit, "rated_current_a": rated}
     try:
         job_id = _jobs().submit_record(files, sender=sender, receiver=receiver, transfer_kw=transfer_kw,
