@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import contextlib
-import select
+import selectors
 import socket
 import threading
 
@@ -86,10 +86,15 @@ class FreezableProxy:
         with self._lock:
             self._sockets.add(server)
         pairs = {client: server, server: client}
+        # a selector, not select.select: in a long test session this process holds over 1,024
+        # descriptors, which select() cannot watch (ValueError, and the relay would drop the link)
+        watcher = selectors.DefaultSelector()
+        for sock in pairs:
+            watcher.register(sock, selectors.EVENT_READ)
         try:
-            while not self._closed.is_set():
-                readable, _, _ = select.select(list(pairs), [], [], 0.1)
-                for sock in readable:
+            while not self._closed.is_set() and client.fileno() != -1 and server.fileno() != -1:
+                for key, _ in watcher.select(0.1):  # a socket closed by stop() leaves the loop above
+                    sock = key.fileobj
                     data = sock.recv(65536)
                     if not data:
                         return
@@ -98,6 +103,7 @@ class FreezableProxy:
         except (OSError, ValueError):  # closed by stop() meanwhile
             return
         finally:
+            watcher.close()
             for sock in (client, server):
                 with contextlib.suppress(OSError):
                     sock.close()
