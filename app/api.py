@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.auth import recorded_user
 from app.logging_setup import loggable
+from app.security import served_methods
 from services.analysis import (
     EXTENSION_KEY,
     AnalysisContext,
@@ -122,15 +123,7 @@ _OTHER_METHODS = [method for method in _ALL_METHODS if method != "POST"]
 
 def _no_such_route(rest: str | None = None) -> Response:
     """JSON 405 (with Allow) when the path exists for other methods, else JSON 404."""
-    adapter = current_app.url_map.bind_to_environ(request.environ)
-    allowed = []
-    for method in ("GET", "POST"):
-        try:
-            endpoint, _ = adapter.match(method=method)
-        except HTTPException:
-            continue
-        if endpoint != request.endpoint and not endpoint.endswith((".api_unknown", ".predict_other_methods")):
-            allowed.append(method)
+    allowed = served_methods(current_app)
     if allowed:
         response = error_response(405, f"method {request.method} is not allowed here; use {' or '.join(allowed)}")
         response.headers["Allow"] = ", ".join(allowed)

@@ -122,18 +122,24 @@ def install_security(app: dash.Dash, settings: Settings, prefix: str) -> None:
     server.register_error_handler(RequestTimeout, read_timeout)
 
 
-def _allowed_methods(server: Flask) -> list[str]:
-    """The methods the request's path really serves (the API's JSON catch-all routes left out)."""
+def served_methods(server: Flask) -> list[str]:
+    """GET and/or POST, as far as the request's path really serves them (the API's JSON catch-all
+    routes left out)."""
     adapter = server.url_map.bind_to_environ(request.environ)
-    allowed = []
+    served = []
     for method in ("GET", "POST"):
         try:
             endpoint, _ = adapter.match(method=method)
         except HTTPException:
             continue
         if not endpoint.endswith((".api_unknown", ".predict_other_methods")):
-            allowed.extend(("GET", "HEAD") if method == "GET" else (method,))
-    return allowed
+            served.append(method)
+    return served
+
+
+def _allowed_methods(server: Flask) -> list[str]:
+    """The methods the request's path serves, HEAD with GET (an OPTIONS answer's Allow)."""
+    return [name for method in served_methods(server) for name in (("GET", "HEAD") if method == "GET" else (method,))]
 
 
 def _options_answer(server: Flask, headers, allowed_origins: frozenset[str]) -> Response:
