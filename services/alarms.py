@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC
 from typing import Any, Protocol
@@ -33,10 +32,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import OperationalError
 
 from services.history import HistoryStore
-from services.history.schema import UTCDateTime, utc_now
+from services.history.schema import UTCDateTime, create_tables, utc_now
 from services.rules import SEVERITIES
 
 log = logging.getLogger(__name__)
@@ -140,17 +139,9 @@ class AlarmStore:
         if self._schema_ready:
             return
         with self._schema_lock:
-            for attempt in range(attempts):
-                if self._schema_ready:
-                    return
-                try:
-                    self.metadata.create_all(self.engine, checkfirst=True)
-                    self._schema_ready = True
-                except (OperationalError, ProgrammingError, IntegrityError) as exc:
-                    if attempt == attempts - 1:
-                        raise
-                    log.info("alarm schema creation raced (%s); retrying", type(exc).__name__)
-                    time.sleep(0.05 * (attempt + 1))
+            if not self._schema_ready:
+                create_tables(self.engine, self.metadata, attempts=attempts, what="alarm schema")
+                self._schema_ready = True
 
     def drop(self) -> None:
         self.metadata.drop_all(self.engine, checkfirst=True)

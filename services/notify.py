@@ -23,7 +23,6 @@ import logging
 import queue
 import smtplib
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -50,10 +49,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from services.alarms import AlarmStore
-from services.history.schema import UTCDateTime, utc_now
+from services.history.schema import UTCDateTime, create_tables, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -185,16 +184,9 @@ class Notifier:
         if self._schema_ready:
             return
         with self._schema_lock:
-            for attempt in range(6):
-                if self._schema_ready:
-                    return
-                try:
-                    self.metadata.create_all(self.engine, checkfirst=True)
-                    self._schema_ready = True
-                except (OperationalError, ProgrammingError, IntegrityError):
-                    if attempt == 5:
-                        raise
-                    time.sleep(0.05 * (attempt + 1))
+            if not self._schema_ready:
+                create_tables(self.engine, self.metadata, attempts=6, what="notification schema")
+                self._schema_ready = True
 
     def drop(self) -> None:
         self.metadata.drop_all(self.engine, checkfirst=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -20,11 +23,32 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 SOURCES: tuple[str, ...] = ("sample", "upload", "simulated", "api", "watch", "api-records", "batch")
 #: longest Idempotency-Key kept (the API checks the length and the characters before it gets here)
 IDEMPOTENCY_KEY_MAX = 128
+
+
+def create_tables(engine: Engine, metadata: MetaData, *, attempts: int = 1, what: str = "schema",
+                  then: Callable[[], None] | None = None) -> None:
+    """`create_all`, plus `then` (e.g. adding missing columns), retried with a short back-off: another
+    process creating the same tables at the same moment makes PostgreSQL's catalog raise once."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine, checkfirst=True)
+            if then is not None:
+                then()
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            if attempt == attempts - 1:
+                raise
+            log.info("%s creation raced (%s); retrying", what, type(exc).__name__)
+            time.sleep(0.05 * (attempt + 1))
 
 
 class UTCDateTime(TypeDecorator):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -48,11 +47,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from services.alarms import AlarmStore
 from services.history import HistoryStore
-from services.history.schema import UTCDateTime, utc_now
+from services.history.schema import UTCDateTime, create_tables, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -180,18 +179,10 @@ class JobStore:
         if self._schema_ready:
             return
         with self._schema_lock:
-            for attempt in range(attempts):
-                if self._schema_ready:
-                    return
-                try:
-                    self.metadata.create_all(self.engine, checkfirst=True)
-                    self._add_missing_columns()
-                    self._schema_ready = True
-                except (OperationalError, ProgrammingError, IntegrityError) as exc:
-                    if attempt == attempts - 1:
-                        raise
-                    log.info("job schema creation raced (%s); retrying", type(exc).__name__)
-                    time.sleep(0.05 * (attempt + 1))
+            if not self._schema_ready:
+                create_tables(self.engine, self.metadata, attempts=attempts, what="job schema",
+                              then=self._add_missing_columns)
+                self._schema_ready = True
 
     def _add_missing_columns(self) -> None:
         """Add the (nullable) columns a newer release defines to tables an older one created."""
