@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -41,6 +42,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _wait_until_healthy(base: str, process: subprocess.Popen, output: Callable[[], str], seconds: float = 120) -> None:
+    """Wait for /api/health to answer 200; fail with gunicorn's output if it exits first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited early:\n{output()}")
+        try:
+            if requests.get(f"{base}/api/health", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"gunicorn did not become healthy within {seconds:g} s")
+        time.sleep(0.5)
+
+
 @pytest.fixture
 def server(tmp_path):
     port = _free_port()
@@ -58,19 +75,8 @@ def server(tmp_path):
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited early:\n{process.stdout.read()}")
-            try:
-                if requests.get(f"{base}/api/health", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("gunicorn did not become healthy within 120 s")
-            time.sleep(0.5)
+        _wait_until_healthy(base, process, process.stdout.read)
         yield base, process, tmp_path / "instance" / "history.db"
     finally:
         process.send_signal(signal.SIGTERM)
@@ -160,20 +166,13 @@ def hardened(tmp_path_factory):
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
                                stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+
+    def logged() -> str:
+        output.seek(0)
+        return output.read()
+
     try:
-        while True:
-            if process.poll() is not None:
-                output.seek(0)
-                pytest.fail(f"gunicorn exited early:\n{output.read()}")
-            try:
-                if requests.get(f"{base}/api/health", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("gunicorn did not become healthy within 120 s")
-            time.sleep(0.5)
+        _wait_until_healthy(base, process, logged)
         yield base, port, tmp_path / "gunicorn.log"
     finally:
         process.send_signal(signal.SIGTERM)
@@ -286,16 +285,7 @@ def test_gunicorn_requires_login_by_default_even_on_loopback(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stdout.read()
-            try:
-                health = requests.get(f"{base}/api/health", timeout=5)
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline, "gunicorn did not answer within 120 s"
-                time.sleep(0.5)
-        assert health.status_code == 200  # health stays open for load balancers
+        _wait_until_healthy(base, process, process.stdout.read)  # health stays open for load balancers
         refused = requests.post(f"{base}/predict", json={"sample_filename": "x.npy", "sender_peer": "prosumer-a",
                                                          "receiver_peer": "consumer-home"}, timeout=10)
         assert refused.status_code == 401 and "error" in refused.json()
