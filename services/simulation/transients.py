@@ -15,12 +15,18 @@ rectifier load, CT saturation) start before the window in IN_PROGRESS_SHARE of t
   ch. 8). Remanence: a bank of single-phase units has independent remanence per phase; a three-limb
   core's remanent fluxes are coupled and sum to about zero (no return limb: the limb fluxes must
   close through each other; residual flux per limb of three- and five-limb cores: de Leon et al.,
-  IEEE Trans. Power Delivery 30(4), 2015); both are drawn
+  IEEE Trans. Power Delivery 30(4), 2015); both are drawn. The decay time constant is drawn
+  log-uniform 40 ms-2 s: the inrush of a large power transformer decays slowly, over seconds or
+  longer (Blackburn & Domin ch. 9; C37.91-2021), so a window can show it almost undamped
   (`core_type`). Each pole closes at its own instant (breaker pole scatter, 0-3 ms: not publicly
   documented for the data set; randomised), so each phase has its own energisation angle.
 - Sympathetic inrush: the parallel, already energised transformer sees the DC voltage drop of its
   neighbour's inrush across the shared source resistance; its flux takes an offset of opposite
-  polarity built up over a few cycles (Horowitz & Phadke ch. 8; IEEE C37.91-2021).
+  polarity built up over a few cycles (Horowitz & Phadke ch. 8; IEEE C37.91-2021) and lasts far
+  longer than an ordinary inrush (Bronzeado & Yacamini 1995), so most windows (60 %) open on it
+  in progress. What separates it physically from a magnetising inrush is the envelope (built up,
+  then nearly flat, against the inrush's decay from an abrupt start), not its amplitude: both
+  core-current scales reach down to 0.5 kA/pu and overlap.
 - Capacitor switching: closing an uncharged bank through the source inductance, the exact LC
   solution i(t) = I_ss [cos(omega t + theta) - cos(theta) cos(omega_r t) e^{-t/tau}
   + (omega_r/omega) sin(theta) sin(omega_r t) e^{-t/tau}], f_r = 1/(2 pi sqrt(LC)) 250-1200 Hz for an
@@ -31,10 +37,17 @@ rectifier load, CT saturation) start before the window in IN_PROGRESS_SHARE of t
   i_m(lambda)) and the differential current is i_m (IEEE C37.110-2007, CT saturation and time to
   saturation; IEEE C37.91-2021). Every window saturates inside the window: a window that would not
   gets the full-offset inception angle and then a lower knee (checked, never silently kept).
+  Through-fault peaks 4-50 kA (log-uniform: the transformer's own impedance limits a through
+  fault); half DC-offset, half symmetric (AC) saturation; cleared by the external fault's own
+  protection after 40-130 ms in half of the windows; the other side's CTs saturate too (milder)
+  in a quarter; a 0.05-1 % ratio mismatch passes a share of the through current.
 - Ferroresonance: a saturable magnetising reactance in resonance with line / grading capacitance
   sustains fundamental (distorted), sub-harmonic (30 Hz, 20 Hz) or chaotic flux; the current is the
   core's steep function of that flux (Greenwood; IEEE C37.91-2021 lists ferroresonance among
-  conditions a differential relay sees).
+  conditions a differential relay sees). No DC (the capacitance blocks it). Half of the windows
+  come from the mode waveforms, half from integrating the series ferroresonant circuit itself
+  (Mork & Stuehm, IEEE Trans. Power Delivery 9(2), 1994), whose settled solution decides the mode.
+  70 % are in progress (an established, sustained state).
 - Non-linear load switching: a rectifier load inside the zone switched in at t0. Line current of a
   six-pulse bridge through a wye-wye transformer: I_1 sum_h s_h F_h(mu) / h cos(h(omega t + theta_k
   - alpha')), characteristic orders h = kp +- 1 with s_h = +1 for h = 6k + 1 (positive sequence)
@@ -45,7 +58,9 @@ rectifier load, CT saturation) start before the window in IN_PROGRESS_SHARE of t
   h = kp +- 1; Acha et al., "Power Electronic Control in Electrical Systems", 12-pulse wye/delta
   cancellation of the 5th and 7th). Firing delay alpha and commutation overlap mu delay the current
   by alpha + mu/2 and reduce the harmonics by F_h(mu) = |sin(h mu/2) / (h mu/2)| (a first-order
-  overlap model, Arrillaga & Watson).
+  overlap model, Arrillaga & Watson). Orders up to the 49th (IEEE 519-2022 counts to the 50th).
+  The load is switched on, switched off (25 % of the windows that start inside the window) or
+  already running; the DC current rises or falls with the DC circuit's L/R, 0.5-20 ms.
 """
 
 from __future__ import annotations
@@ -85,12 +100,13 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
         _s("switching_angle_deg", "Voltage angle at energisation", "deg", 0.0, 360.0, 0.0, 1.0),
         _s("remanence_percent", "Core remanence", "% of rated flux", 0.0, 80.0, 50.0, 1.0),
         _s("saturation_flux_pu", "Saturation (knee) flux", "pu", 1.05, 1.4, 1.2, 0.01),
-        _s("decay_time_constant_ms", "Inrush decay time constant", "ms", 40.0, 300.0, 150.0, 5.0),
+        _s("decay_time_constant_ms", "Inrush decay time constant", "ms", 40.0, 2000.0, 150.0, 5.0,
+           dist="log"),
         INCEPTION,
         _s("core_type", "Core (0 single-phase bank, 1 three-limb)", "", 0.0, 1.0, 1.0, 1.0,
            dist="choice", choices=(0.0, 1.0), form=False),
         _s("pole_scatter_ms", "Breaker pole scatter", "ms", 0.0, 3.0, 1.0, 0.1, form=False),
-        _s("inrush_scale_ka", "Core current per pu flux above the knee", "kA", 1.0, 60.0, 20.0, 1.0,
+        _s("inrush_scale_ka", "Core current per pu flux above the knee", "kA", 0.5, 60.0, 20.0, 0.5,
            dist="log", form=False),
     ],
     "sympathetic_inrush": [
@@ -99,7 +115,7 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
         _s("saturation_flux_pu", "Saturation (knee) flux", "pu", 1.0, 1.2, 1.1, 0.01),
         _s("switching_angle_deg", "Neighbour's energisation angle", "deg", 0.0, 360.0, 0.0, 1.0),
         INCEPTION,
-        _s("inrush_scale_ka", "Core current per pu flux above the knee", "kA", 2.0, 40.0, 15.0, 1.0,
+        _s("inrush_scale_ka", "Core current per pu flux above the knee", "kA", 0.5, 40.0, 15.0, 0.5,
            dist="log", form=False),
         _s("magnetising_slope_ka", "Its own magnetising current per pu flux", "kA", 0.005, 0.05, 0.01,
            0.001, dist="log", form=False),
@@ -116,7 +132,7 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
         _s("pole_scatter_ms", "Breaker pole scatter", "ms", 0.0, 3.0, 1.0, 0.1, form=False),
     ],
     "external_fault_ct_saturation": [
-        _s("fault_current", "Through-fault current", "kA", 15.0, 60.0, 30.0, 0.5, dist="log"),
+        _s("fault_current", "Through-fault current", "kA", 4.0, 50.0, 20.0, 0.5, dist="log"),
         _s("x_over_r", "System X/R (DC offset decay)", "", 10.0, 40.0, 25.0, 0.5),
         _s("saturation_factor", "CT knee / symmetrical flux", "", 0.05, 40.0, 4.0, 0.01, dist="custom"),
         _s("remanence_percent", "CT remanence", "% of knee", -80.0, 80.0, 0.0, 1.0),
@@ -124,6 +140,10 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
         _s("inception_angle_deg", "Voltage angle at inception", "deg", 0.0, 360.0, 0.0, 1.0, form=False),
         _s("symmetric_saturation", "CT saturation (0 DC offset, 1 symmetric AC)", "", 0.0, 1.0, 0.0,
            1.0, dist="choice", choices=(0.0, 1.0), form=False),
+        _s("clearing_time_ms", "External fault cleared after (0: not inside the window)", "ms", 0.0,
+           140.0, 0.0, 1.0, dist="custom", form=False),
+        _s("through_mismatch", "CT ratio / tap mismatch of the through current", "", 0.0, 0.02, 0.0,
+           0.001, dist="custom", form=False),
     ],
     "ferroresonance": [
         _s("mode_index", "Mode (0 fundamental, 1 30 Hz, 2 20 Hz, 3 chaotic)", "", 0.0, 3.0, 2.0, 1.0,
@@ -141,7 +161,10 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
         _s("firing_angle_deg", "Firing delay angle", "deg", 0.0, 60.0, 15.0, 1.0),
         INCEPTION,
         _s("commutation_overlap_deg", "Commutation overlap", "deg", 2.0, 30.0, 15.0, 0.5, form=False),
-        _s("rise_time_ms", "Current rise time constant", "ms", 0.5, 5.0, 2.0, 0.1, form=False),
+        _s("rise_time_ms", "Current rise (or fall) time constant", "ms", 0.5, 20.0, 2.0, 0.1, dist="log",
+           form=False),
+        _s("switch_off", "Switching (0 load switched on, 1 switched off)", "", 0.0, 1.0, 0.0, 1.0,
+           dist="custom", form=False),
         _s("bridge_imbalance", "12-pulse bridge imbalance", "", 0.0, 0.03, 0.0, 0.001, form=False),
     ],
 }
@@ -157,13 +180,18 @@ def _draw(draws: Draws, kind: str, name: str) -> np.ndarray:
 
 #: share of windows of the sustained transients whose event began before the window starts
 IN_PROGRESS_SHARE = 0.38
+#: per kind where it differs: ferroresonance is a sustained steady state that takes cycles to
+#: establish (Ferracci, CT 190), so a record mostly shows it established; sympathetic inrush builds
+#: up over several cycles after the neighbour's energisation and lasts for many (Bronzeado &
+#: Yacamini 1995), so a record triggered by the relay of the in-service unit mostly opens on it
+IN_PROGRESS_SHARES = {"ferroresonance": 0.7, "sympathetic_inrush": 0.6}
 #: how long before the window start an in-progress event began (ms): inrush some cycles after
 #: energisation, sympathetic inrush 3-25 cycles after the neighbour's energisation (Bronzeado &
 #: Yacamini 1995), ferroresonance and a running rectifier in steady state, CT saturation in its
 #: later cycles (IEEE C37.110-2007); the exact leads are not documented for the data set: randomised
 IN_PROGRESS_LEAD_MS = {
-    "magnetising_inrush": (0.3 * CYCLE_MS, 8.0 * CYCLE_MS),
-    "sympathetic_inrush": (3.0 * CYCLE_MS, 25.0 * CYCLE_MS),
+    "magnetising_inrush": (0.3 * CYCLE_MS, 30.0 * CYCLE_MS),
+    "sympathetic_inrush": (3.0 * CYCLE_MS, 30.0 * CYCLE_MS),
     "ferroresonance": (0.5 * CYCLE_MS, 20.0 * CYCLE_MS),
     "non_linear_load_switching": (0.5 * CYCLE_MS, 20.0 * CYCLE_MS),
     "external_fault_ct_saturation": (0.3 * CYCLE_MS, 3.0 * CYCLE_MS),
@@ -184,7 +212,8 @@ def _event_start(draws: Draws, kind: str, lead_high_ms: np.ndarray | None = None
     low, high = IN_PROGRESS_LEAD_MS.get(kind, (0.0, 0.0))
     high = np.full(n, high) if lead_high_ms is None else np.minimum(high, lead_high_ms)
     lead = np.minimum(low, high) + rng.random(n) * np.maximum(high - low, 0.0)
-    in_progress = (rng.random(n) < IN_PROGRESS_SHARE) & (kind in IN_PROGRESS_LEAD_MS)
+    share = IN_PROGRESS_SHARES.get(kind, IN_PROGRESS_SHARE)
+    in_progress = (rng.random(n) < share) & (kind in IN_PROGRESS_LEAD_MS)
     if INCEPTION.name in draws.overrides:
         in_progress[:] = False
     start = np.where(in_progress, -lead, inception)
@@ -457,15 +486,31 @@ def _unsaturated(magnetising: np.ndarray) -> np.ndarray:
 
 
 #: share of CT-saturation windows with symmetric (AC) saturation
-SYMMETRIC_SATURATION_SHARE = 0.35
+SYMMETRIC_SATURATION_SHARE = 0.5
+#: share of CT-saturation windows whose external fault is cleared by its own protection 40-130 ms
+#: after inception (and at least 1.5 cycles into the window) (2.5-8 cycles: relay plus breaker, Blackburn & Domin
+#: ch. 1; Horowitz & Phadke ch. 1), each pole at its current's next zero
+EXTERNAL_CLEARING_SHARE = 0.5
+#: share in which the CTs of the other side saturate too, more mildly (knee 1.3-3 times higher)
+OTHER_SIDE_SHARE = 0.25
+
+
+def _cleared(primary: np.ndarray, grid_ms: np.ndarray, clear_ms: np.ndarray) -> np.ndarray:
+    """The primary current with each phase interrupted at its first current zero after clear_ms
+    (inf: not cleared): a breaker interrupts at a current zero (Blackburn & Domin ch. 1)."""
+    sign = np.sign(primary)
+    crossing = np.zeros(primary.shape, dtype=bool)
+    crossing[:, :, 1:] = sign[:, :, 1:] * sign[:, :, :-1] <= 0.0
+    crossing &= (grid_ms[None, :] >= clear_ms[:, None])[:, None, :]
+    return primary * (np.cumsum(crossing, axis=2) == 0)
 
 
 def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     """External fault with CT saturation (module docstring). Two kinds (IEEE C37.110-2007, CT
     saturation: the symmetrical-current limit V_x > I_f Z_b (1 + X/R) and its AC form V_x > I_f Z_b;
     the PSRC CT saturation calculator; Horowitz & Phadke, "Power System Relaying", ch. 3):
-    - DC-offset saturation (65 %): knee above the symmetrical flux, reached by the offset's flux;
-    - symmetric (AC) saturation (35 %): a high burden or small C-rating puts the knee below the
+    - DC-offset saturation (50 %): knee above the symmetrical flux, reached by the offset's flux;
+    - symmetric (AC) saturation (50 %): a high burden or small C-rating puts the knee below the
       symmetrical flux (0.05-0.75 of it, log-uniform), so the CT saturates every half cycle with little DC offset
       (inception angle within 8 deg of the zero-offset angle of the reference phase; the other
       phases of a multi-phase fault keep their offsets) and the differential shows lobes of both
@@ -473,7 +518,17 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     Phase-to-phase and two-phase-to-ground external faults drive two CTs with (nearly) opposite
     currents: both may saturate, with opposite lobes; the saturating phases are recorded. In progress
     (IN_PROGRESS_SHARE): the fault began up to 3 cycles before the window; the CT flux is integrated
-    from the fault's start. Every window has at least one CT saturating inside the window."""
+    from the fault's start. Every window has at least one CT saturating inside the window.
+    Broadened:
+    - the external fault is cleared 40-130 ms after inception in EXTERNAL_CLEARING_SHARE of the
+      windows (each pole at its next current zero; inside the window mostly for faults in progress); the CT then leaves saturation and the differential falls
+      back to the standing level (C37.110-2007 on CT recovery after the primary current is removed);
+    - the CTs of the other side may saturate too (OTHER_SIDE_SHARE, milder): the relay sees the
+      difference of the two magnetising currents, i_m2 - i_m1 (C37.91-2021, CT performance on
+      through faults; Horowitz & Phadke ch. 3);
+    - a small CT ratio / tap mismatch (0.05-1 %, log-uniform) passes a share of the through current
+      itself into the differential, the reason percentage-restraint relays have a slope
+      (Blackburn & Domin ch. 9; C37.91-2021)."""
     kind = "external_fault_ct_saturation"
     n, rng = draws.n, draws.rng
     inception, in_progress, timing = _event_start(draws, kind)
@@ -494,7 +549,16 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     fault_index = rng.integers(0, len(_EXTERNAL_FAULTS), n)
     phasors = _external_phasors(fault_index)
     spread = rng.uniform(0.7, 1.0, (n, 3))  # remanence differs a little between the three cores
-    fraction = rng.uniform(0.3, 0.8, n)
+    fraction = rng.uniform(0.3, 0.95, n)  # up to near the in-window flux: saturation a few cycles in
+    # cleared at least 1.5 cycles into the window (the CT must show its saturation first); a fault in
+    # progress when the window opens is often cleared inside it
+    drawn_clear = np.maximum(inception + rng.uniform(40.0, 130.0, n), 1.5 * CYCLE_MS) - inception
+    clearing = draws.take("clearing_time_ms", np.where(rng.random(n) < EXTERNAL_CLEARING_SHARE, drawn_clear, 0.0))
+    clear_at = np.where(clearing > 0.0, inception + clearing, np.inf)
+    mismatch = draws.take("through_mismatch", np.exp(rng.uniform(np.log(0.0005), np.log(0.01), n)))
+    other_side = rng.random(n) < OTHER_SIDE_SHARE
+    other_knee = rng.uniform(1.3, 3.0, n)
+    other_remanence = rng.uniform(-0.8, 0.8, (n, 3))
     h = OMEGA * DT_S
     pre = int(np.ceil(max(0.0, -float(inception.min())) * 10.0 - 1e-9))
     grid = np.arange(-pre, N_SAMPLES) * DT_S * 1000.0
@@ -516,7 +580,7 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
                                (remanence[rows] / 100.0)[:, None] * factor[rows, None] * spread[rows])
 
     every = np.arange(n)
-    primary = _primary(phasors, angle, x_over_r, inception, grid)
+    primary = _cleared(_primary(phasors, angle, x_over_r, inception, grid), grid, clear_at)
     factor = draws.take("saturation_factor", knee_for(primary, every))
     magnetising = saturate(every)
     missing = _unsaturated(magnetising)
@@ -524,7 +588,8 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
         # redraw: the inception angle that gives this fault loop its full DC offset
         rows = np.flatnonzero(missing)
         angle[rows] = (np.rad2deg(np.arctan(x_over_r[rows])) + 180.0 * (rng.random(rows.size) < 0.5)) % 360.0
-        primary[rows] = _primary(phasors[rows], angle[rows], x_over_r[rows], inception[rows], grid)
+        primary[rows] = _cleared(_primary(phasors[rows], angle[rows], x_over_r[rows], inception[rows], grid),
+                                 grid, clear_at[rows])
         if "saturation_factor" not in draws.overrides:
             factor[rows] = knee_for(primary[rows], rows)
         magnetising[rows] = saturate(rows)
@@ -543,11 +608,19 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     first = (np.argmax(saturated.any(axis=1), axis=1) - pre) / 10.0
     magnetising = magnetising[:, :, pre:]
     window_saturated = (np.abs(magnetising) > _SATURATION_THRESHOLD).any(axis=2)
-    event = magnetising * fault_current[:, None, None]
+    differential = magnetising.copy()
+    rows = np.flatnonzero(other_side)
+    if rows.size:
+        knee2 = (factor[rows] * other_knee[rows])[:, None]
+        second = _ct_magnetising(primary[rows], knee2, other_remanence[rows] * knee2)
+        differential[rows] -= second[:, :, pre:]
+    differential += mismatch[:, None, None] * primary[:, :, pre:]
+    event = differential * fault_current[:, None, None]
     params = {
         "inception_ms": inception, "fault_current": fault_current, "x_over_r": x_over_r,
         "inception_angle_deg": angle, "remanence_percent": remanence, "saturation_factor": factor,
-        "symmetric_saturation": symmetric,
+        "symmetric_saturation": symmetric, "clearing_time_ms": clearing, "through_mismatch": mismatch,
+        "other_side_saturates": other_side,
         "ct_saturation": np.where(symmetric == 1.0, "symmetric", "dc_offset"),
         "external_fault_type": np.array(_EXTERNAL_FAULTS)[fault_index],
         "saturated_phases": np.array(["".join("ABC"[k] for k in range(3) if row[k])
@@ -558,55 +631,131 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
     return _finish(event, draws, params, in_progress, timing)
 
 
+#: share of ferroresonance windows computed from the circuit (`_ferroresonant_circuit`); the others
+#: use the mode waveforms (a drawn or overridden mode)
+FERRO_CIRCUIT_SHARE = 0.5
+_FERRO_SETTLE_CYCLES = 25
+_FERRO_PERIOD_MODES = {1: "fundamental", 2: "subharmonic_30Hz", 3: "subharmonic_20Hz", 4: "subharmonic_15Hz"}
+
+
+def _ferroresonant_circuit(rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(m, 3, N_SAMPLES) steady ferroresonant core current, each window scaled to peak 1, and the
+    detected period in cycles (0: none within 4 cycles: quasi-periodic or chaotic).
+
+    The series ferroresonant circuit of each phase (Greenwood, "Electrical Transients in Power
+    Systems", ferroresonance; Ferracci, Cahier Technique 190; Mork & Stuehm, "Application of
+    nonlinear dynamics and chaos to ferroresonance in distribution systems", IEEE Trans. Power
+    Delivery 9(2), 1994): a source E sin(tau + theta_k) feeds, through a capacitance (series or
+    grading, reactance X_c), a saturable core i(lambda) = a lambda + b lambda^11 shunted by its
+    core-loss resistance R, all per unit, tau = omega t:
+        d lambda / d tau = e - v_C,   d v_C / d tau = X_c (i(lambda) + (e - v_C) / R).
+    E 0.8-2 pu, X_c 0.3-4 pu, R 4-80 pu, a 0.003-0.03, b 0.002-0.02 (log-uniform) and the initial
+    state (the switching that starts it) are drawn; RK4, two steps per sample, 25 cycles to settle.
+    Depending on them the circuit settles on a fundamental, a subharmonic or an aperiodic (chaotic)
+    solution, as the sources describe; the mode is read from the settled current's period."""
+    e = rng.uniform(0.8, 2.0, (m, 1))
+    xc = np.exp(rng.uniform(np.log(0.3), np.log(4.0), (m, 1)))
+    r = np.exp(rng.uniform(np.log(4.0), np.log(80.0), (m, 1)))
+    a = np.exp(rng.uniform(np.log(0.003), np.log(0.03), (m, 1)))
+    b = np.exp(rng.uniform(np.log(0.002), np.log(0.02), (m, 1)))
+    theta = rng.uniform(0.0, 2.0 * np.pi, (m, 1)) + PHASE_OFFSETS[None, :]
+    flux = rng.uniform(-2.0, 2.0, (m, 3))
+    vc = rng.uniform(-3.0, 3.0, (m, 3))
+    h = OMEGA * DT_S / 2.0
+    settle = int(round(_FERRO_SETTLE_CYCLES * SAMPLES_PER_CYCLE))
+
+    def slope(tau: float, lam: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        vl = e * np.sin(tau + theta) - v
+        return vl, xc * (a * lam + b * lam**11 + vl / r)
+
+    out = np.zeros((m, 3, N_SAMPLES))
+    tau = 0.0
+    for step in range(2 * (settle + N_SAMPLES)):
+        k1 = slope(tau, flux, vc)
+        k2 = slope(tau + h / 2, flux + h / 2 * k1[0], vc + h / 2 * k1[1])
+        k3 = slope(tau + h / 2, flux + h / 2 * k2[0], vc + h / 2 * k2[1])
+        k4 = slope(tau + h, flux + h * k3[0], vc + h * k3[1])
+        flux = flux + h / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+        vc = vc + h / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+        tau += h
+        sample = step // 2 - settle
+        if sample >= 0 and step % 2 == 1:
+            out[:, :, sample] = a * flux + b * flux**11
+    out /= np.abs(out).max(axis=(1, 2), keepdims=True) + 1e-12
+    cycle = int(round(SAMPLES_PER_CYCLE))
+    period = np.zeros(m, dtype=int)
+    for cycles in (4, 3, 2, 1):  # the shortest period that repeats wins
+        repeats = (np.abs(out[:, :, cycles * cycle:] - out[:, :, :-cycles * cycle]).max(axis=(1, 2)) < 0.1)
+        period[repeats] = cycles
+    return out, period
+
+
 def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     """Ferroresonance (module docstring; IEEE PES working group on modeling and analysis of
     system transients, ferroresonance modelling; P. Ferracci, "Ferroresonance", Schneider Electric
     Cahier Technique 190: fundamental, subharmonic (f/n, n odd or 2/3 here as 1/2, 1/3) and chaotic
-    modes, sustained). Fundamental mode: the core saturates once or twice per cycle, giving one
-    (flux biased) or two (symmetric) sharp current peaks per cycle. Amplitudes 0.05-6 kA peak (from
-    a potential transformer's to a power transformer's). In progress (IN_PROGRESS_SHARE): sustained
-    from before the window start (steady state)."""
+    modes, sustained). Fundamental mode: the core saturates twice per cycle, one sharp current peak
+    of each polarity (half-wave symmetric: odd harmonics only). The flux carries no DC: it closes
+    through a capacitance (series or grading) that blocks DC, and the losses damp any offset left by
+    the switching (Ferracci, CT 190; Greenwood ch. on ferroresonance), so the sustained current has
+    no DC either (a DC-biased, one-pulse-per-cycle wave is an inrush signature, not ferroresonance).
+    Amplitudes 0.05-6 kA peak (from a potential transformer's to a power transformer's). In
+    progress (IN_PROGRESS_SHARES): sustained from before the window start (steady state)."""
     kind = "ferroresonance"
     n, rng = draws.n, draws.rng
     inception, in_progress, timing = _event_start(draws, kind)
     mode = _draw(draws, kind, "mode_index").astype(int)
     flux_peak = _draw(draws, kind, "flux_peak_pu")
     peak_current = _draw(draws, kind, "peak_current")
-    build_ms = rng.uniform(2.0, 10.0, n)
+    # the oscillation settles in over a few cycles after the triggering switching (Ferracci, CT 190)
+    build_ms = np.exp(rng.uniform(np.log(2.0), np.log(60.0), n))
     t = elapsed_s(inception)[:, None, :]
     phase = rng.uniform(0.0, 2.0 * np.pi, (n, 3))[:, :, None]
     # participating phases: ferroresonance after single/two-pole switching involves 1-3 phases
     weight = rng.uniform(0.3, 1.0, (n, 3))
     weight[np.arange(n), rng.integers(0, 3, n)] = 1.0
-    one_peak = rng.random(n) < 0.5
-    bias = np.where(one_peak, rng.uniform(0.25, 0.5, n), 0.0)[:, None, None]
     wt = OMEGA * t
     sub = np.where(mode == 1, 2.0, 3.0)[:, None, None]
     # fundamental mode: near-sinusoidal flux (the voltage is), its saturating peaks draw the sharp
-    # current pulses, both polarities or (biased flux) one per cycle (Ferracci, CT 190)
-    fundamental = np.sin(wt + phase) + bias
+    # current pulses, one of each polarity per cycle (Ferracci, CT 190); a 3rd-harmonic flux
+    # component of random sign widens or sharpens them (still half-wave symmetric)
+    fundamental = np.sin(wt + phase) + rng.uniform(-0.15, 0.15, (n, 1, 1)) * np.sin(3.0 * (wt + phase))
     subharmonic = np.sin(wt / sub + phase) + rng.uniform(0.2, 0.5, (n, 1, 1)) * np.sin(wt + 2.0 * phase)
     f1, f2 = rng.uniform(0.3, 0.47, (n, 1, 1)), rng.uniform(1.4, 1.8, (n, 1, 1))
+    # chaotic: incommensurate components with a slow irregular envelope; the core still saturates
+    # in most cycles (irregular peaks, continuous spectrum: Ferracci, CT 190)
     chaotic = (
-        np.sin(f1 * wt + phase) + 0.7 * np.sin(wt + 1.7 * phase)
-        + 0.5 * np.sin(f2 * wt + 0.3 * phase)
-    ) * (1.0 + 0.3 * np.sin(0.11 * wt))
+        np.sin(f1 * wt + phase) + 0.8 * np.sin(wt + 1.7 * phase)
+        + 0.4 * np.sin(f2 * wt + 0.3 * phase)
+    ) * (1.0 + 0.15 * np.sin(0.11 * wt + rng.uniform(0.0, 2.0 * np.pi, (n, 1, 1))))
     shapes = np.stack([fundamental, subharmonic, subharmonic, chaotic])
     shape = shapes[mode, np.arange(n)]
     shape /= np.abs(shape).max(axis=2, keepdims=True) + 1e-12
     flux = flux_peak[:, None, None] * shape * (1.0 - np.exp(-t * 1000.0 / build_ms[:, None, None]))
     current = 0.15 * flux + flux * np.abs(flux) ** 8
+    names = np.array(FERRO_MODES)[mode]
+    circuit = (rng.random(n) < FERRO_CIRCUIT_SHARE) & ("mode_index" not in draws.overrides)
+    rows = np.flatnonzero(circuit)
+    if rows.size:
+        steady, period = _ferroresonant_circuit(rng, rows.size)
+        current[rows] = steady * (1.0 - np.exp(-t[rows] * 1000.0 / build_ms[rows, None, None]))
+        names[rows] = [_FERRO_PERIOD_MODES.get(int(p), "chaotic") for p in period]
+        mode[rows] = np.select([period == 1, period == 2, period >= 3], [0, 1, 2], 3)
     current *= active_mask(inception)[:, None, :] * weight[:, :, None]
     current *= (peak_current / (np.abs(current).max(axis=(1, 2)) + 1e-12))[:, None, None]
     params = {
         "inception_ms": inception, "mode_index": mode.astype(np.float64),
-        "mode": np.array(FERRO_MODES)[mode], "flux_peak_pu": flux_peak, "peak_current": peak_current,
-        "pulses_per_cycle": np.where(mode == 0, np.where(one_peak, 1.0, 2.0), np.nan),
+        "mode": names, "model": np.where(circuit, "circuit", "mode_waveform"),
+        "flux_peak_pu": flux_peak, "peak_current": peak_current,
+        "pulses_per_cycle": np.where((mode == 0) & ~circuit, 2.0, np.nan),
     }
     return _finish(current, draws, params, in_progress, timing)
 
 
-_HARMONIC_ORDERS = (1, 5, 7, 11, 13, 17, 19, 23, 25)
+#: characteristic orders h = 6k +- 1 up to the 49th (IEEE 519-2022 limits harmonics to the 50th)
+_HARMONIC_ORDERS = (1, 5, 7, 11, 13, 17, 19, 23, 25, 29, 31, 35, 37, 41, 43, 47, 49)
+#: share of non-linear load windows in which the load is switched off inside the window
+SWITCH_OFF_SHARE = 0.25
 
 
 def rectifier_current(pulse: np.ndarray, connection: np.ndarray, firing_deg: np.ndarray,
@@ -635,9 +784,18 @@ def rectifier_current(pulse: np.ndarray, connection: np.ndarray, firing_deg: np.
 
 
 def non_linear_load_switching(draws: Draws) -> tuple[np.ndarray, dict]:
+    """Rectifier load switched inside the zone (module docstring). Switched on, its DC current rises
+    with the DC circuit's time constant L_d / R_d (0.5-20 ms, log-uniform); switched off
+    (SWITCH_OFF_SHARE of the windows started inside the window), the load current flows from the
+    window start and falls to zero with the same kind of time constant (load rejection and
+    energisation are both switching events of a converter load: Arrillaga & Watson, "Power System
+    Harmonics"; Mohan, Undeland, Robbins, "Power Electronics", DC-side L-R time constant). Already
+    running (in progress): steady from before the window."""
     kind = "non_linear_load_switching"
     n, rng = draws.n, draws.rng
     inception, in_progress, timing = _event_start(draws, kind)
+    off = draws.take("switch_off", ((rng.random(n) < SWITCH_OFF_SHARE) & ~in_progress).astype(float)) == 1.0
+    off &= ~in_progress
     load = _draw(draws, kind, "load_current")
     pulse = _draw(draws, kind, "pulse_number")
     connection = _draw(draws, kind, "transformer_connection")
@@ -648,10 +806,13 @@ def non_linear_load_switching(draws: Draws) -> tuple[np.ndarray, dict]:
     phase0 = rng.uniform(0.0, 2.0 * np.pi, n)
     t = elapsed_s(inception)[:, None, :]
     event = rectifier_current(pulse, connection, firing, overlap, imbalance, phase0, inception)
-    envelope = 1.0 - np.exp(-t * 1000.0 / rise_ms[:, None, None])
-    event *= load[:, None, None] * envelope * active_mask(inception)[:, None, :]
+    rising = (1.0 - np.exp(-t * 1000.0 / rise_ms[:, None, None])) * active_mask(inception)[:, None, :]
+    falling = np.exp(-t * 1000.0 / rise_ms[:, None, None])  # 1 before the switching instant
+    envelope = np.where(off[:, None, None], falling, rising)
+    event *= load[:, None, None] * envelope
     params = {
         "inception_ms": inception, "load_current": load, "pulse_number": pulse,
+        "switch_off": off.astype(np.float64), "action": np.where(off, "off", np.where(in_progress, "running", "on")),
         "transformer_connection": connection,
         "connection": np.where(pulse == 12.0, "wye-wye + delta-wye",
                                np.array(RECTIFIER_CONNECTIONS)[connection.astype(int)]),
