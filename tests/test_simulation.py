@@ -485,7 +485,7 @@ def test_sim025_ferroresonance_amplitudes_modes_and_pulses():
     assert {r["pulses_per_cycle"] for r in rows if r["mode"] == "fundamental" and r["model"] == "mode_waveform"} == {2.0}
     for seed in range(200):
         x, p = simulate_event("transient_ferroresonance", seed=seed, mode_index=0, peak_current=3.0,
-                              relay_view="faulted_windings", standing_current_ka=0.0005)
+                              core_exponent=9.0, relay_view="faulted_windings", standing_current_ka=0.0005)
         if p["timing"] == "in_progress":
             break
     assert p["pulses_per_cycle"] == 2.0 and p["timing"] == "in_progress"
@@ -501,6 +501,15 @@ def test_sim025_ferroresonance_amplitudes_modes_and_pulses():
     cycles = wave[:4 * 167 - 1]
     assert abs(cycles.mean()) < 0.03 * np.abs(wave).max()
     assert _amplitude(cycles, 120.0) < 0.05 * _amplitude(cycles, 60.0)
+    # the core law's exponent is drawn (5 to 11): a softer core gives rounder, lower-crest pulses
+    assert {r["core_exponent"] for r in rows} == {5.0, 7.0, 9.0, 11.0}
+    crest = {}
+    for exponent in (5.0, 11.0):
+        x, _ = simulate_event("transient_ferroresonance", seed=7, mode_index=0, inception_ms=0.0, peak_current=3.0,
+                              core_exponent=exponent, relay_view="faulted_windings", standing_current_ka=0.0005)
+        wave = x.astype(np.float64)
+        crest[exponent] = np.abs(wave).max() / np.sqrt((wave**2).mean(axis=1)).max()
+    assert crest[5.0] < 0.8 * crest[11.0]
     x, p = simulate_event("transient_ferroresonance", seed=4, mode_index=1, inception_ms=0.0,
                           relay_view="faulted_windings", standing_current_ka=0.0005)
     full = x.astype(np.float64)[:, 60:60 + 667]
@@ -547,7 +556,7 @@ def test_sim027_back_to_back_capacitor_switching_rings_above_1khz_with_pole_scat
 def test_sim028_ferroresonant_circuit_is_sustained_dc_free_and_reports_its_period():
     from services.simulation.transients import _ferroresonant_circuit
 
-    current, period = _ferroresonant_circuit(np.random.default_rng(3), 120)
+    current, period = _ferroresonant_circuit(np.random.default_rng(3), 120, np.full(120, 11.0))
     assert current.shape == (120, 3, N_SAMPLES) and np.isfinite(current).all()
     assert np.allclose(np.abs(current).max(axis=(1, 2)), 1.0)
     # sustained: the last cycle still carries a large share of the window's peak
