@@ -55,8 +55,13 @@ def test_sim001_every_label_generates_finite_float32_windows_with_params():
     for row, label_id in zip(params, y, strict=True):
         record = json.loads(row)
         assert record["label"] == LABELS[label_id]
-        if record.get("timing") == "in_progress":  # a sustained transient begun before the window
-            assert record["category"] == "transient" and -30 * 1000 / 60 <= record["inception_ms"] < 0.0
+        if record.get("timing") == "in_progress" and record["category"] == "transient":
+            # a sustained transient begun before the window
+            assert -30 * 1000 / 60 <= record["inception_ms"] < 0.0
+        elif record.get("timing") == "in_progress":
+            # a fault already flowing when the window opens, cleared by the 50 ms protocol inside it
+            assert -2.7 * 1000 / 60 <= record["inception_ms"] < 0.0
+            assert 0.0 < record["clearing_ms"] < 72.6
         else:
             assert 0.0 <= record["inception_ms"] <= 0.6 * 72.6 + 1e-6
         assert 0.0 < record["standing_current_ka"] <= 0.15  # drawn 0.0005-0.15; partial cancellation lowers it
@@ -160,8 +165,10 @@ def test_sim007_ag_faults_carry_most_energy_in_phase_a_under_every_relay_view(vi
             assert p["relay_view"] == view
             if p["peak_fault_current_ka"] < 30 * p["standing_current_ka"]:
                 continue
-            start = _sample(p["inception_ms"])
+            start = max(_sample(p["inception_ms"]), 0)  # a fault in progress flows from sample 0
             stop = _sample(p["clearing_ms"]) if p["clearing_ms"] is not None else N_SAMPLES
+            if stop - start < TWO_CYCLES:
+                continue  # a fault in progress cleared early: energy over part of a cycle says little
             energy = (x[:, start:stop] ** 2).sum(axis=1)
             if view == "yd_compensated":
                 partner = 2 if p["yd_pairing"] == "a-b" else 1  # rows c - a or b - a carry A
@@ -169,7 +176,10 @@ def test_sim007_ag_faults_carry_most_energy_in_phase_a_under_every_relay_view(vi
                 assert energy[0] == pytest.approx(energy[partner], rel=0.1), (unit, energy)
                 assert energy[0] > 20 * energy[third], (unit, energy)
                 continue
-            assert energy[0] > 1.15 * max(energy[1], energy[2]), (unit, view, energy)
+            # the tie carries at most 0.9 of A's current (delta_tied), so A's 60 Hz amplitude leads;
+            # energy would also count the DC offset, which the tie's 20-40 deg shift redistributes
+            amplitude = _amplitude(x[:, start:stop].astype(np.float64), 60.0)
+            assert amplitude[0] > 1.05 * max(amplitude[1], amplitude[2]), (unit, view, amplitude)
             if view == "faulted_windings":
                 assert energy[0] > 50 * max(energy[1], energy[2])
 
@@ -323,8 +333,8 @@ def test_sim016_turn_to_turn_fault_is_small_and_arc_distorted():
     for label, store in ((PT + "tt", tt_ratio), (PT + "Class1", ag_ratio)):
         X, rows = _batch(label, 30, relay_view="faulted_windings")
         for x, p in zip(X, rows, strict=True):
-            if p["peak_fault_current_ka"] < 20 * p["standing_current_ka"]:
-                continue
+            if p["peak_fault_current_ka"] < 20 * p["standing_current_ka"] or p["timing"] == "in_progress":
+                continue  # too small to read, or cleared before the arc's two cycles are seen
             k = int(np.argmax((x ** 2).sum(axis=1)))
             start = _sample(p["inception_ms"]) + 150
             segment = x[k:k + 1, start:start + TWO_CYCLES]
@@ -407,6 +417,12 @@ def test_sim021_sustained_transients_are_in_progress_at_the_window_start_in_thei
                 assert p["inception_ms"] >= 0.0
                 continue
             assert p["inception_ms"] < 0.0
+            if p["kind"] == "external_fault_ct_saturation":
+                # the through fault flows from before the window; its CT may take cycles to
+                # saturate (a soft air-core slope gives a small error current at first), but it
+                # saturates inside the window
+                assert p["saturated_phases"] != ""
+                continue
             # no quiet pre-event part: the event is there in the first cycle (a 20 Hz mode: 3 cycles)
             if p["peak_event_ka"] > 30 * _standing_peak_bound(p):
                 assert np.abs(x[:, :500]).max() > 5 * _standing_peak_bound(p), (label, p["inception_ms"])

@@ -68,7 +68,7 @@ INCEPTION_STEP_MS = 1.38
 PROTOCOL_STEPS = 13
 #: share of windows outside the protocol (later inception, other or no clearing): augmentation
 AUGMENTED_TIMING_SHARE = 0.3
-TIMINGS = ("protocol", "augmented")
+TIMINGS = ("protocol", "augmented", "in_progress")
 
 
 @dataclass(frozen=True)
