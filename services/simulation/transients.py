@@ -111,7 +111,7 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
     ],
     "sympathetic_inrush": [
         _s("dc_flux_offset_pu", "DC flux offset reached", "pu", 0.35, 0.9, 0.6, 0.01),
-        _s("build_up_time_ms", "Build-up time constant", "ms", 15.0, 50.0, 25.0, 0.5),
+        _s("build_up_time_ms", "Build-up time constant", "ms", 15.0, 300.0, 25.0, 0.5, dist="log"),
         _s("saturation_flux_pu", "Saturation (knee) flux", "pu", 1.0, 1.2, 1.1, 0.01),
         _s("switching_angle_deg", "Neighbour's energisation angle", "deg", 0.0, 360.0, 0.0, 1.0),
         INCEPTION,
@@ -353,8 +353,10 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     Technol. 142(4), 1995; Hayder et al. 2008 on the differential current of a regulating unit).
     Its current rides on its own magnetising current (a small slope below the knee, present before
     the neighbour's energisation: the in-service unit is already excited); the load current passes
-    both CT sets and appears only through the standing mismatch. In progress: 3-25 cycles after the
-    neighbour's energisation. Peaks down to about 0.2 kA (a small core current scale)."""
+    both CT sets and appears only through the standing mismatch. In progress: 3-30 cycles after the
+    neighbour's energisation. Build-up 15-300 ms and decay 0.3-5 s (log-uniform), so its envelope
+    may still grow, stay flat or slowly fall across the window. Peaks down to about 0.2 kA (a small
+    core current scale)."""
     kind = "sympathetic_inrush"
     n, rng = draws.n, draws.rng
     inception, in_progress, timing = _event_start(draws, kind)
@@ -364,7 +366,10 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     angle = _draw(draws, kind, "switching_angle_deg")
     scale = _draw(draws, kind, "inrush_scale_ka")
     slope = _draw(draws, kind, "magnetising_slope_ka")
-    decay_ms = rng.uniform(300.0, 1500.0, n)
+    # the interaction decays far more slowly than a lone inrush, over seconds (Bronzeado & Yacamini
+    # 1995: "prolonged"; the shared resistance is small), and builds up over several cycles to
+    # some tens of cycles: both drawn log-uniform, so a late window shows a flat envelope
+    decay_ms = np.exp(rng.uniform(np.log(300.0), np.log(5000.0), n))
     theta = np.deg2rad(angle)[:, None] + PHASE_OFFSETS[None, :]
     # polarity of the neighbour's inrush per phase (its DC flux), the offset here is opposite
     neighbour_dc = np.cos(theta) + 0.4 * rng.uniform(-1.0, 1.0, (n, 1)) * np.cos(theta + 0.5)
