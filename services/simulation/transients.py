@@ -371,10 +371,12 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     # some tens of cycles: both drawn log-uniform, so a late window shows a flat envelope
     decay_ms = np.exp(rng.uniform(np.log(300.0), np.log(5000.0), n))
     theta = np.deg2rad(angle)[:, None] + PHASE_OFFSETS[None, :]
-    # polarity of the neighbour's inrush per phase (its DC flux), the offset here is opposite
+    # the neighbour's inrush DC flux per phase; the offset here is opposite and in proportion
+    # (Bronzeado & Yacamini 1995: the interaction is driven by the neighbour's DC current through
+    # the shared resistance), so a phase whose neighbour carries little DC barely saturates
     neighbour_dc = np.cos(theta) + 0.4 * rng.uniform(-1.0, 1.0, (n, 1)) * np.cos(theta + 0.5)
     polarity = -np.sign(neighbour_dc + 1e-9)
-    weight = 0.5 + 0.5 * np.abs(neighbour_dc) / np.abs(neighbour_dc).max(axis=1, keepdims=True)
+    weight = np.abs(neighbour_dc) / np.abs(neighbour_dc).max(axis=1, keepdims=True)
     t = elapsed_s(inception)[:, None, :]
     growth = (1.0 - np.exp(-t / (build_ms[:, None, None] / 1000.0))) * np.exp(
         -t / (decay_ms[:, None, None] / 1000.0)
