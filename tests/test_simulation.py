@@ -517,6 +517,20 @@ def test_sim025_ferroresonance_amplitudes_modes_and_pulses():
     cycles = wave[:4 * 167 - 1]
     assert abs(cycles.mean()) < 0.03 * np.abs(wave).max()
     assert _amplitude(cycles, 120.0) < 0.05 * _amplitude(cycles, 60.0)
+    # one, two or all three phases take part (the ones left open); the others carry only their
+    # normal exciting current, the standing current
+    assert {len(r["ferroresonant_phases"]) for r in rows} == {1, 2, 3}
+    seen = 0
+    for seed in range(40):
+        x, p = simulate_event("transient_ferroresonance", seed=seed, peak_current=2.0, relay_view="faulted_windings",
+                              standing_current_ka=0.0005, noise_std_ka=0.0002)
+        if len(p["ferroresonant_phases"]) != 1:
+            continue
+        seen += 1
+        peaks = np.abs(x.astype(np.float64)).max(axis=1)
+        k = "ABC".index(p["ferroresonant_phases"])
+        assert np.delete(peaks, k).max() < 0.05 * peaks[k], (seed, peaks)
+    assert seen >= 5
     # the core law's exponent is drawn (5 to 11): a softer core gives rounder, lower-crest pulses
     assert {r["core_exponent"] for r in rows} == {5.0, 7.0, 9.0, 11.0}
     crest = {}

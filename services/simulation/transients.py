@@ -652,6 +652,8 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
 #: share of ferroresonance windows computed from the circuit (`_ferroresonant_circuit`); the others
 #: use the mode waveforms (a drawn or overridden mode)
 FERRO_CIRCUIT_SHARE = 0.5
+#: probability that 1, 2 or 3 phases take part in the ferroresonance (see `ferroresonance`)
+FERRO_PHASE_COUNT_P = (0.4, 0.35, 0.25)
 _FERRO_SETTLE_CYCLES = 25
 _FERRO_PERIOD_MODES = {1: "fundamental", 2: "subharmonic_30Hz", 3: "subharmonic_20Hz", 4: "subharmonic_15Hz"}
 
@@ -734,9 +736,17 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     build_ms = np.exp(rng.uniform(np.log(2.0), np.log(60.0), n))
     t = elapsed_s(inception)[:, None, :]
     phase = rng.uniform(0.0, 2.0 * np.pi, (n, 3))[:, :, None]
-    # participating phases: ferroresonance after single/two-pole switching involves 1-3 phases
-    weight = rng.uniform(0.3, 1.0, (n, 3))
-    weight[np.arange(n), rng.integers(0, 3, n)] = 1.0
+    # participating phases: ferroresonance follows single- or two-pole switching or a blown fuse,
+    # so it involves the one or two phases left open (or all three of a VT bank on an ungrounded
+    # system: Ferracci, CT 190); the others carry only their normal exciting current, part of the
+    # standing current. The share of each count is not documented: FERRO_PHASE_COUNT_P
+    count = rng.choice(np.arange(1, 4), size=n, p=FERRO_PHASE_COUNT_P)
+    order = np.argsort(rng.random((n, 3)), axis=1)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(3)[None, :].repeat(n, axis=0), axis=1)
+    participating = rank < count[:, None]
+    weight = np.where(participating, rng.uniform(0.5, 1.0, (n, 3)), 0.0)
+    weight[np.arange(n), order[:, 0]] = 1.0
     wt = OMEGA * t
     sub = np.where(mode == 1, 2.0, 3.0)[:, None, None]
     # fundamental mode: near-sinusoidal flux (the voltage is), its saturating peaks draw the sharp
@@ -774,6 +784,7 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
         "inception_ms": inception, "mode_index": mode.astype(np.float64),
         "mode": names, "model": np.where(circuit, "circuit", "mode_waveform"),
         "flux_peak_pu": flux_peak, "peak_current": peak_current, "core_exponent": exponent,
+        "ferroresonant_phases": np.array(["".join("ABC"[k] for k in range(3) if row[k]) for row in participating]),
         "pulses_per_cycle": np.where((mode == 0) & ~circuit, 2.0, np.nan),
     }
     return _finish(current, draws, params, in_progress, timing)
