@@ -15,19 +15,12 @@ from dash.development.base_component import Component
 
 from components import ids
 from components.microgrid import normalise_severity
-from services.labels import pretty_label
+from services.labels import display_label
 
 #: dcc.Graph config: figures carry their own height, so no "responsive" (it would stretch them). No mode
 #: bar: it covered titles and legends on narrow cards; dragging still zooms and a double click resets
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 
-
-def _title(label: object) -> str:
-    """Readable title for a label string; passes through anything that is not one of the 45."""
-    try:
-        return pretty_label(str(label))
-    except ValueError:
-        return str(label)
 
 
 def section_title(text: str, icon: str = "") -> html.H2:
@@ -99,7 +92,7 @@ def label_options(labels: Sequence[str]) -> list[dict]:
     groups: dict[str, list[str]] = {"Internal faults": [], "Transients": []}
     for label in labels:
         groups["Transients" if label.startswith("transient_") else "Internal faults"].append(label)
-    return grouped_sample_options({label: _title(label) for label in labels}, groups)
+    return grouped_sample_options({label: display_label(label) for label in labels}, groups)
 
 
 def dom_id(component_id: str | Mapping) -> str:
@@ -296,7 +289,7 @@ def confidence_body(prediction: Mapping | None) -> list:
     children += [
         html.Div(
             [
-                html.Div(_title(label), id=ids.CONFIDENCE_LABEL, className="fw-semibold"),
+                html.Div(display_label(label), id=ids.CONFIDENCE_LABEL, className="fw-semibold"),
                 html.Div(label, className="text-muted font-monospace small text-break"),
             ],
             className="mb-2",
@@ -312,7 +305,7 @@ def confidence_body(prediction: Mapping | None) -> list:
         html.Div(html.Div(className=f"progress-bar bg-{colour}", style={"width": f"{confidence * 100:.1f}%"}),
                  className="progress mb-3", style={"height": "6px"}, **{"aria-hidden": "true"}),  # the value is above
         html.H3("Top 5 labels", className="h6 small text-muted mb-1"),
-        probability_bars([(_title(item[0]), float(item[1])) for item in prediction.get("top5") or []],
+        probability_bars([(display_label(item[0]), float(item[1])) for item in prediction.get("top5") or []],
                          component_id=ids.TOP5_GRAPH, label="Top 5 labels"),
         html.H3("Category, equipment and kind", className="h6 small text-muted mt-3 mb-1"),
         html.Div([
@@ -360,7 +353,7 @@ def description_body(label: str | None, description: Mapping | None) -> list:
     description = description or {}
     causes = [str(cause) for cause in description.get("causes") or []]
     return [
-        html.H3(_title(label), className="h6 fw-semibold"),
+        html.H3(display_label(label), className="h6 fw-semibold"),
         html.P(str(description.get("description") or "No description available."), className="small"),
         html.Div("Typical causes", className="small text-muted") if causes else None,
         html.Ul([html.Li(cause) for cause in causes], className="small mb-0") if causes else None,
@@ -462,7 +455,7 @@ def headline_body(prediction: Mapping | None, impact: Mapping | None, names: Map
     status = str(impact.get("transfer_status") or "n/a")
     transfer = impact.get("transfer") or {}
     confidence = float(prediction.get("confidence") or 0.0)
-    headline = str(prediction.get("headline") or impact.get("event_type") or _title(prediction.get("label")))
+    headline = str(prediction.get("headline") or impact.get("event_type") or display_label(prediction.get("label")))
     tiles = [
         ("Confidence", f"{confidence:.1%}" + (" (unfamiliar)" if prediction.get("unknown") else ""), ""),
         ("Where", ", ".join(dict.fromkeys(located)) or "outside the protected zone", ""),

@@ -16,7 +16,7 @@ from components import ids
 from components.cards import section_title
 from components.microgrid import SEVERITY_COLOURS, normalise_severity
 from components.tables import format_time, severity_badge
-from services.labels import EQUIPMENT_NAMES, pretty_label
+from services.labels import EQUIPMENT_NAMES, display_label
 
 #: how often the Live page asks for new events (ms): a record shows about half a second after its analysis
 LIVE_POLL_MS = 500
@@ -77,12 +77,6 @@ def alarm_controls(alarm_severities: Sequence[str]) -> html.Div:
     ])
 
 
-def _title(label: object) -> str:
-    try:
-        return pretty_label(str(label))
-    except ValueError:
-        return str(label or "")
-
 
 def unit_name(equipment: object) -> str:
     """The unit an event hit, as people name it ("ispar_series" -> "ISPAR series unit")."""
@@ -124,7 +118,7 @@ def event_row(job: Mapping[str, Any], href_for: Callable[[int], str], names: Map
         when.style = {"borderLeft": f"4px solid {SEVERITY_COLOURS[level]}"}
         status = str(analysis.get("transfer_status") or "").replace("_", " ")
         event = html.Td([
-            dcc.Link(_title(analysis.get("label")), href=href_for(int(job["analysis_id"])),
+            dcc.Link(display_label(analysis.get("label")), href=href_for(int(job["analysis_id"])),
                      className="fw-semibold", title=str(analysis.get("headline") or analysis.get("label") or "")),
             html.Div(f"{float(analysis.get('confidence') or 0):.1%} confident"
                      + (" \u00b7 unknown event" if analysis.get("unknown") else ""), className="small text-muted"),
@@ -160,7 +154,7 @@ def alarm_item(alarm: Mapping[str, Any], href_for: Callable[[int], str], names: 
     alarm_id = int(alarm["id"])
     title = html.Div([
         severity_badge(alarm.get("severity")),
-        dcc.Link(str(alarm.get("headline") or _title(alarm.get("label"))), href=href_for(int(alarm["analysis_id"])),
+        dcc.Link(str(alarm.get("headline") or display_label(alarm.get("label"))), href=href_for(int(alarm["analysis_id"])),
                  className="ms-2 fw-semibold"),
     ])
     facts = html.Div([

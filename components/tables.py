@@ -16,14 +16,7 @@ from dash.development.base_component import Component
 
 from components import ids
 from components.microgrid import normalise_severity
-from services.labels import pretty_label
-
-
-def _title(label: object) -> str:
-    try:
-        return pretty_label(str(label))
-    except ValueError:
-        return str(label or "")
+from services.labels import display_label
 
 
 def format_time(value: object) -> str:
@@ -54,7 +47,7 @@ def latest_table(rows: Sequence[Mapping], href_for: Callable[[int], str]) -> htm
                 [
                     html.Td(dcc.Link(f"#{analysis_id}", href=href_for(analysis_id))),
                     html.Td(format_time(row.get("created_at")), className="text-nowrap"),
-                    html.Td(_title(row.get("label")), title=str(row.get("label") or "")),
+                    html.Td(display_label(row.get("label")), title=str(row.get("label") or "")),
                     html.Td(f"{float(row.get('confidence') or 0):.1%}"),
                     html.Td(severity_badge(row.get("severity"))),
                     html.Td(str(row.get("transfer_status") or "").replace("_", " ")),
@@ -160,7 +153,7 @@ def history_row(record: Mapping, href_for: Callable[[int], str]) -> dict:
     analysis_id = int(record["id"])
     row = {column["field"]: record.get(column["field"]) for column in HISTORY_COLUMNS}
     row["id"] = f"[#{analysis_id}]({href_for(analysis_id)})"
-    row["event"] = _title(record.get("label"))
+    row["event"] = display_label(record.get("label"))
     row["analysis_id"] = analysis_id
     row["created_at"] = format_time(record.get("created_at"))
     confidence = record.get("confidence")

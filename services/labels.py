@@ -118,3 +118,12 @@ def pretty_label(label: str) -> str:
         return parts.kind.replace("_", " ").replace("ct", "CT").capitalize()
     kind = parts.kind if "-" in parts.kind else f"{parts.kind} fault"
     return f"{EQUIPMENT_NAMES[parts.equipment]} - {kind}"
+
+
+def display_label(label: object) -> str:
+    """`pretty_label` for one of the 45 labels; anything else (an unknown string, None) passes
+    through as text, so a page can show whatever a stored record holds."""
+    try:
+        return pretty_label(str(label))
+    except ValueError:
+        return str(label or "")

@@ -38,7 +38,7 @@ from components.microgrid import (
 )
 from components.tables import history_row, latest_table
 from services.grid import graph_elements, transfer_path_edges
-from services.labels import LABELS
+from services.labels import LABELS, display_label
 from services.rules import SEVERITIES, assess_impact
 from services.simulation import parameter_specs
 from services.waveform import N_SAMPLES, SAMPLE_RATE_HZ
@@ -376,3 +376,10 @@ def test_history_row_carries_the_headline_and_the_uncertain_unit_marker():
                                               (float("nan"), "none needed")])
 def test_restoration_time_reads_in_the_unit_an_operator_uses(hours, shown):
     assert restoration_text(hours) == shown
+
+
+def test_display_label_titles_the_45_and_passes_anything_else_through_as_text():
+    assert display_label("internal_power_transformer_internal_faults_Class1") == "Power transformer - AG fault"
+    assert display_label("transient_magnetising_inrush") == "Magnetising inrush"
+    assert display_label("not_a_label") == "not_a_label"
+    assert display_label(None) == ""
