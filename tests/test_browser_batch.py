@@ -25,6 +25,7 @@ from app.jobs import JOBS_KEY
 from app.settings import Settings
 from components import ids
 from services.simulation import generate_dataset
+from tests.celery_workers import start_worker, stop_worker
 
 pytestmark = pytest.mark.browser
 
@@ -155,13 +156,13 @@ def celery_stack(tmp_path_factory, artifacts_copy):
     settings = Settings(artifacts_dir=artifacts_copy, instance_dir=folder / "instance", broker_url=REDIS_URL,
                         job_queue=queue, database_url=f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
     logs = {"records": folder / "records.log", "callbacks": folder / "callbacks.log"}
-    workers = [_start_worker("app.worker", settings, logs["records"]),
-               _start_worker("app.batch_worker", settings, logs["callbacks"])]
+    workers = [start_worker(module, settings, logs[log], f"{module}.{queue}@%h")
+               for module, log in (("app.worker", "records"), ("app.batch_worker", "callbacks"))]
     try:
         yield settings, logs
     finally:
         for process in workers:
-            _stop(process)
+            stop_worker(process)
         with admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
@@ -170,34 +171,6 @@ def celery_stack(tmp_path_factory, artifacts_copy):
         if keys:
             client.delete(*keys)
         client.close()
-
-
-def _start_worker(module: str, settings: Settings, log_path: Path):
-    import subprocess
-    import sys
-
-    env = {**os.environ, "GEM_BROKER_URL": settings.broker_url, "GEM_JOB_QUEUE": settings.job_queue,
-           "GEM_DATABASE_URL": settings.database_url, "GEM_ARTIFACTS_DIR": str(settings.artifacts_dir),
-           "GEM_INSTANCE_DIR": str(settings.instance_dir)}
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", module, "worker", "--pool", "prefork", "--concurrency", "1",
-             "--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--hostname", f"{module}.{settings.job_queue}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(process) -> None:
-    import signal
-    import subprocess
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 def _worker_logs(logs: dict[str, Path]) -> str:

@@ -13,7 +13,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -28,10 +27,10 @@ from app.settings import Settings
 from services.analysis import EXTENSION_KEY
 from services.feed import Feed, write_record
 from services.simulation import simulate_event
+from tests.celery_workers import start_worker, stop_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -73,24 +72,9 @@ def settings(database_url, queue, artifacts_copy, tmp_path_factory) -> Settings:
 def worker(settings, tmp_path_factory):
     """One Celery worker (prefork, one child: the machine has two cores) on this run's queue."""
     log_path = tmp_path_factory.mktemp("celery-log") / "worker.log"
-    env = {**os.environ, "GEM_BROKER_URL": settings.broker_url, "GEM_JOB_QUEUE": settings.job_queue,
-           "GEM_DATABASE_URL": settings.database_url, "GEM_ARTIFACTS_DIR": str(settings.artifacts_dir),
-           "GEM_INSTANCE_DIR": str(settings.instance_dir)}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--pool", "prefork", "--concurrency", "1",
-             "--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--hostname", f"{settings.job_queue}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    process = start_worker("app.worker", settings, log_path, f"{settings.job_queue}@%h")
     yield process, log_path
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    stop_worker(process)
 
 
 @pytest.fixture(scope="module")
@@ -241,12 +225,7 @@ def test_cel003_the_pipeline_resumes_after_a_redis_restart(settings, tmp_path):
     broker = f"redis://127.0.0.1:{port}/0"
     redis_server = start_redis(port, redis_dir)
     local = settings.with_overrides(broker_url=broker, watch_dir=tmp_path / "drop-restart")
-    env = {**os.environ, "GEM_BROKER_URL": broker, "GEM_JOB_QUEUE": local.job_queue,
-           "GEM_DATABASE_URL": local.database_url, "GEM_ARTIFACTS_DIR": str(local.artifacts_dir)}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--pool", "solo", "--loglevel", "info",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"restart-{local.job_queue}@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    worker = start_worker("app.worker", local, None, f"restart-{local.job_queue}@%h", pool="solo")
     app = create_app(settings=local)
     jobs = app.server.extensions[JOBS_KEY]
     client = app.server.test_client()
@@ -286,10 +265,6 @@ def test_cel003_the_pipeline_resumes_after_a_redis_restart(settings, tmp_path):
     finally:
         jobs.stop()
         app.server.extensions[EXTENSION_KEY].store.dispose()
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        stop_worker(worker)
         redis_server.terminate()
         redis_server.wait(timeout=20)
