@@ -28,18 +28,29 @@ def _click(dash_duo, selector: str) -> None:
     element.click()
 
 
-def test_auth001_an_operator_signs_in_analyses_and_signs_out(dash_duo, tmp_path):
+def _app_with_user(tmp_path: Path, name: str, role: str):
+    """A dashboard that requires login, on its own SQLite history, with one account."""
     settings = Settings(artifacts_dir=ARTIFACTS, instance_dir=tmp_path / "instance", auth="login",
                         database_url=f"sqlite:///{tmp_path / 'history.db'}")
     app = create_app(settings=settings)
-    app.server.extensions[ACCOUNTS_KEY].add_user("otto", "operator", PASSWORD)
+    app.server.extensions[ACCOUNTS_KEY].add_user(name, role, PASSWORD)
+    return app
+
+
+def _sign_in(dash_duo, name: str) -> None:
+    """Fill in and send the login form the browser is on."""
+    dash_duo.find_element("#name").send_keys(name)
+    dash_duo.find_element("#password").send_keys(PASSWORD)
+    dash_duo.find_element("#login-submit").click()
+
+
+def test_auth001_an_operator_signs_in_analyses_and_signs_out(dash_duo, tmp_path):
+    app = _app_with_user(tmp_path, "otto", "operator")
     dash_duo.start_server(app, navigate=False)
     dash_duo.driver.get(f"{dash_duo.server.url}/history")  # anonymous: sent to the login page
     dash_duo.wait_for_element("#login-submit", timeout=TIMEOUT)
     assert "/login?next=/history" in dash_duo.driver.current_url
-    dash_duo.find_element("#name").send_keys("otto")
-    dash_duo.find_element("#password").send_keys(PASSWORD)
-    dash_duo.find_element("#login-submit").click()
+    _sign_in(dash_duo, "otto")
     dash_duo.wait_for_element(f"#{ids.HISTORY_TOTAL}", timeout=TIMEOUT)  # back where the visitor was going
     dash_duo.wait_for_contains_text(f"#{ids.NAV_SIGN_OUT}", "otto", timeout=TIMEOUT)
 
@@ -59,16 +70,11 @@ def test_auth001_an_operator_signs_in_analyses_and_signs_out(dash_duo, tmp_path)
 
 
 def test_auth002_a_viewer_reads_the_pages_without_the_controls_that_write(dash_duo, tmp_path):
-    settings = Settings(artifacts_dir=ARTIFACTS, instance_dir=tmp_path / "instance", auth="login",
-                        database_url=f"sqlite:///{tmp_path / 'history.db'}")
-    app = create_app(settings=settings)
-    app.server.extensions[ACCOUNTS_KEY].add_user("vera", "viewer", PASSWORD)
+    app = _app_with_user(tmp_path, "vera", "viewer")
     dash_duo.start_server(app, navigate=False)
     dash_duo.driver.get(f"{dash_duo.server.url}/")
     dash_duo.wait_for_element("#login-submit", timeout=TIMEOUT)
-    dash_duo.find_element("#name").send_keys("vera")
-    dash_duo.find_element("#password").send_keys(PASSWORD)
-    dash_duo.find_element("#login-submit").click()
+    _sign_in(dash_duo, "vera")
     dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
     dash_duo.wait_for_contains_text(f"#{ids.NAV_SIGN_OUT}", "vera", timeout=TIMEOUT)
     assert not dash_duo.find_element(f"#{ids.ANALYZE_BUTTON}").is_displayed()
