@@ -77,10 +77,7 @@ def test_bat101_an_archive_of_300_records_runs_with_progress_and_a_matching_summ
         zipped.writestr("records/broken.npy", b"not a numpy file")
         zipped.writestr("records/half.cfg", b"station,1999\n")
         zipped.writestr("../escape.npy", npy(windows[0]))
-    dash_duo.start_server(app, navigate=False)
-    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
-    dash_duo.wait_for_element(f"#{ids.BATCH_UPLOAD} input[type=file]", timeout=TIMEOUT).send_keys(str(archive))
-    dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", "301 records to analyse, 2 rejected", timeout=TIMEOUT)
+    _upload_on_batch_page(dash_duo, app, archive, "301 records to analyse, 2 rejected")
     # the progress bar moves while the background process works: records/s and time left shown
     until(lambda: "records/s" in dash_duo.find_element(f"#{ids.BATCH_PROGRESS_TEXT}").text, timeout=60,
           msg="no progress figures shown")
@@ -173,6 +170,14 @@ def celery_stack(tmp_path_factory, artifacts_copy):
         client.close()
 
 
+def _upload_on_batch_page(dash_duo, app, archive: Path, expected: str) -> None:
+    """Serve the app, open the Batch page, upload the archive and wait for its count message."""
+    dash_duo.start_server(app, navigate=False)
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
+    dash_duo.wait_for_element(f"#{ids.BATCH_UPLOAD} input[type=file]", timeout=TIMEOUT).send_keys(str(archive))
+    dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", expected, timeout=TIMEOUT)
+
+
 def _worker_logs(logs: dict[str, Path]) -> str:
     return "\n".join(f"{name} worker log:\n{path.read_text()[-3000:]}" for name, path in logs.items())
 
@@ -200,10 +205,7 @@ def test_bat103_on_celery_the_callback_worker_queues_the_records_and_the_record_
             info = tarfile.TarInfo(f"w{number:02d}.npy")
             info.size = len(data)
             tarred.addfile(info, io.BytesIO(data))
-    dash_duo.start_server(app, navigate=False)
-    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
-    dash_duo.wait_for_element(f"#{ids.BATCH_UPLOAD} input[type=file]", timeout=TIMEOUT).send_keys(str(archive))
-    dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", "60 records to analyse", timeout=TIMEOUT)
+    _upload_on_batch_page(dash_duo, app, archive, "60 records to analyse")
     try:
         dash_duo.wait_for_element(f"#{ids.BATCH_SUMMARY}", timeout=180)
     except Exception as exc:
@@ -233,10 +235,7 @@ def test_bat105_on_celery_cancel_stops_the_records_already_queued_for_the_record
     jobs = app.server.extensions[JOBS_KEY].jobs
     history = app.server.extensions["grid_event_monitor"].store
     before = history.query(limit=1, source="batch")[1]
-    dash_duo.start_server(app, navigate=False)
-    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/batch")
-    dash_duo.wait_for_element(f"#{ids.BATCH_UPLOAD} input[type=file]", timeout=TIMEOUT).send_keys(str(archive))
-    dash_duo.wait_for_contains_text(f"#{ids.BATCH_MESSAGE}", f"{RECORDS_IN_A_LONG_BATCH:,} records to analyse", timeout=TIMEOUT)
+    _upload_on_batch_page(dash_duo, app, archive, f"{RECORDS_IN_A_LONG_BATCH:,} records to analyse")
     try:
         until(lambda: "records/s" in dash_duo.find_element(f"#{ids.BATCH_PROGRESS_TEXT}").text, timeout=90)
     except Exception as exc:
