@@ -741,10 +741,8 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     # system: Ferracci, CT 190); the others carry only their normal exciting current, part of the
     # standing current. The share of each count is not documented: FERRO_PHASE_COUNT_P
     count = rng.choice(np.arange(1, 4), size=n, p=FERRO_PHASE_COUNT_P)
-    order = np.argsort(rng.random((n, 3)), axis=1)
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(3)[None, :].repeat(n, axis=0), axis=1)
-    participating = rank < count[:, None]
+    order = np.argsort(rng.random((n, 3)), axis=1)  # a random order of the phases
+    participating = np.argsort(order, axis=1) < count[:, None]  # the first `count` of that order
     weight = np.where(participating, rng.uniform(0.5, 1.0, (n, 3)), 0.0)
     weight[np.arange(n), order[:, 0]] = 1.0
     wt = OMEGA * t
