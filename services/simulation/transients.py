@@ -44,10 +44,12 @@ rectifier load, CT saturation) start before the window in IN_PROGRESS_SHARE of t
 - Ferroresonance: a saturable magnetising reactance in resonance with line / grading capacitance
   sustains fundamental (distorted), sub-harmonic (30 Hz, 20 Hz) or chaotic flux; the current is the
   core's steep function of that flux (Greenwood; IEEE C37.91-2021 lists ferroresonance among
-  conditions a differential relay sees). No DC (the capacitance blocks it). Half of the windows
-  come from the mode waveforms, half from integrating the series ferroresonant circuit itself
-  (Mork & Stuehm, IEEE Trans. Power Delivery 9(2), 1994), whose settled solution decides the mode.
-  70 % are in progress (an established, sustained state).
+  conditions a differential relay sees). No DC (the capacitance blocks it). 40 % of the windows
+  come from the mode waveforms, 60 % from integrating the series ferroresonant circuit itself
+  (Mork & Stuehm, IEEE Trans. Power Delivery 9(2), 1994), whose settled solution decides the mode
+  and may be unsymmetrical (Hayashi, "Nonlinear Oscillations in Physical Systems", 1964). The core
+  law's exponent is drawn from 3 (the textbook cubic) to 11. 70 % are in progress (an established,
+  sustained state).
 - Non-linear load switching: a rectifier load inside the zone switched in at t0. Line current of a
   six-pulse bridge through a wye-wye transformer: I_1 sum_h s_h F_h(mu) / h cos(h(omega t + theta_k
   - alpha')), characteristic orders h = kp +- 1 with s_h = +1 for h = 6k + 1 (positive sequence)
@@ -111,7 +113,7 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
     ],
     "sympathetic_inrush": [
         _s("dc_flux_offset_pu", "DC flux offset reached", "pu", 0.35, 0.9, 0.6, 0.01),
-        _s("build_up_time_ms", "Build-up time constant", "ms", 15.0, 300.0, 25.0, 0.5, dist="log"),
+        _s("build_up_time_ms", "Build-up time constant", "ms", 35.0, 300.0, 50.0, 0.5, dist="log"),
         _s("saturation_flux_pu", "Saturation (knee) flux", "pu", 1.0, 1.2, 1.1, 0.01),
         _s("switching_angle_deg", "Neighbour's energisation angle", "deg", 0.0, 360.0, 0.0, 1.0),
         INCEPTION,
@@ -151,8 +153,8 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
         _s("flux_peak_pu", "Peak core flux", "pu", 1.05, 1.5, 1.3, 0.01),
         _s("peak_current", "Peak current", "kA", 0.05, 6.0, 1.0, 0.01, dist="log"),
         INCEPTION,
-        _s("core_exponent", "Core law i = a lambda + b lambda^n: exponent n", "", 5.0, 11.0, 9.0, 2.0,
-           dist="choice", choices=(5.0, 7.0, 9.0, 11.0), form=False),
+        _s("core_exponent", "Core law i = a lambda + b lambda^n: exponent n", "", 3.0, 11.0, 9.0, 2.0,
+           dist="choice", choices=(3.0, 5.0, 7.0, 9.0, 11.0), form=False),
     ],
     "non_linear_load_switching": [
         _s("load_current", "Rectifier load current (fundamental)", "kA", 0.1, 3.0, 1.0, 0.05, dist="log"),
@@ -354,9 +356,11 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     Its current rides on its own magnetising current (a small slope below the knee, present before
     the neighbour's energisation: the in-service unit is already excited); the load current passes
     both CT sets and appears only through the standing mismatch. In progress: 3-30 cycles after the
-    neighbour's energisation. Build-up 15-300 ms and decay 0.3-5 s (log-uniform), so its envelope
-    may still grow, stay flat or slowly fall across the window. Peaks down to about 0.2 kA (a small
-    core current scale)."""
+    neighbour's energisation. Build-up 35-300 ms (two cycles and more: the offset accumulates from
+    the shared resistive drop cycle by cycle, so it is never as abrupt as an energisation, whose
+    first pulse is its largest) and decay 0.3-5 s (log-uniform), so its envelope may still grow,
+    stay flat or slowly fall across the window. Peaks down to about 0.2 kA (a small core current
+    scale)."""
     kind = "sympathetic_inrush"
     n, rng = draws.n, draws.rng
     inception, in_progress, timing = _event_start(draws, kind)
@@ -650,12 +654,17 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
 
 
 #: share of ferroresonance windows computed from the circuit (`_ferroresonant_circuit`); the others
-#: use the mode waveforms (a drawn or overridden mode)
-FERRO_CIRCUIT_SHARE = 0.5
+#: use the mode waveforms (a drawn or overridden mode). The circuit's states are self-consistent and
+#: include the unsymmetrical and soft-core ones the mode waveforms do not draw, hence the majority
+FERRO_CIRCUIT_SHARE = 0.6
 #: probability that 1, 2 or 3 phases take part in the ferroresonance (see `ferroresonance`)
 FERRO_PHASE_COUNT_P = (0.4, 0.35, 0.25)
 _FERRO_SETTLE_CYCLES = 25
 _FERRO_PERIOD_MODES = {1: "fundamental", 2: "subharmonic_30Hz", 3: "subharmonic_20Hz", 4: "subharmonic_15Hz"}
+#: a settled circuit current whose crest factor stays below this in a phase (a sine has 1.41) has
+#: not driven the core into saturation: a normal exciting current, not ferroresonance
+FERRO_MIN_CREST = 1.7
+_FERRO_REDRAWS = 3
 
 
 def _ferroresonant_circuit(rng: np.random.Generator, m: int, exponent: np.ndarray | None = None
@@ -674,9 +683,14 @@ def _ferroresonant_circuit(rng: np.random.Generator, m: int, exponent: np.ndarra
     state (the switching that starts it) are drawn; RK4, two steps per sample, 25 cycles to settle.
     The exponent n (`exponent`, per window; default 11) is what the sources leave open: fits of
     real cores use n from 5 to 11 (Mork & Stuehm use 11 for a distribution transformer; Kavasseri
-    and Milicevic et al. study 5 and 7), so the caller draws it.
+    and Milicevic et al. study 5 and 7), and the textbook treatment of the saturable-core circuit
+    takes the cubic law (C. Hayashi, "Nonlinear Oscillations in Physical Systems", 1964; Y. Ueda,
+    J. Stat. Phys. 20, 1979, Duffing's equation x'' + k x' + x^3 = B cos t), so the caller draws it.
     Depending on them the circuit settles on a fundamental, a subharmonic or an aperiodic (chaotic)
-    solution, as the sources describe; the mode is read from the settled current's period."""
+    solution, as the sources describe; the mode is read from the settled current's period. A
+    settled state may also be unsymmetrical (Hayashi's unsymmetrical oscillations: the flux takes
+    an offset and even harmonics, so the current shows one tall pulse per cycle and a broad, low
+    lobe of the other polarity); the series capacitance still keeps the current's mean at zero."""
     e = rng.uniform(0.8, 2.0, (m, 1))
     xc = np.exp(rng.uniform(np.log(0.3), np.log(4.0), (m, 1)))
     r = np.exp(rng.uniform(np.log(4.0), np.log(80.0), (m, 1)))
@@ -709,10 +723,33 @@ def _ferroresonant_circuit(rng: np.random.Generator, m: int, exponent: np.ndarra
     out /= np.abs(out).max(axis=(1, 2), keepdims=True) + 1e-12
     cycle = int(round(SAMPLES_PER_CYCLE))
     period = np.zeros(m, dtype=int)
+    if m == 0:
+        return out, period
     for cycles in (4, 3, 2, 1):  # the shortest period that repeats wins
         repeats = (np.abs(out[:, :, cycles * cycle:] - out[:, :, :-cycles * cycle]).max(axis=(1, 2)) < 0.1)
         period[repeats] = cycles
     return out, period
+
+
+def _crest(current: np.ndarray) -> np.ndarray:
+    """Smallest crest factor (peak / rms) over the phases of each window (m, 3, t) -> (m,)."""
+    rms = np.sqrt(np.mean(current**2, axis=2))
+    return (np.abs(current).max(axis=2) / np.maximum(rms, 1e-12)).min(axis=1)
+
+
+def _saturated_ferroresonance(rng: np.random.Generator, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_ferroresonant_circuit` for each window of `exponent`, with the circuits that settle on a
+    barely distorted state (crest factor below FERRO_MIN_CREST in a phase) drawn again, up to
+    _FERRO_REDRAWS times: a soft core (n = 3) settles on such a state about half the time, and a
+    current that never saturates the core is the normal exciting current, not ferroresonance
+    (Ferracci, CT 190: the sustained ferroresonant state is a saturated one)."""
+    steady, period = _ferroresonant_circuit(rng, exponent.size, exponent)
+    for _ in range(_FERRO_REDRAWS):
+        again = np.flatnonzero(_crest(steady) < FERRO_MIN_CREST)
+        if again.size == 0:
+            break
+        steady[again], period[again] = _ferroresonant_circuit(rng, again.size, exponent[again])
+    return steady, period
 
 
 def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
@@ -720,10 +757,11 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     system transients, ferroresonance modelling; P. Ferracci, "Ferroresonance", Schneider Electric
     Cahier Technique 190: fundamental, subharmonic (f/n, n odd or 2/3 here as 1/2, 1/3) and chaotic
     modes, sustained). Fundamental mode: the core saturates twice per cycle, one sharp current peak
-    of each polarity (half-wave symmetric: odd harmonics only). The flux carries no DC: it closes
-    through a capacitance (series or grading) that blocks DC, and the losses damp any offset left by
-    the switching (Ferracci, CT 190; Greenwood ch. on ferroresonance), so the sustained current has
-    no DC either (a DC-biased, one-pulse-per-cycle wave is an inrush signature, not ferroresonance).
+    of each polarity (half-wave symmetric: odd harmonics only). The current carries no DC: it closes
+    through a capacitance (series or grading) that blocks DC (Ferracci, CT 190; Greenwood ch. on
+    ferroresonance), so the mode waveforms have none; the circuit half (`_ferroresonant_circuit`)
+    also yields the unsymmetrical states of the same circuit (one tall pulse per cycle, zero mean).
+    Core law exponent n drawn from 3 (the textbook cubic, Hayashi 1964) to 11 (`core_exponent`).
     Amplitudes 0.05-6 kA peak (from a potential transformer's to a power transformer's). In
     progress (IN_PROGRESS_SHARES): sustained from before the window start (steady state)."""
     kind = "ferroresonance"
@@ -763,7 +801,7 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     shape = shapes[mode, np.arange(n)]
     shape /= np.abs(shape).max(axis=2, keepdims=True) + 1e-12
     flux = flux_peak[:, None, None] * shape * (1.0 - np.exp(-t * 1000.0 / build_ms[:, None, None]))
-    # core law i = a lambda + lambda^n: n drawn from 5 (soft, rounded pulses) to 11 (sharp), the
+    # core law i = a lambda + lambda^n: n drawn from 3 (soft, rounded pulses) to 11 (sharp), the
     # linear share a with it (see `_ferroresonant_circuit` for the sources)
     exponent = _draw(draws, kind, "core_exponent")
     linear = rng.uniform(0.05, 0.3, n)[:, None, None]
@@ -772,7 +810,7 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     circuit = (rng.random(n) < FERRO_CIRCUIT_SHARE) & ("mode_index" not in draws.overrides)
     rows = np.flatnonzero(circuit)
     if rows.size:
-        steady, period = _ferroresonant_circuit(rng, rows.size, exponent[rows])
+        steady, period = _saturated_ferroresonance(rng, exponent[rows])
         current[rows] = steady * (1.0 - np.exp(-t[rows] * 1000.0 / build_ms[rows, None, None]))
         names[rows] = [_FERRO_PERIOD_MODES.get(int(p), "chaotic") for p in period]
         mode[rows] = np.select([period == 1, period == 2, period >= 3], [0, 1, 2], 3)
