@@ -498,9 +498,9 @@ def test_sim025_ferroresonance_amplitudes_modes_and_pulses():
     assert peaks.min() < 0.1 and peaks.max() > 3.0
     assert {"fundamental", "subharmonic_30Hz", "subharmonic_20Hz", "chaotic"} <= {r["mode"] for r in rows}
     assert {r["model"] for r in rows} == {"circuit", "mode_waveform"}
-    assert {r["pulses_per_cycle"] for r in rows if r["mode"] == "fundamental" and r["model"] == "mode_waveform"} == {2.0}
+    assert {r["pulses_per_cycle"] for r in rows if r["mode"] == "fundamental" and r["model"] == "mode_waveform"} == {1.0, 2.0}
     for seed in range(200):
-        x, p = simulate_event("transient_ferroresonance", seed=seed, mode_index=0, peak_current=3.0,
+        x, p = simulate_event("transient_ferroresonance", seed=seed, mode_index=0, peak_current=3.0, unsymmetrical=0,
                               core_exponent=9.0, relay_view="faulted_windings", standing_current_ka=0.0005)
         if p["timing"] == "in_progress":
             break
@@ -536,14 +536,28 @@ def test_sim025_ferroresonance_amplitudes_modes_and_pulses():
     crest = {}
     for exponent in (3.0, 5.0, 11.0):
         x, _ = simulate_event("transient_ferroresonance", seed=7, mode_index=0, inception_ms=0.0, peak_current=3.0,
-                              core_exponent=exponent, relay_view="faulted_windings", standing_current_ka=0.0005)
+                              unsymmetrical=0, core_exponent=exponent, relay_view="faulted_windings",
+                              standing_current_ka=0.0005)
         wave = x.astype(np.float64)
         crest[exponent] = np.abs(wave).max() / np.sqrt((wave**2).mean(axis=1)).max()
     assert crest[3.0] < crest[5.0] < 0.8 * crest[11.0]
-    x, p = simulate_event("transient_ferroresonance", seed=4, mode_index=1, inception_ms=0.0,
+    x, p = simulate_event("transient_ferroresonance", seed=4, mode_index=1, inception_ms=0.0, unsymmetrical=0,
                           relay_view="faulted_windings", standing_current_ka=0.0005)
     full = x.astype(np.float64)[:, 60:60 + 667]
     assert (_amplitude(full, 30.0) > 0.3 * _amplitude(full, 60.0)).any()
+    # an unsymmetrical state: one tall pulse per cycle and a broad low lobe of the other polarity,
+    # with no DC over whole cycles (the series capacitance passes none), unlike an inrush
+    for exponent in (3.0, 9.0):
+        x, p = simulate_event("transient_ferroresonance", seed=5, mode_index=0, unsymmetrical=1, inception_ms=0.0,
+                              core_exponent=exponent, peak_current=2.0, relay_view="faulted_windings",
+                              standing_current_ka=0.0005, noise_std_ka=0.0002)
+        assert p["pulses_per_cycle"] == 1.0 and p["unsymmetrical"] == 1.0 and p["model"] == "mode_waveform"
+        wave = x.astype(np.float64)[int(np.argmax(np.abs(x).max(axis=1)))]
+        cycles = wave[150:150 + 4 * 167]  # after the 2-60 ms build-up has mostly settled
+        tall, low = max(cycles.max(), -cycles.min()), min(cycles.max(), -cycles.min())
+        assert low < 0.75 * tall
+        assert abs(cycles.mean()) < 0.06 * tall
+        assert _amplitude(cycles, 120.0) > 0.1 * _amplitude(cycles, 60.0)  # even harmonics
 
 
 def test_sim026_inrush_amplitudes_reach_small_units_and_later_cycles():

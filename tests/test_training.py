@@ -223,7 +223,7 @@ def test_train012_evaluate_update_card_adds_the_bins_and_changes_no_other_file(t
 def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
     from types import SimpleNamespace
 
-    from services.training.levels_report import format_table, phase_set, score_levels
+    from services.training.levels_report import format_table, markdown_table, phase_set, score_levels
 
     assert [phase_set(k) for k in ("ABG", "AB", "ABCG", "AG", "turn-to-turn")] == ["AB", "AB", "ABC", "A",
                                                                                     "turn-to-turn"]
@@ -249,6 +249,9 @@ def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
     assert report["confidently_wrong_label"] == 0.25  # the flagged ferroresonance does not count
     assert report["equipment_uncertain_rate"] == pytest.approx(1 / 3) and report["unknown_rate"] == 0.25
     assert "33.33 %" in format_table({"simulator": report})
+    table = markdown_table({"simulator": report, "independent_transients": {**report, "equipment_accuracy": None}})
+    assert table.splitlines()[0] == "| Level | Our simulator | Independent transients |"
+    assert "| Windows | 4 | 4 |" in table and "| Equipment (unit) | 33.33 % | - |" in table
     # a relay view that hides the faulted phases takes the window out of the phases score only
     hidden = score_levels(predictions, y, phases_identifiable=np.array([False, True, True, True]))
     assert hidden["phases_readable_share"] == pytest.approx(2 / 3) and hidden["phases_accuracy"] == 1.0

@@ -155,6 +155,8 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
         INCEPTION,
         _s("core_exponent", "Core law i = a lambda + b lambda^n: exponent n", "", 3.0, 11.0, 9.0, 2.0,
            dist="choice", choices=(3.0, 5.0, 7.0, 9.0, 11.0), form=False),
+        _s("unsymmetrical", "State (0 symmetrical, 1 unsymmetrical)", "", 0.0, 1.0, 0.0, 1.0,
+           dist="choice", choices=(0.0, 1.0), form=False),
     ],
     "non_linear_load_switching": [
         _s("load_current", "Rectifier load current (fundamental)", "kA", 0.1, 3.0, 1.0, 0.05, dist="log"),
@@ -657,6 +659,8 @@ def external_fault_ct_saturation(draws: Draws) -> tuple[np.ndarray, dict]:
 #: use the mode waveforms (a drawn or overridden mode). The circuit's states are self-consistent and
 #: include the unsymmetrical and soft-core ones the mode waveforms do not draw, hence the majority
 FERRO_CIRCUIT_SHARE = 0.6
+#: share of the mode-waveform windows in an unsymmetrical state (`_unsymmetrical_flux`)
+FERRO_UNSYMMETRICAL_SHARE = 0.5
 #: probability that 1, 2 or 3 phases take part in the ferroresonance (see `ferroresonance`)
 FERRO_PHASE_COUNT_P = (0.4, 0.35, 0.25)
 _FERRO_SETTLE_CYCLES = 25
@@ -752,6 +756,37 @@ def _saturated_ferroresonance(rng: np.random.Generator, exponent: np.ndarray) ->
     return steady, period
 
 
+def _core_law(flux: np.ndarray, linear: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """i = a lambda + lambda^n (per unit; `linear` a and `exponent` n broadcast against `flux`)."""
+    return linear * flux + flux * np.abs(flux) ** (exponent - 1.0)
+
+
+def _unsymmetrical_flux(shape: np.ndarray, even: np.ndarray, scale: np.ndarray, linear: np.ndarray,
+                        exponent: np.ndarray, span: int) -> np.ndarray:
+    """An unsymmetrical ferroresonant state of a mode waveform: `shape` (n, 3, t, peak 1) plus an
+    even-order term even (shape^2 - mean) that breaks its half-wave symmetry, shifted by the flux
+    offset b that brings the mean of the core current i(scale (shape + b)) over the first `span`
+    samples to zero (`scale`: the peak flux the caller multiplies the result by).
+
+    C. Hayashi ("Nonlinear Oscillations in Physical Systems", 1964) finds such unsymmetrical
+    oscillations in the series circuit with a saturable core: the flux carries an offset and even
+    harmonics, while the series capacitance keeps the current's mean at zero (a periodic state
+    passes no DC through a capacitor). The current then shows one tall, narrow pulse per cycle and
+    a broad, low lobe of the other polarity: unipolar-looking like an inrush, but without its DC.
+    b is found by bisection (the mean current grows monotonically with b)."""
+    distorted = shape + even * (shape**2 - np.mean(shape**2, axis=2, keepdims=True))
+    distorted /= np.abs(distorted).max(axis=2, keepdims=True) + 1e-12
+    low = np.full(shape.shape[:2] + (1,), -1.0)
+    high = np.full(shape.shape[:2] + (1,), 1.0)
+    for _ in range(40):
+        middle = 0.5 * (low + high)
+        current = _core_law(scale * (distorted[:, :, :span] + middle), linear, exponent)
+        positive = np.mean(current, axis=2, keepdims=True) > 0.0
+        high = np.where(positive, middle, high)
+        low = np.where(positive, low, middle)
+    return distorted + 0.5 * (low + high)
+
+
 def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     """Ferroresonance (module docstring; IEEE PES working group on modeling and analysis of
     system transients, ferroresonance modelling; P. Ferracci, "Ferroresonance", Schneider Electric
@@ -759,8 +794,10 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     modes, sustained). Fundamental mode: the core saturates twice per cycle, one sharp current peak
     of each polarity (half-wave symmetric: odd harmonics only). The current carries no DC: it closes
     through a capacitance (series or grading) that blocks DC (Ferracci, CT 190; Greenwood ch. on
-    ferroresonance), so the mode waveforms have none; the circuit half (`_ferroresonant_circuit`)
-    also yields the unsymmetrical states of the same circuit (one tall pulse per cycle, zero mean).
+    ferroresonance), so the mode waveforms have none. Half of the mode waveforms are unsymmetrical
+    states (`_unsymmetrical_flux`, Hayashi 1964: a flux offset and even harmonics, one tall pulse
+    per cycle and a broad low lobe of the other polarity, zero mean current), and the circuit
+    (`_ferroresonant_circuit`) yields such states of its own.
     Core law exponent n drawn from 3 (the textbook cubic, Hayashi 1964) to 11 (`core_exponent`).
     Amplitudes 0.05-6 kA peak (from a potential transformer's to a power transformer's). In
     progress (IN_PROGRESS_SHARES): sustained from before the window start (steady state)."""
@@ -800,12 +837,26 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
     shapes = np.stack([fundamental, subharmonic, subharmonic, chaotic])
     shape = shapes[mode, np.arange(n)]
     shape /= np.abs(shape).max(axis=2, keepdims=True) + 1e-12
-    flux = flux_peak[:, None, None] * shape * (1.0 - np.exp(-t * 1000.0 / build_ms[:, None, None]))
     # core law i = a lambda + lambda^n: n drawn from 3 (soft, rounded pulses) to 11 (sharp), the
     # linear share a with it (see `_ferroresonant_circuit` for the sources)
     exponent = _draw(draws, kind, "core_exponent")
     linear = rng.uniform(0.05, 0.3, n)[:, None, None]
-    current = linear * flux + flux * np.abs(flux) ** (exponent[:, None, None] - 1.0)
+    unsymmetrical = (_draw(draws, kind, "unsymmetrical") if "unsymmetrical" in draws.overrides
+                     else (rng.random(n) < FERRO_UNSYMMETRICAL_SHARE).astype(np.float64))
+    rows = np.flatnonzero(unsymmetrical == 1.0)
+    if rows.size:
+        # the mean is taken over whole periods of the mode: 4 cycles (fundamental, 30 Hz, chaotic)
+        # or 3 (20 Hz: one period of 3 cycles)
+        span = np.where(mode[rows] == 2, 3, 4) * int(round(SAMPLES_PER_CYCLE))
+        for length in np.unique(span):
+            chosen = rows[span == length]
+            # the offset's polarity per phase: whichever the switching that started it left
+            even = rng.uniform(0.3, 0.8, (chosen.size, 1, 1)) * rng.choice([-1.0, 1.0], (chosen.size, 3, 1))
+            shape[chosen] = _unsymmetrical_flux(shape[chosen], even,
+                                                flux_peak[chosen, None, None], linear[chosen],
+                                                exponent[chosen, None, None], int(length))
+    flux = flux_peak[:, None, None] * shape * (1.0 - np.exp(-t * 1000.0 / build_ms[:, None, None]))
+    current = _core_law(flux, linear, exponent[:, None, None])
     names = np.array(FERRO_MODES)[mode]
     circuit = (rng.random(n) < FERRO_CIRCUIT_SHARE) & ("mode_index" not in draws.overrides)
     rows = np.flatnonzero(circuit)
@@ -821,7 +872,8 @@ def ferroresonance(draws: Draws) -> tuple[np.ndarray, dict]:
         "mode": names, "model": np.where(circuit, "circuit", "mode_waveform"),
         "flux_peak_pu": flux_peak, "peak_current": peak_current, "core_exponent": exponent,
         "ferroresonant_phases": np.array(["".join("ABC"[k] for k in range(3) if row[k]) for row in participating]),
-        "pulses_per_cycle": np.where((mode == 0) & ~circuit, 2.0, np.nan),
+        "pulses_per_cycle": np.where((mode == 0) & ~circuit, np.where(unsymmetrical == 1.0, 1.0, 2.0), np.nan),
+        "unsymmetrical": np.where(circuit, np.nan, unsymmetrical),
     }
     return _finish(current, draws, params, in_progress, timing)
 

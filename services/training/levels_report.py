@@ -188,14 +188,54 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+#: the README's table rows: (field, title); "windows" is a count, the rest fractions
+MARKDOWN_ROWS: tuple[tuple[str, str], ...] = (
+    ("windows", "Windows"),
+    ("category_accuracy", "Fault vs transient (category)"),
+    ("phases_accuracy", "Faulted phases (A/B/C involved), readable views"),
+    ("fault_kind_accuracy", "Fault kind (phases and ground)"),
+    ("transient_kind_accuracy", "Which transient"),
+    ("equipment_accuracy", "Equipment (unit)"),
+    ("exact_accuracy", "Exact label (45 classes)"),
+    ("confidently_wrong_equipment", "Confidently wrong unit (p >= 0.8, not flagged)"),
+    ("confidently_wrong_label", "Confidently wrong label"),
+    ("equipment_uncertain_rate", "Unit reported uncertain"),
+    ("unknown_rate", "Flagged unknown"),
+)
+MARKDOWN_SETS = (("simulator", "Our simulator"), ("shift", "Shift set"), ("independent_transients", "Independent transients"))
+
+
+def markdown_table(report: dict) -> str:
+    """The report as the README's Markdown table (the three sets side by side)."""
+    sets = [(key, title) for key, title in MARKDOWN_SETS if key in report]
+    lines = ["| Level | " + " | ".join(title for _, title in sets) + " |", "| --- |" + " --- |" * len(sets)]
+    for field, title in MARKDOWN_ROWS:
+        cells = []
+        for key, _ in sets:
+            value = report[key].get(field)
+            cells.append(f"{value:,}" if field == "windows" and value is not None else _percent(value))
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.training.levels_report", description=__doc__.split("\n")[0])
     parser.add_argument("--artifacts", default="artifacts", help="artifacts folder (default: artifacts)")
     parser.add_argument("--per-class", type=int, default=40, help="windows per label of each set (default 40)")
     parser.add_argument("--update-card", action="store_true", help="write levels_report into model_card.json")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the report stored in the card as the README's Markdown table; measure nothing")
     args = parser.parse_args(argv)
     if args.per_class < 1:
         parser.error("--per-class must be at least 1")
+    if args.markdown:
+        card_path = Path(args.artifacts) / "model_card.json"
+        stored = json.loads(card_path.read_text()).get("levels_report") if card_path.is_file() else None
+        if not stored:
+            print(f"{card_path} holds no levels_report: run with --update-card first", file=sys.stderr)
+            return 1
+        print(markdown_table(stored))
+        return 0
     from services.inference import get_predictor
 
     started = time.perf_counter()
