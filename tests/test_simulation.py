@@ -64,7 +64,7 @@ def test_sim001_every_label_generates_finite_float32_windows_with_params():
             assert 0.0 < record["clearing_ms"] < 72.6
         else:
             assert 0.0 <= record["inception_ms"] <= 0.6 * 72.6 + 1e-6
-        assert 0.0 < record["standing_current_ka"] <= 0.15  # drawn 0.0005-0.15; partial cancellation lowers it
+        assert 0.0 < record["standing_current_ka"] <= 0.3  # drawn 0.0005-0.3; partial cancellation lowers it
         if record["category"] == "internal_fault":
             for key in ("fault_resistance_ohm", "inception_angle_deg", "x_over_r", "loading_percent",
                         "clearing_ms", "clearing_command_ms", "tap_position", "relay_view", "timing"):
@@ -243,7 +243,8 @@ def test_sim012_ct_saturation_event_always_saturates():
         assert p["time_to_saturation_ms"] is not None and p["time_to_saturation_ms"] >= 0.0
         assert p["inception_ms"] + p["time_to_saturation_ms"] <= 72.6 - 16.6  # a cycle before the end
         peak = np.abs(x).max()
-        assert peak >= 0.02 * p["fault_current"] and peak > 10 * _standing_peak_bound(p)
+        # the saturating CT's error current stands well out of the standing current (up to 0.3 kA)
+        assert peak >= 0.02 * p["fault_current"] and peak > 5 * _standing_peak_bound(p)
         biggest = x[int(np.argmax(np.abs(x).max(axis=1)))]
         onset = int(np.flatnonzero(np.abs(biggest) > 0.05 * peak)[0])
         if N_SAMPLES - onset > TWO_CYCLES and p["ct_saturation"] == "dc_offset":

@@ -107,12 +107,14 @@ class ParameterSpec:
 INCEPTION = ParameterSpec("inception_ms", "Event inception", "ms", 0.0,
                           round(MAX_INCEPTION_FRACTION * WINDOW_MS, 2), 10.0, 0.1, dist="custom")
 
-#: Standing differential current (fundamental peak, kA), log-uniform from negligible to larger than
+#: Standing differential current (fundamental peak, kA), log-uniform from negligible to several times
 #: a weak (0.03-0.05 kA) fault: Hayder et al. 2008 and C37.245-2018 say it exists and grows with the
-#: load and the tap; its distribution over real units is not publicly documented; randomised.
+#: load and the tap; up to 0.3 kA, about a 15 % mismatch (a regulating range's end, uncompensated)
+#: at 110 % load on the data set's base (rated peak 1.78 kA); its distribution over real units is
+#: not publicly documented; randomised.
 STANDING_SPECS = {
     "standing_current_ka": ParameterSpec("standing_current_ka", "Standing differential current",
-                                         "kA", 0.0005, 0.15, 0.01, 0.0005, dist="log", form=False),
+                                         "kA", 0.0005, 0.3, 0.01, 0.0005, dist="log", form=False),
     "loading_percent": ParameterSpec("loading_percent", "Transformer loading", "%", 20.0, 110.0,
                                      80.0, 1.0, form=False),
     "noise_std_ka": ParameterSpec("noise_std_ka", "Measurement noise (rms)", "kA", 0.0002, 0.004,
@@ -207,7 +209,7 @@ DEG_PER_TAP_STEP = 2.5
 def standing_current(draws: Draws, unit: np.ndarray, tap: np.ndarray) -> tuple[np.ndarray, dict]:
     """Balanced standing differential current (n, 3, T) of a loaded unit and its parameters.
 
-    - Size: fundamental peak `standing_current_ka`, log-uniform 0.0005-0.15 kA (see STANDING_SPECS).
+    - Size: fundamental peak `standing_current_ka`, log-uniform 0.0005-0.3 kA (see STANDING_SPECS).
     - Mismatch part, proportional to the drawn load current: power transformer, an OLTC / CT ratio
       mismatch eps (differential = eps x load current, in phase with it: Blackburn & Domin,
       "Protective Relaying", ch. 9, CT ratio mismatch and tap changing in transformer differential

@@ -1,7 +1,8 @@
 """`python -m services.training`: train the ConvNet and write the artifacts.
 
-Default: simulate 400 windows per label (seed 20261124), train 30 epochs on the CPU (about 13 minutes
-on 2 idle cores; on a busier machine the schedule is shortened to end within --time-limit-min),
+Default (the shipped recipe): simulate 1,000 windows per label (seed 20261124), train 24 epochs on
+the CPU (about 20-25 minutes on 2 idle cores; on a busier machine the schedule is shortened to end
+within --time-limit-min, 28 by default),
 calibrate, evaluate on a fresh test seed, write into artifacts/.
 `--data DIR` trains on labelled records instead: the public data set's folder tree as downloaded
 (folders per unit and class, text files of time, Ia, Ib, Ic) or one sub-folder per label (.npy, CSV
