@@ -267,6 +267,21 @@ def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
     assert score_levels(tt, np.array([37]))["fault_kind_accuracy"] == 0.0
 
 
+def test_train015_levels_report_markdown_prints_the_cards_table_or_says_what_is_missing(tmp_path, capsys):
+    from services.training.levels_report import main as levels_main
+
+    assert levels_main(["--artifacts", str(tmp_path), "--markdown"]) == 1  # no card at all
+    assert "holds no levels_report" in capsys.readouterr().err
+    (tmp_path / "model_card.json").write_text("{not json")
+    assert levels_main(["--artifacts", str(tmp_path), "--markdown"]) == 1  # unreadable: a message, no traceback
+    figures = {"windows": 1200, "category_accuracy": 0.975, "equipment_accuracy": None}
+    (tmp_path / "model_card.json").write_text(json.dumps({"levels_report": {"shift": figures}}))
+    assert levels_main(["--artifacts", str(tmp_path), "--markdown"]) == 0
+    table = capsys.readouterr().out
+    assert "| Level | Shift set |" in table and "| Windows | 1,200 |" in table
+    assert "| Fault vs transient (category) | 97.50 % |" in table and "| Equipment (unit) | - |" in table
+
+
 def test_train014_recalibrate_refits_the_level_temperatures_and_leaves_the_weights(artifacts_copy, monkeypatch,
                                                                                   tmp_path):
     from services.training.recalibrate import main as recalibrate_main

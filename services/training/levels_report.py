@@ -229,10 +229,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.per_class < 1:
         parser.error("--per-class must be at least 1")
     if args.markdown:
-        card_path = Path(args.artifacts) / "model_card.json"
-        stored = json.loads(card_path.read_text()).get("levels_report") if card_path.is_file() else None
+        from services.model_card import MODEL_CARD_FILE, read_card_file
+
+        stored = (read_card_file(Path(args.artifacts)) or {}).get("levels_report")
         if not stored:
-            print(f"{card_path} holds no levels_report: run with --update-card first", file=sys.stderr)
+            print(f"{Path(args.artifacts) / MODEL_CARD_FILE} holds no levels_report: run with --update-card first",
+                  file=sys.stderr)
             return 1
         print(markdown_table(stored))
         return 0
