@@ -291,10 +291,28 @@ def test_train014_recalibrate_refits_the_level_temperatures_and_leaves_the_weigh
     calibration = json.loads((artifacts_copy / "calibration.json").read_text())
     calibration["temperature_kind"] = calibration["temperature_equipment"] = 50.0
     (artifacts_copy / "calibration.json").write_text(json.dumps(calibration))
-    assert recalibrate_main(["--artifacts", str(artifacts_copy), "--per-class", "3"]) == 0
+    calibration.pop("dc_evidence", None)
+    (artifacts_copy / "calibration.json").write_text(json.dumps(calibration))
+    assert recalibrate_main(["--artifacts", str(artifacts_copy), "--per-class", "3", "--training-per-class", "20"]) == 0
     refitted = json.loads((artifacts_copy / "calibration.json").read_text())
     assert 0.05 < refitted["temperature_kind"] < 20.0 and refitted["temperature_equipment"] < 50.0
     assert refitted["input_scaling"] == calibration["input_scaling"]
+    assert refitted["dc_evidence"]["windows"] == 6 * 20  # the six transient labels, 20 windows each
     card = json.loads((artifacts_copy / "model_card.json").read_text())
     assert card["level_temperatures"]["kind"] == pytest.approx(refitted["temperature_kind"])
+    assert "120 transient windows" in card["dc_evidence"]["fitted_on"]
     assert (artifacts_copy / "best_model.pth").read_bytes() == weights
+
+
+def test_train016_recalibrate_dc_evidence_only_keeps_the_temperatures(artifacts_copy, monkeypatch, tmp_path):
+    from services.training.recalibrate import main as recalibrate_main
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    before = json.loads((artifacts_copy / "calibration.json").read_text())
+    assert recalibrate_main(["--artifacts", str(artifacts_copy), "--dc-evidence-only",
+                             "--training-per-class", "10"]) == 0
+    after = json.loads((artifacts_copy / "calibration.json").read_text())
+    assert after["temperature_kind"] == before["temperature_kind"]
+    assert after["temperature_equipment"] == before["temperature_equipment"]
+    assert after["dc_evidence"]["windows"] == 60
+    assert after["dc_evidence"]["kinds"] == sorted(after["dc_evidence"]["kinds"]) and len(after["dc_evidence"]["kinds"]) == 6

@@ -2,7 +2,7 @@
 
 Required: `best_model.pth` (ConvNet state_dict), `labels.json`, `normalization_stats.npz`.
 Optional extras that the original application ignores: `fault_descriptions.json`,
-`calibration.json` (temperature), `model_card.json`, `unknown_detector.npz`. A folder without
+`calibration.json` (temperatures, DC evidence), `model_card.json`, `unknown_detector.npz`. A folder without
 them works: temperature 1, our own descriptions, signal checks only for the unknown flag.
 """
 
@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from services.inference.dc_evidence import CALIBRATION_KEY as DC_EVIDENCE_KEY
+from services.inference.dc_evidence import DcEvidence
 from services.inference.descriptions import fault_descriptions
 from services.inference.errors import ModelUnavailable
 from services.inference.unknown import DETECTOR_FILE, FeatureDetector
@@ -54,6 +56,8 @@ class Artifacts:
     descriptions: dict[str, dict]
     model_card: dict | None
     detector: FeatureDetector | None
+    #: p(DC share | transient kind) (services.inference.dc_evidence); None: not applied
+    dc_evidence: DcEvidence | None
     fingerprint: str  # over every artifact file present
     model_fingerprint: str  # over what fixes the network's numbers (weights, normalisation)
 
@@ -97,6 +101,7 @@ def load_artifacts(folder: Path) -> Artifacts:
     temperature_kind = _read_temperature(folder / CALIBRATION_FILE, "temperature_kind", temperature)
     temperature_equipment = _read_temperature(folder / CALIBRATION_FILE, "temperature_equipment", temperature)
     input_scaling = _read_input_scaling(folder / CALIBRATION_FILE)
+    dc_evidence = _read_dc_evidence(folder / CALIBRATION_FILE)
     model_card = _read_json(folder / MODEL_CARD_FILE) if (folder / MODEL_CARD_FILE).is_file() else None
     detector = None
     if (folder / DETECTOR_FILE).is_file():
@@ -119,6 +124,7 @@ def load_artifacts(folder: Path) -> Artifacts:
         descriptions=descriptions,
         model_card=model_card if isinstance(model_card, dict) else None,
         detector=detector,
+        dc_evidence=dc_evidence,
         fingerprint=_hash_files(folder, REQUIRED_FILES + OPTIONAL_FILES),
         model_fingerprint=_hash_files(folder, (MODEL_FILE, NORMALIZATION_FILE)) + f"-{input_scaling}",
     )
@@ -240,3 +246,16 @@ def _read_input_scaling(path: Path) -> str:
     if scaling not in INPUT_SCALINGS:
         raise ModelUnavailable(f"{path}: 'input_scaling' must be one of {', '.join(INPUT_SCALINGS)}")
     return str(scaling)
+
+
+def _read_dc_evidence(path: Path) -> DcEvidence | None:
+    """calibration.json's DC evidence; None when the file or the key is absent."""
+    if not path.is_file():
+        return None
+    raw = _read_json(path)
+    if not isinstance(raw, dict) or DC_EVIDENCE_KEY not in raw:
+        return None
+    try:
+        return DcEvidence.from_dict(raw[DC_EVIDENCE_KEY])
+    except (TypeError, ValueError) as exc:
+        raise ModelUnavailable(f"{path}: {DC_EVIDENCE_KEY!r} {exc}") from None

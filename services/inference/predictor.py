@@ -89,6 +89,7 @@ class Predictor:
         self.temperature_equipment: float = artifacts.temperature_equipment
         self._descriptions = artifacts.descriptions
         self._detector = artifacts.detector
+        self.dc_evidence = artifacts.dc_evidence
         net = serving_net(artifacts.model, artifacts.mean, artifacts.std, artifacts.input_scaling)
         self._backend = make_backend(net, artifacts.model_fingerprint, backend, options)
         self.backend: str = self._backend.name
@@ -130,11 +131,20 @@ class Predictor:
         return np.concatenate([self._backend.run(batch[i:i + _CHUNK])[0] for i in range(0, len(batch), _CHUNK)])
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
-        """Calibrated label probabilities (n, n_labels) of finite (n, 3, 726) windows."""
-        return self._calibrated(self.logits(X))
+        """Calibrated label probabilities (n, n_labels) of finite (n, 3, 726) windows, with the DC
+        evidence applied as in `predict_batch`."""
+        batch = np.asarray(X, dtype=np.float32)
+        return self._calibrated(self.logits(batch), batch)
 
-    def _calibrated(self, logits: np.ndarray) -> np.ndarray:
+    def _calibrated_without_evidence(self, logits: np.ndarray) -> np.ndarray:
         return label_probabilities(logits, self.labels, self.temperature_kind, self.temperature_equipment)
+
+    def _calibrated(self, logits: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Per-level calibrated probabilities, the transient kinds weighed by the windows' DC evidence."""
+        probabilities = self._calibrated_without_evidence(logits)
+        if self.dc_evidence is None:
+            return probabilities
+        return self.dc_evidence.reweight(probabilities, self.labels, windows)
 
     def describe(self, label: str) -> dict:
         """{"description", "causes"} for a label (DEFAULT for an unknown one)."""
@@ -152,7 +162,7 @@ class Predictor:
     def _answers(self, raw: np.ndarray, finite: np.ndarray, logits: np.ndarray, hidden: np.ndarray,
                  contribution: np.ndarray, explain: bool) -> list[Prediction]:
         """Probabilities, checks and explanation of a chunk the network has answered."""
-        probabilities = self._calibrated(logits)
+        probabilities = self._calibrated(logits, finite)
         predicted = probabilities.argmax(axis=1)
         reasons = signal_checks(raw)
         if self._detector is not None:

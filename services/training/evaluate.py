@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 
 from services.inference.artifacts import MODEL_CARD_FILE
-from services.inference.levels import label_probabilities
 from services.inference.predictor import Predictor
 from services.labels import LABEL_TO_ID, LABELS
 from services.training.garbage import flag_rates, garbage_suite
@@ -56,8 +55,7 @@ def _scored(predictor: Predictor, X: np.ndarray, y: np.ndarray):
     seconds = time.perf_counter() - started
     logits = predictor.logits(X)
     probabilities = np.zeros((len(X), len(LABEL_TO_ID)))
-    probabilities[:, label_ids] = label_probabilities(logits, predictor.labels, predictor.temperature_kind,
-                                                      predictor.temperature_equipment)
+    probabilities[:, label_ids] = predictor.probabilities(X)
     report = classification_report(y, probabilities, tuple(LABEL_TO_ID))
     column_of = {int(label_id): column for column, label_id in enumerate(label_ids)}
     targets_as_columns = np.array([column_of.get(int(label_id), -1) for label_id in y])

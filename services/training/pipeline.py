@@ -33,6 +33,8 @@ from services.inference.artifacts import (
     MODEL_FILE,
     NORMALIZATION_FILE,
 )
+from services.inference.dc_evidence import CALIBRATION_KEY as DC_EVIDENCE_KEY
+from services.inference.dc_evidence import DcEvidence, fit_dc_evidence
 from services.inference.descriptions import fault_descriptions
 from services.inference.levels import fit_equipment_temperature, fit_kind_temperature
 from services.inference.unknown import DETECTOR_FILE, FeatureDetector, fit_feature_detector, signal_checks
@@ -362,6 +364,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     temperature_kind, temperature_equipment = fit_level_temperatures(unit_logits, unit_set.y)
     log(f"temperatures: label {temperature:.3f}, kind {temperature_kind:.3f}, equipment {temperature_equipment:.3f} "
         f"({unit_set_description})")
+    dc_evidence = fit_dc_evidence(train_set.X, [LABELS[int(i)] for i in train_set.y])
     test_logits, _ = _serving_outputs(model, mean_np, std_np, test.X, input_scaling)
     calibrated = softmax(test_logits / temperature)
     labels = LABELS
@@ -415,13 +418,15 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
         "level_temperatures": {"kind": temperature_kind, "equipment": temperature_equipment,
                                "calibration_set": unit_set_description},
         "unknown_detection": unknown,
+        "dc_evidence": None if dc_evidence is None else dc_evidence_summary(dc_evidence, "the training split"),
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
         "command": command,
     }
     card["duration_s"] = round(time.perf_counter() - started, 1)
     _write_artifacts(config.out_dir, model, mean_np, std_np, temperature, detector, card, ece_before, ece_after,
                      input_scaling, {"temperature_kind": temperature_kind,
-                                     "temperature_equipment": temperature_equipment})
+                                     "temperature_equipment": temperature_equipment,
+                                     **dc_evidence_entries(dc_evidence)})
     log(f"test: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, category accuracy "
         f"{report['category_accuracy']:.4f}, ECE {ece_before:.4f} -> {ece_after:.4f} (T = {temperature:.3f}); "
         f"unknown: garbage flagged {unknown['garbage_flag_rate']:.3f}, valid flagged {unknown['valid_flag_rate']:.4f}")
@@ -455,6 +460,23 @@ def level_calibration_set(config: TrainingConfig, validation: Dataset) -> tuple[
     description = (f"the validation split plus {per_class} windows per label under each relay view "
                    f"({', '.join(views)})")
     return Dataset(np.concatenate(parts_X), np.concatenate(parts_y)), description
+
+
+def dc_evidence_entries(evidence: DcEvidence | None) -> dict:
+    """calibration.json's DC-evidence entries (none without transient windows to fit on)."""
+    if evidence is None:
+        return {}
+    return {DC_EVIDENCE_KEY: evidence.to_dict(),
+            "dc_evidence_note": "p(whole-cycle DC share | transient kind) fitted on the training windows; it weighs "
+                                "how the transient category's probability splits among the six transients "
+                                "(services.inference.dc_evidence)"}
+
+
+def dc_evidence_summary(evidence: DcEvidence, source: str) -> dict:
+    """The model card's note on the DC evidence (services.inference.dc_evidence)."""
+    return {"fitted_on": f"{evidence.windows} transient windows of {source}", "kinds": list(evidence.kinds),
+            "use": "p(transient kind | window) weighed by p(whole-cycle DC share | kind), naive Bayes; "
+                   "the category's probability is unchanged"}
 
 
 def fit_level_temperatures(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:

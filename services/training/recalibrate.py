@@ -1,10 +1,15 @@
-"""`python -m services.training.recalibrate --artifacts DIR`: refit the level temperatures of a model.
+"""`python -m services.training.recalibrate --artifacts DIR`: refit the calibration of a model.
 
-The kind and equipment temperatures (services.inference.levels) are fitted, as in training
-(`services.training.pipeline.level_calibration_set`), on simulated validation windows plus every
-label re-simulated under each relay view. The weights are not touched; calibration.json and the
-model card's `level_temperatures` are rewritten. Use it after a change of the simulator's relay
-views, or on a model trained before the level temperatures existed.
+- The kind and equipment temperatures (services.inference.levels) are fitted, as in training
+  (`services.training.pipeline.level_calibration_set`), on simulated validation windows plus every
+  label re-simulated under each relay view.
+- The DC evidence (services.inference.dc_evidence) is fitted, as in training, on the transient
+  windows of the training set: the simulator's windows with the model's training seed and windows
+  per label, read from its model card (or given).
+
+The weights are not touched; calibration.json and the model card are rewritten. Use it after a
+change of the simulator, or on a model trained before these calibrations existed;
+`--dc-evidence-only` leaves the temperatures as they are.
 """
 
 from __future__ import annotations
@@ -21,9 +26,17 @@ from services.training.pipeline import (
     VALIDATION_SEED_OFFSET,
     Dataset,
     TrainingConfig,
+    dc_evidence_entries,
+    dc_evidence_summary,
     fit_level_temperatures,
     level_calibration_set,
 )
+
+
+def _update_json(path: Path, entries: dict) -> None:
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data.update(entries)
+    path.write_text(json.dumps(data, indent=2))
 
 
 def recalibrate(folder: Path, seed: int = TrainingConfig.seed, per_class: int = 60) -> dict:
@@ -36,34 +49,66 @@ def recalibrate(folder: Path, seed: int = TrainingConfig.seed, per_class: int = 
     X, y, _ = generate_dataset(per_class, seed=seed + VALIDATION_SEED_OFFSET)
     calibration_set, description = level_calibration_set(config, Dataset(X.astype(np.float32), y.astype(np.int64)))
     kind, equipment = fit_level_temperatures(predictor.logits(calibration_set.X), calibration_set.y)
-    calibration_path = folder / "calibration.json"
-    calibration = json.loads(calibration_path.read_text()) if calibration_path.is_file() else {}
-    calibration.update({"temperature_kind": kind, "temperature_equipment": equipment})
-    calibration_path.write_text(json.dumps(calibration, indent=2))
-    card_path = folder / "model_card.json"
-    if card_path.is_file():
-        card = json.loads(card_path.read_text())
-        card["level_temperatures"] = {"kind": kind, "equipment": equipment, "calibration_set": description}
-        card_path.write_text(json.dumps(card, indent=2))
+    _update_json(folder / "calibration.json", {"temperature_kind": kind, "temperature_equipment": equipment})
+    if (folder / "model_card.json").is_file():
+        _update_json(folder / "model_card.json", {"level_temperatures": {
+            "kind": kind, "equipment": equipment, "calibration_set": description}})
     return {"kind": kind, "equipment": equipment, "calibration_set": description,
             "before": {"kind": predictor.temperature_kind, "equipment": predictor.temperature_equipment}}
+
+
+def refit_dc_evidence(folder: Path, seed: int, per_class: int) -> dict:
+    """Fit and write the DC evidence on the simulator's transient windows of the training set."""
+    from services.inference.dc_evidence import fit_dc_evidence
+    from services.labels import LABELS, TRANSIENT_LABELS
+    from services.simulation import generate_dataset
+
+    X, y, _ = generate_dataset(per_class, seed=seed, classes=list(TRANSIENT_LABELS))
+    evidence = fit_dc_evidence(X, [LABELS[int(i)] for i in y])
+    source = f"services.simulation.generate_dataset ({per_class} windows per transient label, seed {seed})"
+    _update_json(folder / "calibration.json", dc_evidence_entries(evidence))
+    if (folder / "model_card.json").is_file():
+        _update_json(folder / "model_card.json", {"dc_evidence": dc_evidence_summary(evidence, source)})
+    return dc_evidence_summary(evidence, source)
+
+
+def _card_training(folder: Path) -> tuple[int | None, int | None]:
+    """(seed, windows per label) of a simulated training run, from the model card."""
+    try:
+        card = json.loads((folder / "model_card.json").read_text())
+        data = card.get("data", {})
+        return int(card["seed"]), int(data["per_class"]) if data.get("source") == "simulation" else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.training.recalibrate", description=__doc__.split("\n")[0])
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="artifacts folder (default: artifacts)")
-    parser.add_argument("--seed", type=int, default=TrainingConfig.seed, help="training seed of the model")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="training seed of the model (default: the model card's, else TrainingConfig's)")
     parser.add_argument("--per-class", type=int, default=60, help="validation windows per label (default 60)")
+    parser.add_argument("--training-per-class", type=int, default=None,
+                        help="training windows per label for the DC evidence (default: the model card's, "
+                             "else TrainingConfig's)")
+    parser.add_argument("--dc-evidence-only", action="store_true", help="refit the DC evidence only")
     args = parser.parse_args(argv)
     if args.per_class < 2:
         parser.error("--per-class must be at least 2")
+    if args.training_per_class is not None and args.training_per_class < 1:
+        parser.error("--training-per-class must be at least 1")
     if not (args.artifacts / "best_model.pth").is_file():
         parser.error(f"{args.artifacts} holds no best_model.pth")
+    card_seed, card_per_class = _card_training(args.artifacts)
+    seed = args.seed if args.seed is not None else card_seed if card_seed is not None else TrainingConfig.seed
+    training_per_class = args.training_per_class or card_per_class or TrainingConfig.per_class
     started = time.perf_counter()
-    result = recalibrate(args.artifacts, args.seed, args.per_class)
-    print(f"temperatures: kind {result['before']['kind']:.3f} -> {result['kind']:.3f}, equipment "
-          f"{result['before']['equipment']:.3f} -> {result['equipment']:.3f} ({result['calibration_set']}; "
-          f"{time.perf_counter() - started:.0f} s)")
+    if not args.dc_evidence_only:
+        result = recalibrate(args.artifacts, seed, args.per_class)
+        print(f"temperatures: kind {result['before']['kind']:.3f} -> {result['kind']:.3f}, equipment "
+              f"{result['before']['equipment']:.3f} -> {result['equipment']:.3f} ({result['calibration_set']})")
+    summary = refit_dc_evidence(args.artifacts, seed, training_per_class)
+    print(f"DC evidence fitted on {summary['fitted_on']} ({time.perf_counter() - started:.0f} s)")
     return 0
 
 
