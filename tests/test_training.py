@@ -261,6 +261,7 @@ def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
 
     assert true_phase_set("turn-to-turn", {"faulted_phase": "A"}) == "A"
     assert true_phase_set("winding-to-winding", {"from_phase": "C", "to_phase": "A"}) == "AC"
+    assert true_phase_set("winding-to-winding", {"from_phase": "B", "to_phase": "B"}) == "B"  # both windings of B
     tt = [answer(26, "power_transformer", 0.5, "AG", "internal_fault")]
     assert score_levels(tt, np.array([37]), true_phases=["A"])["phases_accuracy"] == 1.0
     assert score_levels(tt, np.array([37]), true_phases=["B"])["phases_accuracy"] == 0.0

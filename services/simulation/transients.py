@@ -121,6 +121,8 @@ TRANSIENT_SPECS: dict[str, list[ParameterSpec]] = {
            dist="log", form=False),
         _s("magnetising_slope_ka", "Its own magnetising current per pu flux", "kA", 0.005, 0.05, 0.01,
            0.001, dist="log", form=False),
+        _s("core_type", "Cores (0 single-phase banks, 1 three-limb)", "", 0.0, 1.0, 1.0, 1.0,
+           dist="choice", choices=(0.0, 1.0), form=False),
     ],
     "capacitor_switching": [
         _s("resonant_frequency_hz", "Resonant frequency 1/(2 pi sqrt(LC))", "Hz", 250.0, 4000.0, 500.0,
@@ -362,7 +364,8 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     the shared resistive drop cycle by cycle, so it is never as abrupt as an energisation, whose
     first pulse is its largest) and decay 0.3-5 s (log-uniform), so its envelope may still grow,
     stay flat or slowly fall across the window. Peaks down to about 0.2 kA (a small core current
-    scale)."""
+    scale). Three-limb cores (DC offsets summing to zero) or banks of single-phase units (each phase
+    with its own remanence, so the offsets need not), half each."""
     kind = "sympathetic_inrush"
     n, rng = draws.n, draws.rng
     inception, in_progress, timing = _event_start(draws, kind)
@@ -376,18 +379,25 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     # 1995: "prolonged"; the shared resistance is small), and builds up over several cycles to
     # some tens of cycles: both drawn log-uniform, so a late window shows a flat envelope
     decay_ms = np.exp(rng.uniform(np.log(300.0), np.log(5000.0), n))
+    core = _draw(draws, kind, "core_type").astype(int)
+    remanence = rng.uniform(-0.8, 0.8, (n, 3))
     theta = np.deg2rad(angle)[:, None] + PHASE_OFFSETS[None, :]
     # the neighbour's inrush DC flux per phase; the offset here is opposite and in proportion
     # (Bronzeado & Yacamini 1995: the interaction is driven by the neighbour's DC current through
-    # the shared resistance), so a phase whose neighbour carries little DC barely saturates
+    # the shared resistance), so a phase whose neighbour carries little DC barely saturates.
+    # Three-limb cores: the DC fluxes sum to zero (no zero-sequence flux path). Banks of
+    # single-phase units (the units Bronzeado & Yacamini studied): each phase keeps its own
+    # remanence, up to 80 % (as for the energisation), so the three offsets need not sum to zero
     neighbour_dc = np.cos(theta) + 0.4 * rng.uniform(-1.0, 1.0, (n, 1)) * np.cos(theta + 0.5)
+    neighbour_dc = neighbour_dc + np.where(core[:, None] == 0, remanence, 0.0)
     polarity = -np.sign(neighbour_dc + 1e-9)
     weight = np.abs(neighbour_dc) / np.abs(neighbour_dc).max(axis=1, keepdims=True)
     t = elapsed_s(inception)[:, None, :]
     growth = (1.0 - np.exp(-t / (build_ms[:, None, None] / 1000.0))) * np.exp(
         -t / (decay_ms[:, None, None] / 1000.0)
     )
-    dc = (polarity * weight * offset[:, None])[:, :, None] * growth
+    offsets = polarity * weight * offset[:, None]  # (n, 3) pu, the DC flux each phase reaches
+    dc = offsets[:, :, None] * growth
     # the energised transformer's flux lags its voltage: -cos of the phase angle, from before t0
     steady = -np.cos(OMEGA * (T_MS[None, None, :] - inception[:, None, None]) / 1000.0 + theta[:, :, None])
     flux = dc + steady
@@ -395,8 +405,11 @@ def sympathetic_inrush(draws: Draws) -> tuple[np.ndarray, dict]:
     params = {
         "inception_ms": inception, "switching_angle_deg": angle, "dc_flux_offset_pu": offset,
         "build_up_time_ms": build_ms, "saturation_flux_pu": saturation, "inrush_scale_ka": scale,
-        "magnetising_slope_ka": slope, "peak_current": np.abs(event).max(axis=(1, 2)),
+        "magnetising_slope_ka": slope, "core_type": core.astype(np.float64), "core": np.array(CORE_TYPES)[core],
+        "peak_current": np.abs(event).max(axis=(1, 2)),
     }
+    for k, phase in enumerate("abc"):
+        params[f"dc_flux_{phase}_pu"] = offsets[:, k]
     return _finish(event, draws, params, in_progress, timing)
 
 

@@ -59,14 +59,14 @@ def phase_set(kind: str) -> str:
 def true_phase_set(kind: str, row: dict) -> str:
     """The phases a fault involves (ground not counted), from its parameters where the label does
     not say them: a turn-to-turn fault in phase B involves B, a winding-to-winding fault from B to C
-    involves B and C."""
+    involves B and C, one between the two windings of phase B involves B only."""
     if kind == "turn-to-turn" and row.get("faulted_phase"):
         return str(row["faulted_phase"])
     if kind == "winding-to-winding":
         first = row.get("faulted_phase") or row.get("from_phase")
         second = row.get("second_phase") or row.get("to_phase")
         if first and second:
-            return "".join(sorted(f"{first}{second}"))
+            return "".join(sorted(set(f"{first}{second}")))
     return phase_set(kind)
 
 
