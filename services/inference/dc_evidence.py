@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -43,6 +44,7 @@ from services.waveform import SAMPLES_PER_CYCLE
 
 #: whole cycles at the end of the window over which the mean is taken
 CYCLE_COUNTS = (2, 3, 4)
+_LENGTHS = np.array([int(round(cycles * SAMPLES_PER_CYCLE)) for cycles in CYCLE_COUNTS])
 #: histogram bin edges of log10(DC share + FLOOR); the share lies in [0, 1]
 LOG10_EDGES = (-6.0, -4.0, -3.5, -3.0, -2.5, -2.0, -1.7, -1.4, -1.15, -1.0, -0.82, -0.7, -0.52, 0.01)
 FLOOR = 1e-6
@@ -55,17 +57,25 @@ def whole_cycle_dc_share(windows: np.ndarray) -> np.ndarray:
     """(n,) the DC share of each (3, N) window: min over CYCLE_COUNTS of max_phase |mean| / peak."""
     batch = np.asarray(windows, dtype=np.float64)
     peak = np.abs(batch).max(axis=(1, 2))
-    shares = []
-    for cycles in CYCLE_COUNTS:
-        length = int(round(cycles * SAMPLES_PER_CYCLE))
-        shares.append(np.abs(batch[:, :, -length:].mean(axis=2)).max(axis=1))
-    return np.where(peak > 0.0, np.min(shares, axis=0) / np.maximum(peak, 1e-300), 0.0)
+    # sums over the last `length` samples for every length at once: one cumulative sum from the end
+    from_end = batch[:, :, : -_LENGTHS[-1] - 1: -1].cumsum(axis=2)
+    means = from_end[:, :, _LENGTHS - 1] / _LENGTHS  # (n, 3 phases, len(CYCLE_COUNTS))
+    shares = np.abs(means).max(axis=1).min(axis=1)
+    return np.where(peak > 0.0, shares / np.maximum(peak, 1e-300), 0.0)
 
 
 def _bins(share: np.ndarray) -> np.ndarray:
     edges = np.asarray(LOG10_EDGES)
     index = np.digitize(np.log10(np.clip(share, 0.0, 1.0) + FLOOR), edges) - 1
     return np.clip(index, 0, len(edges) - 2)
+
+
+@cache
+def _transient_columns(labels: tuple[str, ...], kinds: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(label columns, rows of `kinds`) of the transient labels whose kind has a likelihood row."""
+    pairs = [(column, kinds.index(label_parts(label).kind)) for column, label in enumerate(labels)
+             if label_parts(label).category == "transient" and label_parts(label).kind in kinds]
+    return np.array([c for c, _ in pairs], dtype=int), np.array([r for _, r in pairs], dtype=int)
 
 
 @dataclass(frozen=True)
@@ -78,12 +88,9 @@ class DcEvidence:
 
     def reweight(self, probabilities: np.ndarray, labels: Sequence[str], windows: np.ndarray) -> np.ndarray:
         """The label probabilities with the transient kinds' shares moved by the windows' DC evidence."""
-        columns = [(column, self.kinds.index(label_parts(label).kind)) for column, label in enumerate(labels)
-                   if label_parts(label).category == "transient" and label_parts(label).kind in self.kinds]
-        if not columns or len(probabilities) == 0:
+        label_columns, rows = _transient_columns(tuple(labels), self.kinds)
+        if not len(label_columns) or len(probabilities) == 0:
             return probabilities
-        label_columns = np.array([column for column, _ in columns])
-        rows = np.array([row for _, row in columns])
         likelihood = self.likelihood[rows][:, _bins(whole_cycle_dc_share(windows))].T  # (n, transients)
         transient = probabilities[:, label_columns]
         mass = transient.sum(axis=1, keepdims=True)
