@@ -172,6 +172,13 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
     if isinstance(calibration, Mapping):
         calibration_facts.update({k: v for k, v in calibration.items()
                                   if isinstance(v, int | float | str) and not isinstance(v, bool)})
+    levels = card.get("level_temperatures")
+    if isinstance(levels, Mapping):
+        calibration_facts.update({f"temperature_{level}": levels[level] for level in ("kind", "equipment")
+                                  if isinstance(levels.get(level), int | float) and not isinstance(levels[level], bool)})
+    evidence = card.get("dc_evidence")
+    if isinstance(evidence, Mapping) and isinstance(evidence.get("fitted_on"), str):
+        calibration_facts["dc_evidence"] = f"whole-cycle DC share weighs the transient kinds; {evidence['fitted_on']}"
     training = _first(card, "training_data", "data", "dataset") or {}
     ordered = [name for name in HEADLINE_ORDER if name in headline] + [n for n in headline if n not in HEADLINE_ORDER]
     training_details = {key: card[key] for key in ("augmentation", "normalization", "test_seed", "epochs_run",

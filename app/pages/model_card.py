@@ -33,7 +33,7 @@ def _metric_text(name: str, value: float) -> str:
     return f"{value:,.4g}"
 
 
-ACRONYMS = {"ece": "ECE", "nll": "NLL", "f1": "F1", "s": "(s)"}
+ACRONYMS = {"ece": "ECE", "nll": "NLL", "f1": "F1", "s": "(s)", "dc": "DC"}
 
 
 def _title(name: str) -> str:
