@@ -89,6 +89,30 @@ def test_train001_tiny_run_writes_loadable_artifacts(tmp_path, labelled_folder, 
     prediction = predictor.predict(np.load(labelled_folder / LABELS[26] / "0.npy"))
     assert prediction.label in LABELS
     assert set(prediction.levels) == {"category", "kind", "equipment"} and prediction.headline
+    # faults only: no transient windows to fit the DC evidence on, so none is written or applied
+    assert "dc_evidence" not in calibration and card["dc_evidence"] is None and predictor.dc_evidence is None
+
+
+def test_train017_training_fits_the_dc_evidence_on_its_transient_windows(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(1)
+    root = tmp_path / "labelled"
+    inrush = "transient_magnetising_inrush"
+    for label, make in ((LABELS[26], lambda: _synthetic_event(rng, (1.0, 0.0, 0.0))),
+                        (inrush, lambda: np.maximum(0.8 + np.sin(2 * np.pi * 60 * T[None, :] + SHIFTS
+                                                                 + rng.uniform(0, 6.3)) - 1.2, 0.0).astype(np.float32))):
+        (root / label).mkdir(parents=True)
+        for i in range(12):
+            np.save(root / label / f"{i}.npy", make())
+    out = tmp_path / "artifacts"
+    assert training_main(["--data", str(root), "--out", str(out), "--epochs", "1", "--batch-size", "8",
+                          "--garbage-per-family", "2", "--no-progress", "--threads", "2"]) == 0
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert calibration["dc_evidence"]["kinds"] == ["magnetising_inrush"]
+    assert calibration["dc_evidence"]["windows"] == 8  # the 70 % training split of 12 windows
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["dc_evidence"]["fitted_on"] == "8 transient windows of the training split"
+    assert get_predictor(out).dc_evidence is not None
 
 
 def test_train002_training_cli_refuses_bad_folder(tmp_path, capsys):
