@@ -29,6 +29,12 @@ log10 bins with add-one smoothing, fitted on the training windows of each transi
 gave it, so the category and the fault levels do not change: the evidence only decides how that
 probability splits among the six transients. It is stored in calibration.json under
 `dc_evidence`; a folder without it is served without it.
+
+Limit: a recorder's own DC offset adds to the mean. On the independent transients (1,800 windows,
+seed 7373), which transient went from 82.7 % without the evidence to 85.5 % with it; with a
+constant offset per phase of up to 1 % of the window's peak, 84.7 %; with up to 2 %, 82.9 %, no
+gain left (measured by adding the offsets to the windows and comparing the kinds read with and
+without the evidence, same weights).
 """
 
 from __future__ import annotations
