@@ -26,15 +26,15 @@ How it is used: naive Bayes within the transient kinds,
 p(kind | window, d) ~ p(kind | window) * p(d | kind). Here p(d | kind) is a histogram over
 log10 bins with add-one smoothing, fitted on the training windows of each transient kind
 (`fit_dc_evidence`). The total probability of the transient category is left as the network
-gave it, so the category and the fault levels do not change: the evidence only decides how that
-probability splits among the six transients. It is stored in calibration.json under
+gave it, so the category and every fault label's probability do not change: the evidence only
+decides how that probability splits among the six transients (so a transient kind may overtake a
+fault kind as the single most likely kind). It is stored in calibration.json under
 `dc_evidence`; a folder without it is served without it.
 
 Limit: a recorder's own DC offset adds to the mean. On the independent transients (1,800 windows,
-seed 7373), which transient went from 82.7 % without the evidence to 85.5 % with it; with a
-constant offset per phase of up to 1 % of the window's peak, 84.7 %; with up to 2 %, 82.9 %, no
-gain left (measured by adding the offsets to the windows and comparing the kinds read with and
-without the evidence, same weights).
+seed 7373), which transient is read 82.7 % without the evidence and 85.5 % with it; with a
+constant offset per phase of up to 1 % of the window's peak, 82.6 % and 84.7 %; up to 2 %, 82.4 %
+and 82.9 %, the gain nearly gone (the same offsets added to the same windows, same weights).
 """
 
 from __future__ import annotations
