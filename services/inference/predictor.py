@@ -134,13 +134,14 @@ class Predictor:
         """Calibrated label probabilities (n, n_labels) of finite (n, 3, 726) windows, with the DC
         evidence applied as in `predict_batch`."""
         batch = np.asarray(X, dtype=np.float32)
-        return self._calibrated(self.logits(batch), batch)
+        return self.calibrated_probabilities(self.logits(batch), batch)
 
     def _calibrated_without_evidence(self, logits: np.ndarray) -> np.ndarray:
         return label_probabilities(logits, self.labels, self.temperature_kind, self.temperature_equipment)
 
-    def _calibrated(self, logits: np.ndarray, windows: np.ndarray) -> np.ndarray:
-        """Per-level calibrated probabilities, the transient kinds weighed by the windows' DC evidence."""
+    def calibrated_probabilities(self, logits: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """`probabilities` from logits already computed for these windows: per-level calibrated, the
+        transient kinds weighed by the windows' DC evidence."""
         probabilities = self._calibrated_without_evidence(logits)
         if self.dc_evidence is None:
             return probabilities
@@ -162,7 +163,7 @@ class Predictor:
     def _answers(self, raw: np.ndarray, finite: np.ndarray, logits: np.ndarray, hidden: np.ndarray,
                  contribution: np.ndarray, explain: bool) -> list[Prediction]:
         """Probabilities, checks and explanation of a chunk the network has answered."""
-        probabilities = self._calibrated(logits, finite)
+        probabilities = self.calibrated_probabilities(logits, finite)
         predicted = probabilities.argmax(axis=1)
         reasons = signal_checks(raw)
         if self._detector is not None:

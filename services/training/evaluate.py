@@ -55,7 +55,7 @@ def _scored(predictor: Predictor, X: np.ndarray, y: np.ndarray):
     seconds = time.perf_counter() - started
     logits = predictor.logits(X)
     probabilities = np.zeros((len(X), len(LABEL_TO_ID)))
-    probabilities[:, label_ids] = predictor.probabilities(X)
+    probabilities[:, label_ids] = predictor.calibrated_probabilities(logits, X)
     report = classification_report(y, probabilities, tuple(LABEL_TO_ID))
     column_of = {int(label_id): column for column, label_id in enumerate(label_ids)}
     targets_as_columns = np.array([column_of.get(int(label_id), -1) for label_id in y])

@@ -74,11 +74,13 @@ def refit_dc_evidence(folder: Path, seed: int, per_class: int) -> dict:
 
 def _card_training(folder: Path) -> tuple[int | None, int | None]:
     """(seed, windows per label) of a simulated training run, from the model card."""
+    from services.model_card import read_card_file
+
+    card = read_card_file(folder) or {}
     try:
-        card = json.loads((folder / "model_card.json").read_text())
         data = card.get("data", {})
         return int(card["seed"]), int(data["per_class"]) if data.get("source") == "simulation" else None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None, None
 
 
