@@ -64,9 +64,15 @@ def axe_violations(driver) -> list[dict]:
     if not driver.execute_script("return typeof window.axe !== 'undefined'"):
         driver.execute_script(AXE_JS.read_text(encoding="utf-8"))
     driver.set_script_timeout(60)
+    # axe judges colours as drawn: a CSS transition still running (a button the pointer came to rest
+    # on after a re-render, fading to its hover colour) would be measured half-way, so finite
+    # animations are let finish first (at most 2 s; spinners run forever and are not waited for).
     result = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']})"
+        "const running = document.getAnimations()"
+        "  .filter(a => a.effect && a.effect.getComputedTiming().endTime !== Infinity).map(a => a.finished);"
+        "Promise.race([Promise.allSettled(running), new Promise(r => setTimeout(r, 2000))])"
+        "  .then(() => axe.run(document, {resultTypes: ['violations']}))"
         "  .then(r => done(JSON.stringify(r.violations)), e => done(JSON.stringify({error: String(e)})));")
     violations = json.loads(result)
     assert not isinstance(violations, dict), violations
@@ -80,6 +86,10 @@ def describe(violations: list[dict]) -> str:
         targets = [" ".join(map(str, node.get("target", []))) for node in violation.get("nodes", [])[:4]]
         lines.append(f"{violation['impact']} {violation['id']} ({len(violation['nodes'])} nodes): "
                      f"{violation['help']} -> {targets}")
+        # axe's own finding for the first node (for contrast: the colours and ratio it measured)
+        summary = next((node.get("failureSummary") for node in violation.get("nodes", [])), None)
+        if summary:
+            lines.append("    " + " ".join(summary.split()))
     return "\n".join(lines)
 
 
