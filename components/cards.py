@@ -15,7 +15,7 @@ from dash.development.base_component import Component
 
 from components import ids
 from components.microgrid import normalise_severity
-from services.labels import display_label
+from services.labels import display_label, kind_words
 
 #: dcc.Graph config: figures carry their own height, so no "responsive" (it would stretch them). No mode
 #: bar: it covered titles and legends on narrow cards; dragging still zooms and a double click resets
@@ -402,10 +402,12 @@ def _level_row(title: str, value: object, probability: object, extra: list | Non
 def levels_block(levels: Mapping | None) -> html.Div | None:
     """The answer in three small rows: category / phases and kind / equipment, each with its probability.
 
-    `levels` is `Prediction.levels` (services.inference): {"category": {"value", "probability"},
+    `levels` is `Prediction.levels` (services.inference): {"category": {"value", "probability",
+    "uncertain", "alternative"},
     "kind": {"value", "phases", "probability"}, "equipment": {"value", "probability", "uncertain",
     "candidates": [[equipment, probability], ...]}}. When the unit is uncertain the equipment row says
-    so with a badge and lists the candidate units with their probabilities. None without levels.
+    so with a badge and lists the candidate units with their probabilities; an uncertain category
+    likewise, with both categories' probabilities. None without levels.
     """
     if not isinstance(levels, Mapping) or not levels:
         return None
@@ -413,12 +415,19 @@ def levels_block(levels: Mapping | None) -> html.Div | None:
     kind = levels.get("kind") or {}
     equipment = levels.get("equipment") or {}
     rows = []
-    if category:
+    alternative = category.get("alternative") if category.get("uncertain") else None
+    if isinstance(alternative, Mapping):
+        sides = [f"{CATEGORY_NAMES.get(str(name), str(name))} {_percent(p)}"
+                 for name, p in ((category.get("value"), category.get("probability")),
+                                 (alternative.get("category"), alternative.get("probability")))]
+        rows.append(_level_row("Category", html.Span("fault or transient uncertain", className="badge text-bg-warning"),
+                               None, [html.Span(", ".join(sides), className="text-muted")]))
+    elif category:
         rows.append(_level_row("Category", CATEGORY_NAMES.get(str(category.get("value")),
                                                            str(category.get("value") or "n/a").replace("_", " ")),
                                category.get("probability")))
     if kind:
-        kind_value = str(kind.get("value") or "n/a").replace("_", " ")
+        kind_value = kind_words(str(kind.get("value") or "n/a"))
         phases = kind.get("phases")
         shown = f"phases {phases} ({kind_value})" if phases else kind_value
         rows.append(_level_row("Phases & kind" if phases else "Kind", shown, kind.get("probability")))

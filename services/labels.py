@@ -111,11 +111,30 @@ def resolve_label(value: str | int) -> int:
     raise ValueError(f"unknown label {text!r}: expected one of the 45 labels or an id 0-44")
 
 
+#: transient kind -> its name in words
+TRANSIENT_TITLES: dict[str, str] = {
+    "capacitor_switching": "Capacitor switching",
+    "external_fault_ct_saturation": "External fault with CT saturation",
+    "ferroresonance": "Ferroresonance",
+    "magnetising_inrush": "Magnetising inrush",
+    "non_linear_load_switching": "Non-linear load switching",
+    "sympathetic_inrush": "Sympathetic inrush",
+}
+
+
+def kind_words(kind: str) -> str:
+    """A kind as it reads inside a sentence: 'external fault with CT saturation', 'AG', 'turn-to-turn'."""
+    if kind in TRANSIENT_TITLES:
+        title = TRANSIENT_TITLES[kind]
+        return title[0].lower() + title[1:]
+    return kind.replace("_", " ")
+
+
 def pretty_label(label: str) -> str:
     """Human title of a label, e.g. 'Power transformer - AG fault'."""
     parts = label_parts(label)
     if parts.category == "transient":
-        return parts.kind.replace("_", " ").replace("ct", "CT").capitalize()
+        return TRANSIENT_TITLES[parts.kind]
     kind = parts.kind if "-" in parts.kind else f"{parts.kind} fault"
     return f"{EQUIPMENT_NAMES[parts.equipment]} - {kind}"
 

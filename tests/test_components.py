@@ -316,6 +316,24 @@ def test_levels_block_shows_three_rows_and_the_candidate_units_when_uncertain():
     assert levels_block(None) is None and levels_block({}) is None
 
 
+def test_levels_block_says_when_the_category_itself_is_uncertain():
+    levels = {"category": {"value": "internal_fault", "probability": 0.55, "uncertain": True,
+                           "alternative": {"category": "transient", "probability": 0.45,
+                                           "kind": "external_fault_ct_saturation", "phases": None,
+                                           "kind_probability": 0.45}},
+              "kind": {"value": "ABC", "phases": "A-B-C", "probability": 0.2},
+              "equipment": LEVELS_UNCERTAIN["equipment"]}
+    category_row = _text(levels_block(levels).children[0])
+    assert "fault or transient uncertain" in category_row
+    assert "Internal fault 55%, Transient 45%" in category_row
+    ct = {"category": {"value": "transient", "probability": 0.9, "uncertain": False, "alternative": None},
+          "kind": {"value": "external_fault_ct_saturation", "phases": None, "probability": 0.9},
+          "equipment": {"value": "none", "probability": 0.9, "uncertain": False, "candidates": []}}
+    rows = [_text(row) for row in levels_block(ct).children]
+    assert "Transient" in rows[0] and "90%" in rows[0] and "uncertain" not in rows[0]
+    assert "external fault with CT saturation" in rows[1]
+
+
 def test_headline_is_the_main_line_of_the_verdict_with_the_levels_below():
     prediction = {**PREDICTION, "headline": "Internal fault, phases A-G, unit uncertain: ISPAR exciting unit 48 %",
                   "levels": LEVELS_UNCERTAIN}

@@ -152,3 +152,42 @@ def test_lev009_an_unchanging_window_is_no_event_unless_a_distorted_sustained_tr
     assert no_event(square, internal).all()
     assert not no_event(square, transient).any()  # a steady rectifier current keeps its reading
     assert not no_event(20 * square, internal).any()  # 1 kA: above LARGE_KA, too large for a standing current
+
+
+def test_lev010_levels_read_top_down_so_the_kind_never_contradicts_the_category():
+    """A transient kind that outweighs every single fault kind, but not all of them together, must
+    not be named under an internal-fault category; the category is then reported as uncertain."""
+    ct = LABEL_TO_ID["transient_external_fault_with_CT_saturation"]
+    ab, bc = LABEL_TO_ID["internal_power_transformer_internal_faults_Class8"], LABEL_TO_ID[
+        "internal_power_transformer_internal_faults_class10"]
+    row = np.zeros(len(LABELS))
+    row[[ct, PT_AG, ab, bc]] = [0.40, 0.25, 0.20, 0.15]
+    levels, line = describe_levels(row.tolist(), LABELS)
+    assert levels["category"]["value"] == "internal_fault"
+    assert levels["category"]["probability"] == pytest.approx(0.60)
+    assert levels["kind"] == {"value": "AG", "phases": "A-G", "probability": pytest.approx(0.25)}
+    assert levels["equipment"]["value"] == "power_transformer"  # a unit, never "none", under a fault
+    assert levels["category"]["uncertain"] is True
+    assert levels["category"]["alternative"] == {
+        "category": "transient", "probability": pytest.approx(0.40), "kind": "external_fault_ct_saturation",
+        "phases": None, "kind_probability": pytest.approx(0.40)}
+    assert line == ("Fault or transient uncertain: internal fault 60 % (phases A-G) or transient 40 % "
+                    "(external fault with CT saturation)")
+    # the impact report reads the same probabilities cautiously: a fault until ruled out
+    prediction = {"label": LABELS[ct], "confidence": 0.40, "levels": levels,
+                  "category": {"internal_fault": 0.60, "transient": 0.40},
+                  "equipment": {"power_transformer": 0.60, "ispar_series": 0.0, "ispar_exciting": 0.0, "none": 0.40},
+                  "kind": {"external_fault_ct_saturation": 0.40, "AG": 0.25, "AB": 0.20, "BC": 0.15}}
+    report = assess_impact(prediction, "prosumer-a", "consumer-home").to_dict()
+    assert report["p2p_impact_details"]["is_fault_condition"] is True
+    assert "power-transformer" in {item["id"] for item in report["located_equipment"]}
+
+
+def test_lev011_a_sure_category_has_no_alternative_and_transient_titles_read_as_words():
+    from services.labels import pretty_label
+
+    row = label_probabilities(_logits(**{f"_{INRUSH}": 12.0}), LABELS, 1.0, 1.0)[0].tolist()
+    levels, _ = describe_levels(row, LABELS)
+    assert levels["category"]["uncertain"] is False and levels["category"]["alternative"] is None
+    assert pretty_label("transient_external_fault_with_CT_saturation") == "External fault with CT saturation"
+    assert pretty_label("transient_non-linear_load_switching") == "Non-linear load switching"

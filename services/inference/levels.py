@@ -28,10 +28,22 @@ from functools import cache
 
 import numpy as np
 
-from services.labels import CATEGORIES, EQUIPMENT_CERTAIN, EQUIPMENTS, KINDS, label_parts
+from services.labels import (
+    CATEGORIES,
+    EQUIPMENT_CERTAIN,
+    EQUIPMENTS,
+    FAULT_KINDS,
+    KINDS,
+    kind_words,
+    label_parts,
+)
 
 #: candidates listed when the unit is uncertain
 CANDIDATE_FLOOR = 0.05
+#: below this probability the category (internal fault or transient) is reported as uncertain: the
+#: same bar as the unit's (services.labels.EQUIPMENT_CERTAIN)
+CATEGORY_CERTAIN = EQUIPMENT_CERTAIN
+_CATEGORY_TITLES = {"internal_fault": "internal fault", "transient": "transient"}
 
 _PHASE_TITLES = {
     "AG": "A-G", "BG": "B-G", "CG": "C-G", "ABG": "A-B-G", "ACG": "A-C-G", "BCG": "B-C-G",
@@ -126,36 +138,81 @@ def describe_levels(label_row: list[float], labels: tuple[str, ...],
     return levels_of(parts["category"][0], parts["kind"][0], parts["equipment"][0], event_detected)
 
 
+#: the category of each kind (columns of `marginals`' "kind" in KINDS order): top-down reading
+_KIND_IS_FAULT = np.array([kind in FAULT_KINDS.values() for kind in KINDS])
+_KIND_CATEGORY = np.where(_KIND_IS_FAULT, CATEGORIES.index("internal_fault"), CATEGORIES.index("transient"))
+_UNITS = np.array([name != "none" for name in EQUIPMENTS])
+
+
 def levels_of(categories: Sequence[float], kinds: Sequence[float], equipments: Sequence[float],
               event_detected: bool = True) -> tuple[dict, str]:
-    """The `levels` dict and the headline from one window's marginals (see `marginals`)."""
+    """The `levels` dict and the headline from one window's marginals (see `marginals`).
+
+    Read top-down, as a protection engineer does: the category first (its marginal), then the most
+    probable kind *of that category*, then, for an internal fault, the most probable unit. A kind
+    picked across categories could contradict the category ("internal fault, CT saturation") when a
+    single transient kind outweighs each fault kind but not all of them together. Below
+    CATEGORY_CERTAIN the category itself is reported as uncertain, with the best kind of the other
+    category beside it (`levels["category"]["alternative"]`).
+    """
     categories, kinds, equipments = np.asarray(categories), np.asarray(kinds), np.asarray(equipments)
-    category = CATEGORIES[int(categories.argmax())]
-    kind = KINDS[int(kinds.argmax())]
-    equipment_order = np.argsort(-equipments)
-    equipment = EQUIPMENTS[int(equipment_order[0])]
-    equipment_p = float(equipments[equipment_order[0]])
+    category_index = int(categories.argmax())
+    category = CATEGORIES[category_index]
+    kind_index = _best_kind(kinds, category_index)
+    kind = KINDS[kind_index]
     internal = category == "internal_fault"
-    uncertain = internal and equipment_p < EQUIPMENT_CERTAIN
-    candidates = [[EQUIPMENTS[i], float(equipments[i])] for i in equipment_order
-                  if equipments[i] >= CANDIDATE_FLOOR and EQUIPMENTS[i] != "none"]
+    if internal:
+        unit_order = [int(i) for i in np.argsort(-np.where(_UNITS, equipments, -1.0)) if _UNITS[i]]
+        equipment, equipment_p = EQUIPMENTS[unit_order[0]], float(equipments[unit_order[0]])
+        candidates = [[EQUIPMENTS[i], float(equipments[i])] for i in unit_order if equipments[i] >= CANDIDATE_FLOOR]
+    else:
+        none = EQUIPMENTS.index("none")
+        equipment, equipment_p, candidates = "none", float(equipments[none]), []
+    category_p = float(categories[category_index])
+    alternative = None
+    if category_p < CATEGORY_CERTAIN and len(categories) > 1:
+        other = 1 - category_index
+        other_kind = KINDS[_best_kind(kinds, other)]
+        alternative = {"category": CATEGORIES[other], "probability": float(categories[other]),
+                       "kind": other_kind, "phases": _PHASE_TITLES.get(other_kind),
+                       "kind_probability": float(kinds[KINDS.index(other_kind)])}
     levels = {
-        "category": {"value": category, "probability": float(categories.max())},
-        "kind": {"value": kind, "phases": _PHASE_TITLES.get(kind), "probability": float(kinds.max())},
-        "equipment": {"value": equipment, "probability": equipment_p, "uncertain": bool(uncertain),
-                      "candidates": candidates},
+        "category": {"value": category, "probability": category_p, "uncertain": alternative is not None,
+                     "alternative": alternative},
+        "kind": {"value": kind, "phases": _PHASE_TITLES.get(kind), "probability": float(kinds[kind_index])},
+        "equipment": {"value": equipment, "probability": equipment_p,
+                      "uncertain": bool(internal and equipment_p < EQUIPMENT_CERTAIN), "candidates": candidates},
     }
     return levels, headline(levels, event_detected)
+
+
+def _best_kind(kinds: np.ndarray, category_index: int) -> int:
+    """Index (in KINDS) of the most probable kind of one category."""
+    return int(np.argmax(np.where(np.equal(_KIND_CATEGORY, category_index), kinds, -1.0)))
+
+
+def _reading(category: str, kind: str, phases: str | None) -> str:
+    """'phases A-G' for a fault with named phases, else the kind in words."""
+    if category == "internal_fault" and phases:
+        return f"phases {phases}"
+    return kind_words(kind)
 
 
 def headline(levels: dict, event_detected: bool = True) -> str:
     """One line an operator reads first, e.g. 'Internal fault, phases A-G, unit uncertain: ...'."""
     if not event_detected:
         return "No event: standing differential current and noise only"
-    kind = levels["kind"]
-    if levels["category"]["value"] == "transient":
-        return f"Transient: {kind['value'].replace('_', ' ').replace('ct ', 'CT ')}"
-    what = f"phases {kind['phases']}" if kind["phases"] else kind["value"]
+    category, kind = levels["category"], levels["kind"]
+    alternative = category.get("alternative")
+    if alternative:
+        chosen = (f"{_CATEGORY_TITLES[category['value']]} {100 * category['probability']:.0f} % "
+                  f"({_reading(category['value'], kind['value'], kind['phases'])})")
+        other = (f"{_CATEGORY_TITLES[alternative['category']]} {100 * alternative['probability']:.0f} % "
+                 f"({_reading(alternative['category'], alternative['kind'], alternative['phases'])})")
+        return f"Fault or transient uncertain: {chosen} or {other}"
+    if category["value"] == "transient":
+        return f"Transient: {_reading('transient', kind['value'], None)}"
+    what = _reading("internal_fault", kind["value"], kind["phases"])
     equipment = levels["equipment"]
     if equipment["uncertain"]:
         shown = ", ".join(f"{_SHORT_EQUIPMENT[name]} {100 * p:.0f} %" for name, p in equipment["candidates"][:3])
