@@ -684,3 +684,29 @@ def test_sim030_rectifier_switched_off_falls_to_zero_and_on_rises():
     rows = _batch("transient_non-linear_load_switching", 200, seed=22)[1]
     actions = [r["action"] for r in rows]
     assert {"on", "off", "running"} == set(actions) and 0.1 < actions.count("off") / len(rows) < 0.3
+
+
+def test_sim034_a_line_fault_through_a_delta_tie_can_be_another_pair_exactly():
+    """An AB fault tied to the next line (s 0.5, psi 30 deg) is -1 times an AC fault tied to the
+    previous line (s 0.62, psi 23.8 deg): both inside the drawn ranges, so its phases are marked
+    unreadable; a tie whose image falls outside the ranges, a single-phase fault and the plain
+    winding view stay readable; a Yd-compensated view never is."""
+    from services.simulation.faults import _EYE, _NEXT, _PREVIOUS, phases_identifiable
+
+    def tie(s: float, psi_deg: float, to_next: bool) -> np.ndarray:
+        sign = 1.0 if to_next else -1.0
+        return _EYE + s * np.exp(1j * np.deg2rad(sign * psi_deg)) * (_NEXT if to_next else _PREVIOUS)
+
+    a, b, c = _EYE
+    image = 1.0 - 0.5 * np.exp(1j * np.deg2rad(30.0))
+    ab = tie(0.5, 30.0, True) @ (a - b)
+    ac = tie(abs(image), -np.degrees(np.angle(image)), False) @ (c - a)
+    assert np.allclose(ac, -ab)
+    matrices = np.stack([tie(0.5, 30.0, True), tie(0.3, 20.0, True), _EYE, _EYE])
+    views = np.array(["delta_tied", "delta_tied", "faulted_windings", "yd_compensated"])
+    assert phases_identifiable("AB", np.stack([a - b] * 4), matrices, views).tolist() == [False, True, True, False]
+    assert phases_identifiable("AG", np.stack([a] * 4), matrices, views).tolist() == [True, True, True, False]
+    _, _, params = generate_dataset(20, seed=3, classes=["internal_power_transformer_internal_faults_Class8"],
+                                    relay_view="delta_tied")
+    flags = [json.loads(row)["phases_identifiable"] for row in params]
+    assert True in flags and False in flags

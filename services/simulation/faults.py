@@ -117,6 +117,10 @@ RELAY_VIEWS: tuple[str, ...] = ("faulted_windings", "zero_sequence_removed", "de
 RELAY_VIEW_WEIGHTS = (0.36, 0.16, 0.28, 0.2)
 SQRT3 = np.sqrt(3.0)
 
+#: the delta tie's ratio s and angle psi (deg) of the "delta_tied" view, drawn uniformly
+TIE_RATIO_RANGE = (0.3, 0.9)
+TIE_ANGLE_RANGE_DEG = (20.0, 40.0)
+
 _EYE = np.eye(3, dtype=np.complex128)
 _NEXT = np.roll(_EYE, 1, axis=0)  # column k -> row k+1
 _PREVIOUS = _NEXT.T
@@ -172,8 +176,8 @@ def relay_view_matrices(draws: Draws, force: bool = True) -> tuple[np.ndarray, d
     transients). `force`: whether `draws.relay_view` replaces the drawn view."""
     n, rng = draws.n, draws.rng
     view = rng.choice(len(RELAY_VIEWS), size=n, p=RELAY_VIEW_WEIGHTS)
-    tie_ratio = rng.uniform(0.3, 0.9, n)
-    tie_angle = rng.uniform(20.0, 40.0, n)
+    tie_ratio = rng.uniform(*TIE_RATIO_RANGE, n)
+    tie_angle = rng.uniform(*TIE_ANGLE_RANGE_DEG, n)
     to_next = rng.random(n) < 0.5
     leading = rng.random(n) < 0.5
     if force and draws.relay_view is not None:
@@ -197,6 +201,55 @@ def relay_view_matrices(draws: Draws, force: bool = True) -> tuple[np.ndarray, d
         "yd_pairing": np.where(view == 3, np.where(leading, "a-b", "a-c"), None),
     }
     return matrices, params
+
+
+def _fixed_patterns() -> list[tuple[str, np.ndarray]]:
+    """(phase set, nominal winding-frame vector) of the fault kinds whose vector has no free
+    parameter: the single-phase and the line-to-line faults."""
+    patterns = [(kind[0], _EYE[FAULT_PHASES[kind][0]]) for kind in ("AG", "BG", "CG")]
+    for kind in ("AB", "AC", "BC"):
+        x, y = FAULT_PHASES[kind]
+        patterns.append((kind, _EYE[x] - _EYE[y]))
+    return patterns
+
+
+def phases_identifiable(kind: str, vector: np.ndarray, matrix: np.ndarray, view: np.ndarray) -> np.ndarray:
+    """(n,) False where the relay view leaves the faulted phases unreadable from the currents.
+
+    - "yd_compensated": a single-phase current shows in two phases exactly like a line-to-line one.
+    - "delta_tied": D = (I + T Q) F is linear in (c, cT) for a fixed F, so whether another phase set
+      seen through a tie inside the drawn ranges gives the *same* currents up to a complex factor c
+      (which the inception angle and the amplitude absorb) is a two-column least-squares problem.
+      It has exact solutions for line-to-line faults: an AB fault tied to the next line with
+      s = 0.5, psi = 30 deg is -1 times an AC fault tied to the previous line with s = 0.62,
+      psi = 23.8 deg. Checked against the fixed patterns (xG, xy); a line-to-line window is
+      checked with its nominal vector (rho = 1: its +-5 % imbalance is a nuisance of that size).
+    Other views and kinds: identifiable.
+    """
+    readable = np.asarray(view) != "yd_compensated"
+    tied = np.flatnonzero(np.asarray(view) == "delta_tied")
+    if not tied.size or kind not in FAULT_PHASES:  # turn-to-turn, winding-to-winding: drawn phases
+        return readable
+    if kind in ("AB", "AC", "BC"):
+        x, y = FAULT_PHASES[kind]
+        vector = np.broadcast_to(_EYE[x] - _EYE[y], vector.shape)
+    seen = np.einsum("nij,nj->ni", matrix[tied], vector[tied])  # (m, 3)
+    own = kind.rstrip("G") if len(kind) > 1 else kind
+    aliased = np.zeros(tied.size, dtype=bool)
+    for other, pattern in _fixed_patterns():
+        if other == own:
+            continue
+        for shift, sign in ((_NEXT, 1.0), (_PREVIOUS, -1.0)):
+            basis = np.stack([pattern, shift @ pattern], axis=1)  # (3, 2): D = c F' + (c T') Q' F'
+            coefficients = np.linalg.pinv(basis) @ seen.T  # (2, m)
+            residual = np.linalg.norm(basis @ coefficients - seen.T, axis=0) / np.linalg.norm(seen, axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tie = coefficients[1] / coefficients[0]
+            angle = sign * np.degrees(np.angle(tie))
+            aliased |= ((residual < 1e-6) & (np.abs(tie) >= TIE_RATIO_RANGE[0]) & (np.abs(tie) <= TIE_RATIO_RANGE[1])
+                        & (angle >= TIE_ANGLE_RANGE_DEG[0]) & (angle <= TIE_ANGLE_RANGE_DEG[1]))
+    readable[tied] = ~aliased
+    return readable
 
 
 def _fault_vector(kind: str, draws: Draws) -> tuple[np.ndarray, dict]:
@@ -273,6 +326,7 @@ def simulate_faults(equipment: str, kind: str, draws: Draws) -> tuple[np.ndarray
         tap = np.full(n, np.nan)
     matrix, view_params = relay_view_matrices(draws)
     vector, extra = _fault_vector(kind, draws)
+    extra["phases_identifiable"] = phases_identifiable(kind, vector, matrix, view_params["relay_view"])
     measured = np.einsum("nij,nj->ni", matrix, vector)
     measured *= (amplitude / np.abs(measured).max(axis=1))[:, None]
 

@@ -76,7 +76,9 @@ def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = L
 
     `phases_identifiable` (bool per window) marks the fault windows whose relay view leaves the
     faulted phases readable at all (a Yd-compensated relay shows an AG fault in A and C, exactly
-    like an AC fault); faulted phases and fault kind are scored on those only. `true_phases` (per
+    like an AC fault; through a delta tie a line-to-line fault can be exactly another pair:
+    services.simulation.faults.phases_identifiable); faulted phases and fault kind are scored on
+    those only. `true_phases` (per
     window, see `true_phase_set`) lets a turn-to-turn or winding-to-winding fault count as read
     when its phases are named right, e.g. a turn-to-turn fault in B read as a BG fault.
     """
