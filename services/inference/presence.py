@@ -50,15 +50,19 @@ def events_present(batch: np.ndarray) -> np.ndarray:
     x = np.asarray(batch, dtype=np.float64)
     if x.ndim != 3 or x.shape[2] <= _LAG + 2 * _SMOOTH:
         return np.ones(x.shape[0] if x.ndim else 1, dtype=bool)
-    x = np.where(np.isfinite(x), x, 0.0)
+    if not np.isfinite(x).all():
+        x = np.where(np.isfinite(x), x, 0.0)
     d = x[:, :, _LAG:] - x[:, :, :-_LAG]  # (n, 3, T - lag)
-    cumulative = np.cumsum(np.pad(d, ((0, 0), (0, 0), (1, 0))), axis=2)
+    cumulative = np.zeros(d.shape[:2] + (d.shape[2] + 1,))
+    np.cumsum(d, axis=2, out=cumulative[:, :, 1:])
     smooth = (cumulative[:, :, _SMOOTH:] - cumulative[:, :, :-_SMOOTH]) / _SMOOTH  # 1 ms moving average
     structured = np.sqrt((smooth ** 2).mean(axis=2))  # (n, 3)
-    noise = np.sqrt((np.diff(d, axis=2) ** 2).mean(axis=2) / 2.0)  # std of d if d were white
+    step = d[:, :, 1:] - d[:, :, :-1]
+    noise = np.sqrt((step ** 2).mean(axis=2) / 2.0)  # std of d if d were white
     noise_after_smoothing = noise / np.sqrt(_SMOOTH)
-    centred = x - x.mean(axis=2, keepdims=True)
-    fundamental = np.sqrt(2.0) * np.sqrt((centred ** 2).mean(axis=2))  # (n, 3) amplitude scale
+    # RMS about the mean without building the centred copy: E[x^2] - E[x]^2
+    variance = np.maximum((x ** 2).mean(axis=2) - x.mean(axis=2) ** 2, 0.0)
+    fundamental = np.sqrt(2.0) * np.sqrt(variance)  # (n, 3) amplitude scale
     threshold = NOISE_FACTOR * noise_after_smoothing + RELATIVE_FLOOR * fundamental.max(axis=1, keepdims=True) \
         + ABSOLUTE_FLOOR_KA
     changed = (structured > threshold).any(axis=1)

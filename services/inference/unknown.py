@@ -35,9 +35,11 @@ _LOW_FREQUENCY_HZ = 30.0
 _HIGH_FREQUENCY_HZ = 1500.0
 _TONE_HZ = 250.0
 _FREQUENCIES_HZ = np.fft.rfftfreq(N_SAMPLES, 1.0 / SAMPLE_RATE_HZ)
-_LOW_BINS = _FREQUENCIES_HZ < _LOW_FREQUENCY_HZ
-_HIGH_BINS = _FREQUENCIES_HZ > _HIGH_FREQUENCY_HZ
-_BELOW_TONE_BINS = _FREQUENCIES_HZ < _TONE_HZ
+# the bands are contiguous runs of rfft bins: slices (views) instead of boolean masks (copies)
+_LOW_END = int(np.searchsorted(_FREQUENCIES_HZ, _LOW_FREQUENCY_HZ))  # bins [:_LOW_END] lie below 30 Hz
+_HIGH_START = int(np.searchsorted(_FREQUENCIES_HZ, _HIGH_FREQUENCY_HZ, side="right"))  # above 1.5 kHz
+_TONE_START = int(np.searchsorted(_FREQUENCIES_HZ, _TONE_HZ))  # bins [_TONE_START:] from 250 Hz up
+_AT_60_HZ = int(np.flatnonzero(_SCAN_HZ == SYSTEM_FREQUENCY_HZ)[0])
 #: each class's radius is this quantile of its validation windows' distances (heavy-tailed classes
 #: such as CT saturation get a radius that covers their tail)
 _SCALE_QUANTILE = 0.9
@@ -65,6 +67,23 @@ def _trend_basis() -> np.ndarray:
     return np.linalg.qr(trend)[0]
 
 
+@lru_cache(maxsize=1)
+def _trend_spectrum() -> np.ndarray:
+    """(3, 364) spectra of the trend basis: the detrended window's spectrum is the window's minus
+    these weighted by its trend coefficients (the FFT is linear), one FFT instead of two."""
+    return np.fft.rfft(_trend_basis().T, axis=1)
+
+
+@lru_cache(maxsize=1)
+def _parseval_weights() -> np.ndarray:
+    """Weight of each rfft bin in the signal's energy: sum(x**2) = sum(w * |X|**2)."""
+    weights = np.full(N_SAMPLES // 2 + 1, 2.0 / N_SAMPLES)
+    weights[0] = 1.0 / N_SAMPLES
+    if N_SAMPLES % 2 == 0:
+        weights[-1] = 1.0 / N_SAMPLES
+    return weights
+
+
 def signal_checks(batch: np.ndarray) -> list[str | None]:
     """Per window, the reason it is not a credible 60 Hz event, or None if it passes.
 
@@ -82,40 +101,41 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
             bad = int((~finite_samples[i]).sum())
             reasons[i] = f"the waveform contains {bad} NaN or Inf sample(s); the recording is corrupt"
         clean = np.where(finite_samples, x, 0.0)
-    peak = np.abs(clean).max(axis=(1, 2))
-    spread = np.ptp(clean, axis=2)  # (n, 3)
+    highest, lowest = clean.max(axis=2), clean.min(axis=2)  # (n, 3)
+    spread = highest - lowest
+    peak = np.maximum(np.abs(highest), np.abs(lowest)).max(axis=1)
 
     flat = spread.max(axis=1) <= 1e-9 + 1e-7 * peak
     _assign(reasons, flat, "flat signal: all three phases are constant, no event is recorded")
 
-    _assign(reasons, _clipped(clean, spread), "the trace is clipped: it holds a constant extreme level "
-            "for several samples, as a saturated recorder or CT input does")
+    _assign(reasons, _clipped(clean, highest, lowest, spread), "the trace is clipped: it holds a constant extreme "
+            "level for several samples, as a saturated recorder or CT input does")
 
-    trend = _trend_basis()
-    ac = clean - (clean @ trend) @ trend.T
+    coefficients = clean @ _trend_basis()  # (n, 3, 3)
+    ac = clean - coefficients @ _trend_basis().T
     transform = np.fft.rfft(clean, axis=2)
     spectrum = transform.real**2 + transform.imag**2  # (n, 3, 364)
     total = spectrum.sum(axis=(1, 2)) + 1e-30
-    low = spectrum[:, :, _LOW_BINS].sum(axis=(1, 2))
+    low = spectrum[:, :, :_LOW_END].sum(axis=(1, 2))
     ac_energy = (ac**2).sum(axis=(1, 2))
     dc_only = (low / total > 0.97) & (ac_energy < 1e-3 * (clean**2).sum(axis=(1, 2)) + 1e-30)
     _assign(reasons, dc_only, "only a DC level or a slow drift: no 60 Hz content, not a power-system event")
 
-    spectrum_ac = spectrum[:, :, 1:]
-    high = spectrum_ac[:, :, _HIGH_BINS[1:]].sum(axis=(1, 2))
-    broadband = high / (spectrum_ac.sum(axis=(1, 2)) + 1e-30) > 0.35
+    high = spectrum[:, :, _HIGH_START:].sum(axis=(1, 2))
+    broadband = high / (total - spectrum[:, :, 0].sum(axis=1)) > 0.35
     _assign(reasons, broadband, "broadband noise: most of the energy is above 1.5 kHz, with no "
             "dominant 60 Hz component")
 
-    _assign(reasons, _steady_tone(ac, ac_energy), "a steady tone with no 60 Hz content: most of the energy is "
-            "above 250 Hz and stays constant over the whole window, unlike switching transients that decay")
+    ac_transform = transform - coefficients @ _trend_spectrum()
+    _assign(reasons, _steady_tone(ac_transform, ac_energy), "a steady tone with no 60 Hz content: most of the energy "
+            "is above 250 Hz and stays constant over the whole window, unlike switching transients that decay")
 
     scan = (ac @ _scan_basis()) ** 2
     scan = scan.reshape(n, 3, len(_SCAN_HZ), 2).sum(axis=(1, 3))  # (n, frequencies)
     best = scan[:, :-1].argmax(axis=1)
     best_hz = _SCAN_HZ[best]
     share = scan[np.arange(n), best] / (ac_energy + 1e-30)
-    at_60 = scan[:, int(np.flatnonzero(_SCAN_HZ == SYSTEM_FREQUENCY_HZ)[0])]
+    at_60 = scan[:, _AT_60_HZ]
     wrong = (
         (best_hz >= _WRONG_FREQUENCY_HZ[0]) & (best_hz <= _WRONG_FREQUENCY_HZ[1])
         & (share > 0.3) & (scan[np.arange(n), best] > 1.5 * at_60)
@@ -133,20 +153,26 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
     return reasons
 
 
-def _steady_tone(ac: np.ndarray, ac_energy: np.ndarray) -> np.ndarray:
+def _steady_tone(ac_transform: np.ndarray, ac_energy: np.ndarray) -> np.ndarray:
     """(n,) True where > 60 % of the AC energy is above 250 Hz and it is spread evenly over the window.
 
     Capacitor-switching ringing is also high-frequency but dies out within milliseconds, so one
-    quarter of the window always holds much less of it than another.
+    quarter of the window always holds much less of it than another. The share comes from the
+    spectrum (Parseval); only windows over 60 % go back to the time domain for the quarters.
     """
-    spectrum = np.fft.rfft(ac, axis=2)
-    spectrum[:, :, _BELOW_TONE_BINS] = 0.0
+    power = ac_transform.real**2 + ac_transform.imag**2
+    high_energy = (power[:, :, _TONE_START:] @ _parseval_weights()[_TONE_START:]).sum(axis=1)
+    result = high_energy / (ac_energy + 1e-30) > 0.6
+    if not result.any():
+        return result
+    chosen = np.flatnonzero(result)
+    spectrum = ac_transform[chosen].copy()
+    spectrum[:, :, :_TONE_START] = 0.0
     high = np.fft.irfft(spectrum, n=N_SAMPLES, axis=2) ** 2
-    share = high.sum(axis=(1, 2)) / (ac_energy + 1e-30)
     quarter = N_SAMPLES // 4
     quarters = high.sum(axis=1)[:, : 4 * quarter].reshape(-1, 4, quarter).sum(axis=2)
-    evenness = quarters.min(axis=1) / (quarters.max(axis=1) + 1e-30)
-    return (share > 0.6) & (evenness > 0.3)
+    result[chosen] = quarters.min(axis=1) / (quarters.max(axis=1) + 1e-30) > 0.3
+    return result
 
 
 def _assign(reasons: list[str | None], mask: np.ndarray, reason: str) -> None:
@@ -157,13 +183,15 @@ def _assign(reasons: list[str | None], mask: np.ndarray, reason: str) -> None:
             reasons[i] = reason
 
 
-def _clipped(x: np.ndarray, spread: np.ndarray) -> np.ndarray:
-    """(n,) True where some phase holds its max or min level, far from zero, for a run of samples."""
+def _clipped(x: np.ndarray, highest: np.ndarray, lowest: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """(n,) True where some phase holds its max or min level, far from zero, for a run of samples.
+
+    `highest`, `lowest`, `spread`: (n, 3) per-phase max, min and max - min of `x`."""
     result = np.zeros(x.shape[0], dtype=bool)
-    peak = np.abs(x).max(axis=2)  # (n, 3)
-    for extreme in (x.max(axis=2), x.min(axis=2)):
-        tolerance = _CLIP_TOLERANCE * spread + 1e-12
-        at_level = np.abs(x - extreme[:, :, None]) <= tolerance[:, :, None]
+    peak = np.maximum(np.abs(highest), np.abs(lowest))  # (n, 3)
+    tolerance = (_CLIP_TOLERANCE * spread + 1e-12)[:, :, None]
+    for extreme, at_level in ((highest, x >= highest[:, :, None] - tolerance),
+                              (lowest, x <= lowest[:, :, None] + tolerance)):
         far_from_zero = (np.abs(extreme) >= 0.3 * peak) & (spread > 0)
         candidates = (at_level.sum(axis=2) >= _CLIP_RUN) & far_from_zero
         if candidates.any():
