@@ -153,6 +153,38 @@ def test_inf007_a_credible_fault_is_not_flagged_by_the_signal_checks(original_fo
     assert not prediction.unknown and prediction.unknown_reason is None
 
 
+def _six_pulse_line_current(alpha_deg: float = 20.0) -> np.ndarray:
+    """Idealised line currents of a 6-pulse bridge (constant DC current, no overlap): +I for 120 deg,
+    0 for 60 deg, -I for 120 deg, 0 for 60 deg (Mohan, Undeland & Robbins, ch. 5), switched on at 10 ms."""
+    angle = np.mod(np.degrees(2 * np.pi * 60 * T[None, :] + SHIFTS) - alpha_deg, 360.0)
+    blocks = np.where(angle < 120.0, 1.0, np.where((angle >= 180.0) & (angle < 300.0), -1.0, 0.0))
+    return 0.8 * blocks * (T[None, :] >= 0.01)
+
+
+def _capacitor_ringing(frequency_hz: float = 2500.0) -> np.ndarray:
+    """Back-to-back capacitor switching: a kHz inrush ringing five times the fundamental, dying out in ms."""
+    t = np.maximum(T - 0.02, 0.0)[None, :]
+    ringing = 5.0 * np.exp(-t / 0.004) * np.sin(2 * np.pi * frequency_hz * t + SHIFTS) * (T[None, :] >= 0.02)
+    return 0.3 * np.sin(2 * np.pi * 60 * T[None, :] + SHIFTS) + ringing
+
+
+def test_inf007b_block_and_ringing_waveforms_are_not_mistaken_for_clipping_or_noise():
+    """An idealised rectifier current holds its extremes by nature, with a dwell at zero between
+    them; a recorder's clipping does not leave one. A capacitor bank's kHz ringing dies out; noise
+    does not. Neither is garbage, while a clipped fault and white noise still are."""
+    from services.inference.unknown import signal_checks
+
+    # a recorder clips after the noise: its plateaus are flat
+    noisy_clip = np.clip(_fault(amplitude=4.0) + np.random.default_rng(2).normal(0, 1e-3, (3, 726)), -2.0, 2.0)
+    windows = np.stack([_six_pulse_line_current(), _six_pulse_line_current(60.0), _capacitor_ringing(),
+                        np.clip(_fault(amplitude=4.0), -2.0, 2.0), noisy_clip,
+                        np.random.default_rng(0).normal(0, 1.0, (3, 726))])
+    reasons = signal_checks(windows)
+    assert reasons[:3] == [None, None, None]
+    assert "clipped" in reasons[3] and "clipped" in reasons[4]
+    assert "broadband" in reasons[5]
+
+
 def test_inf008_explanation_and_inception(original_folder):
     prediction = get_predictor(original_folder).predict(_fault(inception_ms=25.0))
     assert len(prediction.saliency) == 726

@@ -2,9 +2,11 @@
 
 The classifier always answers one of 45 labels, so garbage would get a confident-looking label.
 Two layers say "unknown" instead:
-- signal checks that need no model: NaN/Inf, a flat line, a trace clipped at a constant level,
-  no 60 Hz content (DC only, a steady high-frequency tone), broadband noise, or a dominant
-  frequency near 50 Hz or at 120 Hz (a 60 Hz record sampled at 5 kHz);
+- signal checks that need no model: NaN/Inf, a flat line, a trace clipped at a constant level
+  (not a block waveform such as an idealised rectifier current, which dwells at zero between its
+  extremes), no 60 Hz content (DC only, a steady high-frequency tone), stationary broadband noise
+  (not a capacitor bank's kHz ringing, which dies out), or a dominant frequency near 50 Hz or at
+  120 Hz (a 60 Hz record sampled at 5 kHz);
 - a feature-space score: the Mahalanobis distance of the network's 256-wide hidden vector to the
   nearest class centre (shared covariance), whose threshold, and the amplitude range seen in
   training, are calibrated on validation data by the training command and stored in
@@ -30,6 +32,9 @@ _WRONG_FREQUENCY_HZ = (40.0, 55.0)
 #: a 60 Hz event recorded at 5 kHz looks like 120 Hz; inrush reaches about 1.5x second harmonic
 _DOUBLED_FREQUENCY_RATIO = 3.0
 _CLIP_RUN = 8  # samples (0.8 ms) held at one extreme level
+_DWELL = 14  # samples (1.4 ms, 30 deg) held at another level between the extremes: a block waveform
+#: quarter-to-quarter energy ratio above which high-frequency content counts as stationary
+_STATIONARY_EVENNESS = 0.3
 _CLIP_TOLERANCE = 1e-5
 _LOW_FREQUENCY_HZ = 30.0
 _HIGH_FREQUENCY_HZ = 1500.0
@@ -122,7 +127,10 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
     _assign(reasons, dc_only, "only a DC level or a slow drift: no 60 Hz content, not a power-system event")
 
     high = spectrum[:, :, _HIGH_START:].sum(axis=(1, 2))
-    broadband = high / (total - spectrum[:, :, 0].sum(axis=1)) > 0.35
+    broadband = high / (spectrum[:, :, 1:].sum(axis=(1, 2)) + 1e-30) > 0.35
+    if broadband.any():  # noise is stationary; a capacitor bank's kHz ringing dies out (rare path)
+        chosen = np.flatnonzero(broadband)
+        broadband[chosen] = _evenness_above(transform[chosen], _HIGH_START) > _STATIONARY_EVENNESS
     _assign(reasons, broadband, "broadband noise: most of the energy is above 1.5 kHz, with no "
             "dominant 60 Hz component")
 
@@ -163,16 +171,21 @@ def _steady_tone(ac_transform: np.ndarray, ac_energy: np.ndarray) -> np.ndarray:
     power = ac_transform.real**2 + ac_transform.imag**2
     high_energy = (power[:, :, _TONE_START:] @ _parseval_weights()[_TONE_START:]).sum(axis=1)
     result = high_energy / (ac_energy + 1e-30) > 0.6
-    if not result.any():
-        return result
-    chosen = np.flatnonzero(result)
-    spectrum = ac_transform[chosen].copy()
-    spectrum[:, :, :_TONE_START] = 0.0
+    if result.any():
+        chosen = np.flatnonzero(result)
+        result[chosen] = _evenness_above(ac_transform[chosen], _TONE_START) > _STATIONARY_EVENNESS
+    return result
+
+
+def _evenness_above(transform: np.ndarray, start_bin: int) -> np.ndarray:
+    """(m,) smallest over largest energy above rfft bin `start_bin` among the window's four quarters:
+    near 1 for a stationary signal (noise, a steady tone), near 0 for a ringing that dies out."""
+    spectrum = transform.copy()
+    spectrum[:, :, :start_bin] = 0.0
     high = np.fft.irfft(spectrum, n=N_SAMPLES, axis=2) ** 2
     quarter = N_SAMPLES // 4
     quarters = high.sum(axis=1)[:, : 4 * quarter].reshape(-1, 4, quarter).sum(axis=2)
-    result[chosen] = quarters.min(axis=1) / (quarters.max(axis=1) + 1e-30) > 0.3
-    return result
+    return quarters.min(axis=1) / (quarters.max(axis=1) + 1e-30)
 
 
 def _assign(reasons: list[str | None], mask: np.ndarray, reason: str) -> None:
@@ -186,19 +199,46 @@ def _assign(reasons: list[str | None], mask: np.ndarray, reason: str) -> None:
 def _clipped(x: np.ndarray, highest: np.ndarray, lowest: np.ndarray, spread: np.ndarray) -> np.ndarray:
     """(n,) True where some phase holds its max or min level, far from zero, for a run of samples.
 
-    `highest`, `lowest`, `spread`: (n, 3) per-phase max, min and max - min of `x`."""
+    `highest`, `lowest`, `spread`: (n, 3) per-phase max, min and max - min of `x`. A phase that
+    also dwells at another level *between* its top and bottom plateaus (the zero between the
+    blocks of an idealised rectifier current, a step of a 12-pulse staircase: Mohan, Undeland &
+    Robbins, "Power Electronics", ch. 5-6) is a block waveform, not a clipped one: a recorder's
+    clipping flattens only the extremes of a current that keeps moving in between.
+    """
     result = np.zeros(x.shape[0], dtype=bool)
     peak = np.maximum(np.abs(highest), np.abs(lowest))  # (n, 3)
     tolerance = (_CLIP_TOLERANCE * spread + 1e-12)[:, :, None]
-    for extreme, at_level in ((highest, x >= highest[:, :, None] - tolerance),
-                              (lowest, x <= lowest[:, :, None] + tolerance)):
+    at_top, at_bottom = x >= highest[:, :, None] - tolerance, x <= lowest[:, :, None] + tolerance
+    for extreme, at_level in ((highest, at_top), (lowest, at_bottom)):
         far_from_zero = (np.abs(extreme) >= 0.3 * peak) & (spread > 0)
         candidates = (at_level.sum(axis=2) >= _CLIP_RUN) & far_from_zero
         if candidates.any():
             run = np.zeros(candidates.shape, dtype=np.int64)
             run[candidates] = _longest_run(at_level[candidates])
-            result |= (run >= _CLIP_RUN).any(axis=1)
+            held = run >= _CLIP_RUN
+            for i, phase in zip(*np.nonzero(held), strict=True):
+                held[i, phase] = not _dwells_between_extremes(x[i, phase], at_top[i, phase], at_bottom[i, phase],
+                                                              float(tolerance[i, phase, 0]))
+            result |= held.any(axis=1)
     return result
+
+
+def _dwells_between_extremes(trace: np.ndarray, at_top: np.ndarray, at_bottom: np.ndarray, tolerance: float) -> bool:
+    """Does `trace` hold a level (not an extreme) for _DWELL samples with its top plateau on one
+    side and its bottom plateau on the other, each within a cycle?"""
+    steady = (np.abs(np.diff(trace)) <= tolerance) & ~(at_top[1:] | at_bottom[1:]) & ~(at_top[:-1] | at_bottom[:-1])
+    if not steady.any():
+        return False
+    padded = np.concatenate([[False], steady, [False]]).astype(np.int8)
+    edges = np.diff(padded)
+    cycle = int(round(SAMPLE_RATE_HZ / SYSTEM_FREQUENCY_HZ))
+    for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if end - start + 1 < _DWELL:
+            continue
+        before, after = slice(max(start - cycle, 0), start), slice(end + 1, end + 1 + cycle)
+        if (at_top[before].any() and at_bottom[after].any()) or (at_bottom[before].any() and at_top[after].any()):
+            return True
+    return False
 
 
 def _longest_run(mask: np.ndarray) -> np.ndarray:
