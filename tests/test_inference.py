@@ -288,7 +288,9 @@ def test_inf014_shipped_artifacts_answer_fresh_simulated_events_level_by_level()
 
     predictor = get_predictor(REPO_ARTIFACTS_DIR)
     card = predictor.model_card
-    assert card["test"]["category_accuracy"] >= 0.99
+    # through the serving path (services.training.evaluate): the training run's own `test` block
+    # predates the prior correction that recalibrate wrote afterwards
+    assert card["evaluation"]["category_accuracy"] >= 0.99
     assert set(card["levels_report"]) >= {"simulator", "shift", "independent_transients", "notes"}
     X, y, _ = generate_dataset(6, seed=31_337)
     report = score_levels(predictor.predict_batch(X, explain=False), y, predictor.labels)

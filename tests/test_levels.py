@@ -191,3 +191,42 @@ def test_lev011_a_sure_category_has_no_alternative_and_transient_titles_read_as_
     assert levels["category"]["uncertain"] is False and levels["category"]["alternative"] is None
     assert pretty_label("transient_external_fault_with_CT_saturation") == "External fault with CT saturation"
     assert pretty_label("transient_non-linear_load_switching") == "Non-linear load switching"
+
+
+def test_lev012_the_prior_correction_undoes_unequal_training_counts():
+    """Three times the windows per transient label: their logits get log(1/3), the faults' nothing;
+    a label without windows gets 0."""
+    from services.inference.levels import prior_correction
+
+    counts = np.array([1000] * 39 + [3000] * 6)
+    offsets = prior_correction(counts)
+    assert np.allclose(offsets[:39], 0.0) and np.allclose(offsets[39:], -np.log(3.0))
+    assert prior_correction(np.array([0, 10, 20])).tolist() == pytest.approx([0.0, 0.0, -np.log(2.0)])
+    assert not prior_correction(np.full(45, 7)).any()
+
+
+def test_lev013_the_predictor_adds_the_folders_offsets_and_refuses_malformed_ones(artifacts_copy, tmp_path,
+                                                                                monkeypatch):
+    import json
+    import shutil
+
+    from services.inference.artifacts import ModelUnavailable
+    from services.inference.predictor import Predictor
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    folder = tmp_path / "offsets"
+    shutil.copytree(artifacts_copy, folder, ignore=shutil.ignore_patterns("*.onnx*"))
+    calibration = json.loads((folder / "calibration.json").read_text())
+    window = np.random.default_rng(4).normal(0, 0.2, (1, 3, 726)).astype(np.float32)
+    calibration["logit_offsets"] = [0.0] * len(LABELS)
+    (folder / "calibration.json").write_text(json.dumps(calibration))
+    plain = Predictor(folder, backend="torch").logits(window)
+    calibration["logit_offsets"][INRUSH] = 500.0  # overwhelms any logit: every window reads inrush
+    (folder / "calibration.json").write_text(json.dumps(calibration))
+    pushed = Predictor(folder, backend="torch")
+    np.testing.assert_allclose(pushed.logits(window)[0, INRUSH], plain[0, INRUSH] + 500.0, rtol=1e-6)
+    assert pushed.predict(window[0]).label == LABELS[INRUSH]
+    calibration["logit_offsets"] = [0.0] * 3
+    (folder / "calibration.json").write_text(json.dumps(calibration))
+    with pytest.raises(ModelUnavailable, match="logit_offsets"):
+        Predictor(folder, backend="torch")

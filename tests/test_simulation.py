@@ -710,3 +710,16 @@ def test_sim034_a_line_fault_through_a_delta_tie_can_be_another_pair_exactly():
                                     relay_view="delta_tied")
     flags = [json.loads(row)["phases_identifiable"] for row in params]
     assert True in flags and False in flags
+
+
+def test_sim035_pooled_units_draw_another_units_physics_under_the_same_label():
+    """For calibrating the unit level: a power-transformer fault label simulated with a random unit's
+    fault level, standing current and tap; the default draws are untouched."""
+    label = "internal_power_transformer_internal_faults_Class1"
+    X, y, params = generate_dataset(30, seed=8, classes=[label], pooled_units=True)
+    rows = [json.loads(row) for row in params]
+    assert set(y.tolist()) == {LABELS.index(label)}
+    assert {row["unit_physics"] for row in rows} == {"power_transformer", "ispar_series", "ispar_exciting"}
+    assert all((row["tap_position"] is None) == (row["unit_physics"] == "power_transformer") for row in rows)
+    X_plain, _, plain = generate_dataset(30, seed=8, classes=[label])
+    assert "unit_physics" not in json.loads(plain[0]) and not np.array_equal(X, X_plain)

@@ -317,9 +317,14 @@ def test_train014_recalibrate_refits_the_level_temperatures_and_leaves_the_weigh
     calibration["temperature_kind"] = calibration["temperature_equipment"] = 50.0
     (artifacts_copy / "calibration.json").write_text(json.dumps(calibration))
     calibration.pop("dc_evidence", None)
+    calibration.pop("logit_offsets", None)
     (artifacts_copy / "calibration.json").write_text(json.dumps(calibration))
     assert recalibrate_main(["--artifacts", str(artifacts_copy), "--per-class", "3", "--training-per-class", "20"]) == 0
     refitted = json.loads((artifacts_copy / "calibration.json").read_text())
+    # the prior correction comes back from the card's counts (1000 per fault label, 3000 per transient)
+    offsets = np.array(refitted["logit_offsets"])
+    transient = np.array([label.startswith("transient_") for label in LABELS])
+    assert np.allclose(offsets[~transient], 0.0) and np.allclose(offsets[transient], -np.log(3.0), atol=1e-6)
     assert 0.05 < refitted["temperature_kind"] < 20.0 and refitted["temperature_equipment"] < 50.0
     assert refitted["input_scaling"] == calibration["input_scaling"]
     assert refitted["dc_evidence"]["windows"] == 6 * 20  # the six transient labels, 20 windows each
@@ -341,3 +346,19 @@ def test_train016_recalibrate_dc_evidence_only_keeps_the_temperatures(artifacts_
     assert after["temperature_equipment"] == before["temperature_equipment"]
     assert after["dc_evidence"]["windows"] == 60
     assert after["dc_evidence"]["kinds"] == sorted(after["dc_evidence"]["kinds"]) and len(after["dc_evidence"]["kinds"]) == 6
+
+
+def test_train018_transients_get_their_own_window_count_and_the_faults_stay_the_same():
+    """A fault kind has three labels (one per unit), a transient kind one: the training split
+    simulates `transient_per_class` windows per transient label, and the fault labels' windows do
+    not depend on it (each class has its own generator)."""
+    from services.training.pipeline import TrainingConfig, _training_windows, transient_windows_per_label
+
+    assert transient_windows_per_label(TrainingConfig(per_class=5, transient_per_class=None)) == 5
+    more = _training_windows(TrainingConfig(per_class=2, transient_per_class=5, progress=False))
+    same = _training_windows(TrainingConfig(per_class=2, transient_per_class=2, progress=False))
+    counts = np.bincount(more.y, minlength=len(LABELS))
+    transient = np.array([label.startswith("transient_") for label in LABELS])
+    assert (counts[transient] == 5).all() and (counts[~transient] == 2).all()
+    faults_more, faults_same = ~transient[more.y], ~transient[same.y]
+    assert np.array_equal(more.X[faults_more], same.X[faults_same])

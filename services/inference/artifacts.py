@@ -22,6 +22,7 @@ from services.inference.dc_evidence import CALIBRATION_KEY as DC_EVIDENCE_KEY
 from services.inference.dc_evidence import DcEvidence
 from services.inference.descriptions import fault_descriptions
 from services.inference.errors import ModelUnavailable
+from services.inference.levels import LOGIT_OFFSETS_KEY
 from services.inference.unknown import DETECTOR_FILE, FeatureDetector
 from services.labels import LABEL_TO_ID
 from services.model import INPUT_SCALINGS, ConvNet, n_classes_of, strip_wrapper_prefix
@@ -58,6 +59,8 @@ class Artifacts:
     detector: FeatureDetector | None
     #: p(DC share | transient kind) (services.inference.dc_evidence); None: not applied
     dc_evidence: DcEvidence | None
+    #: per-label offsets added to the logits (services.inference.levels.prior_correction); None: none
+    logit_offsets: np.ndarray | None
     fingerprint: str  # over every artifact file present
     model_fingerprint: str  # over what fixes the network's numbers (weights, normalisation)
 
@@ -102,6 +105,7 @@ def load_artifacts(folder: Path) -> Artifacts:
     temperature_equipment = _read_temperature(folder / CALIBRATION_FILE, "temperature_equipment", temperature)
     input_scaling = _read_input_scaling(folder / CALIBRATION_FILE)
     dc_evidence = _read_dc_evidence(folder / CALIBRATION_FILE)
+    logit_offsets = _read_logit_offsets(folder / CALIBRATION_FILE, len(labels))
     model_card = _read_json(folder / MODEL_CARD_FILE) if (folder / MODEL_CARD_FILE).is_file() else None
     detector = None
     if (folder / DETECTOR_FILE).is_file():
@@ -125,6 +129,7 @@ def load_artifacts(folder: Path) -> Artifacts:
         model_card=model_card if isinstance(model_card, dict) else None,
         detector=detector,
         dc_evidence=dc_evidence,
+        logit_offsets=logit_offsets,
         fingerprint=_hash_files(folder, REQUIRED_FILES + OPTIONAL_FILES),
         model_fingerprint=_hash_files(folder, (MODEL_FILE, NORMALIZATION_FILE)) + f"-{input_scaling}",
     )
@@ -246,6 +251,23 @@ def _read_input_scaling(path: Path) -> str:
     if scaling not in INPUT_SCALINGS:
         raise ModelUnavailable(f"{path}: 'input_scaling' must be one of {', '.join(INPUT_SCALINGS)}")
     return str(scaling)
+
+
+def _read_logit_offsets(path: Path, n_labels: int) -> np.ndarray | None:
+    """calibration.json's per-label logit offsets; None when the file or the key is absent."""
+    if not path.is_file():
+        return None
+    raw = _read_json(path)
+    if not isinstance(raw, dict) or LOGIT_OFFSETS_KEY not in raw:
+        return None
+    try:
+        offsets = np.asarray(raw[LOGIT_OFFSETS_KEY], dtype=np.float64)
+    except (TypeError, ValueError):
+        offsets = np.empty(0)
+    if offsets.shape != (n_labels,) or not np.isfinite(offsets).all():
+        raise ModelUnavailable(f"{path}: {LOGIT_OFFSETS_KEY!r} must be a list of {n_labels} finite numbers, "
+                               "one per label")
+    return offsets
 
 
 def _read_dc_evidence(path: Path) -> DcEvidence | None:

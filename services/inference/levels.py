@@ -221,6 +221,24 @@ def headline(levels: dict, event_detected: bool = True) -> str:
 
 
 # -- calibration -----------------------------------------------------------------------------------
+#: calibration.json key of the per-label logit offsets (the training prior's correction)
+LOGIT_OFFSETS_KEY = "logit_offsets"
+
+
+def prior_correction(counts: np.ndarray) -> np.ndarray:
+    """Per-label logit offsets that undo an unequal number of training windows per label.
+
+    A network trained on n_y windows of label y learns p_train(y | x) proportional to p(x | y) n_y;
+    adding log(n_min / n_y) to its logits gives the posterior under equal label priors (post-hoc
+    logit adjustment: Menon et al., "Long-tail learning via logit adjustment", ICLR 2021). Training
+    with three times the windows per transient label (more variety per kind) would otherwise tilt
+    every ambiguous window towards a transient. Labels without windows get 0.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    present = counts > 0
+    if not present.any():
+        return np.zeros_like(counts)
+    return np.where(present, np.log(counts[present].min()) - np.log(np.where(present, counts, 1.0)), 0.0)
 def fit_kind_temperature(logits: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> float:
     """Temperature minimising the kind-level negative log-likelihood on validation windows."""
     structure = level_structure(tuple(labels))

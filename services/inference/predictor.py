@@ -90,6 +90,7 @@ class Predictor:
         self._descriptions = artifacts.descriptions
         self._detector = artifacts.detector
         self.dc_evidence = artifacts.dc_evidence
+        self.logit_offsets = artifacts.logit_offsets
         net = serving_net(artifacts.model, artifacts.mean, artifacts.std, artifacts.input_scaling)
         self._backend = make_backend(net, artifacts.model_fingerprint, backend, options)
         self.backend: str = self._backend.name
@@ -126,9 +127,14 @@ class Predictor:
         return predictions
 
     def logits(self, X: np.ndarray) -> np.ndarray:
-        """Raw (uncalibrated) logits (n, n_labels) of finite (n, 3, 726) windows."""
+        """Logits (n, n_labels) of finite (n, 3, 726) windows, before any temperature: the network's,
+        plus the training prior's correction where calibration.json has one (`logit_offsets`)."""
         batch = np.asarray(X, dtype=np.float32)
-        return np.concatenate([self._backend.run(batch[i:i + _CHUNK])[0] for i in range(0, len(batch), _CHUNK)])
+        return self._with_offsets(
+            np.concatenate([self._backend.run(batch[i:i + _CHUNK])[0] for i in range(0, len(batch), _CHUNK)]))
+
+    def _with_offsets(self, logits: np.ndarray) -> np.ndarray:
+        return logits if self.logit_offsets is None else logits + self.logit_offsets[None, :]
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Calibrated label probabilities (n, n_labels) of finite (n, 3, 726) windows, with the DC
@@ -157,6 +163,7 @@ class Predictor:
         finite = np.where(np.isfinite(raw), raw, 0.0).astype(np.float32)
         finite = np.clip(finite, -1e30, 1e30)
         logits, hidden, contribution = self._backend.run(finite)
+        logits = self._with_offsets(logits)
         with _single_threaded_blas():
             return self._answers(raw, finite, logits, hidden, contribution, explain)
 

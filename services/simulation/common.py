@@ -132,11 +132,14 @@ class Draws:
     """
 
     def __init__(self, rng: np.random.Generator, n: int, overrides: Mapping[str, float],
-                 relay_view: str | None = None):
+                 relay_view: str | None = None, pooled_units: bool = False):
         self.rng = rng
         self.n = n
         self.overrides = dict(overrides)
         self.relay_view = relay_view
+        #: draw each fault window's unit-specific physics (fault level, standing current, tap) as a
+        #: random unit's, keeping the label: see services.simulation.faults.simulate_faults
+        self.pooled_units = pooled_units
 
     def take(self, name: str, values: np.ndarray) -> np.ndarray:
         """`values`, or the override of `name` for every window."""

@@ -69,11 +69,11 @@ def _check_relay_view(relay_view: str | None) -> None:
 
 def _simulate_batch(
     label_id: int, rng: np.random.Generator, n: int, overrides: Mapping[str, float],
-    relay_view: str | None = None,
+    relay_view: str | None = None, pooled_units: bool = False,
 ) -> tuple[np.ndarray, list[dict]]:
     label = LABELS[label_id]
     parts = label_parts(label)
-    draws = Draws(rng, n, overrides, relay_view)
+    draws = Draws(rng, n, overrides, relay_view, pooled_units)
     if parts.category == "transient":
         wave, columns = TRANSIENT_SIMULATORS[parts.kind](draws)
     else:
@@ -133,14 +133,15 @@ def resolve_classes(classes: Iterable[str | int] | None) -> list[int]:
 
 def generate_dataset(
     per_class: int, seed: int, classes: Sequence[str | int] | None = None, progress: bool = False,
-    relay_view: str | None = None,
+    relay_view: str | None = None, pooled_units: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`per_class` windows of each class: X float32 (n, 3, 726) in kA, y int64 (n,), params (JSON).
 
     `relay_view` (one of RELAY_VIEWS) forces that relay view for every window, internal faults AND
     transients (the relay's compensation acts on every current in its zone; a validation set with
     the views swapped); None draws the mixture. All other draws are the same whatever `relay_view`
-    is (the view's random numbers are drawn either way).
+    is (the view's random numbers are drawn either way). `pooled_units` draws every fault window's
+    unit-specific physics as a random unit's (calibration of the unit level; labels unchanged).
     """
     if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
         raise ValueError(f"per_class must be a whole number >= 1, got {per_class!r}")
@@ -155,7 +156,7 @@ def generate_dataset(
     try:
         for label_id in ids:
             wave, rows = _simulate_batch(label_id, class_generator(seed, label_id), int(per_class), {},
-                                         relay_view)
+                                         relay_view, pooled_units)
             waves.append(wave)
             labels.append(np.full(per_class, label_id, dtype=np.int64))
             params.extend(json.dumps(row, sort_keys=True) for row in rows)

@@ -322,8 +322,19 @@ def simulate_faults(equipment: str, kind: str, draws: Draws) -> tuple[np.ndarray
     angle = draws.spec(FAULT_SPECS["inception_angle_deg"])
     x_over_r = draws.spec(FAULT_SPECS["x_over_r"])
     tap = draws.spec(FAULT_SPECS["tap_position"])
-    if equipment == "power_transformer":
-        tap = np.full(n, np.nan)
+    # whose unit-specific physics (fault level, standing current, tap) the window gets: its own, or
+    # with `pooled_units` a random unit's, so that a calibration on such windows only trusts unit
+    # evidence that does not rest on our own per-unit assumptions (the ranges above are guesses)
+    physics = np.full(n, UNIT_INDEX[equipment])
+    if draws.pooled_units:
+        physics = rng.integers(0, len(UNIT_INDEX), n)
+        levels = {index: draws.spec(UNIT_FAULT_LEVEL[name]) for name, index in UNIT_INDEX.items()}
+        level = np.choose(physics, [levels[index] for index in range(len(UNIT_INDEX))])
+        if turn_fault:
+            amplitude = level * (0.03 + 0.15 * (size / 20.0) ** 0.8) / (1.0 + resistance / 100.0)
+        else:
+            amplitude = level * (0.15 + 0.85 * size / 100.0) / (1.0 + resistance / 15.0)
+    tap = np.where(physics == UNIT_INDEX["power_transformer"], np.nan, tap)
     matrix, view_params = relay_view_matrices(draws)
     vector, extra = _fault_vector(kind, draws)
     extra["phases_identifiable"] = phases_identifiable(kind, vector, matrix, view_params["relay_view"])
@@ -382,5 +393,6 @@ def simulate_faults(equipment: str, kind: str, draws: Draws) -> tuple[np.ndarray
         **extra,
     }
     params["shorted_turns_percent" if turn_fault else "winding_percent"] = size
-    unit = np.full(n, UNIT_INDEX[equipment])
-    return finish(event, draws, unit, tap, params)
+    if draws.pooled_units:
+        params["unit_physics"] = np.array(list(UNIT_INDEX))[physics]
+    return finish(event, draws, physics, tap, params)

@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("artifacts"), help="output folder (default: artifacts/)")
     parser.add_argument("--data", type=Path, default=None, help="labelled folder tree to train on instead of simulating (the public data set as downloaded, or a folder per label)")
     parser.add_argument("--per-class", type=int, default=defaults.per_class, help="simulated training windows per label")
+    parser.add_argument("--transient-per-class", type=int, default=defaults.transient_per_class,
+                        help="simulated training windows per transient label (default %(default)s: a fault kind has "
+                             "three labels, one per unit)")
     parser.add_argument("--validation-per-class", type=int, default=defaults.validation_per_class)
     parser.add_argument("--test-per-class", type=int, default=defaults.test_per_class)
     parser.add_argument("--classes", nargs="+", default=None, help="label names or ids to simulate (default: all 45)")
@@ -49,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    for name in ("per_class", "validation_per_class", "test_per_class", "epochs", "batch_size", "garbage_per_family"):
+    for name in ("per_class", "transient_per_class", "validation_per_class", "test_per_class", "epochs", "batch_size",
+                 "garbage_per_family"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     try:
@@ -60,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out_dir=args.out,
         data_dir=args.data,
         per_class=args.per_class,
+        transient_per_class=args.transient_per_class,
         validation_per_class=args.validation_per_class,
         test_per_class=args.test_per_class,
         classes=classes,

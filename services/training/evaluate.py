@@ -172,7 +172,8 @@ def refit_detector(folder: Path, garbage_per_family: int, command: str) -> dict:
     ):
         X, y, _ = generate_dataset(per_class, seed=set_seed, classes=data.get("classes"))
         sets.append(Dataset(X.astype(np.float32), y))
-    detector, figures = calibrate_unknown_detector(artifacts.model, artifacts.mean, artifacts.std, *sets, config)
+    detector, figures = calibrate_unknown_detector(artifacts.model, artifacts.mean, artifacts.std, *sets, config,
+                                                   artifacts.logit_offsets)
     detector.save(Path(folder) / DETECTOR_FILE)
     figures["fitted_by"] = command
     path = Path(folder) / MODEL_CARD_FILE

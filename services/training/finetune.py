@@ -332,6 +332,9 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print, command
                  for key, value in model.state_dict().items()}
         torch.save(state, folder / MODEL_FILE)
         calibration = _read_json(folder / CALIBRATION_FILE) or {"input_scaling": artifacts.input_scaling}
+        # the new head learned the user's records, not the simulator's counts: no prior correction
+        for key in ("logit_offsets", "logit_offsets_note"):
+            calibration.pop(key, None)
         calibration.update({"temperature": temperature, "temperature_kind": temperature_kind,
                             "temperature_equipment": temperature_equipment,
                             "method": f"temperature scaling refitted by services.training.finetune on {temperature_on}",

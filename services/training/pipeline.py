@@ -36,9 +36,14 @@ from services.inference.artifacts import (
 from services.inference.dc_evidence import CALIBRATION_KEY as DC_EVIDENCE_KEY
 from services.inference.dc_evidence import DcEvidence, fit_dc_evidence
 from services.inference.descriptions import fault_descriptions
-from services.inference.levels import fit_equipment_temperature, fit_kind_temperature
+from services.inference.levels import (
+    LOGIT_OFFSETS_KEY,
+    fit_equipment_temperature,
+    fit_kind_temperature,
+    prior_correction,
+)
 from services.inference.unknown import DETECTOR_FILE, FeatureDetector, fit_feature_detector, signal_checks
-from services.labels import LABELS, label_parts
+from services.labels import LABELS, TRANSIENT_LABELS, label_parts
 from services.model import ConvNet, ServingNet, make_scale_invariant, scale_to_window_peak, set_training
 from services.training.augment import AugmentConfig, augment_batch
 from services.training.garbage import flag_rates, garbage_suite
@@ -63,6 +68,10 @@ class TrainingConfig:
     out_dir: Path = Path("artifacts")
     data_dir: Path | None = None  # a labelled folder instead of the simulator
     per_class: int = 1000  # simulated training windows per label
+    #: training windows per transient label (None: per_class). A fault kind has three labels (one
+    #: per unit) and so three times the windows of a transient kind, while the six transients carry
+    #: more variety each (ferroresonance modes, energised and in-progress inrush, CT saturation kinds)
+    transient_per_class: int | None = 3000
     validation_per_class: int = 60
     test_per_class: int = 100
     classes: list[int] | None = None  # label ids to simulate (default all 45)
@@ -128,9 +137,8 @@ def load_splits(config: TrainingConfig, log: Callable[[str], None]) -> Splits:
     from services.simulation import generate_dataset
 
     started = time.perf_counter()
-    parts = []
+    parts = [_training_windows(config)]
     for per_class, seed in (
-        (config.per_class, config.seed),
         (config.validation_per_class, config.seed + VALIDATION_SEED_OFFSET),
         (config.test_per_class, test_seed),
     ):
@@ -138,12 +146,36 @@ def load_splits(config: TrainingConfig, log: Callable[[str], None]) -> Splits:
         parts.append(Dataset(X.astype(np.float32), y.astype(np.int64)))
     log(f"simulated {sum(len(p.y) for p in parts)} windows in {time.perf_counter() - started:.1f} s")
     n_labels = len(np.unique(parts[0].y))
+    transients = (f" ({transient_windows_per_label(config)} per transient label)"
+                  if transient_windows_per_label(config) != config.per_class else "")
     return Splits(*parts, description=(
-        f"services.simulation.generate_dataset: {config.per_class} windows per label x {n_labels} labels "
+        f"services.simulation.generate_dataset: {config.per_class} windows per label{transients} x {n_labels} labels "
         f"(seed {config.seed}) for training, {config.validation_per_class} per label (seed "
         f"{config.seed + VALIDATION_SEED_OFFSET}) for validation, {config.test_per_class} per label "
         f"(seed {test_seed}) for the test"
     ))
+
+
+def transient_windows_per_label(config: TrainingConfig) -> int:
+    """Training windows simulated for each transient label."""
+    return config.per_class if config.transient_per_class is None else config.transient_per_class
+
+
+def _training_windows(config: TrainingConfig) -> Dataset:
+    """The training split: `per_class` windows of each fault label, `transient_windows_per_label`
+    of each transient label (each class has its own generator, so the fault windows are the same
+    whatever the transient count)."""
+    from services.simulation import generate_dataset
+    from services.simulation.core import resolve_classes
+
+    chosen = resolve_classes(config.classes)
+    transient_ids = [i for i in chosen if LABELS[i] in TRANSIENT_LABELS]
+    groups = [([i for i in chosen if i not in transient_ids], config.per_class),
+              (transient_ids, transient_windows_per_label(config))]
+    arrays = [generate_dataset(count, seed=config.seed, classes=ids, progress=config.progress)[:2]
+              for ids, count in groups if ids]
+    return Dataset(np.concatenate([X for X, _ in arrays]).astype(np.float32),
+                   np.concatenate([y for _, y in arrays]).astype(np.int64))
 
 
 def _stratified_split(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[Dataset, Dataset, Dataset]:
@@ -230,8 +262,9 @@ def _model_input(raw: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, input
 
 
 def _serving_outputs(model: ConvNet, mean: np.ndarray, std: np.ndarray, X: np.ndarray,
-                     input_scaling: str) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and hidden vectors of the serving network (CPU), as the predictor will see them."""
+                     input_scaling: str, offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and hidden vectors of the serving network (CPU), as the predictor will see them
+    (`offsets`: the training prior's correction added to the logits, as calibration.json's)."""
     net = ServingNet(copy.deepcopy(model).cpu().eval(), torch.from_numpy(mean), torch.from_numpy(std),
                      input_scaling).eval()
     logits, hidden = [], []
@@ -240,7 +273,13 @@ def _serving_outputs(model: ConvNet, mean: np.ndarray, std: np.ndarray, X: np.nd
             out = net(torch.from_numpy(np.ascontiguousarray(X[start:start + 512], dtype=np.float32)))
             logits.append(out[0].numpy())
             hidden.append(out[1].numpy())
-    return np.concatenate(logits), np.concatenate(hidden)
+    adjusted = np.concatenate(logits)
+    return (adjusted if offsets is None else adjusted + offsets[None, :]), np.concatenate(hidden)
+
+
+def training_logit_offsets(y_train: np.ndarray) -> np.ndarray:
+    """The prior correction of a training split's label counts (services.inference.levels)."""
+    return prior_correction(np.bincount(np.asarray(y_train, dtype=np.int64), minlength=len(LABELS)))
 
 
 def train(config: TrainingConfig, log: Callable[[str], None] = print, command: str | None = None) -> dict:
@@ -356,16 +395,18 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     model = model.cpu().eval()
     training_seconds = time.perf_counter() - started
 
-    # calibration on the validation split, then the untouched test split
-    validation_logits, _ = _serving_outputs(model, mean_np, std_np, validation.X, input_scaling)
+    # calibration on the validation split, then the untouched test split; the logits carry the
+    # correction of the training split's label counts (more windows per transient label)
+    offsets = training_logit_offsets(train_set.y)
+    validation_logits, _ = _serving_outputs(model, mean_np, std_np, validation.X, input_scaling, offsets)
     temperature = fit_temperature(validation_logits, validation.y)
     unit_set, unit_set_description = level_calibration_set(config, validation)
-    unit_logits, _ = _serving_outputs(model, mean_np, std_np, unit_set.X, input_scaling)
+    unit_logits, _ = _serving_outputs(model, mean_np, std_np, unit_set.X, input_scaling, offsets)
     temperature_kind, temperature_equipment = fit_level_temperatures(unit_logits, unit_set.y)
     log(f"temperatures: label {temperature:.3f}, kind {temperature_kind:.3f}, equipment {temperature_equipment:.3f} "
         f"({unit_set_description})")
     dc_evidence = fit_dc_evidence(train_set.X, [LABELS[int(i)] for i in train_set.y])
-    test_logits, _ = _serving_outputs(model, mean_np, std_np, test.X, input_scaling)
+    test_logits, _ = _serving_outputs(model, mean_np, std_np, test.X, input_scaling, offsets)
     calibrated = softmax(test_logits / temperature)
     labels = LABELS
     report = classification_report(test.y, calibrated, labels)
@@ -373,14 +414,16 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     ece_before = reliability["before"]["ece"]
     ece_after = reliability["after"]["ece"]
 
-    detector, unknown = calibrate_unknown_detector(model, mean_np, std_np, train_set, validation, test, config)
+    detector, unknown = calibrate_unknown_detector(model, mean_np, std_np, train_set, validation, test, config,
+                                                   offsets)
 
     card = {
         "model": "ConvNet (docs/contracts.md, Artifacts): 3 conv blocks + Linear(11520, 256) + Linear(256, 45)",
         "labels": len(labels),
         "training_data": splits.description,
         "data": {"source": "simulation" if config.data_dir is None else str(config.data_dir),
-                 "per_class": config.per_class, "validation_per_class": config.validation_per_class,
+                 "per_class": config.per_class, "transient_per_class": transient_windows_per_label(config),
+                 "validation_per_class": config.validation_per_class,
                  "test_per_class": config.test_per_class, "classes": config.classes},
         "normalization": {"mean": mean_np.ravel().tolist(), "std": std_np.ravel().tolist()},
         "input_scaling": input_scaling,
@@ -419,6 +462,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
                                "calibration_set": unit_set_description},
         "unknown_detection": unknown,
         "dc_evidence": None if dc_evidence is None else dc_evidence_summary(dc_evidence, "the training split"),
+        "logit_offsets": logit_offsets_summary(offsets),
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
         "command": command,
     }
@@ -426,6 +470,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
     _write_artifacts(config.out_dir, model, mean_np, std_np, temperature, detector, card, ece_before, ece_after,
                      input_scaling, {"temperature_kind": temperature_kind,
                                      "temperature_equipment": temperature_equipment,
+                                     **logit_offset_entries(offsets),
                                      **dc_evidence_entries(dc_evidence)})
     log(f"test: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, category accuracy "
         f"{report['category_accuracy']:.4f}, ECE {ece_before:.4f} -> {ece_after:.4f} (T = {temperature:.3f}); "
@@ -457,9 +502,38 @@ def level_calibration_set(config: TrainingConfig, validation: Dataset) -> tuple[
                                    relay_view=view)
         parts_X.append(X.astype(np.float32))
         parts_y.append(y.astype(np.int64))
+    # the per-unit fault levels and standing currents are our own guesses too: faults once more with
+    # a random unit's physics under each label (services.simulation.faults.simulate_faults)
+    from services.simulation.core import resolve_classes
+
+    faults = [i for i in resolve_classes(config.classes) if LABELS[i] not in TRANSIENT_LABELS]
+    if faults:
+        X, y, _ = generate_dataset(per_class, seed=config.seed + 101 + len(views), classes=faults,
+                                   pooled_units=True)
+        parts_X.append(X.astype(np.float32))
+        parts_y.append(y.astype(np.int64))
     description = (f"the validation split plus {per_class} windows per label under each relay view "
-                   f"({', '.join(views)})")
+                   f"({', '.join(views)}) and {per_class} per fault label with a random unit's fault level "
+                   "and standing current")
     return Dataset(np.concatenate(parts_X), np.concatenate(parts_y)), description
+
+
+def logit_offset_entries(offsets: np.ndarray) -> dict:
+    """calibration.json's prior-correction entries (none when every label had as many windows)."""
+    if not np.any(offsets):
+        return {}
+    return {LOGIT_OFFSETS_KEY: np.round(offsets, 6).tolist(),
+            "logit_offsets_note": "added to the logits before any temperature: log(n_min / n_label) of the training "
+                                  "split's windows per label, so an unequal count (more per transient label) does "
+                                  "not tilt the answer (services.inference.levels.prior_correction)"}
+
+
+def logit_offsets_summary(offsets: np.ndarray) -> dict | None:
+    """The model card's note on the prior correction."""
+    if not np.any(offsets):
+        return None
+    return {"labels_corrected": int(np.count_nonzero(offsets)), "smallest": float(offsets.min()),
+            "method": "post-hoc logit adjustment, Menon et al., ICLR 2021"}
 
 
 def dc_evidence_entries(evidence: DcEvidence | None) -> dict:
@@ -486,23 +560,24 @@ def fit_level_temperatures(logits: np.ndarray, y: np.ndarray) -> tuple[float, fl
 
 def calibrate_unknown_detector(
     model: ConvNet, mean_np: np.ndarray, std_np: np.ndarray, train_set: Dataset, validation: Dataset,
-    test: Dataset, config: TrainingConfig,
+    test: Dataset, config: TrainingConfig, offsets: np.ndarray | None = None,
 ) -> tuple[FeatureDetector, dict]:
     """Fit the feature-space detector (centres on training windows, threshold on validation ones)
     and measure the unknown flag on the test set and the garbage suite."""
     input_scaling = input_scaling_of(config)
     subset = np.random.default_rng(config.seed).permutation(len(train_set.y))[:min(len(train_set.y), 9000)]
     _, train_hidden = _serving_outputs(model, mean_np, std_np, train_set.X[subset], input_scaling)
-    validation_logits, validation_hidden = _serving_outputs(model, mean_np, std_np, validation.X, input_scaling)
-    test_logits, test_hidden = _serving_outputs(model, mean_np, std_np, test.X, input_scaling)
+    validation_logits, validation_hidden = _serving_outputs(model, mean_np, std_np, validation.X, input_scaling,
+                                                            offsets)
+    test_logits, test_hidden = _serving_outputs(model, mean_np, std_np, test.X, input_scaling, offsets)
     detector = fit_feature_detector(train_hidden, train_set.y[subset], validation_hidden, validation.y, train_set.X,
                                     predicted_validation=validation_logits.argmax(1))
     return detector, _unknown_figures(detector, model, mean_np, std_np, test, test_hidden, test_logits.argmax(1),
-                                      config)
+                                      config, offsets)
 
 
 def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidden, test_predicted,
-                     config: TrainingConfig) -> dict:
+                     config: TrainingConfig, offsets: np.ndarray | None = None) -> dict:
     """Share of garbage flagged and of valid test events flagged, overall and per reason/family."""
     input_scaling = input_scaling_of(config)
     valid_reasons = [a or b for a, b in zip(signal_checks(test.X), detector.reasons(test.X, test_hidden, test_predicted),
@@ -510,7 +585,7 @@ def _unknown_figures(detector, model, mean_np, std_np, test: Dataset, test_hidde
     test_seed = config.test_seed if config.test_seed is not None else config.seed + TEST_SEED_OFFSET
     garbage, families = garbage_suite(test.X, config.garbage_per_family, seed=test_seed + 1)
     finite = np.nan_to_num(garbage, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-    garbage_logits, garbage_hidden = _serving_outputs(model, mean_np, std_np, finite, input_scaling)
+    garbage_logits, garbage_hidden = _serving_outputs(model, mean_np, std_np, finite, input_scaling, offsets)
     garbage_reasons = [a or b for a, b in zip(signal_checks(garbage),
                                               detector.reasons(finite, garbage_hidden, garbage_logits.argmax(1)),
                                               strict=True)]

@@ -1,5 +1,7 @@
 """`python -m services.training.recalibrate --artifacts DIR`: refit the calibration of a model.
 
+- The prior correction of the training run's windows per label (`logit_offsets`, from the model
+  card's counts) is written first, as training does.
 - The kind and equipment temperatures (services.inference.levels) are fitted, as in training
   (`services.training.pipeline.level_calibration_set`), on simulated validation windows plus every
   label re-simulated under each relay view.
@@ -22,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from services.inference.levels import LOGIT_OFFSETS_KEY, prior_correction
+from services.labels import LABELS, TRANSIENT_LABELS
+from services.simulation.core import resolve_classes
 from services.training.pipeline import (
     VALIDATION_SEED_OFFSET,
     Dataset,
@@ -30,6 +35,9 @@ from services.training.pipeline import (
     dc_evidence_summary,
     fit_level_temperatures,
     level_calibration_set,
+    logit_offset_entries,
+    logit_offsets_summary,
+    transient_windows_per_label,
 )
 
 
@@ -39,11 +47,46 @@ def _update_json(path: Path, entries: dict) -> None:
     path.write_text(json.dumps(data, indent=2))
 
 
+def card_logit_offsets(folder: Path) -> np.ndarray | None:
+    """The prior correction of a simulated training run's windows per label, from its model card
+    (None for a model trained on a labelled folder, whose counts the card does not keep per label)."""
+    from services.model_card import read_card_file
+
+    data = (read_card_file(folder) or {}).get("data") or {}
+    if not isinstance(data, dict) or data.get("source") != "simulation":
+        return None
+    try:
+        per_class = int(data["per_class"])
+        per_transient = int(data.get("transient_per_class") or per_class)
+    except (KeyError, TypeError, ValueError):
+        return None
+    chosen = set(resolve_classes(data.get("classes")))
+    counts = np.array([0 if i not in chosen else per_transient if label in TRANSIENT_LABELS else per_class
+                       for i, label in enumerate(LABELS)])
+    return prior_correction(counts)
+
+
+def _write_logit_offsets(folder: Path, offsets: np.ndarray) -> None:
+    """calibration.json and the card get the offsets (or lose them when every count is equal)."""
+    path = folder / "calibration.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    for key in (LOGIT_OFFSETS_KEY, "logit_offsets_note"):
+        data.pop(key, None)
+    data.update(logit_offset_entries(offsets))
+    path.write_text(json.dumps(data, indent=2))
+    if (folder / "model_card.json").is_file():
+        _update_json(folder / "model_card.json", {"logit_offsets": logit_offsets_summary(offsets)})
+
+
 def recalibrate(folder: Path, seed: int = TrainingConfig.seed, per_class: int = 60) -> dict:
-    """Refit and write the kind and equipment temperatures of the model in `folder`."""
+    """Refit and write the kind and equipment temperatures of the model in `folder` (after the
+    prior correction of its training counts, which the temperatures are fitted on top of)."""
     from services.inference.predictor import Predictor
     from services.simulation import generate_dataset
 
+    offsets = card_logit_offsets(folder)
+    if offsets is not None:
+        _write_logit_offsets(folder, offsets)
     predictor = Predictor(folder)
     config = TrainingConfig(seed=seed, validation_per_class=per_class)
     X, y, _ = generate_dataset(per_class, seed=seed + VALIDATION_SEED_OFFSET)
@@ -73,13 +116,14 @@ def refit_dc_evidence(folder: Path, seed: int, per_class: int) -> dict:
 
 
 def _card_training(folder: Path) -> tuple[int | None, int | None]:
-    """(seed, windows per label) of a simulated training run, from the model card."""
+    """(seed, windows per transient label) of a simulated training run, from the model card."""
     from services.model_card import read_card_file
 
     card = read_card_file(folder) or {}
     try:
         data = card.get("data", {})
-        return int(card["seed"]), int(data["per_class"]) if data.get("source") == "simulation" else None
+        per_label = data.get("transient_per_class") or data["per_class"]
+        return int(card["seed"]), int(per_label) if data.get("source") == "simulation" else None
     except (ValueError, KeyError, TypeError, AttributeError):
         return None, None
 
@@ -91,8 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="training seed of the model (default: the model card's, else TrainingConfig's)")
     parser.add_argument("--per-class", type=int, default=60, help="validation windows per label (default 60)")
     parser.add_argument("--training-per-class", type=int, default=None,
-                        help="training windows per label for the DC evidence (default: the model card's, "
-                             "else TrainingConfig's)")
+                        help="training windows per transient label for the DC evidence (default: the model "
+                             "card's, else TrainingConfig's)")
     parser.add_argument("--dc-evidence-only", action="store_true", help="refit the DC evidence only")
     args = parser.parse_args(argv)
     if args.per_class < 2:
@@ -103,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{args.artifacts} holds no best_model.pth")
     card_seed, card_per_class = _card_training(args.artifacts)
     seed = args.seed if args.seed is not None else card_seed if card_seed is not None else TrainingConfig.seed
-    training_per_class = args.training_per_class or card_per_class or TrainingConfig.per_class
+    training_per_class = args.training_per_class or card_per_class or transient_windows_per_label(TrainingConfig())
     started = time.perf_counter()
     if not args.dc_evidence_only:
         result = recalibrate(args.artifacts, seed, args.per_class)
