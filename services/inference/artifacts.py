@@ -253,15 +253,21 @@ def _read_input_scaling(path: Path) -> str:
     return str(scaling)
 
 
-def _read_logit_offsets(path: Path, n_labels: int) -> np.ndarray | None:
-    """calibration.json's per-label logit offsets; None when the file or the key is absent."""
+def _calibration_entry(path: Path, key: str) -> object | None:
+    """calibration.json's entry `key`; None when the file or the key is absent."""
     if not path.is_file():
         return None
     raw = _read_json(path)
-    if not isinstance(raw, dict) or LOGIT_OFFSETS_KEY not in raw:
+    return raw.get(key) if isinstance(raw, dict) else None
+
+
+def _read_logit_offsets(path: Path, n_labels: int) -> np.ndarray | None:
+    """calibration.json's per-label logit offsets; None when the file or the key is absent."""
+    entry = _calibration_entry(path, LOGIT_OFFSETS_KEY)
+    if entry is None:
         return None
     try:
-        offsets = np.asarray(raw[LOGIT_OFFSETS_KEY], dtype=np.float64)
+        offsets = np.asarray(entry, dtype=np.float64)
     except (TypeError, ValueError):
         offsets = np.empty(0)
     if offsets.shape != (n_labels,) or not np.isfinite(offsets).all():
@@ -272,12 +278,10 @@ def _read_logit_offsets(path: Path, n_labels: int) -> np.ndarray | None:
 
 def _read_dc_evidence(path: Path) -> DcEvidence | None:
     """calibration.json's DC evidence; None when the file or the key is absent."""
-    if not path.is_file():
-        return None
-    raw = _read_json(path)
-    if not isinstance(raw, dict) or DC_EVIDENCE_KEY not in raw:
+    entry = _calibration_entry(path, DC_EVIDENCE_KEY)
+    if entry is None:
         return None
     try:
-        return DcEvidence.from_dict(raw[DC_EVIDENCE_KEY])
+        return DcEvidence.from_dict(entry)
     except (TypeError, ValueError) as exc:
         raise ModelUnavailable(f"{path}: {DC_EVIDENCE_KEY!r} {exc}") from None
