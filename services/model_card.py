@@ -102,7 +102,7 @@ def _robustness(card: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     return {
         str(name): {"accuracy": float(row["accuracy"]), "category_accuracy": float(row["category_accuracy"])}
         for name, row in figures.items()
-        if isinstance(row, Mapping) and all(isinstance(row.get(key), int | float) and not isinstance(row.get(key), bool)
+        if isinstance(row, Mapping) and all(_is_number(row.get(key))
                                             for key in ("accuracy", "category_accuracy"))
     }
 
@@ -147,13 +147,19 @@ def safe_card_view(card: Mapping[str, Any] | None) -> tuple[dict[str, Any], str 
         return card_view(None), f"The model card could not be read ({type(exc).__name__}: {exc})."
 
 
+
+def _is_number(value: object) -> bool:
+    """A JSON number (a bool is not one, though Python counts it as an int)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
     """What the Model page draws, read from a model card (missing parts come back empty)."""
     card = card or {}
     metrics = _first(card, "test_metrics", "metrics", "test") or {}
     headline = {}
     if isinstance(metrics, Mapping):
-        headline = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        headline = {k: v for k, v in metrics.items() if _is_number(v)}
     recall = _recall_map(_first(card, "per_label_recall", "recall_per_label")
                          or (_first(metrics, "per_label_recall", "recall_per_label") if isinstance(metrics, Mapping)
                              else None))
@@ -167,18 +173,22 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
     if card.get("temperature") is not None:
         calibration_facts["temperature"] = card["temperature"]
     if isinstance(metrics, Mapping):
-        calibration_facts.update({k: v for k, v in metrics.items() if isinstance(v, int | float)
-                                  and not isinstance(v, bool) and ("ece" in k or "nll" in k)})
+        calibration_facts.update({k: v for k, v in metrics.items() if _is_number(v) and ("ece" in k or "nll" in k)})
     if isinstance(calibration, Mapping):
         calibration_facts.update({k: v for k, v in calibration.items()
                                   if isinstance(v, int | float | str) and not isinstance(v, bool)})
     levels = card.get("level_temperatures")
     if isinstance(levels, Mapping):
         calibration_facts.update({f"temperature_{level}": levels[level] for level in ("kind", "equipment")
-                                  if isinstance(levels.get(level), int | float) and not isinstance(levels[level], bool)})
+                                  if _is_number(levels.get(level))})
     evidence = card.get("dc_evidence")
     if isinstance(evidence, Mapping) and isinstance(evidence.get("fitted_on"), str):
         calibration_facts["dc_evidence"] = f"whole-cycle DC share weighs the transient kinds; {evidence['fitted_on']}"
+    offsets = card.get("logit_offsets")
+    if isinstance(offsets, Mapping) and _is_number(offsets.get("smallest")) and _is_number(offsets.get("labels_corrected")):
+        calibration_facts["prior_correction"] = (f"{offsets['labels_corrected']} labels trained on more windows get "
+                                                 f"{offsets['smallest']:+.2f} on their logits "
+                                                 "(post-hoc logit adjustment)")
     training = _first(card, "training_data", "data", "dataset") or {}
     ordered = [name for name in HEADLINE_ORDER if name in headline] + [n for n in headline if n not in HEADLINE_ORDER]
     training_details = {key: card[key] for key in ("augmentation", "normalization", "test_seed", "epochs_run",

@@ -111,15 +111,18 @@ def test_the_shipped_model_card_holds_reliability_bins_for_the_model_page():
 
 def test_card_view_lists_the_level_temperatures_and_the_dc_evidence_with_the_calibration():
     card = {**_old_card(), "level_temperatures": {"kind": 1.18, "equipment": 2.46, "calibration_set": "x"},
-            "dc_evidence": {"fitted_on": "6000 transient windows of the training split"}}
+            "dc_evidence": {"fitted_on": "6000 transient windows of the training split"},
+            "logit_offsets": {"labels_corrected": 6, "smallest": -1.0986, "method": "x"}}
     facts = card_view(card)["calibration_facts"]
     assert facts["temperature_kind"] == 1.18 and facts["temperature_equipment"] == 2.46
     assert "6000 transient windows" in facts["dc_evidence"]
-    broken = {**_old_card(), "level_temperatures": {"kind": "hot"}, "dc_evidence": ["not", "a", "mapping"]}
+    assert facts["prior_correction"].startswith("6 labels trained on more windows get -1.10")
+    broken = {**_old_card(), "level_temperatures": {"kind": "hot"}, "dc_evidence": ["not", "a", "mapping"],
+              "logit_offsets": {"labels_corrected": True, "smallest": "low"}}
     facts = card_view(broken)["calibration_facts"]
-    assert "temperature_kind" not in facts and "dc_evidence" not in facts
+    assert "temperature_kind" not in facts and "dc_evidence" not in facts and "prior_correction" not in facts
     shipped = card_view(json.loads((ARTIFACTS / "model_card.json").read_text()))["calibration_facts"]
-    assert {"temperature_kind", "temperature_equipment", "dc_evidence"} <= set(shipped)
+    assert {"temperature_kind", "temperature_equipment", "dc_evidence", "prior_correction"} <= set(shipped)
 
 
 # --- the page ----------------------------------------------------------------------------------
