@@ -64,6 +64,7 @@ def axe_violations(driver) -> list[dict]:
     """axe-core's violations on the current page (WCAG 2.x A/AA and best-practice rules)."""
     if not driver.execute_script("return typeof window.axe !== 'undefined'"):
         driver.execute_script(AXE_JS.read_text(encoding="utf-8"))
+    settle_scrolling(driver)  # a result still smooth-scrolling into view moves what axe looks at
     driver.set_script_timeout(60)
     # axe judges colours as drawn: a CSS transition still running (a button the pointer came to rest
     # on after a re-render, fading to its hover colour) would be measured half-way, so finite
@@ -120,11 +121,29 @@ def settled_serious(driver) -> list[dict]:
             if (violation["id"], json.dumps([node.get("target") for node in violation["nodes"]])) in again]
 
 
+def settle_scrolling(driver) -> None:
+    """Wait until the page stops scrolling (at most 5 s): on a phone a new result smooth-scrolls
+    into view (callbacks/clientside.py), and an element scrolled to meanwhile is carried away."""
+    driver.set_script_timeout(10)
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "let last = window.scrollY, still = 0, ticks = 0;"
+        "const tick = () => { const y = window.scrollY; still = y === last ? still + 1 : 0; last = y;"
+        "  if (still >= 3 || ++ticks > 50) { done(true); } else { setTimeout(tick, 100); } };"
+        "setTimeout(tick, 100);")
+
+
+def _click(dash_duo, element) -> None:
+    """Click `element` as a user would, once the page holds still and the element is in view."""
+    settle_scrolling(dash_duo.driver)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
+    element.click()
+
+
 def _open_tab(dash_duo, title: str) -> None:
     tab = next(element for element in dash_duo.find_elements(f"#{ids.EVENT_SOURCE_TABS} [role=tab]")
                if element.text == title)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", tab)
-    tab.click()
+    _click(dash_duo, tab)
     dash_duo.wait_for_text_to_equal(f"#{ids.EVENT_SOURCE_TABS} .nav-link.active", title, timeout=TIMEOUT)
 
 
@@ -135,16 +154,12 @@ def _analyze_sample(dash_duo, kind: str, analysis_number: int) -> None:
     select = Select(dash_duo.find_element(f"#{ids.SAMPLE}"))
     select.select_by_value(next(option.get_attribute("value") for option in select.options
                                 if kind in option.get_attribute("value")))
-    button = dash_duo.find_element(f"#{ids.ANALYZE_BUTTON}")
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
-    button.click()
+    _click(dash_duo, dash_duo.find_element(f"#{ids.ANALYZE_BUTTON}"))
     dash_duo.wait_for_contains_text(f"#{ids.RESULT_PERMALINK}", f"#{analysis_number}", timeout=TIMEOUT)
 
 
 def _analyze_once(dash_duo) -> None:
-    button = dash_duo.wait_for_element(f"#{ids.ANALYZE_BUTTON}", timeout=TIMEOUT)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
-    button.click()
+    _click(dash_duo, dash_duo.wait_for_element(f"#{ids.ANALYZE_BUTTON}", timeout=TIMEOUT))
     dash_duo.wait_for_element(f"#{ids.CONFIDENCE_VALUE}", timeout=TIMEOUT)
     dash_duo.wait_for_contains_text(f"#{ids.MICROGRID_CAPTION}", "Severity", timeout=TIMEOUT)
 
