@@ -93,6 +93,11 @@ def _reliability(card: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
     return None, ""
 
 
+def _is_number(value: object) -> bool:
+    """A JSON number (a bool is not one, though Python counts it as an int)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _robustness(card: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     """Accuracy under each departure from the simulator (`evaluation.robustness`); empty if absent."""
     evaluation = card.get("evaluation")
@@ -145,12 +150,6 @@ def safe_card_view(card: Mapping[str, Any] | None) -> tuple[dict[str, Any], str 
     except (TypeError, ValueError, KeyError, IndexError) as exc:
         log.warning("model card unreadable: %s", exc)
         return card_view(None), f"The model card could not be read ({type(exc).__name__}: {exc})."
-
-
-
-def _is_number(value: object) -> bool:
-    """A JSON number (a bool is not one, though Python counts it as an int)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -221,8 +221,11 @@ def headline(levels: dict, event_detected: bool = True) -> str:
 
 
 # -- calibration -----------------------------------------------------------------------------------
-#: calibration.json key of the per-label logit offsets (the training prior's correction)
+#: calibration.json key of the per-label logit offsets (the training prior's correction), and every
+#: key that goes with it (written together, removed together)
 LOGIT_OFFSETS_KEY = "logit_offsets"
+LOGIT_OFFSETS_NOTE_KEY = "logit_offsets_note"
+LOGIT_OFFSET_KEYS = (LOGIT_OFFSETS_KEY, LOGIT_OFFSETS_NOTE_KEY)
 
 
 def prior_correction(counts: np.ndarray) -> np.ndarray:
@@ -239,6 +242,8 @@ def prior_correction(counts: np.ndarray) -> np.ndarray:
     if not present.any():
         return np.zeros_like(counts)
     return np.where(present, np.log(counts[present].min()) - np.log(np.where(present, counts, 1.0)), 0.0)
+
+
 def fit_kind_temperature(logits: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> float:
     """Temperature minimising the kind-level negative log-likelihood on validation windows."""
     structure = level_structure(tuple(labels))

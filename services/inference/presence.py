@@ -57,8 +57,7 @@ def events_present(batch: np.ndarray) -> np.ndarray:
     np.cumsum(d, axis=2, out=cumulative[:, :, 1:])
     smooth = (cumulative[:, :, _SMOOTH:] - cumulative[:, :, :-_SMOOTH]) / _SMOOTH  # 1 ms moving average
     structured = np.sqrt((smooth ** 2).mean(axis=2))  # (n, 3)
-    step = d[:, :, 1:] - d[:, :, :-1]
-    noise = np.sqrt((step ** 2).mean(axis=2) / 2.0)  # std of d if d were white
+    noise = np.sqrt((np.diff(d, axis=2) ** 2).mean(axis=2) / 2.0)  # std of d if d were white
     noise_after_smoothing = noise / np.sqrt(_SMOOTH)
     # RMS about the mean without building the centred copy: E[x^2] - E[x]^2
     variance = np.maximum((x ** 2).mean(axis=2) - x.mean(axis=2) ** 2, 0.0)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.waveform import N_SAMPLES, SAMPLE_RATE_HZ, SYSTEM_FREQUENCY_HZ
+from services.waveform import N_SAMPLES, SAMPLE_RATE_HZ, SAMPLES_PER_CYCLE, SYSTEM_FREQUENCY_HZ
 
 DETECTOR_FILE = "unknown_detector.npz"
 #: frequencies scanned for the dominant fundamental (Hz); 50 Hz systems sit well inside
@@ -116,8 +116,9 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
     _assign(reasons, _clipped(clean, highest, lowest, spread), "the trace is clipped: it holds a constant extreme "
             "level for several samples, as a saturated recorder or CT input does")
 
-    coefficients = clean @ _trend_basis()  # (n, 3, 3)
-    ac = clean - coefficients @ _trend_basis().T
+    trend = _trend_basis()
+    coefficients = clean @ trend  # (n, 3, 3)
+    ac = clean - coefficients @ trend.T
     transform = np.fft.rfft(clean, axis=2)
     spectrum = transform.real**2 + transform.imag**2  # (n, 3, 364)
     total = spectrum.sum(axis=(1, 2)) + 1e-30
@@ -127,10 +128,8 @@ def signal_checks(batch: np.ndarray) -> list[str | None]:
     _assign(reasons, dc_only, "only a DC level or a slow drift: no 60 Hz content, not a power-system event")
 
     high = spectrum[:, :, _HIGH_START:].sum(axis=(1, 2))
-    broadband = high / (spectrum[:, :, 1:].sum(axis=(1, 2)) + 1e-30) > 0.35
-    if broadband.any():  # noise is stationary; a capacitor bank's kHz ringing dies out (rare path)
-        chosen = np.flatnonzero(broadband)
-        broadband[chosen] = _evenness_above(transform[chosen], _HIGH_START) > _STATIONARY_EVENNESS
+    # noise is stationary; a capacitor bank's kHz ringing dies out
+    broadband = _stationary(high / (spectrum[:, :, 1:].sum(axis=(1, 2)) + 1e-30) > 0.35, transform, _HIGH_START)
     _assign(reasons, broadband, "broadband noise: most of the energy is above 1.5 kHz, with no "
             "dominant 60 Hz component")
 
@@ -170,22 +169,24 @@ def _steady_tone(ac_transform: np.ndarray, ac_energy: np.ndarray) -> np.ndarray:
     """
     power = ac_transform.real**2 + ac_transform.imag**2
     high_energy = (power[:, :, _TONE_START:] @ _parseval_weights()[_TONE_START:]).sum(axis=1)
-    result = high_energy / (ac_energy + 1e-30) > 0.6
-    if result.any():
-        chosen = np.flatnonzero(result)
-        result[chosen] = _evenness_above(ac_transform[chosen], _TONE_START) > _STATIONARY_EVENNESS
-    return result
+    return _stationary(high_energy / (ac_energy + 1e-30) > 0.6, ac_transform, _TONE_START)
 
 
-def _evenness_above(transform: np.ndarray, start_bin: int) -> np.ndarray:
-    """(m,) smallest over largest energy above rfft bin `start_bin` among the window's four quarters:
-    near 1 for a stationary signal (noise, a steady tone), near 0 for a ringing that dies out."""
-    spectrum = transform.copy()
+def _stationary(candidates: np.ndarray, transform: np.ndarray, start_bin: int) -> np.ndarray:
+    """`candidates` (n,) kept only where the energy above rfft bin `start_bin` is spread evenly over
+    the window's four quarters (smallest over largest above _STATIONARY_EVENNESS): noise or a steady
+    tone, not a ringing that dies out. Only the candidates go back to the time domain."""
+    result = candidates.copy()
+    if not result.any():
+        return result
+    chosen = np.flatnonzero(result)
+    spectrum = transform[chosen].copy()
     spectrum[:, :, :start_bin] = 0.0
     high = np.fft.irfft(spectrum, n=N_SAMPLES, axis=2) ** 2
     quarter = N_SAMPLES // 4
     quarters = high.sum(axis=1)[:, : 4 * quarter].reshape(-1, 4, quarter).sum(axis=2)
-    return quarters.min(axis=1) / (quarters.max(axis=1) + 1e-30)
+    result[chosen] = quarters.min(axis=1) / (quarters.max(axis=1) + 1e-30) > _STATIONARY_EVENNESS
+    return result
 
 
 def _assign(reasons: list[str | None], mask: np.ndarray, reason: str) -> None:
@@ -229,10 +230,8 @@ def _dwells_between_extremes(trace: np.ndarray, at_top: np.ndarray, at_bottom: n
     steady = (np.abs(np.diff(trace)) <= tolerance) & ~(at_top[1:] | at_bottom[1:]) & ~(at_top[:-1] | at_bottom[:-1])
     if not steady.any():
         return False
-    padded = np.concatenate([[False], steady, [False]]).astype(np.int8)
-    edges = np.diff(padded)
-    cycle = int(round(SAMPLE_RATE_HZ / SYSTEM_FREQUENCY_HZ))
-    for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+    cycle = int(round(SAMPLES_PER_CYCLE))
+    for start, end in zip(*_runs(steady), strict=True):
         if end - start + 1 < _DWELL:
             continue
         before, after = slice(max(start - cycle, 0), start), slice(end + 1, end + 1 + cycle)
@@ -244,15 +243,17 @@ def _dwells_between_extremes(trace: np.ndarray, at_top: np.ndarray, at_bottom: n
 def _longest_run(mask: np.ndarray) -> np.ndarray:
     """Longest run of True along the last axis, for every leading index (vectorised)."""
     flat = mask.reshape(-1, mask.shape[-1])
-    padded = np.concatenate([np.zeros((flat.shape[0], 1), bool), flat, np.zeros((flat.shape[0], 1), bool)], axis=1)
-    edges = np.diff(padded.astype(np.int8), axis=1)
     longest = np.zeros(flat.shape[0], dtype=np.int64)
-    rows_with_runs = np.flatnonzero(flat.any(axis=1))
-    for row in rows_with_runs:
-        starts = np.flatnonzero(edges[row] == 1)
-        ends = np.flatnonzero(edges[row] == -1)
+    for row in np.flatnonzero(flat.any(axis=1)):
+        starts, ends = _runs(flat[row])
         longest[row] = int((ends - starts).max())
     return longest.reshape(mask.shape[:-1])
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and (exclusive) ends of the runs of True in a 1-D mask."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
 @dataclass(frozen=True)

@@ -312,12 +312,7 @@ def simulate_faults(equipment: str, kind: str, draws: Draws) -> tuple[np.ndarray
     turn_fault = kind == "turn-to-turn"
     resistance = draws.spec(FAULT_SPECS["fault_resistance_ohm"])
     level = draws.spec(UNIT_FAULT_LEVEL[equipment])
-    if turn_fault:
-        size = draws.spec(FAULT_SPECS["shorted_turns_percent"])
-        amplitude = level * (0.03 + 0.15 * (size / 20.0) ** 0.8) / (1.0 + resistance / 100.0)
-    else:
-        size = draws.spec(FAULT_SPECS["winding_percent"])
-        amplitude = level * (0.15 + 0.85 * size / 100.0) / (1.0 + resistance / 15.0)
+    size = draws.spec(FAULT_SPECS["shorted_turns_percent" if turn_fault else "winding_percent"])
     inception, augmented = draws.inception_ms()
     angle = draws.spec(FAULT_SPECS["inception_angle_deg"])
     x_over_r = draws.spec(FAULT_SPECS["x_over_r"])
@@ -330,10 +325,10 @@ def simulate_faults(equipment: str, kind: str, draws: Draws) -> tuple[np.ndarray
         physics = rng.integers(0, len(UNIT_INDEX), n)
         levels = {index: draws.spec(UNIT_FAULT_LEVEL[name]) for name, index in UNIT_INDEX.items()}
         level = np.choose(physics, [levels[index] for index in range(len(UNIT_INDEX))])
-        if turn_fault:
-            amplitude = level * (0.03 + 0.15 * (size / 20.0) ** 0.8) / (1.0 + resistance / 100.0)
-        else:
-            amplitude = level * (0.15 + 0.85 * size / 100.0) / (1.0 + resistance / 15.0)
+    if turn_fault:
+        amplitude = level * (0.03 + 0.15 * (size / 20.0) ** 0.8) / (1.0 + resistance / 100.0)
+    else:
+        amplitude = level * (0.15 + 0.85 * size / 100.0) / (1.0 + resistance / 15.0)
     tap = np.where(physics == UNIT_INDEX["power_transformer"], np.nan, tap)
     matrix, view_params = relay_view_matrices(draws)
     vector, extra = _fault_vector(kind, draws)

@@ -59,7 +59,7 @@ from services.inference.artifacts import (
     load_artifacts,
     resolve_artifacts_dir,
 )
-from services.inference.levels import fit_equipment_temperature, fit_kind_temperature
+from services.inference.levels import LOGIT_OFFSET_KEYS, fit_equipment_temperature, fit_kind_temperature
 from services.inference.unknown import DETECTOR_FILE, fit_feature_detector
 from services.labels import LABEL_TO_ID, label_parts
 from services.model import ConvNet, scale_to_window_peak
@@ -333,7 +333,7 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print, command
         torch.save(state, folder / MODEL_FILE)
         calibration = _read_json(folder / CALIBRATION_FILE) or {"input_scaling": artifacts.input_scaling}
         # the new head learned the user's records, not the simulator's counts: no prior correction
-        for key in ("logit_offsets", "logit_offsets_note"):
+        for key in LOGIT_OFFSET_KEYS:
             calibration.pop(key, None)
         calibration.update({"temperature": temperature, "temperature_kind": temperature_kind,
                             "temperature_equipment": temperature_equipment,

@@ -38,6 +38,7 @@ from services.inference.dc_evidence import DcEvidence, fit_dc_evidence
 from services.inference.descriptions import fault_descriptions
 from services.inference.levels import (
     LOGIT_OFFSETS_KEY,
+    LOGIT_OFFSETS_NOTE_KEY,
     fit_equipment_temperature,
     fit_kind_temperature,
     prior_correction,
@@ -161,19 +162,27 @@ def transient_windows_per_label(config: TrainingConfig) -> int:
     return config.per_class if config.transient_per_class is None else config.transient_per_class
 
 
-def _training_windows(config: TrainingConfig) -> Dataset:
-    """The training split: `per_class` windows of each fault label, `transient_windows_per_label`
-    of each transient label (each class has its own generator, so the fault windows are the same
-    whatever the transient count)."""
-    from services.simulation import generate_dataset
+def simulated_training_counts(config: TrainingConfig) -> np.ndarray:
+    """Training windows simulated per label id (0 for a label not simulated): `per_class` per fault
+    label, `transient_windows_per_label` per transient label."""
     from services.simulation.core import resolve_classes
 
-    chosen = resolve_classes(config.classes)
-    transient_ids = [i for i in chosen if LABELS[i] in TRANSIENT_LABELS]
-    groups = [([i for i in chosen if i not in transient_ids], config.per_class),
-              (transient_ids, transient_windows_per_label(config))]
-    arrays = [generate_dataset(count, seed=config.seed, classes=ids, progress=config.progress)[:2]
-              for ids, count in groups if ids]
+    counts = np.zeros(len(LABELS), dtype=np.int64)
+    for label_id in resolve_classes(config.classes):
+        counts[label_id] = (transient_windows_per_label(config) if LABELS[label_id] in TRANSIENT_LABELS
+                            else config.per_class)
+    return counts
+
+
+def _training_windows(config: TrainingConfig) -> Dataset:
+    """The training split, `simulated_training_counts` windows of each label (each class has its own
+    generator, so a label's windows do not depend on the other labels' counts)."""
+    from services.simulation import generate_dataset
+
+    counts = simulated_training_counts(config)
+    arrays = [generate_dataset(int(count), seed=config.seed, classes=np.flatnonzero(counts == count).tolist(),
+                               progress=config.progress)[:2]
+              for count in np.unique(counts[counts > 0])]
     return Dataset(np.concatenate([X for X, _ in arrays]).astype(np.float32),
                    np.concatenate([y for _, y in arrays]).astype(np.int64))
 
@@ -523,7 +532,7 @@ def logit_offset_entries(offsets: np.ndarray) -> dict:
     if not np.any(offsets):
         return {}
     return {LOGIT_OFFSETS_KEY: np.round(offsets, 6).tolist(),
-            "logit_offsets_note": "added to the logits before any temperature: log(n_min / n_label) of the training "
+            LOGIT_OFFSETS_NOTE_KEY: "added to the logits before any temperature: log(n_min / n_label) of the training "
                                   "split's windows per label, so an unequal count (more per transient label) does "
                                   "not tilt the answer (services.inference.levels.prior_correction)"}
 

@@ -24,9 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.inference.levels import LOGIT_OFFSETS_KEY, prior_correction
-from services.labels import LABELS, TRANSIENT_LABELS
-from services.simulation.core import resolve_classes
+from services.inference.levels import LOGIT_OFFSET_KEYS, prior_correction
 from services.training.pipeline import (
     VALIDATION_SEED_OFFSET,
     Dataset,
@@ -37,6 +35,7 @@ from services.training.pipeline import (
     level_calibration_set,
     logit_offset_entries,
     logit_offsets_summary,
+    simulated_training_counts,
     transient_windows_per_label,
 )
 
@@ -56,21 +55,19 @@ def card_logit_offsets(folder: Path) -> np.ndarray | None:
     if not isinstance(data, dict) or data.get("source") != "simulation":
         return None
     try:
-        per_class = int(data["per_class"])
-        per_transient = int(data.get("transient_per_class") or per_class)
+        config = TrainingConfig(per_class=int(data["per_class"]),
+                                transient_per_class=int(data.get("transient_per_class") or data["per_class"]),
+                                classes=data.get("classes"))
     except (KeyError, TypeError, ValueError):
         return None
-    chosen = set(resolve_classes(data.get("classes")))
-    counts = np.array([0 if i not in chosen else per_transient if label in TRANSIENT_LABELS else per_class
-                       for i, label in enumerate(LABELS)])
-    return prior_correction(counts)
+    return prior_correction(simulated_training_counts(config))
 
 
 def _write_logit_offsets(folder: Path, offsets: np.ndarray) -> None:
     """calibration.json and the card get the offsets (or lose them when every count is equal)."""
     path = folder / "calibration.json"
     data = json.loads(path.read_text()) if path.is_file() else {}
-    for key in (LOGIT_OFFSETS_KEY, "logit_offsets_note"):
+    for key in LOGIT_OFFSET_KEYS:
         data.pop(key, None)
     data.update(logit_offset_entries(offsets))
     path.write_text(json.dumps(data, indent=2))
