@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -108,19 +107,6 @@ def serious(violations: list[dict]) -> list[dict]:
     return [violation for violation in violations if violation.get("impact") in FAILING_IMPACTS]
 
 
-def settled_serious(driver) -> list[dict]:
-    """The serious violations that are still there a second later: a page caught mid-change (a card
-    re-rendering under the resting pointer) is measured again, a real violation fails both times."""
-    first = serious(axe_violations(driver))
-    if not first:
-        return first
-    time.sleep(1.0)
-    again = {(violation["id"], json.dumps([node.get("target") for node in violation["nodes"]]))
-             for violation in serious(axe_violations(driver))}
-    return [violation for violation in first
-            if (violation["id"], json.dumps([node.get("target") for node in violation["nodes"]])) in again]
-
-
 def settle_scrolling(driver) -> None:
     """Wait until the page stops scrolling (at most 5 s): on a phone a new result smooth-scrolls
     into view (callbacks/clientside.py), and an element scrolled to meanwhile is carried away."""
@@ -178,12 +164,12 @@ def test_a11y001_no_serious_axe_violation_on_any_page(dash_duo, app, width):
             _analyze_once(dash_duo)
             for tab in ("Simulate", "Upload", "Sample"):  # the hidden panels' controls count too
                 _open_tab(dash_duo, tab)
-                found[f"/ ({tab} tab)"] = settled_serious(dash_duo.driver)
+                found[f"/ ({tab} tab)"] = serious(axe_violations(dash_duo.driver))
             # other severities and transfer states draw other badge colours
             for number, kind in enumerate(("external_fault_with_CT_saturation", "capacitor_switching"), start=2):
                 _analyze_sample(dash_duo, kind, number)
-                found[f"/ ({kind})"] = settled_serious(dash_duo.driver)
-        found[path] = settled_serious(dash_duo.driver)
+                found[f"/ ({kind})"] = serious(axe_violations(dash_duo.driver))
+        found[path] = serious(axe_violations(dash_duo.driver))
         scroll_width = dash_duo.driver.execute_script("return document.documentElement.scrollWidth;")
         if scroll_width > WIDTHS[width][0]:
             overflow[path] = scroll_width
