@@ -15,7 +15,7 @@ from dash.development.base_component import Component
 
 from components import ids
 from components.microgrid import normalise_severity
-from services.labels import display_label, kind_words
+from services.labels import display_label, kind_words, phases_title
 
 #: dcc.Graph config: figures carry their own height, so no "responsive" (it would stretch them). No mode
 #: bar: it covered titles and legends on narrow cards; dragging still zooms and a double click resets
@@ -404,10 +404,11 @@ def levels_block(levels: Mapping | None) -> html.Div | None:
 
     `levels` is `Prediction.levels` (services.inference): {"category": {"value", "probability",
     "uncertain", "alternative"},
-    "kind": {"value", "phases", "probability"}, "equipment": {"value", "probability", "uncertain",
-    "candidates": [[equipment, probability], ...]}}. When the unit is uncertain the equipment row says
-    so with a badge and lists the candidate units with their probabilities; an uncertain category
-    likewise, with both categories' probabilities. None without levels.
+    "kind": {"value", "phases", "probability"}, "phases": {"value", "probability", "uncertain",
+    "candidates": [[phase group, probability], ...]} or None, "equipment": {"value", "probability",
+    "uncertain", "candidates": [[equipment, probability], ...]}}. When the unit is uncertain the
+    equipment row says so with a badge and lists the candidate units with their probabilities; the
+    phases and the category likewise. None without levels.
     """
     if not isinstance(levels, Mapping) or not levels:
         return None
@@ -426,7 +427,12 @@ def levels_block(levels: Mapping | None) -> html.Div | None:
         rows.append(_level_row("Category", CATEGORY_NAMES.get(str(category.get("value")),
                                                            str(category.get("value") or "n/a").replace("_", " ")),
                                category.get("probability")))
-    if kind:
+    phase_level = levels.get("phases")
+    if isinstance(phase_level, Mapping) and phase_level.get("uncertain"):
+        candidates = [f"{phases_title(str(group))} {_percent(p)}" for group, p in phase_level.get("candidates") or []]
+        rows.append(_level_row("Phases & kind", html.Span("phases uncertain", className="badge text-bg-warning"), None,
+                               [html.Span(", ".join(candidates), className="text-muted")] if candidates else []))
+    elif kind:
         kind_value = kind_words(str(kind.get("value") or "n/a"))
         phases = kind.get("phases")
         shown = f"phases {phases} ({kind_value})" if phases else kind_value

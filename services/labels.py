@@ -130,6 +130,24 @@ def kind_words(kind: str) -> str:
     return kind.replace("_", " ")
 
 
+def phase_group(kind: str) -> str:
+    """The phases a fault kind involves, ground aside: 'ABG' and 'AB' -> 'AB', 'AG' -> 'A'.
+
+    Turn-to-turn and winding-to-winding stay themselves: their labels do not name the phases.
+    Ground involvement is a level below the phases because a relay view that removes the zero
+    sequence (delta CTs, numerical zero-sequence elimination) makes a three-phase fault to ground
+    without ground current exactly a three-phase fault.
+    """
+    if kind in ("turn-to-turn", "winding-to-winding"):
+        return kind
+    return kind[:-1] if kind.endswith("G") and len(kind) > 1 else kind
+
+
+def phases_title(group: str) -> str:
+    """'AB' -> 'A-B', 'A' -> 'A'; turn-to-turn and winding-to-winding as words."""
+    return "-".join(group) if group.isalpha() and group.isupper() else kind_words(group)
+
+
 def pretty_label(label: str) -> str:
     """Human title of a label, e.g. 'Power transformer - AG fault'."""
     parts = label_parts(label)

@@ -316,6 +316,16 @@ def test_levels_block_shows_three_rows_and_the_candidate_units_when_uncertain():
     assert levels_block(None) is None and levels_block({}) is None
 
 
+def test_levels_block_lists_the_candidate_phases_when_they_are_uncertain():
+    levels = {**LEVELS_UNCERTAIN, "phases": {"value": "A", "probability": 0.38, "uncertain": True,
+                                             "candidates": [["A", 0.38], ["AB", 0.27], ["turn-to-turn", 0.2]]}}
+    phases_row = _text(levels_block(levels).children[1])
+    assert "phases uncertain" in phases_row and "A 38%, A-B 27%, turn-to-turn 20%" in phases_row
+    sure = {**LEVELS_UNCERTAIN, "phases": {"value": "A", "probability": 0.93, "uncertain": False,
+                                           "candidates": [["A", 0.93]]}}
+    assert "uncertain" not in _text(levels_block(sure).children[1])
+
+
 def test_levels_block_says_when_the_category_itself_is_uncertain():
     levels = {"category": {"value": "internal_fault", "probability": 0.55, "uncertain": True,
                            "alternative": {"category": "transient", "probability": 0.45,

@@ -230,3 +230,54 @@ def test_lev013_the_predictor_adds_the_folders_offsets_and_refuses_malformed_one
     (folder / "calibration.json").write_text(json.dumps(calibration))
     with pytest.raises(ModelUnavailable, match="logit_offsets"):
         Predictor(folder, backend="torch")
+
+
+def test_lev014_the_phases_come_before_the_kind_and_say_when_they_are_uncertain():
+    """AG 38 %, AB 27 %, AC 26 %: the (2, -1, -1) pattern an AG fault shows with the zero sequence
+    removed and an AB fault through a Yd-compensated relay. The phases are reported uncertain with
+    their candidates; AB and ABG together outweigh AG, so the phases are A-B and the kind is the
+    better of the two; a sure reading and a transient read as before."""
+    ag, ab, abg, ac = (LABEL_TO_ID[f"internal_power_transformer_internal_faults_{name}"]
+                       for name in ("Class1", "Class8", "Class4", "Class9"))
+    row = np.zeros(len(LABELS))
+    row[[ag, ab, ac, INRUSH]] = [0.38, 0.27, 0.26, 0.09]
+    levels, line = describe_levels(row.tolist(), LABELS)
+    assert levels["phases"]["value"] == "A" and levels["phases"]["uncertain"] is True
+    assert levels["phases"]["probability"] == pytest.approx(0.38)
+    assert levels["phases"]["candidates"] == [["A", pytest.approx(0.38)], ["AB", pytest.approx(0.27)],
+                                              ["AC", pytest.approx(0.26)]]
+    assert line == ("Internal fault, phases uncertain (A 38 %, A-B 27 %, A-C 26 %), in the power transformer "
+                    "(91 %)")
+    row = np.zeros(len(LABELS))
+    row[[ag, ab, abg]] = [0.4, 0.25, 0.35]
+    levels, line = describe_levels(row.tolist(), LABELS)
+    assert levels["phases"] == {"value": "AB", "probability": pytest.approx(0.6), "uncertain": True,
+                                "candidates": [["AB", pytest.approx(0.6)], ["A", pytest.approx(0.4)]]}
+    assert levels["kind"]["value"] == "ABG"  # the kind within the phases, not the single best kind (AG)
+    sure = label_probabilities(_logits(**{f"_{PT_AG}": 12.0}), LABELS, 1.0, 1.0)[0].tolist()
+    levels, line = describe_levels(sure, LABELS)
+    assert levels["phases"]["uncertain"] is False and levels["phases"]["value"] == "A"
+    assert line == "Internal fault, phases A-G, in the power transformer (100 %)"
+    transient = label_probabilities(_logits(**{f"_{INRUSH}": 12.0}), LABELS, 1.0, 1.0)[0].tolist()
+    assert describe_levels(transient, LABELS)[0]["phases"] is None
+
+
+def test_lev015_the_impact_report_names_no_phases_the_levels_are_unsure_of():
+    """The report's fault rule names the same kind as the levels: none while the phases are
+    uncertain (no check pointed at phases the model is not sure of); the kind within the sure
+    phases otherwise; the label's own kind when the caller sent no kind probabilities."""
+    from services.inference.levels import named_fault_kind
+
+    assert named_fault_kind({"AG": 0.38, "AB": 0.27, "AC": 0.26}) is None
+    assert named_fault_kind({"AB": 0.3, "ABG": 0.55, "AG": 0.15}) == "ABG"
+    label = LABELS[PT_AG]
+    base = {"label": label, "confidence": 0.36, "category": {"internal_fault": 1.0, "transient": 0.0},
+            "equipment": {"power_transformer": 0.95, "ispar_series": 0.03, "ispar_exciting": 0.02, "none": 0.0}}
+    unsure = assess_impact({**base, "kind": {"AG": 0.38, "AB": 0.33, "AC": 0.29}}, "prosumer-a", "consumer-home")
+    assert unsure.event_type == "Internal fault in the power transformer"
+    assert not any("phase(s) A" in action for action in unsure.actions)
+    sure = assess_impact({**base, "kind": {"AG": 0.9, "AB": 0.1}}, "prosumer-a", "consumer-home")
+    assert sure.event_type == "Internal fault (AG) in the power transformer"
+    assert any("Ground fault involving phase(s) A" in action for action in sure.actions)
+    bare = assess_impact({"label": label, "confidence": 0.95}, "prosumer-a", "consumer-home")
+    assert bare.event_type == "Internal fault (AG) in the power transformer"

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from services.inference import get_predictor
-from services.labels import LABELS
+from services.labels import LABEL_TO_ID, LABELS
 from services.training.__main__ import main as training_main
 from services.training.augment import AugmentConfig, augment_batch
 from services.training.evaluate import main as evaluate_main
@@ -88,7 +88,7 @@ def test_train001_tiny_run_writes_loadable_artifacts(tmp_path, labelled_folder, 
     assert predictor.temperature_equipment == pytest.approx(card["level_temperatures"]["equipment"])
     prediction = predictor.predict(np.load(labelled_folder / LABELS[26] / "0.npy"))
     assert prediction.label in LABELS
-    assert set(prediction.levels) == {"category", "kind", "equipment"} and prediction.headline
+    assert set(prediction.levels) == {"category", "kind", "phases", "equipment"} and prediction.headline
     # faults only: no transient windows to fit the DC evidence on, so none is written or applied
     assert "dc_evidence" not in calibration and card["dc_evidence"] is None and predictor.dc_evidence is None
 
@@ -290,6 +290,42 @@ def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
     assert score_levels(tt, np.array([37]), true_phases=["A"])["phases_accuracy"] == 1.0
     assert score_levels(tt, np.array([37]), true_phases=["B"])["phases_accuracy"] == 0.0
     assert score_levels(tt, np.array([37]))["fault_kind_accuracy"] == 0.0
+
+
+def test_train013b_levels_report_scores_the_phases_named_as_sure_apart_from_the_uncertain_ones():
+    """Phases are scored from the served `phases` level: a reading below 0.8 is uncertain, not
+    confidently wrong; an unreadable window (Yd-compensated) counts only in the all-windows rate."""
+    from types import SimpleNamespace
+
+    from services.training.levels_report import score_levels
+
+    def answer(group: str | None, p_group: float, kind: str, category: str = "internal_fault", unknown=False):
+        phases = None if group is None else {"value": group, "probability": p_group, "uncertain": p_group < 0.8,
+                                             "candidates": [[group, p_group]]}
+        return SimpleNamespace(label_id=26, confidence=0.5, unknown=unknown, levels={
+            "category": {"value": category}, "kind": {"value": kind, "probability": p_group}, "phases": phases,
+            "equipment": {"value": "power_transformer", "probability": 0.5}})
+
+    ag, ab = LABEL_TO_ID["internal_power_transformer_internal_faults_Class1"], LABEL_TO_ID[
+        "internal_power_transformer_internal_faults_Class8"]
+    y = np.array([ag, ag, ag, ab, ab, ab])
+    predictions = [
+        answer("A", 0.95, "AG"),  # right and sure
+        answer("AB", 0.9, "AB"),  # sure and wrong
+        answer("AB", 0.4, "AB"),  # wrong, but said uncertain
+        answer("AB", 0.85, "ABG"),  # right phases, wrong ground: the phases level is right
+        answer("AB", 0.99, "AB", unknown=True),  # right, but flagged unknown: not named as sure
+        answer("A", 0.9, "AG"),  # an unreadable window, sure and wrong
+    ]
+    report = score_levels(predictions, y, phases_identifiable=np.array([True] * 5 + [False]))
+    assert report["phases_accuracy"] == pytest.approx(3 / 5) and report["fault_kind_accuracy"] == pytest.approx(2 / 5)
+    assert report["phases_sure_share"] == pytest.approx(3 / 5)
+    assert report["phases_sure_accuracy"] == pytest.approx(2 / 3)
+    assert report["confidently_wrong_phases"] == pytest.approx(1 / 5)
+    assert report["confidently_wrong_phases_all"] == pytest.approx(2 / 6)
+    # a fault read as a transient names no phases
+    transient = score_levels([answer(None, 0.0, "ferroresonance", "transient")], np.array([ag]))
+    assert transient["phases_accuracy"] == 0.0 and transient["phases_sure_share"] == 0.0
 
 
 def test_train015_levels_report_markdown_prints_the_cards_table_or_says_what_is_missing(tmp_path, capsys):

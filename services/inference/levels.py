@@ -22,7 +22,7 @@ label: p(label) <= p(kind) <= p(category). Everything here is vectorised numpy o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -36,6 +36,8 @@ from services.labels import (
     KINDS,
     kind_words,
     label_parts,
+    phase_group,
+    phases_title,
 )
 
 #: candidates listed when the unit is uncertain
@@ -43,6 +45,9 @@ CANDIDATE_FLOOR = 0.05
 #: below this probability the category (internal fault or transient) is reported as uncertain: the
 #: same bar as the unit's (services.labels.EQUIPMENT_CERTAIN)
 CATEGORY_CERTAIN = EQUIPMENT_CERTAIN
+#: below this probability the faulted phases are reported as uncertain, with their candidates: the
+#: same bar again, and the one "confidently wrong phases" is scored against
+PHASES_CERTAIN = EQUIPMENT_CERTAIN
 _CATEGORY_TITLES = {"internal_fault": "internal fault", "transient": "transient"}
 
 _PHASE_TITLES = {
@@ -142,25 +147,36 @@ def describe_levels(label_row: list[float], labels: tuple[str, ...],
 _KIND_IS_FAULT = np.array([kind in FAULT_KINDS.values() for kind in KINDS])
 _KIND_CATEGORY = np.where(_KIND_IS_FAULT, CATEGORIES.index("internal_fault"), CATEGORIES.index("transient"))
 _UNITS = np.array([name != "none" for name in EQUIPMENTS])
+#: the phase groups of the fault kinds, and each kind's group (-1 for a transient kind)
+PHASE_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(phase_group(kind) for kind in FAULT_KINDS.values()))
+_KIND_GROUP = np.array([PHASE_GROUPS.index(phase_group(kind)) if fault else -1
+                        for kind, fault in zip(KINDS, _KIND_IS_FAULT, strict=True)])
 
 
 def levels_of(categories: Sequence[float], kinds: Sequence[float], equipments: Sequence[float],
               event_detected: bool = True) -> tuple[dict, str]:
     """The `levels` dict and the headline from one window's marginals (see `marginals`).
 
-    Read top-down, as a protection engineer does: the category first (its marginal), then the most
-    probable kind *of that category*, then, for an internal fault, the most probable unit. A kind
-    picked across categories could contradict the category ("internal fault, CT saturation") when a
-    single transient kind outweighs each fault kind but not all of them together. Below
-    CATEGORY_CERTAIN the category itself is reported as uncertain, with the best kind of the other
-    category beside it (`levels["category"]["alternative"]`).
+    Read top-down, as a protection engineer does: the category first (its marginal); for an
+    internal fault the faulted phases next (the marginal of each phase group: AB and ABG are both
+    phases A-B), then the most probable kind *within them* (whether ground is involved), then the
+    most probable unit; for a transient its most probable kind. A kind picked across categories
+    could contradict the category ("internal fault, CT saturation") when a single transient kind
+    outweighs each fault kind but not all of them together. Below CATEGORY_CERTAIN the category is
+    reported as uncertain, with the best kind of the other category beside it
+    (`levels["category"]["alternative"]`); below PHASES_CERTAIN the phases are, with their
+    candidates (`levels["phases"]`, None for a transient). Where the relay's compensation is not
+    known, some fault currents are exactly what another phase set gives through another view (an
+    AG fault with the zero sequence removed is (2, -1, -1)/3, an AB fault through a Yd-compensated
+    relay (2, -1, -1)/sqrt(3)): the phases are then honestly uncertain.
     """
     categories, kinds, equipments = np.asarray(categories), np.asarray(kinds), np.asarray(equipments)
     category_index = int(categories.argmax())
     category = CATEGORIES[category_index]
-    kind_index = _best_kind(kinds, category_index)
-    kind = KINDS[kind_index]
     internal = category == "internal_fault"
+    phases = _phases_level(kinds) if internal else None
+    kind_index = _best_kind(kinds, category_index) if phases is None else _best_kind_of_phases(kinds, phases["value"])
+    kind = KINDS[kind_index]
     if internal:
         unit_order = [int(i) for i in np.argsort(-np.where(_UNITS, equipments, -1.0)) if _UNITS[i]]
         equipment, equipment_p = EQUIPMENTS[unit_order[0]], float(equipments[unit_order[0]])
@@ -180,10 +196,41 @@ def levels_of(categories: Sequence[float], kinds: Sequence[float], equipments: S
         "category": {"value": category, "probability": category_p, "uncertain": alternative is not None,
                      "alternative": alternative},
         "kind": {"value": kind, "phases": _PHASE_TITLES.get(kind), "probability": float(kinds[kind_index])},
+        "phases": phases,
         "equipment": {"value": equipment, "probability": equipment_p,
                       "uncertain": bool(internal and equipment_p < EQUIPMENT_CERTAIN), "candidates": candidates},
     }
     return levels, headline(levels, event_detected)
+
+
+def _phases_level(kinds: np.ndarray) -> dict:
+    """The faulted phases of an internal fault: the most probable phase group, its probability
+    (the sum over its kinds), whether it is below PHASES_CERTAIN, and the groups above
+    CANDIDATE_FLOOR, most probable first."""
+    groups = np.zeros(len(PHASE_GROUPS))
+    fault = _KIND_GROUP >= 0
+    np.add.at(groups, _KIND_GROUP[fault], kinds[fault])
+    order = np.argsort(-groups, kind="stable")
+    best = int(order[0])
+    return {"value": PHASE_GROUPS[best], "probability": float(groups[best]),
+            "uncertain": bool(groups[best] < PHASES_CERTAIN),
+            "candidates": [[PHASE_GROUPS[i], float(groups[i])] for i in order if groups[i] >= CANDIDATE_FLOOR]}
+
+
+def named_fault_kind(kinds: Mapping[str, float]) -> str | None:
+    """The fault kind an answer may name, from kind probabilities by name (KINDS): the most probable
+    kind within the most probable phase group, or None when those phases are below PHASES_CERTAIN
+    (then no phases are named). The impact report names the same fault as the levels."""
+    values = np.array([float(kinds.get(kind, 0.0)) for kind in KINDS])
+    phases = _phases_level(values)
+    if phases["uncertain"]:
+        return None
+    return KINDS[_best_kind_of_phases(values, phases["value"])]
+
+
+def _best_kind_of_phases(kinds: np.ndarray, group: str) -> int:
+    """Index (in KINDS) of the most probable kind of one phase group (AB or ABG for 'AB')."""
+    return int(np.argmax(np.where(np.equal(_KIND_GROUP, PHASE_GROUPS.index(group)), kinds, -1.0)))
 
 
 def _best_kind(kinds: np.ndarray, category_index: int) -> int:
@@ -213,6 +260,10 @@ def headline(levels: dict, event_detected: bool = True) -> str:
     if category["value"] == "transient":
         return f"Transient: {_reading('transient', kind['value'], None)}"
     what = _reading("internal_fault", kind["value"], kind["phases"])
+    phases = levels.get("phases")
+    if phases and phases.get("uncertain"):
+        shown = ", ".join(f"{phases_title(group)} {100 * p:.0f} %" for group, p in phases["candidates"][:3])
+        what = f"phases uncertain ({shown})"
     equipment = levels["equipment"]
     if equipment["uncertain"]:
         shown = ", ".join(f"{_SHORT_EQUIPMENT[name]} {100 * p:.0f} %" for name, p in equipment["candidates"][:3])

@@ -27,6 +27,7 @@ from services.grid import (
     validate_transfer,
 )
 from services.grid import clear_caches as clear_grid_caches
+from services.inference.levels import named_fault_kind
 from services.labels import (
     CATEGORIES,
     EQUIPMENT_CERTAIN,
@@ -73,6 +74,7 @@ class EventReading:
     unknown_reason: str | None
     marginals_derived: bool
     event_detected: bool = True
+    kind_derived: bool = False  # no kind marginals given: the label's own kind stands
 
     def prob(self, part: str, key: str) -> float:
         return dict(getattr(self, part)).get(key, 0.0)
@@ -225,7 +227,7 @@ def read_prediction(prediction: Mapping) -> EventReading:
     return EventReading(
         label=label, confidence=confidence, category=category, equipment=equipment, kind=kind,
         unknown=bool(unknown), unknown_reason=str(reason) if reason else None,
-        marginals_derived=c_derived or e_derived or k_derived, event_detected=event_detected,
+        marginals_derived=c_derived or e_derived or k_derived, event_detected=event_detected, kind_derived=k_derived,
     )
 
 
@@ -250,8 +252,9 @@ def _decide(reading: EventReading) -> _Decision:
         label_location_p = min(label_location_p, reading.prob("kind", parts.kind))
         threshold = TRANSIENT_CONFIDENCE_THRESHOLD
     certain = not reading.unknown and label_location_p >= threshold
+    fault_kind = _named_fault_kind(reading)
     if certain:
-        rule = (internal_fault_rule(parts.equipment, parts.kind) if parts.category == "internal_fault"
+        rule = (internal_fault_rule(parts.equipment, fault_kind) if parts.category == "internal_fault"
                 else transient_rule(parts.kind))
         caution = None
         if parts.category == "transient" and p_internal >= MATERIAL_PROBABILITY:
@@ -268,7 +271,7 @@ def _decide(reading: EventReading) -> _Decision:
         if not units:
             units = list(FAULT_UNITS)
         units.sort(key=lambda u: -reading.prob("equipment", u))
-        kind = parts.kind if parts.category == "internal_fault" else None
+        kind = fault_kind if parts.category == "internal_fault" else None
         for unit in units:
             rules.append(internal_fault_rule(unit, kind))
             probabilities.append(reading.prob("equipment", unit))
@@ -293,6 +296,16 @@ def _decide(reading: EventReading) -> _Decision:
     if any(r.is_fault_condition for r in rules) and p_internal >= MATERIAL_PROBABILITY:
         caution += f" Internal-fault probability {p_internal:.0%}: treated as a fault until ruled out."
     return _Decision(mode, False, tuple(rules), tuple(probabilities), caution)
+
+
+def _named_fault_kind(reading: EventReading) -> str | None:
+    """The fault kind the report names: the label's own where the caller gave no kind marginals,
+    else the levels' reading (services.inference.levels.named_fault_kind), None where the phases
+    are uncertain, so no check is pointed at phases the model is not sure of."""
+    parts = label_parts(reading.label)
+    if parts.category != "internal_fault" or reading.kind_derived:
+        return parts.kind if parts.category == "internal_fault" else None
+    return named_fault_kind(dict(reading.kind))
 
 
 _TRANSIENT_KINDS = frozenset(label_parts(label).kind for label in LABELS if label_parts(label).category == "transient")

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from services.labels import EQUIPMENT_CERTAIN, LABELS, label_parts
+from services.inference.levels import PHASES_CERTAIN
+from services.labels import EQUIPMENT_CERTAIN, LABELS, label_parts, phase_group
 
 #: default seeds: none of them is used by training (20261124 + offsets 0, 1, 7919)
 SIMULATOR_SEED = 5_151
@@ -49,11 +50,8 @@ NOTES = (
 )
 
 
-def phase_set(kind: str) -> str:
-    """The phases a fault kind involves, without ground: 'ABG' and 'AB' -> 'AB'; tt/ww stay themselves."""
-    if kind in ("turn-to-turn", "winding-to-winding"):
-        return kind
-    return kind.rstrip("G") if kind.endswith("G") and len(kind) > 1 else kind
+#: the phases a kind involves, ground aside (one definition, shared with the served answer)
+phase_set = phase_group
 
 
 def true_phase_set(kind: str, row: dict) -> str:
@@ -91,8 +89,11 @@ def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = L
                                                                                                strict=True)])
     kind_right = np.array([p.levels["kind"]["value"] == t.kind for p, t in zip(predictions, truth, strict=True)])
     expected = list(true_phases) if true_phases is not None else [phase_set(t.kind) for t in truth]
-    phases_right = np.array([p.levels["kind"]["value"] == t.kind or phase_set(p.levels["kind"]["value"]) == want
-                             for p, t, want in zip(predictions, truth, expected, strict=True)])
+    phases = [_phases_read(p) for p in predictions]
+    phases_right = np.array([p.levels["kind"]["value"] == t.kind or group == want
+                             for p, t, want, (group, _) in zip(predictions, truth, expected, phases, strict=True)])
+    # named as sure: an internal-fault reading whose phases reach PHASES_CERTAIN
+    phases_sure = np.array([group is not None and p_group >= PHASES_CERTAIN for group, p_group in phases])
     equipment_value = [p.levels["equipment"]["value"] for p in predictions]
     equipment_p = np.array([p.levels["equipment"]["probability"] for p in predictions])
     equipment_right = np.array([e == t.equipment for e, t in zip(equipment_value, truth, strict=True)])
@@ -112,6 +113,10 @@ def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = L
         "phases_accuracy": share(phases_right, readable),
         "fault_kind_accuracy": share(kind_right, readable),
         "phases_readable_share": share(readable, internal),
+        "phases_sure_share": share(phases_sure & ~unknown, readable),
+        "phases_sure_accuracy": share(phases_right, readable & phases_sure & ~unknown),
+        "confidently_wrong_phases": share(~phases_right & phases_sure & ~unknown, readable),
+        "confidently_wrong_phases_all": share(~phases_right & phases_sure & ~unknown, internal),
         "transient_kind_accuracy": share(kind_right, ~internal),
         "equipment_accuracy": share(equipment_right, internal),
         "exact_accuracy": share(exact),
@@ -153,6 +158,18 @@ def measure(predictor, *, per_class: int = 40, seeds: tuple[int, int, int] = (SI
     return report
 
 
+def _phases_read(prediction) -> tuple[str | None, float]:
+    """(phase group, its probability) a prediction names; (None, 0) for a transient reading. A
+    prediction without the `phases` level (an older one) is read from its kind."""
+    levels = prediction.levels
+    if "phases" not in levels:
+        if levels["category"]["value"] != "internal_fault":
+            return None, 0.0
+        return phase_group(levels["kind"]["value"]), float(levels["kind"].get("probability", 0.0))
+    phases = levels["phases"]
+    return (None, 0.0) if phases is None else (phases["value"], float(phases["probability"]))
+
+
 def _by_view(predictions: Sequence, y: np.ndarray, labels: Sequence[str], rows: list[dict],
              phases: list[str]) -> dict:
     """Category and faulted-phases accuracy per relay view (how the relay sees the currents)."""
@@ -175,7 +192,8 @@ def _percent(value: float | None) -> str:
 def format_table(report: dict) -> str:
     """The report as a plain-text table (columns: the three sets)."""
     sets = [name for name in ("simulator", "shift", "independent_transients") if name in report]
-    rows = ("category_accuracy", "phases_accuracy", "fault_kind_accuracy", "transient_kind_accuracy", "phases_readable_share",
+    rows = ("category_accuracy", "phases_accuracy", "phases_sure_share", "phases_sure_accuracy", "confidently_wrong_phases",
+            "confidently_wrong_phases_all", "fault_kind_accuracy", "transient_kind_accuracy", "phases_readable_share",
             "equipment_accuracy", "exact_accuracy", "confidently_wrong_equipment", "confidently_wrong_label", "equipment_uncertain_rate",
             "unknown_rate")
     lines = [f"{'':32}" + "".join(f"{name:>26}" for name in sets),
@@ -195,6 +213,9 @@ MARKDOWN_ROWS: tuple[tuple[str, str], ...] = (
     ("windows", "Windows"),
     ("category_accuracy", "Fault vs transient (category)"),
     ("phases_accuracy", "Faulted phases (A/B/C involved), readable views"),
+    ("phases_sure_share", "Phases named as sure (p >= 0.8), readable views"),
+    ("phases_sure_accuracy", "Faulted phases where named as sure"),
+    ("confidently_wrong_phases_all", "Confidently wrong phases, all fault windows"),
     ("fault_kind_accuracy", "Fault kind (phases and ground)"),
     ("transient_kind_accuracy", "Which transient"),
     ("equipment_accuracy", "Equipment (unit)"),
