@@ -263,3 +263,31 @@ def test_dash009_a_new_transfer_clears_the_old_result_and_kw_says_its_limit(dash
     dash_duo.wait_for_contains_text(f"#{ids.ANALYZE_ALERT}", "500", timeout=TIMEOUT)
     assert "at most 500" in dash_duo.find_element(f"#{ids.ANALYZE_ALERT}").text
     assert dash_duo.get_logs() == []
+
+
+def test_dash010_phases_the_model_cannot_tell_apart_are_shown_uncertain(dash_duo, settings, tmp_path):
+    """An AG fault seen with the zero sequence removed is (2, -1, -1)/3, exactly what an AB fault
+    shows through a Yd-compensated relay: the verdict says the phases are uncertain and lists them."""
+    from services.inference import get_predictor
+    from services.labels import LABEL_TO_ID
+    from services.simulation import generate_dataset
+
+    ag = LABEL_TO_ID["internal_power_transformer_internal_faults_Class1"]
+    windows, _, _ = generate_dataset(8, seed=77, classes=[ag], relay_view="zero_sequence_removed")
+    predictions = get_predictor(settings.artifacts_dir).predict_batch(windows, explain=False)
+    chosen = next((i for i, p in enumerate(predictions) if p.levels["phases"] and p.levels["phases"]["uncertain"]),
+                  None)
+    assert chosen is not None, "the shipped model named the phases of every ambiguous window as sure"
+    upload = tmp_path / "zero_sequence_removed_ag.npy"
+    np.save(upload, windows[chosen])
+    app = create_app(settings=settings)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    _upload(dash_duo, upload)
+    _wait_analysis_done(dash_duo, rows=1)
+    dash_duo.wait_for_contains_text(f"#{ids.RESULT_LEVELS}", "phases uncertain", timeout=TIMEOUT)
+    candidates = predictions[chosen].levels["phases"]["candidates"]
+    shown = dash_duo.find_element(f"#{ids.RESULT_LEVELS}").text
+    assert all(f"{'-'.join(group)} {round(100 * p)}%" in shown for group, p in candidates if group.isupper())
+    assert "phases uncertain (" in dash_duo.find_element(f"#{ids.RESULT_HEADLINE}").text
+    assert dash_duo.get_logs() == []
