@@ -206,6 +206,7 @@ LEVELS_REPORT_ROWS: tuple[tuple[str, str, bool], ...] = (
     ("phases_sure_share", "Phases named as sure (p \u2265 0.8)", False),
     ("phases_sure_accuracy", "Faulted phases where named as sure", False),
     ("confidently_wrong_phases_all", "Confidently wrong phases (every fault)", False),
+    ("phases_ece", "Phases calibration error (ECE, every fault)", False),
     ("fault_kind_accuracy", "Fault kind (phases and ground)", False),
     ("phases_readable_share", "Faults whose phases the relay view shows", False),
     ("transient_kind_accuracy", "Which transient", False),

@@ -323,6 +323,9 @@ def test_train013b_levels_report_scores_the_phases_named_as_sure_apart_from_the_
     assert report["phases_sure_accuracy"] == pytest.approx(2 / 3)
     assert report["confidently_wrong_phases"] == pytest.approx(1 / 5)
     assert report["confidently_wrong_phases_all"] == pytest.approx(2 / 6)
+    # stated 0.95, 0.9, 0.4, 0.85, 0.99, 0.9 against right, wrong, wrong, right, right, wrong: the answers
+    # sharing a bin (0.95 and 0.99; both 0.9) err the same way, so the ECE is the mean of |right - stated|
+    assert report["phases_ece"] == pytest.approx((0.05 + 0.9 + 0.4 + 0.15 + 0.01 + 0.9) / 6)
     # a fault read as a transient names no phases
     transient = score_levels([answer(None, 0.0, "ferroresonance", "transient")], np.array([ag]))
     assert transient["phases_accuracy"] == 0.0 and transient["phases_sure_share"] == 0.0

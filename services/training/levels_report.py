@@ -33,6 +33,7 @@ import numpy as np
 
 from services.inference.levels import PHASES_CERTAIN
 from services.labels import EQUIPMENT_CERTAIN, LABELS, label_parts, phase_group
+from services.training.metrics import reliability_of
 
 #: default seeds: none of them is used by training (20261124 + offsets 0, 1, 7919)
 SIMULATOR_SEED = 5_151
@@ -117,6 +118,9 @@ def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = L
         "phases_sure_accuracy": share(phases_right, readable & phases_sure & ~unknown),
         "confidently_wrong_phases": share(~phases_right & phases_sure & ~unknown, readable),
         "confidently_wrong_phases_all": share(~phases_right & phases_sure & ~unknown, internal),
+        # does "phases A-B, 80 %" mean right 80 % of the time, over every fault window as served?
+        "phases_ece": (reliability_of(np.array([p_group for _, p_group in phases])[internal], phases_right[internal])["ece"]
+                       if internal.any() else None),
         "transient_kind_accuracy": share(kind_right, ~internal),
         "equipment_accuracy": share(equipment_right, internal),
         "exact_accuracy": share(exact),
@@ -193,7 +197,7 @@ def format_table(report: dict) -> str:
     """The report as a plain-text table (columns: the three sets)."""
     sets = [name for name in ("simulator", "shift", "independent_transients") if name in report]
     rows = ("category_accuracy", "phases_accuracy", "phases_sure_share", "phases_sure_accuracy", "confidently_wrong_phases",
-            "confidently_wrong_phases_all", "fault_kind_accuracy", "transient_kind_accuracy", "phases_readable_share",
+            "confidently_wrong_phases_all", "phases_ece", "fault_kind_accuracy", "transient_kind_accuracy", "phases_readable_share",
             "equipment_accuracy", "exact_accuracy", "confidently_wrong_equipment", "confidently_wrong_label", "equipment_uncertain_rate",
             "unknown_rate")
     lines = [f"{'':32}" + "".join(f"{name:>26}" for name in sets),
@@ -216,6 +220,7 @@ MARKDOWN_ROWS: tuple[tuple[str, str], ...] = (
     ("phases_sure_share", "Phases named as sure (p >= 0.8), readable views"),
     ("phases_sure_accuracy", "Faulted phases where named as sure"),
     ("confidently_wrong_phases_all", "Confidently wrong phases, all fault windows"),
+    ("phases_ece", "Phases calibration error (ECE), all fault windows"),
     ("fault_kind_accuracy", "Fault kind (phases and ground)"),
     ("transient_kind_accuracy", "Which transient"),
     ("equipment_accuracy", "Equipment (unit)"),

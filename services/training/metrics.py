@@ -56,7 +56,14 @@ def reliability_bins(probabilities: np.ndarray, targets: np.ndarray, bins: int =
     """Per confidence bin: window count, mean top-1 confidence and accuracy (None when empty), and
     the ECE they add up to. JSON-able, so the model card can draw a reliability diagram."""
     confidence = np.asarray(probabilities, dtype=np.float64).max(axis=1)
-    correct = np.asarray(probabilities).argmax(axis=1) == np.asarray(targets)
+    return reliability_of(confidence, np.asarray(probabilities).argmax(axis=1) == np.asarray(targets), bins)
+
+
+def reliability_of(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
+    """`reliability_bins` of any stated confidence and whether each answer was right (a level's
+    probability, not only the top label's)."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
     which = confidence_bins(confidence, bins)
     counts = np.bincount(which, minlength=bins)
     confidence_sum = np.bincount(which, weights=confidence, minlength=bins)
