@@ -67,6 +67,14 @@ def _upload(dash_duo, path: Path) -> None:
     file_input.send_keys(str(path))
 
 
+def _analyse_upload(dash_duo, settings: Settings, path: Path) -> None:
+    """Start the app, upload one recording on the Analyze page and wait until it is analysed."""
+    dash_duo.start_server(create_app(settings=settings))
+    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
+    _upload(dash_duo, path)
+    _wait_analysis_done(dash_duo, rows=1)
+
+
 def test_dash001_every_page_loads(dash_duo, settings):
     app = create_app(settings=settings)
     dash_duo.start_server(app)
@@ -129,11 +137,7 @@ def test_dash004_uploaded_file_goes_through(dash_duo, settings, tmp_path):
     sample = sorted((ARTIFACTS / "sample_data").glob("*.npy"))[0]
     upload = tmp_path / "recording.npy"
     np.save(upload, np.load(sample))
-    app = create_app(settings=settings)
-    dash_duo.start_server(app)
-    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
-    _upload(dash_duo, upload)
-    _wait_analysis_done(dash_duo, rows=1)
+    _analyse_upload(dash_duo, settings, upload)
     dash_duo.wait_for_contains_text(f"#{ids.UPLOAD_STATUS}", "recording.npy", timeout=TIMEOUT)
     assert dash_duo.find_element(f"#{ids.LATEST_TABLE} tbody tr td:last-child").text == "recording.npy"
     # Analyze with the Upload tab open analyses the stored upload again
@@ -280,11 +284,7 @@ def test_dash010_phases_the_model_cannot_tell_apart_are_shown_uncertain(dash_duo
     assert chosen is not None, "the shipped model named the phases of every ambiguous window as sure"
     upload = tmp_path / "zero_sequence_removed_ag.npy"
     np.save(upload, windows[chosen])
-    app = create_app(settings=settings)
-    dash_duo.start_server(app)
-    dash_duo.wait_for_element(f"#{ids.ANALYZE_PAGE}", timeout=TIMEOUT)
-    _upload(dash_duo, upload)
-    _wait_analysis_done(dash_duo, rows=1)
+    _analyse_upload(dash_duo, settings, upload)
     dash_duo.wait_for_contains_text(f"#{ids.RESULT_LEVELS}", "phases uncertain", timeout=TIMEOUT)
     candidates = predictions[chosen].levels["phases"]["candidates"]
     shown = dash_duo.find_element(f"#{ids.RESULT_LEVELS}").text
