@@ -247,14 +247,16 @@ def test_train012_evaluate_update_card_adds_the_bins_and_changes_no_other_file(t
 def test_train013_levels_report_scores_each_level_and_the_confidently_wrong():
     from types import SimpleNamespace
 
-    from services.training.levels_report import format_table, markdown_table, phase_set, score_levels
+    from services.labels import phase_group
+    from services.training.levels_report import format_table, markdown_table, score_levels
 
-    assert [phase_set(k) for k in ("ABG", "AB", "ABCG", "AG", "turn-to-turn")] == ["AB", "AB", "ABC", "A",
+    assert [phase_group(k) for k in ("ABG", "AB", "ABCG", "AG", "turn-to-turn")] == ["AB", "AB", "ABC", "A",
                                                                                     "turn-to-turn"]
 
     def answer(label_id: int, equipment: str, p_equipment: float, kind: str, category: str, unknown=False):
         return SimpleNamespace(label_id=label_id, confidence=p_equipment, unknown=unknown, levels={
             "category": {"value": category}, "kind": {"value": kind},
+            "phases": {"value": phase_group(kind), "probability": 0.0} if category == "internal_fault" else None,
             "equipment": {"value": equipment, "probability": p_equipment}})
 
     y = np.array([0, 26, 13, 42])  # exciting AG, power-transformer AG, series AG, inrush

@@ -50,10 +50,8 @@ CATEGORY_CERTAIN = EQUIPMENT_CERTAIN
 PHASES_CERTAIN = EQUIPMENT_CERTAIN
 _CATEGORY_TITLES = {"internal_fault": "internal fault", "transient": "transient"}
 
-_PHASE_TITLES = {
-    "AG": "A-G", "BG": "B-G", "CG": "C-G", "ABG": "A-B-G", "ACG": "A-C-G", "BCG": "B-C-G",
-    "ABCG": "A-B-C-G", "AB": "A-B", "AC": "A-C", "BC": "B-C", "ABC": "A-B-C",
-}
+#: "A-G", "A-B-C-G", ... for the kinds that name their phases (turn-to-turn and winding-to-winding do not)
+_PHASE_TITLES = {kind: phases_title(kind) for kind in FAULT_KINDS.values() if kind.isupper()}
 _SHORT_EQUIPMENT = {
     "power_transformer": "power transformer",
     "ispar_series": "ISPAR series unit",
@@ -151,6 +149,8 @@ _UNITS = np.array([name != "none" for name in EQUIPMENTS])
 PHASE_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(phase_group(kind) for kind in FAULT_KINDS.values()))
 _KIND_GROUP = np.array([PHASE_GROUPS.index(phase_group(kind)) if fault else -1
                         for kind, fault in zip(KINDS, _KIND_IS_FAULT, strict=True)])
+#: (n_kinds, n_groups) 0/1: kind probabilities times this are the phase groups' probabilities
+_KIND_IN_GROUP = np.equal(_KIND_GROUP[:, None], np.arange(len(PHASE_GROUPS))[None, :]).astype(np.float64)
 
 
 def levels_of(categories: Sequence[float], kinds: Sequence[float], equipments: Sequence[float],
@@ -207,9 +207,7 @@ def _phases_level(kinds: np.ndarray) -> dict:
     """The faulted phases of an internal fault: the most probable phase group, its probability
     (the sum over its kinds), whether it is below PHASES_CERTAIN, and the groups above
     CANDIDATE_FLOOR, most probable first."""
-    groups = np.zeros(len(PHASE_GROUPS))
-    fault = _KIND_GROUP >= 0
-    np.add.at(groups, _KIND_GROUP[fault], kinds[fault])
+    groups = np.asarray(kinds, dtype=np.float64) @ _KIND_IN_GROUP
     order = np.argsort(-groups, kind="stable")
     best = int(order[0])
     return {"value": PHASE_GROUPS[best], "probability": float(groups[best]),

@@ -51,10 +51,6 @@ NOTES = (
 )
 
 
-#: the phases a kind involves, ground aside (one definition, shared with the served answer)
-phase_set = phase_group
-
-
 def true_phase_set(kind: str, row: dict) -> str:
     """The phases a fault involves (ground not counted), from its parameters where the label does
     not say them: a turn-to-turn fault in phase B involves B, a winding-to-winding fault from B to C
@@ -66,7 +62,7 @@ def true_phase_set(kind: str, row: dict) -> str:
         second = row.get("second_phase") or row.get("to_phase")
         if first and second:
             return "".join(sorted(set(f"{first}{second}")))
-    return phase_set(kind)
+    return phase_group(kind)
 
 
 def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = LABELS,
@@ -89,12 +85,12 @@ def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = L
     category_right = np.array([p.levels["category"]["value"] == t.category for p, t in zip(predictions, truth,
                                                                                                strict=True)])
     kind_right = np.array([p.levels["kind"]["value"] == t.kind for p, t in zip(predictions, truth, strict=True)])
-    expected = list(true_phases) if true_phases is not None else [phase_set(t.kind) for t in truth]
-    phases = [_phases_read(p) for p in predictions]
-    phases_right = np.array([p.levels["kind"]["value"] == t.kind or group == want
-                             for p, t, want, (group, _) in zip(predictions, truth, expected, phases, strict=True)])
-    # named as sure: an internal-fault reading whose phases reach PHASES_CERTAIN
-    phases_sure = np.array([group is not None and p_group >= PHASES_CERTAIN for group, p_group in phases])
+    expected = list(true_phases) if true_phases is not None else [phase_group(t.kind) for t in truth]
+    phases = [p.levels["phases"] or {"value": None, "probability": 0.0} for p in predictions]  # None: a transient
+    phases_right = np.array([p.levels["kind"]["value"] == t.kind or read["value"] == want
+                             for p, t, want, read in zip(predictions, truth, expected, phases, strict=True)])
+    phases_p = np.array([float(read["probability"]) for read in phases])
+    phases_sure = phases_p >= PHASES_CERTAIN  # named as sure: an internal-fault reading reaching the bar
     equipment_value = [p.levels["equipment"]["value"] for p in predictions]
     equipment_p = np.array([p.levels["equipment"]["probability"] for p in predictions])
     equipment_right = np.array([e == t.equipment for e, t in zip(equipment_value, truth, strict=True)])
@@ -119,8 +115,7 @@ def score_levels(predictions: Sequence, y: np.ndarray, labels: Sequence[str] = L
         "confidently_wrong_phases": share(~phases_right & phases_sure & ~unknown, readable),
         "confidently_wrong_phases_all": share(~phases_right & phases_sure & ~unknown, internal),
         # does "phases A-B, 80 %" mean right 80 % of the time, over every fault window as served?
-        "phases_ece": (reliability_of(np.array([p_group for _, p_group in phases])[internal], phases_right[internal])["ece"]
-                       if internal.any() else None),
+        "phases_ece": reliability_of(phases_p[internal], phases_right[internal])["ece"] if internal.any() else None,
         "transient_kind_accuracy": share(kind_right, ~internal),
         "equipment_accuracy": share(equipment_right, internal),
         "exact_accuracy": share(exact),
@@ -160,18 +155,6 @@ def measure(predictor, *, per_class: int = 40, seeds: tuple[int, int, int] = (SI
                         "by_relay_view": _by_view(predictions, y, predictor.labels, rows, phases)}
     report["notes"] = list(NOTES)
     return report
-
-
-def _phases_read(prediction) -> tuple[str | None, float]:
-    """(phase group, its probability) a prediction names; (None, 0) for a transient reading. A
-    prediction without the `phases` level (an older one) is read from its kind."""
-    levels = prediction.levels
-    if "phases" not in levels:
-        if levels["category"]["value"] != "internal_fault":
-            return None, 0.0
-        return phase_group(levels["kind"]["value"]), float(levels["kind"].get("probability", 0.0))
-    phases = levels["phases"]
-    return (None, 0.0) if phases is None else (phases["value"], float(phases["probability"]))
 
 
 def _by_view(predictions: Sequence, y: np.ndarray, labels: Sequence[str], rows: list[dict],
