@@ -234,7 +234,9 @@ def predict() -> Response:
     """Classify a sample (`sample_filename`) or a raw `waveform` and assess the P2P impact.
 
     A raw waveform may come in amperes, kA or per unit: `unit` ("window" by default, "A", "kA",
-    "pu") and `rated_current_a` (the recorded unit's rating) say how to bring it to window units."""
+    "pu") and `rated_current_a` (the recorded unit's rating) say how to bring it to window units.
+    `relay_connection` (optional) states how the relay compares the currents
+    (services.inference.connections.RELAY_CONNECTIONS)."""
     payload = _json_object()
     context = _context()
     idempotency = _idempotency(lambda: _json_digest("predict", payload))
@@ -266,7 +268,8 @@ def predict() -> Response:
     predictor = _predictor(context)
     analysis = analyze(x, source=source, sender=sender, receiver=receiver, transfer_kw=transfer_kw,
                        sample_name=name, true_label=true_label, units=units, predictor=predictor,
-                       store=context.store, grid=context.grid, **idempotency)
+                       store=context.store, grid=context.grid, relay_connection=payload.get("relay_connection"),
+                       **idempotency)
     return json_response(api_view(analysis))
 
 
@@ -283,7 +286,8 @@ def predict_file() -> Response:
     """Classify an uploaded recording: multipart field `file` holds a `.npy`/CSV window or a
     COMTRADE record (`.cfg` and `.dat`, or one `.cff`); form fields `sender_peer`,
     `receiver_peer`, optional `transfer_kw`, `channels` (COMTRADE channel names or numbers), `unit`
-    and `rated_current_a` (how a window's values convert to window units). Answers like
+    and `rated_current_a` (how a window's values convert to window units), `relay_connection`
+    (how the relay compares the currents, when known). Answers like
     `/predict`; `recording` says which channels and window of a record were read, `units` which
     conversion was applied."""
     sender, receiver, transfer_kw, files = read_record_form("recording")
@@ -309,6 +313,7 @@ def predict_file() -> Response:
         predictor=_predictor(context),
         store=context.store,
         grid=context.grid,
+        relay_connection=form.get("relay_connection"),
         **idempotency,
     )
     return json_response(api_view(analysis))

@@ -64,6 +64,7 @@ READS: dict[str, tuple[Any, str]] = {
     "upload_store": (ids.UPLOAD_STORE, "data"), "upload_channels": (ids.UPLOAD_CHANNELS, "value"),
     "upload_unit": (ids.UPLOAD_UNIT, "value"), "upload_rated_current_a": (ids.UPLOAD_RATED_CURRENT, "value"),
     "transfer_kw": (ids.TRANSFER_KW, "value"), "result": (ids.ANALYZE_RESULT_STORE, "data"),
+    "relay_connection": (ids.RELAY_CONNECTION, "value"),
 }
 #: the panels an analysis fills; a new transfer (sender or receiver) empties them all
 RESULT_KEYS: tuple[str, ...] = ("headline", "waveform", "confidence", "description", "impact", "result")
@@ -90,6 +91,7 @@ class AnalyzeRequest:
     receiver: str | None = None
     transfer_kw: float | None = None
     view_mode: str = "raw"
+    relay_connection: str | None = None  # services.inference.connections; "" or None: not known
     result: Mapping[str, Any] | None = None  # the Analysis shown (`Analysis.to_json`, in the browser)
 
 
@@ -345,7 +347,8 @@ def analyze_page_update(request: AnalyzeRequest, context: AnalysisContext,
             outputs["upload_status"] = upload_status(" + ".join(loaded.files), outputs["upload_store"]["comtrade"],
                                                      loaded.summary)
         analysis = context.analyze(waveform, sender=request.sender, receiver=request.receiver,
-                                   transfer_kw=request.transfer_kw, **event)
+                                   transfer_kw=request.transfer_kw, relay_connection=request.relay_connection,
+                                   **event)
     except (InputProblem, AnalysisError) as exc:
         return _refusal(request, _alert(str(exc)), str(exc))
     except ModelUnavailable as exc:

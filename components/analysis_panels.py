@@ -29,6 +29,7 @@ def prediction_facts(analysis: Analysis | None) -> dict[str, Any] | None:
         "top5": [list(item) for item in analysis.top5], "unknown": analysis.unknown,
         "unknown_reason": analysis.unknown_reason, "headline": analysis.headline, "levels": dict(analysis.levels),
         "equipment_uncertain": analysis.equipment_uncertain, "event_detected": analysis.event_detected,
+        "relay_connection": analysis.relay_connection,
         **{key: dict(analysis.marginals.get(key) or {}) for key in ("category", "equipment", "kind")},
     }
 

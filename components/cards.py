@@ -15,6 +15,7 @@ from dash.development.base_component import Component
 
 from components import ids
 from components.microgrid import normalise_severity
+from services.inference.connections import RELAY_CONNECTIONS
 from services.labels import display_label, kind_words, phases_title
 
 #: dcc.Graph config: figures carry their own height, so no "responsive" (it would stretch them). No mode
@@ -213,10 +214,24 @@ def event_card(
             section_title("Grid event"),
             event_tabs([(ids.SOURCE_SAMPLE, "Sample", sample_pane), (ids.SOURCE_SIMULATE, "Simulate", simulate_pane),
                         (ids.SOURCE_UPLOAD, "Upload", upload_pane)], ids.SOURCE_SAMPLE),
+            relay_connection_input(),
         ],
         body=True,
         className="mb-3 shadow-sm",
     )
+
+
+def relay_connection_input() -> html.Div:
+    """How the differential relay compares the currents, when the operator knows it (any event source)."""
+    return html.Div([
+        dbc.Label("Relay connection (optional)", html_for=ids.RELAY_CONNECTION, className="small mb-0 mt-3"),
+        dbc.Select(id=ids.RELAY_CONNECTION, size="sm", value="",
+                   options=[{"label": "Not known: weigh every connection", "value": ""}]
+                   + [{"label": title, "value": key} for key, title in RELAY_CONNECTIONS.items()]),
+        html.Div("Stated, it tells apart phase patterns that look alike through different connections "
+                 "(an A-G fault with the zero sequence removed looks like an A-B fault through a Yd compensation).",
+                 className="form-text"),
+    ])
 
 
 def rated_current_inputs() -> list:
@@ -478,6 +493,7 @@ def headline_body(prediction: Mapping | None, impact: Mapping | None, names: Map
                                       f"{names.get(transfer.get('receiver'), transfer.get('receiver') or '')}"),
     ]
     levels = levels_block(prediction.get("levels"))
+    connection = RELAY_CONNECTIONS.get(str(prediction.get("relay_connection")))
     return [
         html.Div(
             [html.Span(str(impact.get("severity") or level).upper(),
@@ -488,6 +504,8 @@ def headline_body(prediction: Mapping | None, impact: Mapping | None, names: Map
             className="mb-2 d-flex align-items-start flex-wrap gap-1",
         ),
         levels,
+        html.Div(f"Read through the stated relay connection: {connection}", id=ids.RESULT_CONNECTION,
+                 className="small text-muted") if connection else None,
         dbc.Row([dbc.Col([html.Div(title, className="small text-muted"), html.Div(value, className="fw-semibold"),
                           html.Div(hint, className="small text-muted") if hint else None], sm=4, xs=6)
                  for title, value, hint in tiles], className="g-2 mt-1"),

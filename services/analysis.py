@@ -29,6 +29,7 @@ import numpy as np
 
 from services.grid import DEFAULT_TRANSFER_KW, MAX_TRANSFER_KW, RECEIVERS, SENDERS, Microgrid, microgrid
 from services.history import SOURCES, HistoryStore, HistoryUnavailable, IdempotencyKeyTaken, parse_time
+from services.inference.connections import check_relay_connection
 from services.labels import label_parts, pretty_label
 from services.rules import ImpactInputError, assess_impact
 from services.waveform import WaveformError, validate_waveform
@@ -64,7 +65,7 @@ class Predictor(Protocol):
 
     fingerprint: str
 
-    def predict(self, x: np.ndarray) -> Any: ...
+    def predict(self, x: np.ndarray, relay_connection: str | None = None) -> Any: ...
 
     def describe(self, label: str) -> Mapping[str, Any]: ...
 
@@ -262,6 +263,8 @@ class Analysis:
     units: Mapping[str, Any] | None = None
     #: a simulated event's label, seed and parameters (what `simulate_event` used), else None
     simulation: Mapping[str, Any] | None = None
+    #: the relay connection the user stated (services.inference.connections), None when not stated
+    relay_connection: str | None = None
     # what the model answered (services.inference.Prediction)
     label: str = ""
     label_id: int = 0
@@ -441,6 +444,7 @@ def api_view(analysis: Analysis) -> dict[str, Any]:
         "recording": analysis.recording,
         "units": analysis.units,
         "simulation": analysis.simulation,
+        "relay_connection": analysis.relay_connection,
         "saved": analysis.saved,
         "save_error": analysis.save_error,
     }
@@ -500,6 +504,7 @@ def analyze(
     grid: Microgrid | None = None,
     idempotency_key: str | None = None,
     request_digest: str | None = None,
+    relay_connection: str | None = None,
 ) -> Analysis:
     """Classify one window, assess its impact on the P2P transfer and record it.
 
@@ -514,6 +519,9 @@ def analyze(
     `idempotency_key` (with `request_digest`, a hash of the request it came with) makes a retry
     safe: when a row already holds the key, the same request gets that analysis back (its id and
     time, nothing written) and a different request raises IdempotencyConflict.
+
+    `relay_connection` (one of services.inference.connections.RELAY_CONNECTIONS, or None / empty
+    when not known) reads the window through the head fitted for that connection.
     """
     if source not in SOURCES:
         raise AnalysisError(f"source must be one of {', '.join(SOURCES)}")
@@ -521,7 +529,8 @@ def analyze(
     kw = check_transfer_kw(transfer_kw)
     try:
         x = validate_waveform(waveform)
-    except WaveformError as exc:
+        connection = check_relay_connection(relay_connection)
+    except (WaveformError, ValueError) as exc:
         raise AnalysisError(str(exc)) from None
     try:
         first = _first_with_key(store, idempotency_key, request_digest)
@@ -529,7 +538,10 @@ def analyze(
     except HistoryUnavailable as exc:  # checked before inference; reported after it
         first, lookup_error = None, str(exc)
 
-    prediction = predictor.predict(x)
+    try:
+        prediction = predictor.predict(x) if connection is None else predictor.predict(x, relay_connection=connection)
+    except ValueError as exc:  # a model without a head for the stated connection
+        raise AnalysisError(str(exc)) from None
     try:
         report = assess_impact(_fields(prediction), sender, receiver, kw, grid=grid)
     except ImpactInputError as exc:
@@ -539,7 +551,7 @@ def analyze(
         source=source, sender=sender, receiver=receiver, transfer_kw=kw, waveform=_rows(x),
         sample_name=sample_name, true_label=true_label,
         recording=dict(recording) if recording else None, units=dict(units) if units else None,
-        simulation=_plain_json(dict(simulation)) if simulation else None,
+        simulation=_plain_json(dict(simulation)) if simulation else None, relay_connection=connection,
         label=prediction.label, label_id=int(prediction.label_id), confidence=float(prediction.confidence),
         top5=tuple((str(name), float(p)) for name, p in prediction.top5),
         marginals={"category": prediction.category, "equipment": prediction.equipment, "kind": prediction.kind},

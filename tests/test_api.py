@@ -116,6 +116,20 @@ def test_predict_extensions_and_one_history_row(app, client):
     assert _store(app).count() == 1
 
 
+def test_predict_reads_through_a_stated_relay_connection_and_the_history_keeps_it(app, client, artifacts_copy):
+    sample = _first_sample(client)
+    request = {"sample_filename": sample["filename"], "sender_peer": "prosumer-a", "receiver_peer": "ev-hub"}
+    unstated = client.post("/predict", json=request).get_json()
+    stated = client.post("/predict", json={**request, "relay_connection": "yd_ia_minus_ib"}).get_json()
+    assert unstated["relay_connection"] is None and stated["relay_connection"] == "yd_ia_minus_ib"
+    assert stated["top5"] != unstated["top5"]  # read through another head
+    for field in ("predicted_label", "confidence", "p2p_impact_details"):  # the original fields stay
+        assert field in stated
+    kept = client.get(f"/api/history/{stated['analysis_id']}").get_json()
+    assert kept["prediction"]["relay_connection"] == "yd_ia_minus_ib"
+    assert client.post("/predict", json={**request, "relay_connection": ""}).get_json()["relay_connection"] is None
+
+
 def test_predict_accepts_a_raw_waveform(app, client, artifacts_copy):
     sample = _first_sample(client)
     waveform = np.load(artifacts_copy / "sample_data" / sample["filename"]).tolist()
@@ -200,6 +214,8 @@ BAD_BODIES = [
     ("nul_byte", {**GOOD, "sample_filename": "sample.npy\u0000.txt"}, 400, "not a path"),
     ("windows_drive", {**GOOD, "sample_filename": "C:secret.npy"}, 400, "not a path"),
     ("not_npy", {**GOOD, "sample_filename": "samples_info.json"}, 400, ".npy"),
+    ("unknown_relay_connection", {**GOOD, "waveform": WAVE, "relay_connection": "delta"}, 400, "unknown relay_connection"),
+    ("relay_connection_number", {**GOOD, "waveform": WAVE, "relay_connection": 2}, 400, "relay_connection must be a string"),
 ]
 
 

@@ -186,6 +186,17 @@ def test_api_file009_unit_and_rated_current_form_fields_convert_a_window(app, cl
     assert refused.status_code == 400 and "rated current" in refused.get_json()["error"]
 
 
+def test_api_file009b_a_relay_connection_form_field_is_read_or_refused(app, client, artifacts_copy):
+    name = sorted(p.name for p in (artifacts_copy / "sample_data").glob("*.npy"))[0]
+    window = np.load(artifacts_copy / "sample_data" / name)
+    body = _post(client, [("w.npy", _npy(window))], relay_connection="zero_sequence_removed").get_json()
+    assert body["relay_connection"] == "zero_sequence_removed"
+    assert _store(app).get(body["analysis_id"])["prediction"]["relay_connection"] == "zero_sequence_removed"
+    refused = _post(client, [("w.npy", _npy(window))], relay_connection="star")
+    assert refused.status_code == 400 and "unknown relay_connection 'star'" in refused.get_json()["error"]
+    assert _store(app).count() == 1
+
+
 def test_api_file010_upload_file_names_are_stored_without_control_or_format_characters(app, client):
     window = np.zeros((3, 726), dtype=np.float32)
     window[0, 100:200] = 1.0

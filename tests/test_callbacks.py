@@ -102,6 +102,22 @@ def test_analyze_button_updates_every_panel_and_adds_one_history_row(context):
     assert stored["severity"].upper() in outputs["caption"]
 
 
+def test_a_stated_relay_connection_is_read_shown_and_kept_and_a_bad_one_changes_nothing(context):
+    request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context),
+                             relay_connection="yd_ia_minus_ic", **PEERS)
+    outputs = analyze_page_update(request, context)
+    assert outputs["result"]["relay_connection"] == "yd_ia_minus_ic"
+    assert context.store.get(outputs["result"]["analysis_id"])["prediction"]["relay_connection"] == "yd_ia_minus_ic"
+    assert "Read through the stated relay connection: Yd compensation I_A - I_C" in str(outputs["headline"])
+    unstated = analyze_page_update(AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context),
+                                                  relay_connection="", **PEERS), context)
+    assert unstated["result"]["relay_connection"] is None and "stated relay connection" not in str(unstated["headline"])
+    refused = analyze_page_update(AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context),
+                                                 relay_connection="delta", **PEERS), context)
+    assert "result" not in refused and "unknown relay_connection" in str(refused["alert"])
+    assert context.store.count() == 2
+
+
 def test_view_toggle_redraws_only_the_waveform(context):
     request = AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context), **PEERS)
     view = analyze_page_update(request, context)["result"]

@@ -16,6 +16,7 @@ from components.cards import (
     label_options,
     levels_block,
     model_banner,
+    relay_connection_input,
     restoration_text,
     sim_param_inputs,
 )
@@ -411,3 +412,12 @@ def test_display_label_titles_the_45_and_passes_anything_else_through_as_text():
     assert display_label("transient_magnetising_inrush") == "Magnetising inrush"
     assert display_label("not_a_label") == "not_a_label"
     assert display_label(None) == ""
+
+
+def test_the_relay_connection_select_offers_not_known_first_then_every_connection():
+    from services.inference.connections import RELAY_CONNECTIONS
+
+    select = relay_connection_input().children[1]
+    assert select.id == ids.RELAY_CONNECTION and select.value == ""
+    assert [option["value"] for option in select.options] == ["", *RELAY_CONNECTIONS]
+    assert select.options[0]["label"].startswith("Not known")

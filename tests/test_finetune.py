@@ -70,7 +70,10 @@ def test_ft001_finetune_writes_a_complete_folder_the_predictor_loads_with_before
     # every file of the source folder is there (sample data included)
     source_files = {p.relative_to(ARTIFACTS).as_posix() for p in ARTIFACTS.rglob("*") if p.is_file()
                     and not p.name.startswith(".")}
-    assert source_files <= {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    # but the relay-connection heads, which read the hidden vector the refitted head changed
+    assert source_files - written == {"connection_heads.npz"}
+    assert "connection_heads" in json.loads((out / "model_card.json").read_text())["finetune"]
     # before/after on the held-out part, in the card and printed
     card = json.loads((out / "model_card.json").read_text())
     held = card["finetune"]["held_out"]

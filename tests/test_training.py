@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from services.inference import get_predictor
+from services.inference.connections import RELAY_CONNECTIONS
 from services.labels import LABEL_TO_ID, LABELS
 from services.training.__main__ import main as training_main
 from services.training.augment import AugmentConfig, augment_batch
@@ -55,7 +56,8 @@ def test_train001_tiny_run_writes_loadable_artifacts(tmp_path, labelled_folder, 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the ONNX cache's default folder
     out = tmp_path / "artifacts"
     code = training_main(["--data", str(labelled_folder), "--out", str(out), "--epochs", "2", "--batch-size", "8",
-                          "--garbage-per-family", "2", "--no-progress", "--threads", "2"])
+                          "--garbage-per-family", "2", "--no-progress", "--threads", "2",
+                          "--connection-heads-per-class", "1"])
     assert code == 0
     for name in ("best_model.pth", "labels.json", "normalization_stats.npz", "fault_descriptions.json",
                  "model_card.json", "calibration.json", "unknown_detector.npz"):
@@ -89,6 +91,10 @@ def test_train001_tiny_run_writes_loadable_artifacts(tmp_path, labelled_folder, 
     prediction = predictor.predict(np.load(labelled_folder / LABELS[26] / "0.npy"))
     assert prediction.label in LABELS
     assert set(prediction.levels) == {"category", "kind", "phases", "equipment"} and prediction.headline
+    # one head per stated relay connection, fitted over the network just trained
+    assert set(predictor.connection_heads.heads) == set(card["connection_heads"]["heads"]) == set(RELAY_CONNECTIONS)
+    stated = predictor.predict(np.load(labelled_folder / LABELS[26] / "0.npy"), relay_connection="delta_tied")
+    assert stated.relay_connection == "delta_tied"
     # faults only: no transient windows to fit the DC evidence on, so none is written or applied
     assert "dc_evidence" not in calibration and card["dc_evidence"] is None and predictor.dc_evidence is None
 
@@ -105,8 +111,12 @@ def test_train017_training_fits_the_dc_evidence_on_its_transient_windows(tmp_pat
         for i in range(12):
             np.save(root / label / f"{i}.npy", make())
     out = tmp_path / "artifacts"
+    out.mkdir()
+    (out / "connection_heads.npz").write_bytes(b"left by an earlier run")
     assert training_main(["--data", str(root), "--out", str(out), "--epochs", "1", "--batch-size", "8",
-                          "--garbage-per-family", "2", "--no-progress", "--threads", "2"]) == 0
+                          "--garbage-per-family", "2", "--no-progress", "--threads", "2",
+                          "--connection-heads-per-class", "0"]) == 0
+    assert not (out / "connection_heads.npz").exists()  # none fitted, and no stale one kept
     calibration = json.loads((out / "calibration.json").read_text())
     assert calibration["dc_evidence"]["kinds"] == ["magnetising_inrush"]
     assert calibration["dc_evidence"]["windows"] == 8  # the 70 % training split of 12 windows

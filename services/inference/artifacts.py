@@ -2,8 +2,8 @@
 
 Required: `best_model.pth` (ConvNet state_dict), `labels.json`, `normalization_stats.npz`.
 Optional extras that the original application ignores: `fault_descriptions.json`,
-`calibration.json` (temperatures, DC evidence), `model_card.json`, `unknown_detector.npz`. A folder without
-them works: temperature 1, our own descriptions, signal checks only for the unknown flag.
+`calibration.json` (temperatures, DC evidence), `model_card.json`, `unknown_detector.npz`,
+`connection_heads.npz` (services.inference.connections). A folder without them works: temperature 1, our own descriptions, signal checks only for the unknown flag.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from services.inference.connections import CONNECTION_HEADS_FILE, ConnectionHeads
 from services.inference.dc_evidence import CALIBRATION_KEY as DC_EVIDENCE_KEY
 from services.inference.dc_evidence import DcEvidence
 from services.inference.descriptions import fault_descriptions
@@ -34,7 +35,7 @@ DESCRIPTIONS_FILE = "fault_descriptions.json"
 CALIBRATION_FILE = "calibration.json"
 MODEL_CARD_FILE = "model_card.json"
 REQUIRED_FILES = (MODEL_FILE, LABELS_FILE, NORMALIZATION_FILE)
-OPTIONAL_FILES = (DESCRIPTIONS_FILE, CALIBRATION_FILE, MODEL_CARD_FILE, DETECTOR_FILE)
+OPTIONAL_FILES = (DESCRIPTIONS_FILE, CALIBRATION_FILE, MODEL_CARD_FILE, DETECTOR_FILE, CONNECTION_HEADS_FILE)
 #: the setting that chooses the folder in the web app (named in messages, never read here)
 ARTIFACTS_SETTING = "GEM_ARTIFACTS_DIR"
 REPO_ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "artifacts"
@@ -61,6 +62,8 @@ class Artifacts:
     dc_evidence: DcEvidence | None
     #: per-label offsets added to the logits (services.inference.levels.prior_correction); None: none
     logit_offsets: np.ndarray | None
+    #: one head per stated relay connection (services.inference.connections); None: none fitted
+    connection_heads: ConnectionHeads | None
     fingerprint: str  # over every artifact file present
     model_fingerprint: str  # over what fixes the network's numbers (weights, normalisation)
 
@@ -115,6 +118,12 @@ def load_artifacts(folder: Path) -> Artifacts:
             raise ModelUnavailable(f"{folder / DETECTOR_FILE} is corrupt: {exc}") from None
         if detector.centres.shape[1] != model.cls[0].out_features:
             raise ModelUnavailable(f"{folder / DETECTOR_FILE} does not match the model's hidden size")
+    connection_heads = None
+    if (folder / CONNECTION_HEADS_FILE).is_file():
+        try:
+            connection_heads = ConnectionHeads.load(folder / CONNECTION_HEADS_FILE, len(labels), model.cls[0].out_features)
+        except ValueError as exc:
+            raise ModelUnavailable(f"{folder / CONNECTION_HEADS_FILE} is corrupt: {exc}") from None
     return Artifacts(
         folder=folder,
         model=model,
@@ -130,6 +139,7 @@ def load_artifacts(folder: Path) -> Artifacts:
         detector=detector,
         dc_evidence=dc_evidence,
         logit_offsets=logit_offsets,
+        connection_heads=connection_heads,
         fingerprint=_hash_files(folder, REQUIRED_FILES + OPTIONAL_FILES),
         model_fingerprint=_hash_files(folder, (MODEL_FILE, NORMALIZATION_FILE)) + f"-{input_scaling}",
     )

@@ -23,6 +23,7 @@ from services.inference.artifacts import (
 )
 from services.inference.backends import make_backend, serving_net
 from services.inference.batching import MicroBatcher
+from services.inference.connections import RELAY_CONNECTIONS, ConnectionHead
 from services.inference.explain import driving_spans_batch, estimate_inceptions_ms, saliency_maps
 from services.inference.levels import label_probabilities, levels_of, marginals
 from services.inference.options import InferenceOptions
@@ -63,6 +64,8 @@ class Prediction:
     levels: dict = field(default_factory=dict)
     headline: str = ""
     event_detected: bool = True
+    #: the relay connection the user stated (services.inference.connections), None when not stated
+    relay_connection: str | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON types: tuples become lists."""
@@ -91,6 +94,7 @@ class Predictor:
         self._detector = artifacts.detector
         self.dc_evidence = artifacts.dc_evidence
         self.logit_offsets = artifacts.logit_offsets
+        self.connection_heads = artifacts.connection_heads
         net = serving_net(artifacts.model, artifacts.mean, artifacts.std, artifacts.input_scaling)
         self._backend = make_backend(net, artifacts.model_fingerprint, backend, options)
         self.backend: str = self._backend.name
@@ -101,29 +105,50 @@ class Predictor:
         )
 
     # --- public API -------------------------------------------------------------------------
-    def predict(self, x: object) -> Prediction:
+    def predict(self, x: object, relay_connection: str | None = None) -> Prediction:
         """Classify one (3, 726) window. Wrong shape or type raises WaveformError.
 
         Thread-safe; windows of concurrent calls in this process share one network call
         (`services.inference.batching`), which is what makes a threaded web worker fast.
+        `relay_connection` (services.inference.connections) reads the window through that
+        connection's head; a connection this model has no head for raises ValueError.
         """
         array = _as_array(x, f"a waveform of shape ({N_PHASES}, {N_SAMPLES})")
         if array.shape != (N_PHASES, N_SAMPLES):
             raise WaveformError(
                 f"expected a waveform of shape ({N_PHASES}, {N_SAMPLES}) (phases A, B, C x samples), got {array.shape}"
             )
-        return self._batcher.submit(array)
+        if relay_connection is None:
+            return self._batcher.submit(array)
+        head = self.connection_head(relay_connection)
+        return self._predict_chunk(array[None], explain=True, connection=(relay_connection, head))[0]
 
-    def predict_batch(self, X: object, explain: bool = True) -> list[Prediction]:
+    def connection_head(self, relay_connection: str) -> ConnectionHead:
+        """The head of a stated connection; ValueError when this model has none for it."""
+        if relay_connection not in RELAY_CONNECTIONS:
+            raise ValueError(f"unknown relay_connection {relay_connection!r}: expected one of {', '.join(RELAY_CONNECTIONS)}")
+        head = self.connection_heads.heads.get(relay_connection) if self.connection_heads else None
+        if head is None:
+            raise ValueError(f"this model has no head for the relay connection {relay_connection!r}: fit them with "
+                             "python -m services.training.connection_heads, or leave the connection unstated")
+        return head
+
+    def hidden(self, X: np.ndarray) -> np.ndarray:
+        """The network's hidden vectors (n, 256) of finite (n, 3, 726) windows: what every head reads."""
+        batch = np.asarray(X, dtype=np.float32)
+        return np.concatenate([self._backend.run(batch[i:i + _CHUNK])[1] for i in range(0, len(batch), _CHUNK)])
+
+    def predict_batch(self, X: object, explain: bool = True, relay_connection: str | None = None) -> list[Prediction]:
         """Classify (n, 3, 726) windows; `explain=False` skips saliency and spans (faster)."""
         batch = _as_array(X, f"a batch of shape (n, {N_PHASES}, {N_SAMPLES})")
         if batch.ndim != 3 or batch.shape[1:] != (N_PHASES, N_SAMPLES):
             raise WaveformError(
                 f"expected a batch of shape (n, {N_PHASES}, {N_SAMPLES}) (windows x phases x samples), got {batch.shape}"
             )
+        connection = None if relay_connection is None else (relay_connection, self.connection_head(relay_connection))
         predictions: list[Prediction] = []
         for start in range(0, batch.shape[0], _CHUNK):
-            predictions.extend(self._predict_chunk(batch[start:start + _CHUNK], explain))
+            predictions.extend(self._predict_chunk(batch[start:start + _CHUNK], explain, connection))
         return predictions
 
     def logits(self, X: np.ndarray) -> np.ndarray:
@@ -145,10 +170,15 @@ class Predictor:
     def _calibrated_without_evidence(self, logits: np.ndarray) -> np.ndarray:
         return label_probabilities(logits, self.labels, self.temperature_kind, self.temperature_equipment)
 
-    def calibrated_probabilities(self, logits: np.ndarray, windows: np.ndarray) -> np.ndarray:
-        """`probabilities` from logits already computed for these windows: per-level calibrated, the
-        transient kinds weighed by the windows' DC evidence."""
-        probabilities = self._calibrated_without_evidence(logits)
+    def calibrated_probabilities(self, logits: np.ndarray, windows: np.ndarray,
+                                 head: ConnectionHead | None = None) -> np.ndarray:
+        """`probabilities` from logits already computed for these windows: per-level calibrated (at a
+        stated connection's head's temperatures when `head` made them), the transient kinds weighed
+        by the windows' DC evidence."""
+        if head is None:
+            probabilities = self._calibrated_without_evidence(logits)
+        else:
+            probabilities = label_probabilities(logits, self.labels, head.temperature_kind, head.temperature_equipment)
         if self.dc_evidence is None:
             return probabilities
         return self.dc_evidence.reweight(probabilities, self.labels, windows)
@@ -159,18 +189,22 @@ class Predictor:
         return {"description": entry["description"], "causes": list(entry["causes"])}
 
     # --- internals ----------------------------------------------------------------------------
-    def _predict_chunk(self, raw: np.ndarray, explain: bool) -> list[Prediction]:
+    def _predict_chunk(self, raw: np.ndarray, explain: bool,
+                       connection: tuple[str, ConnectionHead] | None = None) -> list[Prediction]:
         finite = np.where(np.isfinite(raw), raw, 0.0).astype(np.float32)
         finite = np.clip(finite, -1e30, 1e30)
         logits, hidden, contribution = self._backend.run(finite)
-        logits = self._with_offsets(logits)
+        # a stated connection's head reads the same hidden vector; it was fitted on windows of equal
+        # label counts, so the training prior's offsets do not apply to it
+        logits = self._with_offsets(logits) if connection is None else connection[1].logits(hidden)
         with _single_threaded_blas():
-            return self._answers(raw, finite, logits, hidden, contribution, explain)
+            return self._answers(raw, finite, logits, hidden, contribution, explain, connection)
 
     def _answers(self, raw: np.ndarray, finite: np.ndarray, logits: np.ndarray, hidden: np.ndarray,
-                 contribution: np.ndarray, explain: bool) -> list[Prediction]:
+                 contribution: np.ndarray, explain: bool,
+                 connection: tuple[str, ConnectionHead] | None = None) -> list[Prediction]:
         """Probabilities, checks and explanation of a chunk the network has answered."""
-        probabilities = self.calibrated_probabilities(logits, finite)
+        probabilities = self.calibrated_probabilities(logits, finite, None if connection is None else connection[1])
         predicted = probabilities.argmax(axis=1)
         reasons = signal_checks(raw)
         if self._detector is not None:
@@ -213,6 +247,7 @@ class Predictor:
                     levels=levels,
                     headline=headline,
                     event_detected=present[i],
+                    relay_connection=None if connection is None else connection[0],
                 )
             )
         return results

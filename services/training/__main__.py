@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-limit-min", type=float, default=defaults.time_limit_min,
                         help="do not start an epoch that would end after this many minutes (0: no limit)")
     parser.add_argument("--garbage-per-family", type=int, default=defaults.garbage_per_family)
+    parser.add_argument("--connection-heads-per-class", type=int, default=defaults.connection_heads_per_class,
+                        help="simulated windows per label and stated relay connection for the connection heads "
+                             f"(default {defaults.connection_heads_per_class}; 0: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -56,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "garbage_per_family"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.connection_heads_per_class < 0:
+        parser.error("--connection-heads-per-class must be 0 (none) or more")
     try:
         classes = [resolve_label(value) for value in args.classes] if args.classes else None
     except ValueError as exc:
@@ -78,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads,
         time_limit_min=args.time_limit_min or None,
         garbage_per_family=args.garbage_per_family,
+        connection_heads_per_class=args.connection_heads_per_class,
         progress=not args.no_progress,
     )
     arguments = list(sys.argv[1:] if argv is None else argv)

@@ -59,6 +59,7 @@ from services.inference.artifacts import (
     load_artifacts,
     resolve_artifacts_dir,
 )
+from services.inference.connections import CONNECTION_HEADS_FILE
 from services.inference.levels import LOGIT_OFFSET_KEYS, fit_equipment_temperature, fit_kind_temperature
 from services.inference.unknown import DETECTOR_FILE, fit_feature_detector
 from services.labels import LABEL_TO_ID, label_parts
@@ -321,13 +322,16 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print, command
                              "slice" if detector is not None else "none in the source folder"),
         "history": history,
         "note": "figures elsewhere in this card describe the source model; this block describes the adaptation",
+        "connection_heads": "not copied: they read the hidden vector the refitted head changed; refit them with "
+                            "python -m services.training.connection_heads --artifacts <this folder>",
         "command": command,
     }
 
     staging = Path(tempfile.mkdtemp(prefix=".finetune-", dir=out.parent if out.parent.exists() else None))
     try:
         folder = staging / "artifacts"
-        shutil.copytree(source, folder, ignore=shutil.ignore_patterns(".*"))
+        # the connection heads read the hidden vector this run changes: they would be stale
+        shutil.copytree(source, folder, ignore=shutil.ignore_patterns(".*", CONNECTION_HEADS_FILE))
         state = {key: value.detach().cpu().float().contiguous() if value.is_floating_point() else value.cpu()
                  for key, value in model.state_dict().items()}
         torch.save(state, folder / MODEL_FILE)

@@ -16,8 +16,11 @@ apart from the phases because a relay view that removes the zero sequence (delta
 zero-sequence elimination) makes a three-phase fault to ground without ground current look
 exactly like a three-phase fault.
 
+It also measures what stating the relay connection changes (`measure_connections`: the same
+windows read without and with that connection's head, services.inference.connections).
+
 `python -m services.training.levels_report --artifacts artifacts --update-card` measures all
-three and writes `levels_report` into the folder's model_card.json.
+of it and writes `levels_report` into the folder's model_card.json.
 """
 
 from __future__ import annotations
@@ -157,6 +160,60 @@ def measure(predictor, *, per_class: int = 40, seeds: tuple[int, int, int] = (SI
     return report
 
 
+#: a stated connection -> the shift set's view that is the same connection (its own naming: its
+#: "yd_lag" compares I_A - I_B); the delta tie has no counterpart there
+SHIFT_VIEW_OF_CONNECTION = {"faulted_windings": "windings", "zero_sequence_removed": "zero_seq_filtered",
+                            "yd_ia_minus_ib": "yd_lag", "yd_ia_minus_ic": "yd_lead"}
+#: the levels compared with and without a stated connection
+CONNECTION_FIELDS = ("category_accuracy", "phases_accuracy", "phases_sure_share", "confidently_wrong_phases_all",
+                     "fault_kind_accuracy", "transient_kind_accuracy", "confidently_wrong_equipment",
+                     "confidently_wrong_label", "unknown_rate")
+
+
+def measure_connections(predictor, *, per_class: int = 40, seeds: tuple[int, int] = (SIMULATOR_SEED, SHIFT_SEED)) -> dict:
+    """What stating the relay connection changes: per connection, the same windows (all seen through
+    it) read without and with its head, on our simulator and on the shift set's matching view.
+
+    Stated, the connection makes the phases readable wherever they are inside that connection (a Yd
+    pairing known, AG and AC no longer look alike); the delta tie's own aliases stay unreadable.
+    """
+    from services.inference.connections import RELAY_CONNECTIONS
+    from services.shiftset import generate_shift_set
+    from services.training.connection_heads import connection_windows
+
+    report: dict = {}
+    for connection in RELAY_CONNECTIONS:
+        if predictor.connection_heads is None or connection not in predictor.connection_heads.heads:
+            continue
+        sets = {"simulator": connection_windows(connection, per_class, seeds[0])}
+        if connection in SHIFT_VIEW_OF_CONNECTION:
+            X, y, params = generate_shift_set(per_class, seeds[1], views=[SHIFT_VIEW_OF_CONNECTION[connection]])
+            sets["shift"] = X, y, params
+        report[connection] = {}
+        for name, (X, y, rows) in sets.items():
+            readable = np.array([connection != "delta_tied" or bool(row.get("phases_identifiable", True)) for row in rows])
+            phases = [true_phase_set(label_parts(predictor.labels[int(i)]).kind, row) for i, row in zip(y, rows, strict=True)]
+            scored = {}
+            for stated in (None, connection):
+                predictions = predictor.predict_batch(X, explain=False, relay_connection=stated)
+                levels = score_levels(predictions, y, predictor.labels, readable, phases)
+                scored["stated" if stated else "not_stated"] = {field: levels[field] for field in CONNECTION_FIELDS}
+            report[connection][name] = {"windows": int(len(y)), **scored}
+    return report
+
+
+def format_connections(report: dict) -> str:
+    """The stated-connection report as plain text: one line per connection, set and level."""
+    lines = []
+    for connection, sets in report.items():
+        for name, scored in sets.items():
+            lines.append(f"{connection} / {name} ({scored['windows']} windows)")
+            for field in CONNECTION_FIELDS:
+                lines.append(f"    {field:30} {_percent(scored['not_stated'][field]):>10} -> "
+                             f"{_percent(scored['stated'][field]):>10}")
+    return "\n".join(lines)
+
+
 def _by_view(predictions: Sequence, y: np.ndarray, labels: Sequence[str], rows: list[dict],
              phases: list[str]) -> dict:
     """Category and faulted-phases accuracy per relay view (how the relay sees the currents)."""
@@ -254,8 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     predictor = get_predictor(args.artifacts)
     report = measure(predictor, per_class=args.per_class)
+    report["stated_connection"] = measure_connections(predictor, per_class=args.per_class)
     report["command"] = "python -m services.training.levels_report " + " ".join(sys.argv[1:] if argv is None else argv)
     print(format_table(report))
+    print(format_connections(report["stated_connection"]))
     print(f"({time.perf_counter() - started:.0f} s)")
     if args.update_card:
         card_path = Path(args.artifacts) / "model_card.json"

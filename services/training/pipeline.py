@@ -33,6 +33,7 @@ from services.inference.artifacts import (
     MODEL_FILE,
     NORMALIZATION_FILE,
 )
+from services.inference.connections import CONNECTION_HEADS_FILE
 from services.inference.dc_evidence import CALIBRATION_KEY as DC_EVIDENCE_KEY
 from services.inference.dc_evidence import DcEvidence, fit_dc_evidence
 from services.inference.descriptions import fault_descriptions
@@ -59,6 +60,8 @@ from services.training.metrics import (
 #: test windows are drawn with seed + this offset (never used for training or validation)
 TEST_SEED_OFFSET = 7_919
 VALIDATION_SEED_OFFSET = 1
+#: simulated windows per label and stated relay connection for the connection heads (about 90 s in all)
+CONNECTION_HEADS_PER_CLASS = 150
 
 
 @dataclass
@@ -88,6 +91,8 @@ class TrainingConfig:
     time_limit_min: float | None = 28.0  # stop starting epochs that would end past this
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     garbage_per_family: int = 100
+    #: simulated windows per label and stated relay connection for the connection heads; 0: none fitted
+    connection_heads_per_class: int = CONNECTION_HEADS_PER_CLASS
     progress: bool = True
     #: amplitude-free network (zero biases, frozen BatchNorm shifts) fed window-peak-scaled inputs:
     #: a 0.05 high-impedance fault and a 45 CT-saturation transient weigh the same in training
@@ -481,11 +486,31 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
                                      "temperature_equipment": temperature_equipment,
                                      **logit_offset_entries(offsets),
                                      **dc_evidence_entries(dc_evidence)})
+    if config.connection_heads_per_class > 0:
+        card["connection_heads"] = _fit_connection_heads(config, log)
+        (Path(config.out_dir) / MODEL_CARD_FILE).write_text(json.dumps(card, indent=2))
+    else:  # a head file left from an earlier run in this folder would read another network
+        (Path(config.out_dir) / CONNECTION_HEADS_FILE).unlink(missing_ok=True)
     log(f"test: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, category accuracy "
         f"{report['category_accuracy']:.4f}, ECE {ece_before:.4f} -> {ece_after:.4f} (T = {temperature:.3f}); "
         f"unknown: garbage flagged {unknown['garbage_flag_rate']:.3f}, valid flagged {unknown['valid_flag_rate']:.4f}")
     log(f"wrote artifacts to {config.out_dir} in {card['duration_s']:.0f} s")
     return card
+
+
+def _fit_connection_heads(config: TrainingConfig, log: Callable[[str], None]) -> dict:
+    """One head per stated relay connection over the network just written (services.inference.connections),
+    saved beside it, on `config.connection_heads_per_class` simulated windows per label and connection."""
+    from services.inference.predictor import Predictor
+    from services.training.connection_heads import SEED, fit_connection_heads
+
+    began = time.perf_counter()
+    per_class = config.connection_heads_per_class
+    heads, fitted = fit_connection_heads(Predictor(config.out_dir, backend="torch"), per_class, SEED + config.seed)
+    heads.save(Path(config.out_dir) / CONNECTION_HEADS_FILE)
+    log(f"connection heads: {len(fitted)} fitted on {per_class} windows per label each "
+        f"in {time.perf_counter() - began:.0f} s")
+    return {"per_class": per_class, "seed": SEED + config.seed, "heads": fitted}
 
 
 def level_calibration_set(config: TrainingConfig, validation: Dataset) -> tuple[Dataset, str]:
