@@ -131,6 +131,7 @@ MODEL_TRAINING_DATA = "model-training-data"
 MODEL_ROBUSTNESS = "model-robustness"
 MODEL_FINGERPRINT = "model-fingerprint"
 MODEL_LEVELS_REPORT = "model-levels-report"  # the levels report: simulator / shift set / independent transients
+MODEL_STATED_CONNECTION = "model-stated-connection"  # levels with and without a stated relay connection
 
 # --- Network page ("/network") ---------------------------------------------------------------
 NETWORK_PAGE = "network-page"

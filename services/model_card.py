@@ -128,6 +128,30 @@ def _levels_report(card: Mapping[str, Any]) -> dict[str, Any]:
     return {"sets": sets, "notes": notes}
 
 
+#: the figures of `levels_report["stated_connection"]` the Model page compares, unstated -> stated
+STATED_CONNECTION_FIGURES = ("phases_accuracy", "phases_sure_share", "confidently_wrong_phases_all",
+                             "category_accuracy", "transient_kind_accuracy")
+
+
+def _stated_connection(card: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`levels_report["stated_connection"]` as rows: {"connection", "set", "windows", figure:
+    (not stated, stated)}; empty when absent or malformed."""
+    report = card.get("levels_report")
+    measured = report.get("stated_connection") if isinstance(report, Mapping) else None
+    if not isinstance(measured, Mapping):
+        return []
+    rows = []
+    for connection, sets in measured.items():
+        for name, scored in (sets.items() if isinstance(sets, Mapping) else ()):
+            sides = [scored.get(side) if isinstance(scored, Mapping) else None for side in ("not_stated", "stated")]
+            if not all(isinstance(side, Mapping) for side in sides):
+                continue
+            rows.append({"connection": str(connection), "set": str(name), "windows": scored.get("windows"),
+                         **{figure: tuple(side.get(figure) if _is_number(side.get(figure)) else None for side in sides)
+                            for figure in STATED_CONNECTION_FIGURES}})
+    return rows
+
+
 def _is_reliability(value: Any) -> bool:
     """True for `calibration_report`'s structure: edges, and equal-length bin lists per curve."""
     edges = value.get("edges") if isinstance(value, Mapping) else None
@@ -197,6 +221,7 @@ def card_view(card: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
         "robustness": _robustness(card),
         "levels_report": _levels_report(card),
+        "stated_connection": _stated_connection(card),
         "history": history,
         "unknown": {k: v for k, v in unknown.items() if isinstance(v, int | float | str) and not isinstance(v, bool)},
         "training_details": training_details,

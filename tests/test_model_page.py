@@ -249,3 +249,34 @@ def test_model_page_shows_the_levels_report_only_when_the_card_has_one(tmp_path,
         assert "The answer level by level" in text_of(page)
     else:
         assert table is None and "The answer level by level" not in text_of(page)
+
+
+def _connection_side(phases: float, sure: float) -> dict:
+    return {"category_accuracy": 0.994, "phases_accuracy": phases, "phases_sure_share": sure,
+            "confidently_wrong_phases_all": 0.004, "transient_kind_accuracy": 0.91, "unknown_rate": 0.01}
+
+
+STATED_CONNECTION = {
+    "yd_ia_minus_ib": {"simulator": {"windows": 4484, "not_stated": _connection_side(0.4328, 0.2765),
+                                     "stated": _connection_side(0.9627, 0.9039)},
+                       "shift": {"windows": 4500, "not_stated": _connection_side(0.2972, 0.1644),
+                                 "stated": _connection_side(0.8669, 0.7423)}},
+    "delta_tied": {"simulator": {"windows": 4500, "not_stated": "malformed", "stated": _connection_side(0.92, 0.8)}},
+}
+
+
+@pytest.mark.parametrize("with_connections", [False, True])
+def test_model_page_shows_what_stating_the_relay_connection_changes_when_measured(tmp_path, with_connections):
+    card = _old_card()
+    card["levels_report"] = {**LEVELS_REPORT, **({"stated_connection": STATED_CONNECTION} if with_connections else {})}
+    page = _model_page(tmp_path, card)
+    table = find_by_id(page, ids.MODEL_STATED_CONNECTION)
+    if not with_connections:
+        assert table is None and "When the relay connection is stated" not in text_of(page)
+        return
+    rows = [[text_of(cell) for cell in row.children] for row in table.children[1].children]
+    assert len(rows) == 2  # the malformed delta-tied entry is left out, not drawn half
+    first = rows[0]
+    assert first[0] == "Yd compensation I_A - I_B, I_B - I_C, I_C - I_A" and first[1] == "our simulator"
+    assert first[2] == "43.3% \u2192 96.3%" and first[3] == "27.7% \u2192 90.4%"
+    assert rows[1][1] == "shift set" and rows[1][2] == "29.7% \u2192 86.7%"

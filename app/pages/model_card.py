@@ -17,7 +17,8 @@ from components.figures import (
     reliability_figure,
     training_curve_figure,
 )
-from components.tables import key_value_table, levels_report_table, simple_table
+from components.tables import key_value_table, levels_report_table, simple_table, stated_connection_table
+from services.inference.connections import RELAY_CONNECTIONS
 from services.model_card import load_card, safe_card_view
 
 PAGE = {"path": "/model", "name": "Model", "title": "Model - Grid Event Monitor", "order": 2}
@@ -169,6 +170,9 @@ def layout(**_query) -> html.Div:
             ),
             dbc.Card([section_title("The answer level by level"), levels], body=True, className="shadow-sm mb-3")
             if (levels := levels_report_table(view["levels_report"])) is not None else None,
+            dbc.Card([section_title("When the relay connection is stated"), stated], body=True,
+                     className="shadow-sm mb-3")
+            if (stated := stated_connection_table(view["stated_connection"], RELAY_CONNECTIONS)) is not None else None,
             dbc.Card([section_title("Robustness to real-recording departures"), *_robustness_view(view)],
                      body=True, className="shadow-sm mb-3"),
             dbc.Card(

@@ -286,6 +286,22 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def markdown_connections(report: dict) -> str:
+    """The stated-connection report as the README's Markdown table: each level unstated -> stated."""
+    fields = (("phases_accuracy", "Faulted phases"), ("phases_sure_share", "Named as sure"),
+              ("confidently_wrong_phases_all", "Confidently wrong phases"), ("category_accuracy", "Category"),
+              ("transient_kind_accuracy", "Which transient"))
+    lines = ["| Relay connection | Test set | " + " | ".join(title for _, title in fields) + " |",
+             "| --- | --- |" + " --- |" * len(fields)]
+    titles = dict(MARKDOWN_SETS)
+    for connection, sets in report.items():
+        for name, scored in sets.items():
+            cells = [f"{_percent(scored['not_stated'][field])} -> {_percent(scored['stated'][field])}"
+                     for field, _ in fields]
+            lines.append(f"| `{connection}` | {titles.get(name, name)} ({scored['windows']:,}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.training.levels_report", description=__doc__.split("\n")[0])
     parser.add_argument("--artifacts", default="artifacts", help="artifacts folder (default: artifacts)")
@@ -305,6 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 1
         print(markdown_table(stored))
+        if stored.get("stated_connection"):
+            print()
+            print(markdown_connections(stored["stated_connection"]))
         return 0
     from services.inference import get_predictor
 
