@@ -271,17 +271,23 @@ def test_dash009_a_new_transfer_clears_the_old_result_and_kw_says_its_limit(dash
 
 def test_dash010_phases_the_model_cannot_tell_apart_are_shown_uncertain(dash_duo, settings, tmp_path):
     """An AG fault seen with the zero sequence removed is (2, -1, -1)/3, exactly what an AB fault
-    shows through a Yd-compensated relay: the verdict says the phases are uncertain and lists them."""
+    shows through a Yd-compensated relay: the verdict says the phases are uncertain and lists them.
+    Stating the relay connection on the page then reads the same window through its own head."""
+    from selenium.webdriver.support.select import Select
+
     from services.inference import get_predictor
     from services.labels import LABEL_TO_ID
     from services.simulation import generate_dataset
 
     ag = LABEL_TO_ID["internal_power_transformer_internal_faults_Class1"]
     windows, _, _ = generate_dataset(8, seed=77, classes=[ag], relay_view="zero_sequence_removed")
-    predictions = get_predictor(settings.artifacts_dir).predict_batch(windows, explain=False)
-    chosen = next((i for i, p in enumerate(predictions) if p.levels["phases"] and p.levels["phases"]["uncertain"]),
-                  None)
-    assert chosen is not None, "the shipped model named the phases of every ambiguous window as sure"
+    predictor = get_predictor(settings.artifacts_dir)
+    predictions = predictor.predict_batch(windows, explain=False)
+    stated = predictor.predict_batch(windows, explain=False, relay_connection="zero_sequence_removed")
+    chosen = next((i for i, (p, q) in enumerate(zip(predictions, stated, strict=True))
+                   if p.levels["phases"] and p.levels["phases"]["uncertain"]
+                   and q.levels["phases"] == {**q.levels["phases"], "value": "A", "uncertain": False}), None)
+    assert chosen is not None, "no window both ambiguous unstated and read as phase A once the connection is stated"
     upload = tmp_path / "zero_sequence_removed_ag.npy"
     np.save(upload, windows[chosen])
     _analyse_upload(dash_duo, settings, upload)
@@ -290,4 +296,11 @@ def test_dash010_phases_the_model_cannot_tell_apart_are_shown_uncertain(dash_duo
     shown = dash_duo.find_element(f"#{ids.RESULT_LEVELS}").text
     assert all(f"{'-'.join(group)} {round(100 * p)}%" in shown for group, p in candidates if group.isupper())
     assert "phases uncertain (" in dash_duo.find_element(f"#{ids.RESULT_HEADLINE}").text
+    assert dash_duo.find_elements(f"#{ids.RESULT_CONNECTION}") == []
+    Select(dash_duo.find_element(f"#{ids.RELAY_CONNECTION}")).select_by_value("zero_sequence_removed")
+    _click(dash_duo, f"#{ids.ANALYZE_BUTTON}")
+    dash_duo.wait_for_contains_text(f"#{ids.RESULT_CONNECTION}", "Zero sequence removed", timeout=TIMEOUT)
+    _wait_analysis_done(dash_duo, rows=2)
+    assert "phases uncertain" not in dash_duo.find_element(f"#{ids.RESULT_LEVELS}").text
+    assert "phases A" in dash_duo.find_element(f"#{ids.RESULT_HEADLINE}").text
     assert dash_duo.get_logs() == []

@@ -110,7 +110,7 @@ def test_a_stated_relay_connection_is_read_shown_and_kept_and_a_bad_one_changes_
     assert context.store.get(outputs["result"]["analysis_id"])["prediction"]["relay_connection"] == "yd_ia_minus_ic"
     assert "Read through the stated relay connection: Yd compensation I_A - I_C" in str(outputs["headline"])
     unstated = analyze_page_update(AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context),
-                                                  relay_connection="", **PEERS), context)
+                                                  relay_connection="not_stated", **PEERS), context)
     assert unstated["result"]["relay_connection"] is None and "stated relay connection" not in str(unstated["headline"])
     refused = analyze_page_update(AnalyzeRequest(trigger=ids.ANALYZE_BUTTON, sample=_first_sample(context),
                                                  relay_connection="delta", **PEERS), context)

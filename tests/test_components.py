@@ -418,6 +418,6 @@ def test_the_relay_connection_select_offers_not_known_first_then_every_connectio
     from services.inference.connections import RELAY_CONNECTIONS
 
     select = relay_connection_input().children[1]
-    assert select.id == ids.RELAY_CONNECTION and select.value == ""
-    assert [option["value"] for option in select.options] == ["", *RELAY_CONNECTIONS]
+    assert select.id == ids.RELAY_CONNECTION and select.value == "not_stated"
+    assert [option["value"] for option in select.options] == ["not_stated", *RELAY_CONNECTIONS]
     assert select.options[0]["label"].startswith("Not known")

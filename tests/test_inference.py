@@ -249,6 +249,24 @@ def test_inf012_cli_all_good_exits_zero_and_unavailable_model_exits_two(tmp_path
     assert "model unavailable" in capsys.readouterr().out
 
 
+def test_inf012b_cli_reads_through_a_stated_relay_connection_or_says_the_model_has_no_head(tmp_path, original_folder,
+                                                                                          capsys):
+    good = tmp_path / "good.npy"
+    np.save(good, _fault())
+    folder = tmp_path / "windows"
+    folder.mkdir()
+    np.save(folder / "a.npy", _fault(phases=(0.0, 1.0, 0.0)))
+    capsys.readouterr()
+    assert cli_main([str(good), str(folder), "--relay-connection", "zero_sequence_removed", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [record["relay_connection"] for record in records] == ["zero_sequence_removed"] * 2
+    assert cli_main([str(good), "--artifacts", str(original_folder), "--relay-connection", "delta_tied", "--json"]) == 2
+    assert "no head for the relay connection 'delta_tied'" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # not a connection: argparse names the choices
+        cli_main([str(good), "--relay-connection", "wye"])
+    assert "yd_ia_minus_ib" in capsys.readouterr().err
+
+
 def test_inf013_feature_detector_flags_points_far_from_their_predicted_class():
     from services.inference.unknown import fit_feature_detector
 

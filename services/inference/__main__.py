@@ -4,7 +4,8 @@ PATH is a `.npy` (3, 726) window, a CSV/text table, a COMTRADE record (`.cfg` wi
 beside it, or `.cff`), or a folder: every window file in its tree is classified in one batch
 (services.dataset), and where the folder path names a label (the public data set's tree as
 downloaded, or one folder per label) the true label is given next to the prediction, with the
-accuracy at the end. `--unit` and `--rated-current` say what the values are in (services.units:
+accuracy at the end. `--relay-connection` reads every window through that connection's head
+(services.inference.connections). `--unit` and `--rated-current` say what the values are in (services.units:
 `.npy`/text files default to the window unit, kA on the data set's 500 MVA, 230 kV system;
 COMTRADE records carry their unit in the `.cfg`). `--out` writes the table as CSV.
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from services.comtrade_ingest import parse_channel_spec
 from services.inference import ModelUnavailable, Prediction, get_predictor
+from services.inference.connections import RELAY_CONNECTIONS
 from services.ingest import load_waveform_source
 from services.labels import LABELS, label_parts, pretty_label
 from services.units import UNITS, conversion_for
@@ -48,6 +50,7 @@ def _record(path: str, prediction: Prediction) -> dict:
         "kind": parts.kind,
         "unknown": prediction.unknown,
         "unknown_reason": prediction.unknown_reason,
+        "relay_connection": prediction.relay_connection,
         "marginals": {
             "category": {k: round(v, 6) for k, v in prediction.category.items()},
             "equipment": {k: round(v, 6) for k, v in prediction.equipment.items()},
@@ -106,13 +109,14 @@ def summarise(records: Sequence[dict]) -> dict | None:
 
 
 def _folder_records(folder: Path, predictor, unit: str | None, rated: float | None,
-                    emit: Callable[[dict], None]) -> tuple[list[dict], bool]:
+                    emit: Callable[[dict], None], relay_connection: str | None = None) -> tuple[list[dict], bool]:
     """Classify every window of a folder tree in one batch; skipped files become error records."""
     from services.dataset import scan_dataset_tree
 
     tree = scan_dataset_tree(folder, require_labels=False, unit=unit, rated_current_a=rated)
     records: list[dict] = []
-    predictions = predictor.predict_batch(tree.X, explain=False) if len(tree.X) else []
+    predictions = (predictor.predict_batch(tree.X, explain=False, relay_connection=relay_connection)
+                   if len(tree.X) else [])
     for relative, true_id, prediction in zip(tree.files, tree.y.tolist(), predictions, strict=True):
         record = _with_truth(_record(str(folder / relative), prediction), true_id)
         record["units_summary"] = tree.units.get("summary")
@@ -154,11 +158,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "system), A, kA or pu; COMTRADE records use their .cfg's")
     parser.add_argument("--rated-current", type=float, default=None, metavar="A",
                         help="rated current of the protected unit in amperes (default 1255.1 A, the data set's)")
+    parser.add_argument("--relay-connection", default=None, choices=RELAY_CONNECTIONS,
+                        help="how the relay compares the currents, when known: read every window through that "
+                             "connection's head (default: not known, every connection weighed)")
     args = parser.parse_args(argv)
     try:
         conversion_for(args.unit, args.rated_current)
     except WaveformError as exc:
         parser.error(str(exc))
+    connection = args.relay_connection
 
     if args.json:
         def emit(record: dict) -> None:
@@ -172,13 +180,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in args.files:
             emit({"file": path, "error": f"model unavailable: {exc}"})
         return 2
+    if connection is not None:
+        try:
+            predictor.connection_head(connection)
+        except ValueError as exc:
+            for path in args.files:
+                emit({"file": path, "error": str(exc)})
+            return 2
     failed = False
     records: list[dict] = []
     for path in args.files:
         if Path(path).is_dir():
             try:
                 folder_records, folder_failed = _folder_records(Path(path), predictor, args.unit,
-                                                                args.rated_current, emit)
+                                                                args.rated_current, emit, connection)
             except WaveformError as exc:
                 folder_records, folder_failed = [{"file": path, "error": str(exc)}], True
                 emit(folder_records[0])
@@ -194,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             records.append(record)
             failed = True
             continue
-        record = _record(path, predictor.predict(loaded.waveform))
+        record = _record(path, predictor.predict(loaded.waveform, relay_connection=connection))
         if loaded.units is not None:
             record["units"] = loaded.units.to_dict()
             record["units_summary"] = loaded.units.summary()
