@@ -37,6 +37,7 @@ from services.analytics.cache import analytics_for
 from services.comtrade_ingest import parse_channel_spec
 from services.history import ColumnFilter, HistoryQueryError, HistoryUnavailable, filters_from_ag_grid
 from services.history.filters import check_text
+from services.inference.connections import check_relay_connection
 from services.ingest import MAX_UPLOAD_FILES, parse_uploaded_files
 from services.units import convert
 from services.waveform import WaveformError, waveform_from_json
@@ -338,6 +339,14 @@ def read_record_form(what: str) -> tuple[str, str, float, list[tuple[str, bytes]
         raise ApiError(400, f"{len(uploads)} files at once; send one {what}: a .npy or CSV file, or a COMTRADE "
                             ".cfg with its .dat (or one .cff)")
     return sender, receiver, transfer_kw, [(upload.filename or "upload", upload.read()) for upload in uploads]
+
+
+def form_relay_connection(form: Mapping[str, Any]) -> str | None:
+    """The form's `relay_connection` (services.inference.connections), None when not stated; 400 otherwise."""
+    try:
+        return check_relay_connection(form.get("relay_connection"))
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def _form_number(value: str | None, name: str) -> float | None:

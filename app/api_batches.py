@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, request, stream_with_context, url_for
 
-from app.api import FILE_FIELD, ApiError, _prepend, json_response
+from app.api import FILE_FIELD, ApiError, _prepend, form_relay_connection, json_response
 from app.jobs import JOBS_KEY
 from services.batch import BatchError, batch_summary, create_batch, iter_batch_csv, read_archive, submit_batch
 from services.jobs import EngineUnavailable, JobStore, is_job_id
@@ -46,11 +46,12 @@ def batch_csv(batch_id: str) -> Response:
 
 
 def post_batch() -> Response:
-    """Take an archive (multipart field `file`: zip, tar or tar.gz), create its batch and queue its
-    records; 202 with the batch id, the counts and its Location. Refused whole: 400 (not an archive,
+    """Take an archive (multipart field `file`: zip, tar or tar.gz; optional field `relay_connection`
+    for every record), create its batch and queue its records; 202 with the batch id, the counts and its Location. Refused whole: 400 (not an archive,
     over a limit), 413 (over GEM_MAX_BATCH_BYTES), 415 (not multipart), 503 (the queue is down)."""
     if request.mimetype != "multipart/form-data":
         raise ApiError(415, f"send the archive as multipart/form-data, field '{FILE_FIELD}'")
+    connection = form_relay_connection(request.form)
     uploads = request.files.getlist(FILE_FIELD)
     if len(uploads) != 1:
         raise ApiError(400, f"send one archive (zip, tar or tar.gz) in the field '{FILE_FIELD}'")
@@ -62,7 +63,7 @@ def post_batch() -> Response:
     if not found.records and not found.rejected:
         raise ApiError(400, f"{found.source_name} holds no records")
     service = current_app.extensions[JOBS_KEY]
-    batch_id = create_batch(service.jobs, found)
+    batch_id = create_batch(service.jobs, found, relay_connection=connection)
     try:
         submit_batch(service.jobs, batch_id, service.engine.submit)
     except EngineUnavailable as exc:

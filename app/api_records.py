@@ -17,6 +17,7 @@ from app.api import (
     _form_number,
     _int_arg,
     _json_object,
+    form_relay_connection,
     json_response,
     read_record_form,
 )
@@ -45,7 +46,8 @@ def post_record() -> Response:
     except WaveformError as exc:
         raise ApiError(400, str(exc)) from None
     rated = _form_number(form.get("rated_current_a"), "rated_current_a")
-    options = {"channels": list(channels) if channels else None, "unit": unit, "rated_current_a": rated}
+    options = {"channels": list(channels) if channels else None, "unit": unit, "rated_current_a": rated,
+               "relay_connection": form_relay_connection(form)}
     try:
         job_id = _jobs().submit_record(files, sender=sender, receiver=receiver, transfer_kw=transfer_kw,
                                        options=options)

@@ -45,6 +45,7 @@ from services.batch import (
     submit_batch,
 )
 from services.history import HistoryUnavailable
+from services.inference.connections import check_relay_connection
 from services.jobs import JobStore, RecordPipeline, find_job_service, is_job_id
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,14 @@ def decode_upload(contents: str | None) -> bytes:
 
 
 def stage_batch(jobs: JobStore, settings, *, contents: str | None = None, filename: str | None = None,
-                folder: str | None = None) -> tuple[dict[str, Any] | None, str]:
+                folder: str | None = None, relay_connection: str | None = None) -> tuple[dict[str, Any] | None, str]:
     """Read an uploaded archive or an allowed folder and create its batch (jobs queued, nothing
-    running yet): ({"batch_id", "name", "total", "records", "rejected"} or None, message)."""
+    running yet): ({"batch_id", "name", "total", "records", "rejected"} or None, message).
+    `relay_connection` is the connection every record is read through (services.inference.connections)."""
+    try:
+        connection = check_relay_connection(relay_connection)
+    except ValueError as exc:
+        return None, f"Not taken: {exc}"
     try:
         if folder is not None:
             found = read_folder(folder, settings.batch_root_paths(), settings.batch_limits())
@@ -124,7 +130,7 @@ def stage_batch(jobs: JobStore, settings, *, contents: str | None = None, filena
     if not found.records and not found.rejected:
         return None, f"Not taken: {found.source_name} holds no records."
     try:
-        batch_id = create_batch(jobs, found)
+        batch_id = create_batch(jobs, found, relay_connection=connection)
     except HistoryUnavailable as exc:
         return None, f"Not taken: the history is unavailable ({exc})."
     except SQLAlchemyError as exc:  # the jobs table could not take the batch: nothing was created
@@ -204,17 +210,19 @@ def register(app: dash.Dash, context: AnalysisContext, analysis_href: Callable[[
         Input(ids.BATCH_FOLDER_START, "n_clicks"),
         State(ids.BATCH_UPLOAD, "filename"),
         State(ids.BATCH_FOLDER, "value"),
+        State(ids.BATCH_RELAY_CONNECTION, "value"),
         prevent_initial_call=True,
     )
-    def take_batch(contents, _clicks, filename, folder):
+    def take_batch(contents, _clicks, filename, folder, connection):
         if dash.ctx.triggered_id == ids.BATCH_FOLDER_START:
             if not folder:
                 return no_update, html.Div("Choose a folder first.", className="alert alert-warning py-2"), no_update
-            batch, message = stage_batch(jobs_store(), settings, folder=str(folder))
+            batch, message = stage_batch(jobs_store(), settings, folder=str(folder), relay_connection=connection)
         else:
             if not contents:
                 raise dash.exceptions.PreventUpdate
-            batch, message = stage_batch(jobs_store(), settings, contents=contents, filename=filename)
+            batch, message = stage_batch(jobs_store(), settings, contents=contents, filename=filename,
+                                         relay_connection=connection)
         colour = "alert-info" if batch is not None else "alert-danger"
         return (batch if batch is not None else no_update), html.Div(message, className=f"alert {colour} py-2"), None
 

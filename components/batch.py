@@ -15,7 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components import ids
-from components.cards import section_title
+from components.cards import relay_connection_input, section_title
 from services.labels import pretty_label
 
 ARCHIVE_ACCEPT = ".zip,.tar,.tgz,.gz,application/zip,application/gzip,application/x-tar"
@@ -65,6 +65,7 @@ def batch_controls(folders: Sequence[str], upload_mb: float, batch_mb: float) ->
                  "A name ending __<sender>__<receiver> sets the transfer.",
                  className="text-muted small mt-1"),
         *folder_part,
+        relay_connection_input(ids.BATCH_RELAY_CONNECTION),  # every record of the batch is read through it
     ], body=True, className="shadow-sm mb-3")
 
 

@@ -221,11 +221,11 @@ def event_card(
     )
 
 
-def relay_connection_input() -> html.Div:
+def relay_connection_input(component_id: str = ids.RELAY_CONNECTION) -> html.Div:
     """How the differential relay compares the currents, when the operator knows it (any event source)."""
     return html.Div([
-        dbc.Label("Relay connection (optional)", html_for=ids.RELAY_CONNECTION, className="small mb-0 mt-3"),
-        dbc.Select(id=ids.RELAY_CONNECTION, size="sm", value="not_stated",  # "" would show an empty box
+        dbc.Label("Relay connection (optional)", html_for=component_id, className="small mb-0 mt-3"),
+        dbc.Select(id=component_id, size="sm", value="not_stated",  # "" would show an empty box
                    options=[{"label": "Not known: weigh every connection", "value": "not_stated"}]
                    + [{"label": title, "value": key} for key, title in RELAY_CONNECTIONS.items()]),
         html.Div("Stated, it tells apart phase patterns that look alike through different connections "

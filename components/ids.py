@@ -187,6 +187,7 @@ BATCH_PAGE = "batch-page"
 BATCH_UPLOAD = "batch-upload"  # dcc.Upload of one zip / tar / tar.gz archive
 BATCH_FOLDER = "batch-folder"  # dcc.Dropdown of the allowed server folders (GEM_BATCH_ROOTS)
 BATCH_FOLDER_START = "batch-folder-start"
+BATCH_RELAY_CONNECTION = "batch-relay-connection"  # the relay connection every record of a batch is read through
 BATCH_MESSAGE = "batch-message"  # what was taken, or why not
 BATCH_STORE = "batch-store"  # dcc.Store: {"batch_id", "name", "total"} of the batch being run
 BATCH_PROGRESS = "batch-progress"  # dbc.Progress

@@ -352,12 +352,14 @@ def new_batch_id() -> str:
 
 
 def create_batch(jobs: JobStore, contents: BatchContents, *, batch_id: str | None = None,
-                 transfer_kw: float | None = None) -> str:
+                 transfer_kw: float | None = None, relay_connection: str | None = None) -> str:
     """One job per record of `contents` (queued) and per rejected item (failed, with the reason),
     all under one batch id, in one transaction; the batch id. Nothing runs yet (`submit_batch`,
-    `run_batch_here`). The batch's name is kept as its jobs' `options["batch"]`."""
+    `run_batch_here`). The batch's name is kept as its jobs' `options["batch"]`, the relay
+    connection its records are read through (services.inference.connections) as
+    `options["relay_connection"]`."""
     batch_id = batch_id or new_batch_id()
-    options = {"batch": safe_filename(contents.source_name)}
+    options = {"batch": safe_filename(contents.source_name), "relay_connection": relay_connection}
     items: list[dict[str, Any]] = []
     for record in contents.records:
         items.append({"name": _shown_path(record.name),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from services.analysis import get_model
 from services.batch import (
@@ -328,9 +329,13 @@ def test_bat014_the_page_takes_an_upload_or_an_allowed_folder_and_says_why_not(j
     batch, message = stage_batch(jobs, settings, contents=url, filename="a.zip")
     assert batch["records"] == 1 and message == "a.zip: 1 record to analyse."
     assert jobs.counts(batch_id=batch["batch_id"])["queued"] == 1
-    batch, message = stage_batch(jobs, settings, folder=str(root))
+    batch, message = stage_batch(jobs, settings, folder=str(root), relay_connection="delta_tied")
     assert batch["records"] == 1 and jobs.counts(batch_id=batch["batch_id"])["queued"] == 1
+    with jobs.engine.connect() as connection:  # the options column is not in the public job view
+        stated = {(row.options or {}).get("relay_connection") for row in connection.execute(select(jobs.jobs.c.options))}
+    assert stated == {None, "delta_tied"}
     for kwargs, why in (({"folder": str(tmp_path)}, "not under a folder allowed"),
+                        ({"folder": str(root), "relay_connection": "wye"}, "unknown relay_connection"),
                         ({"contents": "data:text/plain;base64,aGVsbG8=", "filename": "x.zip"}, "not a zip"),
                         ({"contents": None}, "empty"),
                         ({"contents": "data:application/zip;base64," + base64.b64encode(make_zip({})).decode(),
@@ -374,7 +379,11 @@ def test_bat016_post_api_batches_queues_an_archive_on_the_job_engine(tmp_path, a
                                        max_batch_bytes=200_000))
     client = app.server.test_client()
     archive = make_zip({**{f"w{i}.npy": npy_bytes(i) for i in range(3)}, "notes.doc": b"x"})
-    answer = client.post("/api/batches", data={"file": (io.BytesIO(archive), "b.zip")},
+    wrong = client.post("/api/batches", data={"file": (io.BytesIO(archive), "b.zip"), "relay_connection": "wye"},
+                        content_type="multipart/form-data")
+    assert wrong.status_code == 400 and "unknown relay_connection" in wrong.get_json()["error"]
+    answer = client.post("/api/batches", data={"file": (io.BytesIO(archive), "b.zip"),
+                                               "relay_connection": "zero_sequence_removed"},
                          content_type="multipart/form-data")
     assert answer.status_code == 202, answer.get_json()
     body = answer.get_json()
@@ -383,6 +392,10 @@ def test_bat016_post_api_batches_queues_an_archive_on_the_job_engine(tmp_path, a
     while not (summary := client.get(body["location"]).get_json())["complete"] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert summary["counts"]["done"] == 3 and summary["counts"]["failed"] == 1
+    analysed = client.get("/api/history").get_json()["items"]
+    assert len(analysed) == 3  # the refused request queued nothing
+    assert {client.get(f"/api/history/{item['id']}").get_json()["prediction"]["relay_connection"]
+            for item in analysed} == {"zero_sequence_removed"}
     assert client.post("/api/batches", json={"file": "x"}).status_code == 415
     not_archive = client.post("/api/batches", data={"file": (io.BytesIO(b"hello"), "x.zip")},
                               content_type="multipart/form-data")

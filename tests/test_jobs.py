@@ -119,7 +119,8 @@ def wait_for(client, location: str, timeout_s: float = 60.0) -> dict:
 def test_job006_post_records_answers_202_and_the_job_leads_to_the_analysis(app, records):
     client = app.server.test_client()
     record = records[4]
-    response = client.post("/api/records", data=form(record, transfer_kw="12.5"), content_type="multipart/form-data")
+    response = client.post("/api/records", data=form(record, transfer_kw="12.5", relay_connection="yd_ia_minus_ib"),
+                           content_type="multipart/form-data")
     assert response.status_code == 202
     body = response.get_json()
     assert body["state"] == "queued" and response.headers["Location"] == f"/api/jobs/{body['job_id']}"
@@ -128,6 +129,7 @@ def test_job006_post_records_answers_202_and_the_job_leads_to_the_analysis(app, 
     result = job["result"]
     assert result["analysis_id"] == job["analysis_id"] and result["source"] == "api-records"
     assert result["sender_peer"] == record.sender and result["transfer_kw"] == 12.5
+    assert result["relay_connection"] == "yd_ia_minus_ib"  # the record was read through the stated connection
     assert set(result) >= {"predicted_label", "confidence", "p2p_impact_details", "waveform_data"}
     assert job["links"] == {"analysis": f"/api/history/{job['analysis_id']}", "page": f"/analysis/{job['analysis_id']}"}
     assert client.get(job["links"]["analysis"]).get_json()["label"] == result["predicted_label"]
@@ -176,6 +178,8 @@ def test_job009_a_bad_post_is_refused_at_once_and_queues_nothing(app, records):
          400, "unknown sender_peer"),
         (client.post("/api/records", data=form(record, unit="furlongs"), content_type="multipart/form-data"),
          400, "unknown unit"),
+        (client.post("/api/records", data=form(record, relay_connection="wye"), content_type="multipart/form-data"),
+         400, "unknown relay_connection 'wye'"),
         (client.get("/api/records"), 405, "use POST"),
     ]
     for response, status, message in cases:

@@ -102,6 +102,7 @@ def _analyse(job_id: str, pipeline: RecordPipeline, connection: Connection) -> i
             recording=loaded.comtrade.to_dict() if loaded.comtrade is not None else None,
             units=loaded.units.to_dict() if loaded.units is not None else None,
             predictor=predictor, store=_JobHistory(pipeline.jobs, job_id, connection), grid=pipeline.grid,
+            relay_connection=options.get("relay_connection"),
         )
     except AlreadyFinished:
         finished = pipeline.jobs.get(job_id)
