@@ -56,7 +56,7 @@ def job_service(settings: Settings, context: AnalysisContext) -> JobService:
             log.error("GEM_WATCH_DIR %s cannot be created: %s", settings.watch_dir, exc.strerror or exc)
         watcher = FolderWatcher(settings.watch_dir, jobs, engine.submit, stable_s=settings.watch_stable_s,
                                 pair_timeout_s=settings.watch_pair_timeout_s, delete=settings.watch_delete,
-                                max_bytes=settings.max_upload_bytes)
+                                max_bytes=settings.max_upload_bytes, relay_connection=settings.watch_relay_connection)
     # threads keep their queue in memory: jobs a stopped process left are offered again after
     # RECOVER_AFTER_S; Redis keeps Celery's messages, so there recovery is only a late safety net
     recover_after_s = CELERY_RECOVER_AFTER_S if settings.broker_url else RECOVER_AFTER_S

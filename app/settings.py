@@ -22,6 +22,7 @@ from services.batch import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_FILES, Bat
 from services.comtrade_ingest import MAX_RECORD_BYTES
 from services.grid import Tariffs
 from services.history import DatabaseTimeouts
+from services.inference.connections import check_relay_connection
 from services.inference.options import InferenceOptions
 from services.notify import NotifyConfig, NotifyConfigError, parse_recipients
 
@@ -129,6 +130,9 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a `.cfg` waits for its `.dat` (or the reverse) before it is rejected"),
     Setting("GEM_WATCH_DELETE", "watch_delete", "bool", False,
             "delete a record's files from the watched folder once it is analysed or rejected"),
+    Setting("GEM_WATCH_RELAY_CONNECTION", "watch_relay_connection", "text", None,
+            "how the relay of the watched folder's records compares the currents (`relay_connection`: "
+            "faulted_windings, zero_sequence_removed, delta_tied, yd_ia_minus_ib, yd_ia_minus_ic); unset: not known"),
     Setting("GEM_ALARM_SEVERITIES", "alarm_severities", "text", "critical,major",
             "severities of live events (watched folder, `/api/records`) that raise an alarm, comma-separated; "
             "`none`: no alarms"),
@@ -214,6 +218,7 @@ class Settings:
     watch_stable_s: float = 0.5
     watch_pair_timeout_s: float = 300.0
     watch_delete: bool = False
+    watch_relay_connection: str | None = None
     alarm_severities: str = "critical,major"
     webhook_url: str | None = None
     smtp_host: str | None = None
@@ -254,6 +259,10 @@ class Settings:
         for name in ("inference_threads", "max_batch"):
             if getattr(self, name) is not None and int(getattr(self, name)) <= 0:
                 raise SettingsError(f"{name} ({_BY_FIELD[name].variable}) must be positive")
+        try:
+            object.__setattr__(self, "watch_relay_connection", check_relay_connection(self.watch_relay_connection))
+        except ValueError as exc:
+            raise SettingsError(f"GEM_WATCH_RELAY_CONNECTION: {exc}") from None
         if self.inference_backend not in ("onnxruntime", "torch"):
             raise SettingsError(f"GEM_BACKEND must be onnxruntime or torch, got {self.inference_backend!r}")
         if self.worker_class not in ("sync", "gthread"):

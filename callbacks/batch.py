@@ -101,9 +101,10 @@ def pin_background(app: dash.Dash, function: Callable) -> None:
 
 
 # -- plain functions (called by the callbacks and by the tests) ---------------------------------
-def decode_upload(contents: str | None) -> bytes:
-    """The bytes of a dcc.Upload data URL; BatchError when it is not one."""
-    if not contents or "," not in contents:
+def decode_upload(contents: object) -> bytes:
+    """The bytes of a dcc.Upload data URL; BatchError when it is not one (the browser sends what it
+    likes: a list, a number or true are refused like an empty upload)."""
+    if not isinstance(contents, str) or "," not in contents:
         raise BatchError("the upload is empty")
     try:
         return base64.b64decode(contents.split(",", 1)[1], validate=False)

@@ -338,6 +338,8 @@ def test_bat014_the_page_takes_an_upload_or_an_allowed_folder_and_says_why_not(j
                         ({"folder": str(root), "relay_connection": "wye"}, "unknown relay_connection"),
                         ({"contents": "data:text/plain;base64,aGVsbG8=", "filename": "x.zip"}, "not a zip"),
                         ({"contents": None}, "empty"),
+                        ({"contents": True}, "empty"),  # a crafted callback body: refused, not a 500
+                        ({"contents": ["data:application/zip;base64,AA=="]}, "empty"),
                         ({"contents": "data:application/zip;base64," + base64.b64encode(make_zip({})).decode(),
                           "filename": "e.zip"}, "holds no records")):
         batch, message = stage_batch(jobs, settings, **kwargs)

@@ -58,10 +58,12 @@ def test_every_setting_parses_from_its_variable(tmp_path):
     assert (settings.port, settings.debug, settings.max_upload_bytes, settings.p2p_share) == (9001, True, 2048, 0.4)
     assert settings.cache_dir == tmp_path / "cache" and settings.worker_class == "gthread"
     assert settings.warmup is False and settings.inference_backend == "torch" and settings.database_url is None
-    assert settings.bind_address == "127.0.0.1:9001"
+    assert settings.bind_address == "127.0.0.1:9001" and settings.watch_relay_connection is None
+    assert Settings.from_env({"GEM_WATCH_RELAY_CONNECTION": " delta_tied "}).watch_relay_connection == "delta_tied"
     for variable, value, message in (("GEM_WORKERS", "two", "GEM_WORKERS"), ("GEM_WARMUP", "maybe", "GEM_WARMUP"),
                                      ("GEM_BACKEND", "tensorflow", "GEM_BACKEND"),
-                                     ("GEM_MAX_BODY_BYTES", "0", "GEM_MAX_BODY_BYTES")):
+                                     ("GEM_MAX_BODY_BYTES", "0", "GEM_MAX_BODY_BYTES"),
+                                     ("GEM_WATCH_RELAY_CONNECTION", "wye", "unknown relay_connection 'wye'")):
         with pytest.raises(SettingsError, match=message):
             Settings.from_env({variable: value})
 

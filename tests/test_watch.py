@@ -76,6 +76,17 @@ def test_wat001_a_record_in_pieces_and_out_of_order_is_taken_once_complete(folde
 
     assert watcher.scan(time.time() + LATER).queued == []  # seen: never again
     assert len(submitted) == 1
+    assert jobs.claim(job["id"])["options"]["relay_connection"] is None  # not stated by default
+
+
+def test_wat001b_the_records_of_a_watched_folder_carry_its_relay_connection(folder, jobs, records):
+    (cfg_name, cfg), (dat_name, dat) = records[1].files
+    submitted: list[str] = []
+    watcher = make_watcher(folder, jobs, submitted, relay_connection="yd_ia_minus_ic")
+    drop(folder, cfg_name, cfg, age_s=10)
+    drop(folder, dat_name, dat, age_s=10)
+    assert len(watcher.scan(time.time() + LATER).queued) == 1
+    assert jobs.claim(submitted[0])["options"]["relay_connection"] == "yd_ia_minus_ic"
 
 
 def test_wat002_after_a_restart_nothing_is_taken_twice(folder, jobs, records):

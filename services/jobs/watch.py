@@ -131,7 +131,7 @@ class FolderWatcher:
     def __init__(self, folder: str | Path, jobs: JobStore, submit: Callable[[str], None], *,
                  stable_s: float = 0.5, pair_timeout_s: float = 300.0, delete: bool = False,
                  max_bytes: int = MAX_RECORD_BYTES, sender: str = DEFAULT_SENDER,
-                 receiver: str = DEFAULT_RECEIVER) -> None:
+                 receiver: str = DEFAULT_RECEIVER, relay_connection: str | None = None) -> None:
         self.folder = Path(folder)
         self.jobs = jobs
         self.submit = submit
@@ -140,6 +140,8 @@ class FolderWatcher:
         self.delete = bool(delete)
         self.max_bytes = int(max_bytes)
         self.sender, self.receiver = sender, receiver
+        #: how the relay of these records compares the currents (services.inference.connections)
+        self.relay_connection = relay_connection
         self._memo: dict[tuple[FileState, ...], str] = {}  # files as seen -> dedupe key
         self._to_delete: dict[str, tuple[FileState, ...]] = {}  # dedupe key -> files, once finished
         self._folder_error: str | None = None  # the folder's last listing error (logged once)
@@ -175,7 +177,7 @@ class FolderWatcher:
             sender, receiver = peers_from_name(group[0].path.stem, self.sender, self.receiver)
             job_id = self.jobs.create(source=WATCH_SOURCE, name=safe_filename(name), files=files, sender=sender, receiver=receiver,
                                       content_hash=key.removeprefix("watch:") if files is not None else None,
-                                      dedupe_key=key, error=reason)
+                                      dedupe_key=key, error=reason, options={"relay_connection": self.relay_connection})
             self._memo[group] = key  # only once the database knows it: a failed insert is tried again
             if job_id is None:  # another scanner took it a moment ago
                 report.known += 1
