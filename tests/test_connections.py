@@ -134,7 +134,10 @@ def test_con007_the_analysis_keeps_the_connection_and_refuses_an_unknown_one(pre
                        relay_connection="faulted_windings")
     assert analysis.relay_connection == "faulted_windings"
     assert type(analysis).from_json(analysis.to_json()).relay_connection == "faulted_windings"
-    assert analysis.to_record()["prediction"]["relay_connection"] == "faulted_windings"
+    record = analysis.to_record()
+    assert record["prediction"]["relay_connection"] == "faulted_windings"
+    reopened = type(analysis).from_record({**record, "id": 7, "waveform": record["waveform"].tolist()})  # as read back
+    assert reopened.relay_connection == "faulted_windings" and reopened.analysis_id == 7
 
 
 def test_con008_a_fitted_head_learns_what_its_windows_teach():
