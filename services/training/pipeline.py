@@ -62,6 +62,9 @@ TEST_SEED_OFFSET = 7_919
 VALIDATION_SEED_OFFSET = 1
 #: simulated windows per label and stated relay connection for the connection heads (about 90 s in all)
 CONNECTION_HEADS_PER_CLASS = 150
+#: seconds the connection heads take per window per label (85 s for 150 on a 2-core machine at load
+#: about 1), kept free by the time limit
+CONNECTION_HEADS_S_PER_CLASS = 0.6
 
 
 @dataclass
@@ -346,7 +349,8 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, command: s
             break
         if config.time_limit_min is not None and epoch_seconds:
             per_epoch = min(epoch_seconds[-2:])  # a one-off stall (another process) does not cut the plan
-            left = config.time_limit_min * 60.0 - (time.perf_counter() - started) - 45.0  # evaluation + writing
+            left = (config.time_limit_min * 60.0 - (time.perf_counter() - started) - 45.0  # evaluation + writing
+                    - CONNECTION_HEADS_S_PER_CLASS * config.connection_heads_per_class)
             fitting = epoch - 1 + int(left // per_epoch)
             if fitting < planned_epochs:
                 planned_epochs = fitting
