@@ -23,7 +23,7 @@ from services.inference.artifacts import (
 )
 from services.inference.backends import make_backend, serving_net
 from services.inference.batching import MicroBatcher
-from services.inference.connections import RELAY_CONNECTIONS, ConnectionHead
+from services.inference.connections import ConnectionHead, check_relay_connection
 from services.inference.explain import driving_spans_batch, estimate_inceptions_ms, saliency_maps
 from services.inference.levels import label_probabilities, levels_of, marginals
 from services.inference.options import InferenceOptions
@@ -110,33 +110,40 @@ class Predictor:
 
         Thread-safe; windows of concurrent calls in this process share one network call
         (`services.inference.batching`), which is what makes a threaded web worker fast.
-        `relay_connection` (services.inference.connections) reads the window through that
-        connection's head; a connection this model has no head for raises ValueError.
+        `relay_connection` (services.inference.connections; None or "not_stated": not known) reads
+        the window through that connection's head: ValueError for an unknown one, or one this model
+        has no head for.
         """
         array = _as_array(x, f"a waveform of shape ({N_PHASES}, {N_SAMPLES})")
         if array.shape != (N_PHASES, N_SAMPLES):
             raise WaveformError(
                 f"expected a waveform of shape ({N_PHASES}, {N_SAMPLES}) (phases A, B, C x samples), got {array.shape}"
             )
-        if relay_connection is None:
+        connection = self.connection_head(relay_connection)
+        if connection is None:
             return self._batcher.submit(array)
-        head = self.connection_head(relay_connection)
-        return self._predict_chunk(array[None], explain=True, connection=(relay_connection, head))[0]
+        return self._predict_chunk(array[None], explain=True, connection=connection)[0]
 
-    def connection_head(self, relay_connection: str) -> ConnectionHead:
-        """The head of a stated connection; ValueError when this model has none for it."""
-        if relay_connection not in RELAY_CONNECTIONS:
-            raise ValueError(f"unknown relay_connection {relay_connection!r}: expected one of {', '.join(RELAY_CONNECTIONS)}")
-        head = self.connection_heads.heads.get(relay_connection) if self.connection_heads else None
+    def connection_head(self, relay_connection: object) -> tuple[str, ConnectionHead] | None:
+        """(id, head) of a stated connection, None when it is not stated; ValueError for an unknown
+        connection or one this model has no head for."""
+        stated = check_relay_connection(relay_connection)
+        if stated is None:
+            return None
+        head = self.connection_heads.heads.get(stated) if self.connection_heads else None
         if head is None:
-            raise ValueError(f"this model has no head for the relay connection {relay_connection!r}: fit them with "
+            raise ValueError(f"this model has no head for the relay connection {stated!r}: fit them with "
                              "python -m services.training.connection_heads, or leave the connection unstated")
-        return head
+        return stated, head
 
     def hidden(self, X: np.ndarray) -> np.ndarray:
         """The network's hidden vectors (n, 256) of finite (n, 3, 726) windows: what every head reads."""
+        return self._network(X, 1)
+
+    def _network(self, X: np.ndarray, output: int) -> np.ndarray:
+        """One of the network's outputs (0 logits, 1 hidden) for finite windows, in bounded chunks."""
         batch = np.asarray(X, dtype=np.float32)
-        return np.concatenate([self._backend.run(batch[i:i + _CHUNK])[1] for i in range(0, len(batch), _CHUNK)])
+        return np.concatenate([self._backend.run(batch[i:i + _CHUNK])[output] for i in range(0, len(batch), _CHUNK)])
 
     def predict_batch(self, X: object, explain: bool = True, relay_connection: str | None = None) -> list[Prediction]:
         """Classify (n, 3, 726) windows; `explain=False` skips saliency and spans (faster)."""
@@ -145,7 +152,7 @@ class Predictor:
             raise WaveformError(
                 f"expected a batch of shape (n, {N_PHASES}, {N_SAMPLES}) (windows x phases x samples), got {batch.shape}"
             )
-        connection = None if relay_connection is None else (relay_connection, self.connection_head(relay_connection))
+        connection = self.connection_head(relay_connection)
         predictions: list[Prediction] = []
         for start in range(0, batch.shape[0], _CHUNK):
             predictions.extend(self._predict_chunk(batch[start:start + _CHUNK], explain, connection))
@@ -154,9 +161,7 @@ class Predictor:
     def logits(self, X: np.ndarray) -> np.ndarray:
         """Logits (n, n_labels) of finite (n, 3, 726) windows, before any temperature: the network's,
         plus the training prior's correction where calibration.json has one (`logit_offsets`)."""
-        batch = np.asarray(X, dtype=np.float32)
-        return self._with_offsets(
-            np.concatenate([self._backend.run(batch[i:i + _CHUNK])[0] for i in range(0, len(batch), _CHUNK)]))
+        return self._with_offsets(self._network(X, 0))
 
     def _with_offsets(self, logits: np.ndarray) -> np.ndarray:
         return logits if self.logit_offsets is None else logits + self.logit_offsets[None, :]
