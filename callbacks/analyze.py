@@ -91,7 +91,7 @@ class AnalyzeRequest:
     receiver: str | None = None
     transfer_kw: float | None = None
     view_mode: str = "raw"
-    relay_connection: str | None = None  # services.inference.connections; "" or None: not known
+    relay_connection: str | None = None  # services.inference.connections; "not_stated" or None: not known
     result: Mapping[str, Any] | None = None  # the Analysis shown (`Analysis.to_json`, in the browser)
 
 

@@ -17,6 +17,7 @@ from dash.development.base_component import Component
 from components import ids
 from components.microgrid import normalise_severity
 from services.labels import display_label
+from services.model_card import STATED_CONNECTION_FIGURES
 
 
 def format_time(value: object) -> str:
@@ -222,11 +223,6 @@ LEVELS_REPORT_ROWS: tuple[tuple[str, str, bool], ...] = (
 )
 
 
-#: the columns of the stated-connection table: (figure of services.model_card's rows, title)
-STATED_CONNECTION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("phases_accuracy", "Faulted phases"), ("phases_sure_share", "Phases named as sure"),
-    ("confidently_wrong_phases_all", "Confidently wrong phases"), ("category_accuracy", "Category"),
-    ("transient_kind_accuracy", "Which transient"))
 _SET_TITLES = dict(LEVELS_REPORT_SETS)
 
 
@@ -242,12 +238,12 @@ def stated_connection_table(rows: Sequence[Mapping] | None, titles: Mapping[str,
         return f"{_report_cell(before, False)} → {_report_cell(after, False)}"
 
     body = [(titles.get(row["connection"], row["connection"]), _SET_TITLES.get(row["set"], row["set"]),
-             *(change(row.get(field)) for field, _ in STATED_CONNECTION_COLUMNS)) for row in rows]
+             *(change(row.get(field)) for field, _ in STATED_CONNECTION_FIGURES)) for row in rows]
     return html.Div([
         html.P("The same windows, all seen through one relay connection, read with the connection not stated "
                "(every connection weighed) → stated (its own head). Our simulator's windows and the "
                "shift set's windows of the same connection.", className="small text-muted mb-2"),
-        simple_table(("Relay connection", "Test set", *(title for _, title in STATED_CONNECTION_COLUMNS)), body,
+        simple_table(("Relay connection", "Test set", *(title for _, title in STATED_CONNECTION_FIGURES)), body,
                      component_id=ids.MODEL_STATED_CONNECTION, label="What stating the relay connection changes"),
     ])
 

@@ -128,9 +128,12 @@ def _levels_report(card: Mapping[str, Any]) -> dict[str, Any]:
     return {"sets": sets, "notes": notes}
 
 
-#: the figures of `levels_report["stated_connection"]` the Model page compares, unstated -> stated
-STATED_CONNECTION_FIGURES = ("phases_accuracy", "phases_sure_share", "confidently_wrong_phases_all",
-                             "category_accuracy", "transient_kind_accuracy")
+#: the figures of `levels_report["stated_connection"]` the Model page and the README compare,
+#: unstated -> stated: (field, title)
+STATED_CONNECTION_FIGURES: tuple[tuple[str, str], ...] = (
+    ("phases_accuracy", "Faulted phases"), ("phases_sure_share", "Phases named as sure"),
+    ("confidently_wrong_phases_all", "Confidently wrong phases"), ("category_accuracy", "Category"),
+    ("transient_kind_accuracy", "Which transient"))
 
 
 def _stated_connection(card: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -148,7 +151,7 @@ def _stated_connection(card: Mapping[str, Any]) -> list[dict[str, Any]]:
                 continue
             rows.append({"connection": str(connection), "set": str(name), "windows": scored.get("windows"),
                          **{figure: tuple(side.get(figure) if _is_number(side.get(figure)) else None for side in sides)
-                            for figure in STATED_CONNECTION_FIGURES}})
+                            for figure, _ in STATED_CONNECTION_FIGURES}})
     return rows
 
 

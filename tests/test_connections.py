@@ -164,3 +164,17 @@ def test_con009_fitting_and_measuring_every_connection_on_a_few_windows(predicto
         for scored in sets.values():
             assert set(scored["stated"]) == set(scored["not_stated"]) == set(CONNECTION_FIELDS)
     assert "yd_ia_minus_ib / shift" in format_connections(measured)
+
+
+def test_con010_the_readmes_stated_connection_table_is_the_shipped_cards():
+    """The README's figures are the ones the shipped card holds (levels_report --markdown prints them)."""
+    import json
+    from pathlib import Path
+
+    from services.training.levels_report import markdown_connections
+
+    root = Path(__file__).resolve().parents[1]
+    card = json.loads((root / "artifacts" / "model_card.json").read_text())
+    table = markdown_connections(card["levels_report"]["stated_connection"])
+    assert table.count("\n") == 10  # header, rule, four connections on two sets and the delta tie on one
+    assert table in (root / "README.md").read_text(encoding="utf-8")

@@ -113,7 +113,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--per-class must be at least 1")
     from services.inference import get_predictor
 
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     folder = Path(args.artifacts)
     predictor = get_predictor(folder)
     heads, report = fit_connection_heads(predictor, args.per_class, args.seed)

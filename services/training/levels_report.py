@@ -288,9 +288,8 @@ def markdown_table(report: dict) -> str:
 
 def markdown_connections(report: dict) -> str:
     """The stated-connection report as the README's Markdown table: each level unstated -> stated."""
-    fields = (("phases_accuracy", "Faulted phases"), ("phases_sure_share", "Named as sure"),
-              ("confidently_wrong_phases_all", "Confidently wrong phases"), ("category_accuracy", "Category"),
-              ("transient_kind_accuracy", "Which transient"))
+    from services.model_card import STATED_CONNECTION_FIGURES as fields
+
     lines = ["| Relay connection | Test set | " + " | ".join(title for _, title in fields) + " |",
              "| --- | --- |" + " --- |" * len(fields)]
     titles = dict(MARKDOWN_SETS)
