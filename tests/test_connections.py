@@ -46,7 +46,7 @@ def test_con001_a_connection_is_stated_by_its_id_or_left_unstated():
 
 def test_con002_heads_round_trip_and_a_head_that_does_not_fit_the_model_is_refused(tmp_path):
     rng = np.random.default_rng(0)
-    heads = ConnectionHeads({"zero_sequence_removed": ConnectionHead(rng.normal(size=(45, 256)).astype(np.float32),
+    heads = ConnectionHeads({"zero_sequence_removed": ConnectionHead("zero_sequence_removed", rng.normal(size=(45, 256)).astype(np.float32),
                                                                      1.1, 3.0)})
     heads.save(tmp_path / CONNECTION_HEADS_FILE)
     loaded = ConnectionHeads.load(tmp_path / CONNECTION_HEADS_FILE, 45, 256)

@@ -69,6 +69,7 @@ def check_relay_connection(value: object) -> str | None:
 class ConnectionHead:
     """One stated connection's head: label logits = hidden @ weight.T, calibrated per level."""
 
+    name: str  # the connection's id (RELAY_CONNECTIONS)
     weight: np.ndarray  # (n_labels, hidden) float32
     temperature_kind: float
     temperature_equipment: float
@@ -107,5 +108,5 @@ class ConnectionHeads:
                     or not np.all(np.isfinite(weight)) or not np.all(temperatures > 0):
                 raise ValueError(f"{path.name}: the {name} head does not fit a model of {n_labels} labels "
                                  f"and {hidden_size} hidden units")
-            heads[name] = ConnectionHead(weight.astype(np.float32), float(temperatures[0]), float(temperatures[1]))
+            heads[name] = ConnectionHead(name, weight.astype(np.float32), float(temperatures[0]), float(temperatures[1]))
         return cls(heads)

@@ -119,13 +119,13 @@ class Predictor:
             raise WaveformError(
                 f"expected a waveform of shape ({N_PHASES}, {N_SAMPLES}) (phases A, B, C x samples), got {array.shape}"
             )
-        connection = self.connection_head(relay_connection)
-        if connection is None:
+        head = self.connection_head(relay_connection)
+        if head is None:
             return self._batcher.submit(array)
-        return self._predict_chunk(array[None], explain=True, connection=connection)[0]
+        return self._predict_chunk(array[None], explain=True, head=head)[0]
 
-    def connection_head(self, relay_connection: object) -> tuple[str, ConnectionHead] | None:
-        """(id, head) of a stated connection, None when it is not stated; ValueError for an unknown
+    def connection_head(self, relay_connection: object) -> ConnectionHead | None:
+        """The head of a stated connection, None when it is not stated; ValueError for an unknown
         connection or one this model has no head for."""
         stated = check_relay_connection(relay_connection)
         if stated is None:
@@ -134,7 +134,7 @@ class Predictor:
         if head is None:
             raise ValueError(f"this model has no head for the relay connection {stated!r}: fit them with "
                              "python -m services.training.connection_heads, or leave the connection unstated")
-        return stated, head
+        return head
 
     def hidden(self, X: np.ndarray) -> np.ndarray:
         """The network's hidden vectors (n, 256) of finite (n, 3, 726) windows: what every head reads."""
@@ -152,10 +152,10 @@ class Predictor:
             raise WaveformError(
                 f"expected a batch of shape (n, {N_PHASES}, {N_SAMPLES}) (windows x phases x samples), got {batch.shape}"
             )
-        connection = self.connection_head(relay_connection)
+        head = self.connection_head(relay_connection)
         predictions: list[Prediction] = []
         for start in range(0, batch.shape[0], _CHUNK):
-            predictions.extend(self._predict_chunk(batch[start:start + _CHUNK], explain, connection))
+            predictions.extend(self._predict_chunk(batch[start:start + _CHUNK], explain, head))
         return predictions
 
     def logits(self, X: np.ndarray) -> np.ndarray:
@@ -180,10 +180,8 @@ class Predictor:
         """`probabilities` from logits already computed for these windows: per-level calibrated (at a
         stated connection's head's temperatures when `head` made them), the transient kinds weighed
         by the windows' DC evidence."""
-        if head is None:
-            probabilities = self._calibrated_without_evidence(logits)
-        else:
-            probabilities = label_probabilities(logits, self.labels, head.temperature_kind, head.temperature_equipment)
+        probabilities = (self._calibrated_without_evidence(logits) if head is None else
+                         label_probabilities(logits, self.labels, head.temperature_kind, head.temperature_equipment))
         if self.dc_evidence is None:
             return probabilities
         return self.dc_evidence.reweight(probabilities, self.labels, windows)
@@ -195,21 +193,21 @@ class Predictor:
 
     # --- internals ----------------------------------------------------------------------------
     def _predict_chunk(self, raw: np.ndarray, explain: bool,
-                       connection: tuple[str, ConnectionHead] | None = None) -> list[Prediction]:
+                       head: ConnectionHead | None = None) -> list[Prediction]:
         finite = np.where(np.isfinite(raw), raw, 0.0).astype(np.float32)
         finite = np.clip(finite, -1e30, 1e30)
         logits, hidden, contribution = self._backend.run(finite)
         # a stated connection's head reads the same hidden vector; it was fitted on windows of equal
         # label counts, so the training prior's offsets do not apply to it
-        logits = self._with_offsets(logits) if connection is None else connection[1].logits(hidden)
+        logits = self._with_offsets(logits) if head is None else head.logits(hidden)
         with _single_threaded_blas():
-            return self._answers(raw, finite, logits, hidden, contribution, explain, connection)
+            return self._answers(raw, finite, logits, hidden, contribution, explain, head)
 
     def _answers(self, raw: np.ndarray, finite: np.ndarray, logits: np.ndarray, hidden: np.ndarray,
                  contribution: np.ndarray, explain: bool,
-                 connection: tuple[str, ConnectionHead] | None = None) -> list[Prediction]:
+                 head: ConnectionHead | None = None) -> list[Prediction]:
         """Probabilities, checks and explanation of a chunk the network has answered."""
-        probabilities = self.calibrated_probabilities(logits, finite, None if connection is None else connection[1])
+        probabilities = self.calibrated_probabilities(logits, finite, head)
         predicted = probabilities.argmax(axis=1)
         reasons = signal_checks(raw)
         if self._detector is not None:
@@ -252,7 +250,7 @@ class Predictor:
                     levels=levels,
                     headline=headline,
                     event_detected=present[i],
-                    relay_connection=None if connection is None else connection[0],
+                    relay_connection=None if head is None else head.name,
                 )
             )
         return results

@@ -95,7 +95,7 @@ def fit_connection_heads(predictor, per_class: int = 150, seed: int = SEED,
         pooled_X, pooled_y, _ = connection_windows(connection, max(per_class // 3, 1), seed + 10 * offset + 2,
                                                 pooled_units=True, classes=faults)
         t_equipment = fit_equipment_temperature(predictor.hidden(pooled_X) @ weight.T, pooled_y, predictor.labels)
-        heads[connection] = ConnectionHead(weight, t_kind, t_equipment)
+        heads[connection] = ConnectionHead(connection, weight, t_kind, t_equipment)
         report[connection] = {"windows": int(len(y)), "temperature_kind": round(t_kind, 4),
                               "temperature_equipment": round(t_equipment, 4),
                               "seconds": round(time.perf_counter() - began, 1)}
